@@ -1,0 +1,129 @@
+//! Evaluation on real data no one on the project wrote (`../shared/data`), always beside a
+//! simple baseline, reported as Markdown + JSON.
+//!
+//! - [`retrieval`]: gov_qa recall@k / MRR for sparse, dense and hybrid retrieval.
+//! - [`calibrate`]: fitting the retrieval confidence on the dev split.
+
+pub mod calibrate;
+pub mod retrieval;
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::Path;
+
+/// The data's dev/test split: rows whose id is divisible by 5 are test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Split {
+    Dev,
+    Test,
+}
+
+impl Split {
+    pub fn contains(self, id: u64) -> bool {
+        (id % 5 == 0) == (self == Split::Test)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Split::Dev => "dev",
+            Split::Test => "test",
+        }
+    }
+}
+
+impl std::str::FromStr for Split {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "dev" => Ok(Split::Dev),
+            "test" => Ok(Split::Test),
+            _ => Err(format!("split must be dev or test, not {s:?}")),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    #[error("dataset {0}: {1}")]
+    Io(String, std::io::Error),
+    #[error("{0}")]
+    Dataset(String),
+    #[error(transparent)]
+    Knowledge(#[from] banshi_knowledge::KnowledgeError),
+    #[error(transparent)]
+    Model(#[from] banshi_models::ModelError),
+}
+
+/// Read a JSON-lines file into rows; a missing file or a bad line is a clear error.
+pub fn read_jsonl<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>, EvalError> {
+    let file = std::fs::File::open(path).map_err(|e| EvalError::Io(path.display().to_string(), e))?;
+    let mut rows = Vec::new();
+    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(|e| EvalError::Io(path.display().to_string(), e))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        rows.push(serde_json::from_str(&line).map_err(|e| EvalError::Dataset(format!("{}:{}: {e}", path.display(), i + 1)))?);
+    }
+    Ok(rows)
+}
+
+/// The p-th percentile (nearest rank) of unsorted values; 0 when empty.
+pub fn percentile(values: &[f64], p: f64) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    let mut v = values.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    let rank = ((p / 100.0) * v.len() as f64).ceil().max(1.0) as usize;
+    v[rank.min(v.len()) - 1]
+}
+
+/// A one-line progress report on stderr (overwritten in a terminal).
+pub fn progress(what: &str, done: usize, total: usize) {
+    let mut err = std::io::stderr();
+    if err.is_terminal() {
+        let _ = write!(err, "\r{what}: {done}/{total}   ");
+        if done == total {
+            let _ = writeln!(err);
+        }
+    } else if done == total || done % 500 == 0 {
+        let _ = writeln!(err, "{what}: {done}/{total}");
+    }
+}
+
+/// Write `name.md` and `name.json` into `dir`; returns the Markdown.
+pub fn write_report<T: serde::Serialize>(dir: &Path, name: &str, markdown: &str, json: &T) -> Result<(), EvalError> {
+    std::fs::create_dir_all(dir).map_err(|e| EvalError::Io(dir.display().to_string(), e))?;
+    let md = dir.join(format!("{name}.md"));
+    std::fs::write(&md, markdown).map_err(|e| EvalError::Io(md.display().to_string(), e))?;
+    let js = dir.join(format!("{name}.json"));
+    let text = serde_json::to_string_pretty(json).expect("reports serialise");
+    std::fs::write(&js, text).map_err(|e| EvalError::Io(js.display().to_string(), e))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_follows_the_data_readme() {
+        assert!(Split::Test.contains(5) && Split::Test.contains(0));
+        assert!(Split::Dev.contains(7) && !Split::Dev.contains(10));
+        assert!("train".parse::<Split>().is_err());
+    }
+
+    #[test]
+    fn percentiles() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&v, 50.0), 50.0);
+        assert_eq!(percentile(&v, 95.0), 95.0);
+        assert_eq!(percentile(&[], 50.0), 0.0);
+    }
+
+    #[test]
+    fn missing_dataset_is_a_clear_error() {
+        let err = read_jsonl::<serde_json::Value>(Path::new("/nonexistent/gov_qa.jsonl")).unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/gov_qa.jsonl"), "{err}");
+    }
+}

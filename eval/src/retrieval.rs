@@ -1,0 +1,170 @@
+//! Retrieval evaluation on gov_qa (real Beijing government Q&A, 2,081 pairs).
+//!
+//! Every official answer is indexed as one passage; each question of the chosen split asks for
+//! its own answer (or any passage with identical text). Reported per mode (sparse, dense,
+//! hybrid): recall@1/5/10, MRR, p50/p95 query latency. The index lives under the work dir and
+//! is reused, so a re-run embeds nothing. Tune on `dev`; report `test`.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use banshi_knowledge::chunk::Chunk;
+use banshi_knowledge::index::{EdgeIndex, Fusion2, VectorIndex};
+use banshi_knowledge::indexer::Indexer;
+use banshi_knowledge::search::{Calibration, Features, Mode, SearchParams, Searcher};
+use banshi_knowledge::sparse::SparseEncoder;
+use banshi_knowledge::DENSE_DIM;
+use banshi_models::ComputeHandle;
+use serde::{Deserialize, Serialize};
+
+use crate::{percentile, read_jsonl, EvalError, Split};
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct QaRow {
+    pub id: u64,
+    pub question: String,
+    pub answer: String,
+    #[serde(default)]
+    pub unit: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ModeReport {
+    pub mode: String,
+    pub recall_at_1: f64,
+    pub recall_at_5: f64,
+    pub recall_at_10: f64,
+    pub mrr: f64,
+    pub latency_p50_ms: f64,
+    pub latency_p95_ms: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RetrievalReport {
+    pub dataset: String,
+    pub split: String,
+    pub passages: usize,
+    pub questions: usize,
+    pub passages_embedded_this_run: usize,
+    pub embed_seconds: f64,
+    pub passages_per_second: Option<f64>,
+    pub fusion: String,
+    pub modes: Vec<ModeReport>,
+    pub run_seconds: f64,
+}
+
+/// Per-question outcome, for tuning and calibration.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// 1-based rank of the first relevant passage, if in the top 10.
+    pub rank: Option<usize>,
+    pub features: Features,
+}
+
+pub struct RetrievalEval {
+    pub rows: Vec<QaRow>,
+    searcher: Searcher,
+    pub embedded: usize,
+    pub embed_seconds: f64,
+}
+
+impl RetrievalEval {
+    /// Load the dataset and make sure the index in `work_dir` holds every answer.
+    pub async fn prepare(dataset: &Path, work_dir: &Path, compute: Option<ComputeHandle>) -> Result<Self, EvalError> {
+        let rows: Vec<QaRow> = read_jsonl(dataset)?;
+        if rows.is_empty() {
+            return Err(EvalError::Dataset(format!("{}: no rows", dataset.display())));
+        }
+        std::fs::create_dir_all(work_dir).map_err(|e| EvalError::Io(work_dir.display().to_string(), e))?;
+        let dir = work_dir.join("index");
+        let index: Arc<dyn VectorIndex> = Arc::new(tokio::task::spawn_blocking(move || EdgeIndex::open(&dir, DENSE_DIM)).await.expect("task")?);
+        let sparse = Arc::new(SparseEncoder::new());
+        let indexer = Indexer { index: index.clone(), sparse: sparse.clone(), compute: compute.clone() };
+        let docs = rows
+            .iter()
+            .map(|r| {
+                let code = format!("Q{}", r.id);
+                let chunk = Chunk { code: code.clone(), name: code.clone(), section: "answer".into(), title: "答复".into(), text: r.answer.clone() };
+                (code, vec![chunk])
+            })
+            .collect();
+        let started = Instant::now();
+        let stats = indexer.sync(docs, true, &|done, total| crate::progress("indexing gov_qa answers", done, total)).await?;
+        let embed_seconds = started.elapsed().as_secs_f64();
+        let searcher = Searcher { index, sparse, compute, calibration: Calibration::default() };
+        Ok(RetrievalEval { rows, searcher, embedded: stats.chunks_embedded, embed_seconds })
+    }
+
+    pub fn set_calibration(&mut self, c: Calibration) {
+        self.searcher.calibration = c;
+    }
+
+    /// Questions of `split`, each with the set of passage codes that answer it.
+    fn questions(&self, split: Split) -> Vec<(&QaRow, Vec<String>)> {
+        let mut by_answer: std::collections::HashMap<&str, Vec<String>> = std::collections::HashMap::new();
+        for r in &self.rows {
+            by_answer.entry(r.answer.trim()).or_default().push(format!("Q{}", r.id));
+        }
+        self.rows.iter().filter(|r| split.contains(r.id)).map(|r| (r, by_answer[r.answer.trim()].clone())).collect()
+    }
+
+    /// Run every question of `split` in `mode`; returns outcomes and latencies (ms).
+    pub async fn run_mode(&self, split: Split, mode: Mode, fusion: Fusion2) -> Result<(Vec<Outcome>, Vec<f64>), EvalError> {
+        let params = SearchParams { mode, items: 10, chunks: 10, prefetch: 60, fusion };
+        let mut outcomes = Vec::new();
+        let mut latencies = Vec::new();
+        for (row, relevant) in self.questions(split) {
+            let t = Instant::now();
+            let result = self.searcher.search(&row.question, params).await?;
+            latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+            if mode != Mode::Sparse && result.mode != mode {
+                return Err(EvalError::Dataset(format!("{} search ran as {} (is the embedder loaded?)", mode.as_str(), result.mode.as_str())));
+            }
+            let rank = result.items.iter().position(|i| relevant.contains(&i.code)).map(|p| p + 1);
+            outcomes.push(Outcome { rank, features: result.features });
+        }
+        Ok((outcomes, latencies))
+    }
+}
+
+/// Recall@k and MRR (over the top 10) of outcomes.
+pub fn score(mode: Mode, outcomes: &[Outcome], latencies: &[f64]) -> ModeReport {
+    let n = outcomes.len().max(1) as f64;
+    let recall = |k: usize| outcomes.iter().filter(|o| o.rank.is_some_and(|r| r <= k)).count() as f64 / n;
+    let mrr = outcomes.iter().map(|o| o.rank.map_or(0.0, |r| 1.0 / r as f64)).sum::<f64>() / n;
+    ModeReport {
+        mode: mode.as_str().into(),
+        recall_at_1: recall(1),
+        recall_at_5: recall(5),
+        recall_at_10: recall(10),
+        mrr,
+        latency_p50_ms: percentile(latencies, 50.0),
+        latency_p95_ms: percentile(latencies, 95.0),
+    }
+}
+
+impl RetrievalReport {
+    pub fn markdown(&self) -> String {
+        let mut s = format!(
+            "# Retrieval evaluation\n\nDataset `{}`, split **{}**: {} questions over {} passages. Fusion: {}.\n\n",
+            self.dataset, self.split, self.questions, self.passages, self.fusion
+        );
+        s.push_str("| mode | R@1 | R@5 | R@10 | MRR | p50 ms | p95 ms |\n|---|---|---|---|---|---|---|\n");
+        for m in &self.modes {
+            s.push_str(&format!(
+                "| {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.1} | {:.1} |\n",
+                m.mode, m.recall_at_1, m.recall_at_5, m.recall_at_10, m.mrr, m.latency_p50_ms, m.latency_p95_ms
+            ));
+        }
+        match self.passages_per_second {
+            Some(pps) => s.push_str(&format!(
+                "\nEmbedded {} passages this run in {:.1} s ({pps:.1} passages/s).",
+                self.passages_embedded_this_run, self.embed_seconds
+            )),
+            None => s.push_str("\nNo passage embedded this run (index reused)."),
+        }
+        s.push_str(&format!(" Whole run {:.1} s.\n", self.run_seconds));
+        s
+    }
+}

@@ -1,0 +1,30 @@
+//! The knowledge crate's error type.
+
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum KnowledgeError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// A guide that fails validation; each entry names one problem.
+    #[error("invalid guide {code}: {}", problems.join("; "))]
+    Invalid { code: String, problems: Vec<String> },
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("vector index: {0}")]
+    Index(String),
+    #[error(transparent)]
+    Model(#[from] banshi_models::ModelError),
+    #[error("stored guide {code} v{version} is not valid JSON: {detail}")]
+    Corrupt { code: String, version: i64, detail: String },
+}
+
+impl KnowledgeError {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+        KnowledgeError::Io { path: path.to_path_buf(), source }
+    }
+}

@@ -1,0 +1,375 @@
+//! The item guide (办事指南): the standard elements of an implementation list (事项实施清单).
+//!
+//! A guide is data, reviewed like code. Unknown facts are `None` (never guessed): an absent fee
+//! list means "not stated", an empty one means "free of charge". [`Guide::validate`] checks what
+//! serde cannot (codes, non-empty names, unique form keys, FAQ pairs) and names every problem.
+
+use serde::{Deserialize, Serialize};
+
+use crate::form::FormSchema;
+
+/// One item guide. Field names are the project's own JSON format (see `knowledge/guides/`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Guide {
+    /// 事项编码: unique and stable; chunks and citations point to it.
+    pub code: String,
+    /// 事项名称.
+    pub name: String,
+    /// Other names citizens use (“换身份证”, “办营业执照”); indexed with the overview.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// 事项类型: 行政许可 / 公共服务 / 行政确认 / 行政给付 / 其他行政权力 ….
+    pub kind: String,
+    /// 实施主体 (implementing department).
+    pub department: String,
+    /// 行政区划, e.g. “示例市” or “广东省中山市”.
+    pub region: String,
+    /// 服务对象: 自然人 / 企业法人 / 事业单位法人 / 其他组织 ….
+    #[serde(default)]
+    pub service_objects: Vec<String>,
+    /// Topic tags (主题分类) such as 户籍办理, 社会保障.
+    #[serde(default)]
+    pub topics: Vec<String>,
+    /// 受理条件, one condition per entry.
+    #[serde(default)]
+    pub conditions: Vec<String>,
+    /// 申请材料.
+    #[serde(default)]
+    pub materials: Vec<Material>,
+    /// 办理流程.
+    #[serde(default)]
+    pub process: Vec<Step>,
+    /// 法定办结时限.
+    #[serde(default)]
+    pub legal_time_limit: Option<TimeLimit>,
+    /// 承诺办结时限.
+    #[serde(default)]
+    pub promised_time_limit: Option<TimeLimit>,
+    /// 收费标准: `None` = not stated in the source, `Some([])` = 不收费.
+    #[serde(default)]
+    pub fees: Option<Vec<Fee>>,
+    /// 办理结果 (e.g. 居民身份证, 营业执照).
+    #[serde(default)]
+    pub result: Option<String>,
+    /// 办理地点 and hours.
+    #[serde(default)]
+    pub places: Vec<Place>,
+    /// 咨询电话.
+    #[serde(default)]
+    pub consult_phone: Option<String>,
+    /// 监督投诉电话.
+    #[serde(default)]
+    pub complaint_phone: Option<String>,
+    /// 设定依据, one law / regulation (with article) per entry.
+    #[serde(default)]
+    pub legal_basis: Vec<String>,
+    /// 网上办理入口.
+    #[serde(default)]
+    pub online_url: Option<String>,
+    /// 到办事现场次数.
+    #[serde(default)]
+    pub visits: Option<u32>,
+    /// 常见问题.
+    #[serde(default)]
+    pub faq: Vec<Faq>,
+    /// The application form, for items that are applied for.
+    #[serde(default)]
+    pub form: Option<FormSchema>,
+    /// Where this guide came from; sample data is marked so no one mistakes it for real.
+    pub source: Source,
+    #[serde(default)]
+    pub status: Status,
+    #[serde(default = "one")]
+    pub version: u32,
+    #[serde(default)]
+    pub updated_at: Option<String>,
+    #[serde(default)]
+    pub updated_by: Option<String>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// One required or optional material (申请材料).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Material {
+    pub name: String,
+    /// 是否必需.
+    #[serde(default = "yes")]
+    pub required: bool,
+    /// 原件份数.
+    #[serde(default)]
+    pub originals: u32,
+    /// 复印件份数.
+    #[serde(default)]
+    pub copies: u32,
+    /// 材料形式: 纸质 / 电子 / 纸质或电子.
+    #[serde(default)]
+    pub form: Option<String>,
+    /// Accepted e-licence type (电子证照目录名); when the holder has one the material is 免提交.
+    #[serde(default)]
+    pub e_licence: Option<String>,
+    /// 容缺受理: may be submitted later under a written commitment (告知承诺).
+    #[serde(default)]
+    pub tolerance: bool,
+    /// 来源渠道: 申请人自备 / 政府部门核发 ….
+    #[serde(default)]
+    pub origin: Option<String>,
+    #[serde(default)]
+    pub notes: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// One step of the process (办理流程).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+/// A time limit; `days == 0` means 即办 (handled on the spot).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeLimit {
+    pub days: u32,
+    #[serde(default)]
+    pub unit: DayUnit,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DayUnit {
+    /// 工作日.
+    #[default]
+    WorkingDays,
+    /// 自然日.
+    CalendarDays,
+}
+
+impl TimeLimit {
+    /// Chinese display: “即办”, “20个工作日”, “30日”.
+    pub fn display(&self) -> String {
+        let base = match (self.days, self.unit) {
+            (0, _) => "即办".to_string(),
+            (d, DayUnit::WorkingDays) => format!("{d}个工作日"),
+            (d, DayUnit::CalendarDays) => format!("{d}日"),
+        };
+        match &self.note {
+            Some(n) if !n.is_empty() => format!("{base}（{n}）"),
+            _ => base,
+        }
+    }
+}
+
+/// One fee (收费项目).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fee {
+    pub name: String,
+    /// Amount in yuan; `None` when the amount depends on the case (then `note` says how).
+    #[serde(default)]
+    pub amount_yuan: Option<f64>,
+    #[serde(default)]
+    pub note: Option<String>,
+    /// 收费依据.
+    #[serde(default)]
+    pub basis: Option<String>,
+}
+
+/// Where to go (办理地点) and when (办理时间).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Place {
+    pub name: String,
+    #[serde(default)]
+    pub address: Option<String>,
+    #[serde(default)]
+    pub hours: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Faq {
+    pub q: String,
+    pub a: String,
+}
+
+/// Provenance of a guide.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    pub kind: SourceKind,
+    /// Link to the original listing, when there is one.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Licence notice of imported data.
+    #[serde(default)]
+    pub licence: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    /// Hand-written for the fictional 示例市: national facts are real, local details invented.
+    Sample,
+    /// Imported from the Guangdong catalogue (MIT).
+    GdCatalogue,
+    /// Written or edited by the city's own editors.
+    Editor,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Draft,
+    #[default]
+    Published,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Draft => "draft",
+            Status::Published => "published",
+        }
+    }
+}
+
+impl Guide {
+    /// True for the invented 示例市 sample data, which the UI must label as such.
+    pub fn is_sample(&self) -> bool {
+        self.source.kind == SourceKind::Sample
+    }
+
+    /// Every problem with this guide, in Chinese-free English for editors' tooling; empty = valid.
+    pub fn validate(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let code_ok = !self.code.is_empty()
+            && self.code.len() <= 64
+            && self.code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !code_ok {
+            problems.push(format!("code {:?}: 1-64 ASCII letters, digits, '-' or '_'", self.code));
+        }
+        for (what, value) in [("name", &self.name), ("kind", &self.kind), ("department", &self.department), ("region", &self.region)] {
+            if value.trim().is_empty() {
+                problems.push(format!("{what} is empty"));
+            }
+        }
+        for (i, m) in self.materials.iter().enumerate() {
+            if m.name.trim().is_empty() {
+                problems.push(format!("materials[{i}].name is empty"));
+            }
+        }
+        for (i, f) in self.faq.iter().enumerate() {
+            if f.q.trim().is_empty() || f.a.trim().is_empty() {
+                problems.push(format!("faq[{i}] needs both q and a"));
+            }
+        }
+        if let Some(fees) = &self.fees {
+            for (i, f) in fees.iter().enumerate() {
+                if f.amount_yuan.is_some_and(|a| !(a >= 0.0)) {
+                    problems.push(format!("fees[{i}].amount_yuan must be >= 0"));
+                }
+            }
+        }
+        if let Some(form) = &self.form {
+            problems.extend(form.validate().into_iter().map(|p| format!("form: {p}")));
+        }
+        if self.version == 0 {
+            problems.push("version starts at 1".into());
+        }
+        problems
+    }
+
+    /// Fees as one Chinese line: “不收费”, “工本费20元；…”, or `None` when not stated.
+    pub fn fees_display(&self) -> Option<String> {
+        let fees = self.fees.as_ref()?;
+        if fees.is_empty() {
+            return Some("不收费".into());
+        }
+        let parts: Vec<String> = fees
+            .iter()
+            .map(|f| {
+                let amount = match f.amount_yuan {
+                    Some(a) if a.fract() == 0.0 => format!("{}元", a as i64),
+                    Some(a) => format!("{a:.2}元"),
+                    None => String::new(),
+                };
+                let note = f.note.as_deref().map(|n| format!("（{n}）")).unwrap_or_default();
+                format!("{}{}{}", f.name, amount, note)
+            })
+            .collect();
+        Some(parts.join("；"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn minimal() -> Guide {
+        serde_json::from_value(serde_json::json!({
+            "code": "SAMPLE-001",
+            "name": "居民身份证换领",
+            "kind": "公共服务",
+            "department": "示例市公安局",
+            "region": "示例市",
+            "source": {"kind": "sample"}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn minimal_guide_is_valid_and_published() {
+        let g = minimal();
+        assert!(g.validate().is_empty(), "{:?}", g.validate());
+        assert_eq!(g.status, Status::Published);
+        assert_eq!(g.version, 1);
+        assert!(g.is_sample());
+        assert_eq!(g.fees_display(), None, "absent fees are 'not stated', never 'free'");
+    }
+
+    #[test]
+    fn validation_names_each_problem() {
+        let mut g = minimal();
+        g.code = "坏 code".into();
+        g.name = " ".into();
+        g.faq.push(Faq { q: "问".into(), a: "".into() });
+        g.fees = Some(vec![Fee { name: "工本费".into(), amount_yuan: Some(-1.0), note: None, basis: None }]);
+        let p = g.validate();
+        assert_eq!(p.len(), 4, "{p:?}");
+        assert!(p[0].starts_with("code"));
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected() {
+        let err = serde_json::from_value::<Guide>(serde_json::json!({
+            "code": "X", "name": "n", "kind": "k", "department": "d", "region": "r",
+            "source": {"kind": "sample"}, "feez": []
+        }))
+        .unwrap_err();
+        assert!(err.to_string().contains("feez"));
+    }
+
+    #[test]
+    fn displays() {
+        let t = TimeLimit { days: 20, unit: DayUnit::WorkingDays, note: None };
+        assert_eq!(t.display(), "20个工作日");
+        assert_eq!(TimeLimit { days: 0, unit: DayUnit::WorkingDays, note: None }.display(), "即办");
+        let mut g = minimal();
+        g.fees = Some(vec![]);
+        assert_eq!(g.fees_display().unwrap(), "不收费");
+        g.fees = Some(vec![Fee { name: "工本费".into(), amount_yuan: Some(20.0), note: None, basis: None }]);
+        assert_eq!(g.fees_display().unwrap(), "工本费20元");
+    }
+}

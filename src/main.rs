@@ -1,0 +1,78 @@
+//! `banshi`: the government-service assistant's one binary.
+//!
+//! Subcommands: `models` (fetch and check weights), `ingest` (import guides), `search`, `eval`,
+//! `bench`. Every flag can also be set through the environment variable shown in `--help`.
+
+mod cmd;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "banshi", version, about = "办事: grounded answers, forms, pre-review and human handoff for a city's government services")]
+struct Cli {
+    #[command(flatten)]
+    common: Common,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every subcommand shares.
+#[derive(clap::Args, Clone, Debug)]
+pub struct Common {
+    /// Data directory: the SQLite database and the vector index live here.
+    #[arg(long, env = "BANSHI_DATA", default_value = "data", global = true)]
+    pub data_dir: PathBuf,
+    /// Models directory (filled by `banshi models fetch`); default ~/.cache/banshi/models.
+    #[arg(long, env = "BANSHI_MODELS", global = true)]
+    pub models_dir: Option<PathBuf>,
+    /// Run without any model even if the models are present (sparse retrieval, extractive answers).
+    #[arg(long, env = "BANSHI_NO_MODELS", global = true)]
+    pub no_models: bool,
+}
+
+impl Common {
+    pub fn models_dir(&self) -> PathBuf {
+        self.models_dir.clone().unwrap_or_else(banshi_models::default_models_dir)
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Fetch, verify and inspect model weights.
+    Models {
+        #[command(subcommand)]
+        action: cmd::models::Action,
+    },
+    /// Import item guides into the knowledge base and index them.
+    Ingest(cmd::knowledge::IngestArgs),
+    /// Search the knowledge base (interactive when no query is given).
+    Search(cmd::knowledge::SearchArgs),
+    /// Evaluate on real data and write Markdown + JSON reports.
+    Eval {
+        #[command(subcommand)]
+        what: cmd::eval::What,
+    },
+    /// Measure speed: retrieval latency, ingest and embedding throughput.
+    Bench {
+        #[command(subcommand)]
+        what: cmd::bench::What,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("BANSHI_LOG").unwrap_or_else(|_| "warn,banshi=info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Models { action } => cmd::models::run(&cli.common, action).await,
+        Command::Ingest(args) => cmd::knowledge::ingest(&cli.common, args).await,
+        Command::Search(args) => cmd::knowledge::search(&cli.common, args).await,
+        Command::Eval { what } => cmd::eval::run(&cli.common, what).await,
+        Command::Bench { what } => cmd::bench::run(&cli.common, what).await,
+    }
+}
