@@ -64,7 +64,7 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("BANSHI_LOG").unwrap_or_else(|_| "warn,banshi=info".into()))
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("BANSHI_LOG").unwrap_or_else(|_| "warn,qdrant_edge=error,banshi=info".into()))
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();

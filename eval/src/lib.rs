@@ -78,16 +78,22 @@ pub fn percentile(values: &[f64], p: f64) -> f64 {
     v[rank.min(v.len()) - 1]
 }
 
-/// A one-line progress report on stderr (overwritten in a terminal).
+/// A one-line progress report on stderr: overwritten in a terminal, otherwise a line at most
+/// every 10 s (and at the end).
 pub fn progress(what: &str, done: usize, total: usize) {
+    static LAST: std::sync::Mutex<Option<std::time::Instant>> = std::sync::Mutex::new(None);
     let mut err = std::io::stderr();
     if err.is_terminal() {
         let _ = write!(err, "\r{what}: {done}/{total}   ");
         if done == total {
             let _ = writeln!(err);
         }
-    } else if done == total || done % 500 == 0 {
+        return;
+    }
+    let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+    if done == total || last.is_none_or(|t| t.elapsed().as_secs() >= 10) {
         let _ = writeln!(err, "{what}: {done}/{total}");
+        *last = Some(std::time::Instant::now());
     }
 }
 

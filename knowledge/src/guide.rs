@@ -17,7 +17,7 @@ pub struct Guide {
     /// 事项名称.
     pub name: String,
     /// Other names citizens use (“换身份证”, “办营业执照”); indexed with the overview.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub aliases: Vec<String>,
     /// 事项类型: 行政许可 / 公共服务 / 行政确认 / 行政给付 / 其他行政权力 ….
     pub kind: String,
@@ -26,55 +26,55 @@ pub struct Guide {
     /// 行政区划, e.g. “示例市” or “广东省中山市”.
     pub region: String,
     /// 服务对象: 自然人 / 企业法人 / 事业单位法人 / 其他组织 ….
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub service_objects: Vec<String>,
     /// Topic tags (主题分类) such as 户籍办理, 社会保障.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub topics: Vec<String>,
     /// 受理条件, one condition per entry.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<String>,
     /// 申请材料.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub materials: Vec<Material>,
     /// 办理流程.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub process: Vec<Step>,
     /// 法定办结时限.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub legal_time_limit: Option<TimeLimit>,
     /// 承诺办结时限.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub promised_time_limit: Option<TimeLimit>,
     /// 收费标准: `None` = not stated in the source, `Some([])` = 不收费.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fees: Option<Vec<Fee>>,
     /// 办理结果 (e.g. 居民身份证, 营业执照).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<String>,
     /// 办理地点 and hours.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub places: Vec<Place>,
     /// 咨询电话.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consult_phone: Option<String>,
     /// 监督投诉电话.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub complaint_phone: Option<String>,
     /// 设定依据, one law / regulation (with article) per entry.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub legal_basis: Vec<String>,
     /// 网上办理入口.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub online_url: Option<String>,
     /// 到办事现场次数.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub visits: Option<u32>,
     /// 常见问题.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub faq: Vec<Faq>,
     /// The application form, for items that are applied for.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub form: Option<FormSchema>,
     /// Where this guide came from; sample data is marked so no one mistakes it for real.
     pub source: Source,
@@ -82,9 +82,9 @@ pub struct Guide {
     pub status: Status,
     #[serde(default = "one")]
     pub version: u32,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_by: Option<String>,
 }
 
@@ -107,18 +107,18 @@ pub struct Material {
     #[serde(default)]
     pub copies: u32,
     /// 材料形式: 纸质 / 电子 / 纸质或电子.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub form: Option<String>,
     /// Accepted e-licence type (电子证照目录名); when the holder has one the material is 免提交.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub e_licence: Option<String>,
     /// 容缺受理: may be submitted later under a written commitment (告知承诺).
     #[serde(default)]
     pub tolerance: bool,
     /// 来源渠道: 申请人自备 / 政府部门核发 ….
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notes: Option<String>,
 }
 
@@ -142,7 +142,7 @@ pub struct TimeLimit {
     pub days: u32,
     #[serde(default)]
     pub unit: DayUnit,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }
 
@@ -177,12 +177,12 @@ impl TimeLimit {
 pub struct Fee {
     pub name: String,
     /// Amount in yuan; `None` when the amount depends on the case (then `note` says how).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amount_yuan: Option<f64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
     /// 收费依据.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub basis: Option<String>,
 }
 
@@ -191,9 +191,9 @@ pub struct Fee {
 #[serde(deny_unknown_fields)]
 pub struct Place {
     pub name: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hours: Option<String>,
 }
 
@@ -210,10 +210,10 @@ pub struct Faq {
 pub struct Source {
     pub kind: SourceKind,
     /// Link to the original listing, when there is one.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
     /// Licence notice of imported data.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub licence: Option<String>,
 }
 

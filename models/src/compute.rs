@@ -107,7 +107,7 @@ fn run(models: Models, mut rx: mpsc::Receiver<Job>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::e5s1::tests::{tiny_file, tiny_pieces};
+    use crate::testing::{tiny_file, tiny_pieces};
     use crate::e5s1::E5s1;
 
     fn tiny_handle(queue: usize) -> ComputeHandle {

@@ -130,7 +130,7 @@ impl E5Tokenizer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::e5s1::tests::{tiny_file, tiny_pieces};
+    use crate::testing::{tiny_file, tiny_pieces};
     use crate::e5s1::E5s1;
 
     fn tok() -> E5Tokenizer {

@@ -222,7 +222,7 @@ fn encoder_tensors(file: &E5s1, device: &Device) -> Result<HashMap<String, Tenso
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::e5s1::tests::{tiny_file, tiny_pieces};
+    use crate::testing::{tiny_file, tiny_pieces};
 
     fn tiny() -> Embedder {
         let file = E5s1::parse(tiny_file(&tiny_pieces(), &[], 64, 2, 4, 128), "tiny").unwrap();

@@ -11,6 +11,7 @@ pub mod e5s1;
 pub mod embedder;
 mod error;
 pub mod setup;
+pub mod testing;
 
 pub use compute::{ComputeHandle, Models};
 pub use embedder::{Embedder, TextKind};

@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use crate::guide::{DayUnit, Guide, Material, Place, Source, SourceKind, Status, TimeLimit};
 
-pub const GD_LICENCE: &str = "Guangdong item catalogue from github.com/Clarence-Kong/QABasedOnPolicyKnowledgeGraph (commit b1f5aec), MIT License, Copyright (c) 2021 Clarence-Kong";
+pub const GD_LICENCE: &str = "Guangdong item catalogue from github.com/Clarence-Kong/QABasedOnPolicyKnowledgeGraph (commit b1f5aec), MIT License, Copyright (c) 2021 clarencekong";
 
 /// What the import did, for the operator.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

@@ -1,0 +1,136 @@
+//! Tiny but complete model files for tests: the real formats, random weights, a handful of
+//! pieces. Tests of model code (here and in other crates) write these instead of mocking.
+
+use crate::e5s1::{DType, Q4_BLOCK_VALUES};
+use crate::{ComputeHandle, Embedder, Models};
+
+
+/// Quantise f32 values to Q4_0 the way GGML does (scale from the value of largest magnitude).
+pub fn quantize_q4_0(values: &[f32]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for block in values.chunks(Q4_BLOCK_VALUES) {
+        let max = block.iter().copied().fold(0f32, |m, v| if v.abs() > m.abs() { v } else { m });
+        let d = max / -8.0;
+        let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+        out.extend_from_slice(&half::f16::from_f32(d).to_le_bytes());
+        let q = |v: f32| ((v * id + 8.5) as i32).clamp(0, 15) as u8;
+        for j in 0..16 {
+            out.push(q(block[j]) | (q(block[j + 16]) << 4));
+        }
+    }
+    out
+}
+
+/// Write a tiny but complete E5S1 image: the given pieces, a normalisation map, and random
+/// weights for a BERT with the given sizes. Used by tokenizer and embedder tests.
+pub fn tiny_file(pieces: &[(&str, f32)], norm: &[(char, &str)], hidden: usize, layers: usize, heads: usize, ffn: usize) -> Vec<u8> {
+    let vocab_rows = pieces.len();
+    let max_pos = 64;
+    let mut b = Vec::new();
+    b.extend_from_slice(b"E5S1");
+    b.extend_from_slice(&1u32.to_le_bytes());
+    for v in [hidden, layers, heads, ffn, vocab_rows, max_pos, 2] {
+        b.extend_from_slice(&(v as i32).to_le_bytes());
+    }
+    b.extend_from_slice(&1e-12f32.to_le_bytes());
+    b.extend_from_slice(&32i32.to_le_bytes());
+    b.extend_from_slice(&(pieces.len() as i32).to_le_bytes());
+    for id in [0i32, 2, 1, 3] {
+        b.extend_from_slice(&id.to_le_bytes());
+    }
+    let blob: String = pieces.iter().map(|p| p.0).collect();
+    b.extend_from_slice(&(blob.len() as u64).to_le_bytes());
+    let mut off = 0u32;
+    b.extend_from_slice(&off.to_le_bytes());
+    for p in pieces {
+        off += p.0.len() as u32;
+        b.extend_from_slice(&off.to_le_bytes());
+    }
+    for p in pieces {
+        b.extend_from_slice(&p.1.to_le_bytes());
+    }
+    b.extend_from_slice(blob.as_bytes());
+    let mut map = Vec::new();
+    for (from, to) in norm {
+        map.extend_from_slice(&(*from as u32).to_le_bytes());
+        map.push(to.chars().count() as u8);
+        for ch in to.chars() {
+            map.extend_from_slice(&(ch as u32).to_le_bytes());
+        }
+    }
+    b.extend_from_slice(&(norm.len() as i32).to_le_bytes());
+    b.extend_from_slice(&(map.len() as u32).to_le_bytes());
+    b.extend_from_slice(&map);
+
+    let mut rng = 12345u64;
+    let mut rand = move |n: usize, scale: f32| -> Vec<f32> {
+        (0..n)
+            .map(|_| {
+                rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((rng >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 2.0 * scale
+            })
+            .collect()
+    };
+    let (h, f) = (hidden, ffn);
+    let mut tensors: Vec<(String, DType, Vec<f32>)> = vec![
+        ("emb.word".into(), DType::Q4_0, rand(vocab_rows * h, 0.5)),
+        ("emb.pos".into(), DType::F32, rand(max_pos * h, 0.1)),
+        ("emb.type".into(), DType::F32, rand(2 * h, 0.1)),
+        ("emb.ln.w".into(), DType::F32, vec![1.0; h]),
+        ("emb.ln.b".into(), DType::F32, vec![0.0; h]),
+    ];
+    for i in 0..layers {
+        for (n, size, dt) in [
+            ("q.w", h * h, DType::Q4_0), ("q.b", h, DType::F32), ("k.w", h * h, DType::Q4_0), ("k.b", h, DType::F32),
+            ("v.w", h * h, DType::Q4_0), ("v.b", h, DType::F32), ("ao.w", h * h, DType::Q4_0), ("ao.b", h, DType::F32),
+            ("aln.w", h, DType::F32), ("aln.b", h, DType::F32), ("fi.w", f * h, DType::Q4_0), ("fi.b", f, DType::F32),
+            ("fo.w", h * f, DType::Q4_0), ("fo.b", h, DType::F32), ("oln.w", h, DType::F32), ("oln.b", h, DType::F32),
+        ] {
+            let vals = if n.ends_with("ln.w") { vec![1.0; size] } else { rand(size, 0.2) };
+            tensors.push((format!("l{i}.{n}"), dt, vals));
+        }
+    }
+    b.extend_from_slice(&(tensors.len() as i32).to_le_bytes());
+    let encoded: Vec<(String, DType, usize, Vec<u8>)> = tensors
+        .into_iter()
+        .map(|(n, dt, v)| {
+            let bytes = match dt {
+                DType::F32 => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+                DType::Q4_0 => quantize_q4_0(&v),
+            };
+            (n, dt, v.len(), bytes)
+        })
+        .collect();
+    let table_len: usize = encoded.iter().map(|(n, ..)| 2 + n.len() + 1 + 4 + 8 + 8).sum();
+    let mut offset = b.len() + table_len;
+    for (n, dt, count, bytes) in &encoded {
+        b.extend_from_slice(&(n.len() as u16).to_le_bytes());
+        b.extend_from_slice(n.as_bytes());
+        b.push(if *dt == DType::F32 { 0 } else { 1 });
+        b.extend_from_slice(&(*count as u32).to_le_bytes());
+        b.extend_from_slice(&(offset as u64).to_le_bytes());
+        b.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+        offset += bytes.len();
+    }
+    for (.., bytes) in encoded {
+        b.extend_from_slice(&bytes);
+    }
+    b
+}
+
+pub fn tiny_pieces() -> Vec<(&'static str, f32)> {
+    let mut p = vec![("<s>", 0.0), ("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)];
+    p.extend([
+        ("▁", -2.0), ("▁身份证", -5.0), ("身份", -6.0), ("证", -4.0), ("身", -7.0), ("份", -7.0),
+        ("▁办理", -5.0), ("办", -6.0), ("理", -6.0), ("▁query", -3.0), (":", -3.0), ("▁passage", -3.0),
+        ("▁a", -4.0), ("b", -4.0), ("▁ab", -4.5), ("换", -6.0), ("<mask>", 0.0),
+    ]);
+    p
+}
+
+
+/// A compute thread with a tiny embedder (`dim`-sized vectors) built from [`tiny_file`].
+pub fn tiny_compute(dim: usize) -> ComputeHandle {
+    let file = crate::e5s1::E5s1::parse(tiny_file(&tiny_pieces(), &[], dim, 1, 2, dim * 2), "tiny").expect("tiny file parses");
+    ComputeHandle::spawn(Models { embedder: Some(Embedder::from_e5s1(file).expect("tiny embedder loads")) }, 16)
+}

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The main job: full set-up on a fresh machine, then banshi on the embedded default
+# (SQLite + qdrant-edge + local models) with the sample knowledge base.
+#   1. release build (target-cpu=native), 2. fetch + verify model weights,
+#   3. import the bundled guides (only changed guides are re-indexed), 4. run.
+set -euo pipefail
+cd "$(dirname "$0")"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/banshi/target}"
+export BANSHI_MODELS="${BANSHI_MODELS:-$HOME/.cache/banshi/models}"
+export BANSHI_DATA="${BANSHI_DATA:-$PWD/data}"
+
+cargo build --release --bin banshi
+banshi="$CARGO_TARGET_DIR/release/banshi"
+"$banshi" models fetch
+"$banshi" ingest
+exec "$banshi" search "$@"
