@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use banshi_knowledge::chunk::Chunk;
-use banshi_knowledge::index::{EdgeIndex, Fusion2, VectorIndex};
+use banshi_knowledge::index::{EdgeIndex, Fusion, VectorIndex};
 use banshi_knowledge::indexer::Indexer;
 use banshi_knowledge::search::{Calibration, Features, Mode, SearchParams, Searcher};
 use banshi_knowledge::sparse::SparseEncoder;
@@ -65,6 +65,8 @@ pub struct Outcome {
 pub struct RetrievalEval {
     pub rows: Vec<QaRow>,
     searcher: Searcher,
+    /// Question embeddings by row id, filled by [`RetrievalEval::embed_questions`] for tuning.
+    cached: std::collections::HashMap<u64, Vec<f32>>,
     pub embedded: usize,
     pub embed_seconds: f64,
 }
@@ -93,7 +95,7 @@ impl RetrievalEval {
         let stats = indexer.sync(docs, true, &|done, total| crate::progress("indexing gov_qa answers", done, total)).await?;
         let embed_seconds = started.elapsed().as_secs_f64();
         let searcher = Searcher { index, sparse, compute, calibration: Calibration::default() };
-        Ok(RetrievalEval { rows, searcher, embedded: stats.chunks_embedded, embed_seconds })
+        Ok(RetrievalEval { rows, searcher, cached: Default::default(), embedded: stats.chunks_embedded, embed_seconds })
     }
 
     pub fn set_calibration(&mut self, c: Calibration) {
@@ -109,14 +111,31 @@ impl RetrievalEval {
         self.rows.iter().filter(|r| split.contains(r.id)).map(|r| (r, by_answer[r.answer.trim()].clone())).collect()
     }
 
-    /// Run every question of `split` in `mode`; returns outcomes and latencies (ms).
-    pub async fn run_mode(&self, split: Split, mode: Mode, fusion: Fusion2) -> Result<(Vec<Outcome>, Vec<f64>), EvalError> {
+    /// Embed every question of `split` once, so repeated runs (tuning, calibration) reuse them.
+    pub async fn embed_questions(&mut self, split: Split) -> Result<(), EvalError> {
+        let Some(compute) = self.searcher.compute.clone() else { return Ok(()) };
+        let rows: Vec<(u64, String)> = self.rows.iter().filter(|r| split.contains(r.id)).map(|r| (r.id, r.question.clone())).collect();
+        for batch in rows.chunks(64) {
+            let vectors = compute.embed(batch.iter().map(|r| r.1.clone()).collect(), banshi_models::TextKind::Query).await?;
+            for ((id, _), v) in batch.iter().zip(vectors) {
+                self.cached.insert(*id, v);
+            }
+        }
+        Ok(())
+    }
+
+    /// Run every question of `split` in `mode`; returns outcomes and latencies (ms, query
+    /// embedding included unless the questions were embedded beforehand).
+    pub async fn run_mode(&self, split: Split, mode: Mode, fusion: Fusion) -> Result<(Vec<Outcome>, Vec<f64>), EvalError> {
         let params = SearchParams { mode, items: 10, chunks: 10, prefetch: 60, fusion };
         let mut outcomes = Vec::new();
         let mut latencies = Vec::new();
         for (row, relevant) in self.questions(split) {
             let t = Instant::now();
-            let result = self.searcher.search(&row.question, params).await?;
+            let result = match self.cached.get(&row.id) {
+                Some(v) => self.searcher.search_embedded(&row.question, Some(v.clone()), params).await?,
+                None => self.searcher.search(&row.question, params).await?,
+            };
             latencies.push(t.elapsed().as_secs_f64() * 1000.0);
             if mode != Mode::Sparse && result.mode != mode {
                 return Err(EvalError::Dataset(format!("{} search ran as {} (is the embedder loaded?)", mode.as_str(), result.mode.as_str())));

@@ -15,7 +15,7 @@ use qdrant_edge::external::ordered_float::OrderedFloat;
 use qdrant_edge::external::uuid::Uuid;
 use qdrant_edge::{
     Condition, Distance, EdgeConfigBuilder, EdgeShard, EdgeSparseVectorParamsBuilder, EdgeVectorParamsBuilder, FieldCondition,
-    Filter, Fusion, Match, Modifier, NamedQuery, PayloadFieldSchema, PayloadSchemaType, PointId, PointInsertOperations,
+    Filter, Fusion as QFusion, Match, Modifier, NamedQuery, PayloadFieldSchema, PayloadSchemaType, PointId, PointInsertOperations,
     PointOperations, PointStruct, Prefetch, QueryEnum, QueryRequest, ScoredPoint, ScoringQuery, ScrollRequest, UpdateOperation,
     ValueVariants, Vector, VectorInternal, Vectors, WithPayloadInterface, WithVector,
 };
@@ -48,11 +48,46 @@ pub struct DocState {
 
 /// How to rank when both a dense and a sparse query are given.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Fusion2 {
+pub enum Fusion {
     /// Qdrant's weighted reciprocal rank fusion in one query.
     Rrf { k: usize, dense_weight: f32, sparse_weight: f32 },
     /// Qdrant's distribution-based score fusion in one query.
     Dbsf,
+    /// Scores min-max normalised per retriever over the candidates, then
+    /// `dense_weight·dense + (1 − dense_weight)·sparse`. Candidates found only by the sparse
+    /// side get their exact cosine; those found only by the dense side count 0 on the sparse
+    /// side (they fell below its candidate cut-off).
+    Linear { dense_weight: f32 },
+}
+
+impl std::fmt::Display for Fusion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fusion::Rrf { k, dense_weight, sparse_weight } => write!(f, "rrf:{k}:{dense_weight}:{sparse_weight}"),
+            Fusion::Dbsf => write!(f, "dbsf"),
+            Fusion::Linear { dense_weight } => write!(f, "linear:{dense_weight}"),
+        }
+    }
+}
+
+impl std::str::FromStr for Fusion {
+    type Err = String;
+
+    /// `rrf:K:DENSE_WEIGHT:SPARSE_WEIGHT`, `dbsf` or `linear:DENSE_WEIGHT`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let parts: Vec<&str> = s.split(':').collect();
+        let num = |v: &str| v.parse::<f32>().map_err(|_| format!("bad number {v:?} in {s:?}"));
+        match parts.as_slice() {
+            ["dbsf"] => Ok(Fusion::Dbsf),
+            ["linear", w] => Ok(Fusion::Linear { dense_weight: num(w)? }),
+            ["rrf", k, d, sp] => Ok(Fusion::Rrf {
+                k: k.parse().map_err(|_| format!("bad k in {s:?}"))?,
+                dense_weight: num(d)?,
+                sparse_weight: num(sp)?,
+            }),
+            _ => Err(format!("fusion must be rrf:K:DENSE_WEIGHT:SPARSE_WEIGHT, dbsf or linear:DENSE_WEIGHT, not {s:?}")),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -63,7 +98,7 @@ pub struct IndexQuery {
     pub limit: usize,
     /// Candidates taken from each of dense and sparse before fusion.
     pub prefetch: usize,
-    pub fusion: Fusion2,
+    pub fusion: Fusion,
 }
 
 /// One retrieved chunk.
@@ -141,6 +176,70 @@ impl EdgeIndex {
             _ => None,
         };
         Ok(ChunkHit { chunk, score: p.score, cosine })
+    }
+}
+
+impl EdgeIndex {
+    fn run(&self, q: &IndexQuery, prefetches: Vec<Prefetch>, query: ScoringQuery, limit: usize) -> Result<Vec<ChunkHit>, KnowledgeError> {
+        let points = self
+            .shard
+            .query(QueryRequest {
+                prefetches,
+                query: Some(query),
+                filter: None,
+                score_threshold: None,
+                limit,
+                offset: 0,
+                params: None,
+                with_vector: if q.dense.is_some() { WithVector::Selector(vec![DENSE.into()]) } else { WithVector::Bool(false) },
+                with_payload: WithPayloadInterface::Bool(true),
+            })
+            .map_err(index_err)?;
+        points.into_iter().map(|p| self.hit(p, q.dense.as_deref())).collect()
+    }
+
+    /// Normalised linear fusion of two separate queries.
+    fn linear(&self, q: &IndexQuery, dense: QueryEnum, sparse: QueryEnum, w: f32) -> Result<Vec<ChunkHit>, KnowledgeError> {
+        let n = q.prefetch.max(q.limit);
+        let dense_hits = self.run(q, vec![], ScoringQuery::Vector(dense), n)?;
+        let sparse_hits = self.run(q, vec![], ScoringQuery::Vector(sparse), n)?;
+        let range = |hits: &[ChunkHit], f: &dyn Fn(&ChunkHit) -> f32| {
+            let lo = hits.iter().map(f).fold(f32::INFINITY, f32::min);
+            let hi = hits.iter().map(f).fold(f32::NEG_INFINITY, f32::max);
+            (lo, (hi - lo).max(1e-6))
+        };
+        let (dlo, dspan) = range(&dense_hits, &|h| h.cosine.unwrap_or(h.score));
+        let (slo, sspan) = range(&sparse_hits, &|h| h.score);
+        let mut fused: HashMap<uuid_key::Key, (ChunkHit, f32)> = HashMap::new();
+        for h in dense_hits {
+            let d = ((h.cosine.unwrap_or(h.score) - dlo) / dspan).max(0.0);
+            fused.insert(uuid_key::of(&h), (h, w * d));
+        }
+        for h in sparse_hits {
+            let s = (h.score - slo) / sspan;
+            let key = uuid_key::of(&h);
+            match fused.get_mut(&key) {
+                Some(entry) => entry.1 += (1.0 - w) * s,
+                None => {
+                    let d = h.cosine.map_or(0.0, |c| ((c - dlo) / dspan).max(0.0));
+                    fused.insert(key, (h, w * d + (1.0 - w) * s));
+                }
+            }
+        }
+        let mut out: Vec<ChunkHit> = fused.into_values().map(|(mut h, score)| {
+            h.score = score;
+            h
+        }).collect();
+        out.sort_by(|a, b| b.score.total_cmp(&a.score));
+        out.truncate(q.limit);
+        Ok(out)
+    }
+}
+
+mod uuid_key {
+    pub type Key = (String, String);
+    pub fn of(h: &super::ChunkHit) -> Key {
+        (h.chunk.code.clone(), h.chunk.section.clone())
     }
 }
 
@@ -245,42 +344,28 @@ impl VectorIndex for EdgeIndex {
             Some(s) if !s.is_empty() => Some(nearest(SPARSE, sparse_internal(s)?)),
             _ => None,
         };
+        let candidates = q.prefetch.max(q.limit);
         let prefetch = |query: QueryEnum| Prefetch {
             prefetches: vec![],
             query: Some(ScoringQuery::Vector(query)),
-            limit: q.prefetch.max(q.limit),
+            limit: candidates,
             params: None,
             filter: None,
             score_threshold: None,
         };
         let (prefetches, query) = match (dense, sparse) {
-            (Some(d), Some(s)) => {
-                let fusion = match q.fusion {
-                    Fusion2::Rrf { k, dense_weight, sparse_weight } => {
-                        Fusion::Rrf { k, weights: Some(vec![OrderedFloat(dense_weight), OrderedFloat(sparse_weight)]) }
-                    }
-                    Fusion2::Dbsf => Fusion::Dbsf,
-                };
-                (vec![prefetch(d), prefetch(s)], ScoringQuery::Fusion(fusion))
-            }
+            (Some(d), Some(s)) => match q.fusion {
+                Fusion::Linear { dense_weight } => return self.linear(q, d, s, dense_weight),
+                Fusion::Rrf { k, dense_weight, sparse_weight } => (
+                    vec![prefetch(d), prefetch(s)],
+                    ScoringQuery::Fusion(QFusion::Rrf { k, weights: Some(vec![OrderedFloat(dense_weight), OrderedFloat(sparse_weight)]) }),
+                ),
+                Fusion::Dbsf => (vec![prefetch(d), prefetch(s)], ScoringQuery::Fusion(QFusion::Dbsf)),
+            },
             (Some(one), None) | (None, Some(one)) => (vec![], ScoringQuery::Vector(one)),
             (None, None) => return Ok(Vec::new()),
         };
-        let points = self
-            .shard
-            .query(QueryRequest {
-                prefetches,
-                query: Some(query),
-                filter: None,
-                score_threshold: None,
-                limit: q.limit,
-                offset: 0,
-                params: None,
-                with_vector: if q.dense.is_some() { WithVector::Selector(vec![DENSE.into()]) } else { WithVector::Bool(false) },
-                with_payload: WithPayloadInterface::Bool(true),
-            })
-            .map_err(index_err)?;
-        points.into_iter().map(|p| self.hit(p, q.dense.as_deref())).collect()
+        self.run(q, prefetches, query, q.limit)
     }
 
     fn len(&self) -> Result<usize, KnowledgeError> {

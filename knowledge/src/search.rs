@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use banshi_models::{ComputeHandle, ModelError, TextKind};
 
-use crate::index::{ChunkHit, Fusion2, IndexQuery, VectorIndex};
+use crate::index::{ChunkHit, Fusion, IndexQuery, VectorIndex};
 use crate::sparse::SparseEncoder;
 use crate::KnowledgeError;
 
@@ -55,7 +55,7 @@ pub struct SearchParams {
     pub chunks: usize,
     /// Candidates per retriever before fusion.
     pub prefetch: usize,
-    pub fusion: Fusion2,
+    pub fusion: Fusion,
 }
 
 impl Default for SearchParams {
@@ -65,7 +65,7 @@ impl Default for SearchParams {
             items: 5,
             chunks: 40,
             prefetch: 60,
-            fusion: Fusion2::Rrf { k: 60, dense_weight: 1.0, sparse_weight: 1.0 },
+            fusion: Fusion::Rrf { k: 60, dense_weight: 1.0, sparse_weight: 1.0 },
         }
     }
 }
@@ -106,10 +106,9 @@ pub struct Searcher {
 impl Searcher {
     /// Search; `query` must be non-empty.
     pub async fn search(&self, query: &str, params: SearchParams) -> Result<SearchResult, KnowledgeError> {
-        let sparse = self.sparse.query(query);
-        let want_dense = params.mode != Mode::Sparse;
-        let dense = match (&self.compute, want_dense) {
-            (Some(c), true) if c.embed_dim().is_some() => match c.try_embed(vec![query.to_string()], TextKind::Query).await {
+        let dense = match (&self.compute, params.mode) {
+            (_, Mode::Sparse) => None,
+            (Some(c), _) if c.embed_dim().is_some() => match c.try_embed(vec![query.to_string()], TextKind::Query).await {
                 Ok(mut v) => v.pop(),
                 // Busy compute thread: answer from words alone rather than wait or fail.
                 Err(ModelError::Queue(_)) => None,
@@ -117,6 +116,12 @@ impl Searcher {
             },
             _ => None,
         };
+        self.search_embedded(query, dense, params).await
+    }
+
+    /// Search with the query's dense vector already computed (`None`: sparse only).
+    pub async fn search_embedded(&self, query: &str, dense: Option<Vec<f32>>, params: SearchParams) -> Result<SearchResult, KnowledgeError> {
+        let dense = if params.mode == Mode::Sparse { None } else { dense };
         let mode = match (params.mode, dense.is_some()) {
             (Mode::Sparse, _) | (_, false) => Mode::Sparse,
             (Mode::Dense, true) => Mode::Dense,
@@ -124,7 +129,7 @@ impl Searcher {
         };
         let q = IndexQuery {
             dense: dense.clone(),
-            sparse: (mode != Mode::Dense).then_some(sparse),
+            sparse: (mode != Mode::Dense).then(|| self.sparse.query(query)),
             limit: params.chunks,
             prefetch: params.prefetch,
             fusion: params.fusion,

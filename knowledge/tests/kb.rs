@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use banshi_knowledge::chunk::Chunk;
 use banshi_knowledge::import::load_path;
-use banshi_knowledge::index::{EdgeIndex, Fusion2, IndexPoint, IndexQuery, VectorIndex};
+use banshi_knowledge::index::{EdgeIndex, Fusion, IndexPoint, IndexQuery, VectorIndex};
 use banshi_knowledge::indexer::Indexer;
 use banshi_knowledge::sparse::{SparseEncoder, SparseVec};
 use banshi_knowledge::store::open_sqlite;
@@ -124,10 +124,10 @@ fn weighted_fusion_orders_by_the_heavier_retriever() {
         };
         index.query(&q).unwrap().into_iter().map(|h| h.chunk.code).collect()
     };
-    assert_eq!(order(Fusion2::Rrf { k: 1, dense_weight: 10.0, sparse_weight: 1.0 }), ["A", "B", "C"]);
-    assert_eq!(order(Fusion2::Rrf { k: 1, dense_weight: 1.0, sparse_weight: 10.0 }), ["C", "B", "A"]);
+    assert_eq!(order(Fusion::Rrf { k: 1, dense_weight: 10.0, sparse_weight: 1.0 }), ["A", "B", "C"]);
+    assert_eq!(order(Fusion::Rrf { k: 1, dense_weight: 1.0, sparse_weight: 10.0 }), ["C", "B", "A"]);
     let hits = index
-        .query(&IndexQuery { dense: Some(query_dense.clone()), sparse: None, limit: 3, prefetch: 3, fusion: Fusion2::Dbsf })
+        .query(&IndexQuery { dense: Some(query_dense.clone()), sparse: None, limit: 3, prefetch: 3, fusion: Fusion::Dbsf })
         .unwrap();
     assert_eq!(hits[0].chunk.code, "A");
     assert!((hits[0].cosine.unwrap() - 0.995).abs() < 0.01, "cosine is reported: {:?}", hits[0].cosine);

@@ -12,11 +12,28 @@ use std::thread;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::embedder::{Embedder, TextKind};
+use crate::generator::{GenParams, GenStats, Generator};
 use crate::ModelError;
+
+/// What a generation streams back.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GenEvent {
+    /// The next piece of text.
+    Text(String),
+    /// Finished (stop token, length limit, or the receiver asked to stop).
+    Done(GenStats),
+    Error(String),
+}
+
+/// Pieces of text buffered between the compute thread and a slow reader.
+const STREAM_BUFFER: usize = 64;
 
 /// Jobs the compute thread runs.
 enum Job {
     Embed { texts: Vec<String>, kind: TextKind, reply: oneshot::Sender<Result<Vec<Vec<f32>>, ModelError>> },
+    Generate { prompt: String, params: GenParams, events: mpsc::Sender<GenEvent> },
+    /// Prefill a prompt prefix (the fixed system prompt) into the generator's cache.
+    Warm { prefix: String },
     /// Occupies the thread until the sender side is dropped (tests of a busy thread).
     #[cfg(test)]
     Hold(std::sync::mpsc::Receiver<()>),
@@ -25,6 +42,7 @@ enum Job {
 /// The models the thread owns; any may be absent (then its jobs fail with `Missing`).
 pub struct Models {
     pub embedder: Option<Embedder>,
+    pub generator: Option<Generator>,
 }
 
 /// Cheap to clone; all clones feed the same thread.
@@ -36,13 +54,17 @@ pub struct ComputeHandle {
 
 struct Info {
     embed_dim: Option<usize>,
+    tokenizer: Option<tokenizers::Tokenizer>,
 }
 
 impl ComputeHandle {
     /// Start the thread with `models`; at most `queue` jobs wait behind the running one.
     pub fn spawn(models: Models, queue: usize) -> Self {
         let (tx, rx) = mpsc::channel(queue.max(1));
-        let info = Arc::new(Info { embed_dim: models.embedder.as_ref().map(Embedder::dim) });
+        let info = Arc::new(Info {
+            embed_dim: models.embedder.as_ref().map(Embedder::dim),
+            tokenizer: models.generator.as_ref().map(|g| g.tokenizer().clone()),
+        });
         thread::Builder::new()
             .name("banshi-compute".into())
             .spawn(move || run(models, rx))
@@ -72,6 +94,38 @@ impl ComputeHandle {
         rx.await.map_err(|_| stopped())?
     }
 
+    /// Whether a generator is loaded.
+    pub fn has_generator(&self) -> bool {
+        self.info.tokenizer.is_some()
+    }
+
+    /// Tokens `text` takes in the generator's vocabulary (None without a generator).
+    pub fn count_tokens(&self, text: &str) -> Option<usize> {
+        self.info.tokenizer.as_ref()?.encode(text, false).ok().map(|e| e.len())
+    }
+
+    /// Start generating after `prompt` (a ChatML string); fails at once with `Queue` when the
+    /// queue is full. Text arrives on the returned channel; dropping it stops the generation
+    /// within one token.
+    pub fn generate(&self, prompt: String, params: GenParams) -> Result<mpsc::Receiver<GenEvent>, ModelError> {
+        if !self.has_generator() {
+            return Err(ModelError::Missing("generator".into()));
+        }
+        let (events, rx) = mpsc::channel(STREAM_BUFFER);
+        self.tx.try_send(Job::Generate { prompt, params, events }).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => ModelError::Queue("the compute queue is full".into()),
+            mpsc::error::TrySendError::Closed(_) => stopped(),
+        })?;
+        Ok(rx)
+    }
+
+    /// Prefill `prefix` into the generator's cache in the background (no-op without one).
+    pub fn warm(&self, prefix: String) {
+        if self.has_generator() {
+            let _ = self.tx.try_send(Job::Warm { prefix });
+        }
+    }
+
     /// Jobs waiting (not counting the running one).
     pub fn queue_depth(&self) -> usize {
         self.tx.max_capacity() - self.tx.capacity()
@@ -82,7 +136,7 @@ fn stopped() -> ModelError {
     ModelError::Queue("the compute thread has stopped".into())
 }
 
-fn run(models: Models, mut rx: mpsc::Receiver<Job>) {
+fn run(mut models: Models, mut rx: mpsc::Receiver<Job>) {
     while let Some(job) = rx.blocking_recv() {
         match job {
             Job::Embed { texts, kind, reply } => {
@@ -96,12 +150,40 @@ fn run(models: Models, mut rx: mpsc::Receiver<Job>) {
                 };
                 let _ = reply.send(result);
             }
+            Job::Generate { prompt, params, events } => generate(models.generator.as_mut(), &prompt, &params, &events),
+            Job::Warm { prefix } => {
+                if let Some(g) = models.generator.as_mut() {
+                    if let Err(e) = g.encode(&prefix).and_then(|t| g.warm_prefix(&t)) {
+                        tracing::warn!("warming the prompt prefix failed: {e}");
+                    }
+                }
+            }
             #[cfg(test)]
             Job::Hold(release) => {
                 let _ = release.recv();
             }
         }
     }
+}
+
+fn generate(generator: Option<&mut Generator>, prompt: &str, params: &GenParams, events: &mpsc::Sender<GenEvent>) {
+    if events.is_closed() {
+        return; // the caller went away while queued
+    }
+    let Some(g) = generator else {
+        let _ = events.blocking_send(GenEvent::Error("no generator loaded".into()));
+        return;
+    };
+    let result = g.encode(prompt).and_then(|tokens| {
+        g.generate(&tokens, params, |piece| match events.blocking_send(GenEvent::Text(piece.to_string())) {
+            Ok(()) => std::ops::ControlFlow::Continue(()),
+            Err(_) => std::ops::ControlFlow::Break(()),
+        })
+    });
+    let _ = events.blocking_send(match result {
+        Ok(stats) => GenEvent::Done(stats),
+        Err(e) => GenEvent::Error(e.to_string()),
+    });
 }
 
 #[cfg(test)]
@@ -112,7 +194,7 @@ mod tests {
 
     fn tiny_handle(queue: usize) -> ComputeHandle {
         let file = E5s1::parse(tiny_file(&tiny_pieces(), &[], 32, 1, 2, 64), "tiny").unwrap();
-        ComputeHandle::spawn(Models { embedder: Some(Embedder::from_e5s1(file).unwrap()) }, queue)
+        ComputeHandle::spawn(Models { embedder: Some(Embedder::from_e5s1(file).unwrap()), generator: None }, queue)
     }
 
     #[tokio::test]
@@ -125,7 +207,7 @@ mod tests {
 
     #[tokio::test]
     async fn missing_model_is_an_error() {
-        let h = ComputeHandle::spawn(Models { embedder: None }, 1);
+        let h = ComputeHandle::spawn(Models { embedder: None, generator: None }, 1);
         let err = h.embed(vec!["x".into()], TextKind::Query).await.unwrap_err();
         assert!(matches!(err, ModelError::Missing(_)));
     }

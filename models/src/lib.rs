@@ -9,11 +9,14 @@ pub mod compute;
 pub mod e5_tokenizer;
 pub mod e5s1;
 pub mod embedder;
+pub mod generator;
+pub mod qwen2;
 mod error;
 pub mod setup;
 pub mod testing;
 
-pub use compute::{ComputeHandle, Models};
+pub use compute::{ComputeHandle, GenEvent, Models};
+pub use generator::{GenParams, GenStats, Generator};
 pub use embedder::{Embedder, TextKind};
 pub use error::ModelError;
 

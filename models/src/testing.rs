@@ -132,5 +132,100 @@ pub fn tiny_pieces() -> Vec<(&'static str, f32)> {
 /// A compute thread with a tiny embedder (`dim`-sized vectors) built from [`tiny_file`].
 pub fn tiny_compute(dim: usize) -> ComputeHandle {
     let file = crate::e5s1::E5s1::parse(tiny_file(&tiny_pieces(), &[], dim, 1, 2, dim * 2), "tiny").expect("tiny file parses");
-    ComputeHandle::spawn(Models { embedder: Some(Embedder::from_e5s1(file).expect("tiny embedder loads")) }, 16)
+    ComputeHandle::spawn(Models { embedder: Some(Embedder::from_e5s1(file).expect("tiny embedder loads")), generator: None }, 16)
+}
+
+/// Vocabulary of the tiny chat model: `w0`…`w59`, then the ChatML specials.
+pub const TINY_QWEN_WORDS: usize = 60;
+
+/// A tiny Qwen2 GGUF image: 2 layers, hidden 64, 4 heads / 2 KV heads, random Q8_0 weights.
+pub fn tiny_qwen2_gguf() -> Vec<u8> {
+    use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
+    use candle_core::{Device, Tensor};
+    let (vocab, hidden, ffn, layers) = (TINY_QWEN_WORDS + 3, 64usize, 128usize, 2usize);
+    let dev = Device::Cpu;
+    let mut seed = 99u64;
+    let mut rand = |rows: usize, cols: usize, scale: f32| -> Tensor {
+        let v: Vec<f32> = (0..rows * cols)
+            .map(|_| {
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 2.0 * scale
+            })
+            .collect();
+        Tensor::from_vec(v, (rows, cols), &dev).expect("shape")
+    };
+    let q8 = |t: Tensor| QTensor::quantize(&t, GgmlDType::Q8_0).expect("quantize");
+    let f32t = |t: Tensor| QTensor::quantize(&t, GgmlDType::F32).expect("f32");
+    let ones = |n: usize| Tensor::ones(n, candle_core::DType::F32, &dev).expect("ones");
+    let mut tensors: Vec<(String, QTensor)> = vec![
+        ("token_embd.weight".into(), q8(rand(vocab, hidden, 1.0))),
+        ("output_norm.weight".into(), f32t(ones(hidden))),
+        ("output.weight".into(), q8(rand(vocab, hidden, 0.5))),
+    ];
+    for i in 0..layers {
+        let p = format!("blk.{i}");
+        let bias = |n: usize, r: &mut dyn FnMut(usize, usize, f32) -> Tensor| f32t(r(1, n, 0.1).squeeze(0).expect("1d"));
+        tensors.push((format!("{p}.attn_q.weight"), q8(rand(hidden, hidden, 0.3))));
+        tensors.push((format!("{p}.attn_k.weight"), q8(rand(32, hidden, 0.3))));
+        tensors.push((format!("{p}.attn_v.weight"), q8(rand(32, hidden, 0.3))));
+        tensors.push((format!("{p}.attn_q.bias"), bias(hidden, &mut rand)));
+        tensors.push((format!("{p}.attn_k.bias"), bias(32, &mut rand)));
+        tensors.push((format!("{p}.attn_v.bias"), bias(32, &mut rand)));
+        tensors.push((format!("{p}.attn_output.weight"), q8(rand(hidden, hidden, 0.3))));
+        tensors.push((format!("{p}.ffn_gate.weight"), q8(rand(ffn, hidden, 0.3))));
+        tensors.push((format!("{p}.ffn_up.weight"), q8(rand(ffn, hidden, 0.3))));
+        tensors.push((format!("{p}.ffn_down.weight"), q8(rand(hidden, ffn, 0.3))));
+        tensors.push((format!("{p}.attn_norm.weight"), f32t(ones(hidden))));
+        tensors.push((format!("{p}.ffn_norm.weight"), f32t(ones(hidden))));
+    }
+    use gguf_file::Value;
+    let md: Vec<(&str, Value)> = vec![
+        ("general.architecture", Value::String("qwen2".into())),
+        ("qwen2.attention.head_count", Value::U32(4)),
+        ("qwen2.attention.head_count_kv", Value::U32(2)),
+        ("qwen2.embedding_length", Value::U32(hidden as u32)),
+        ("qwen2.block_count", Value::U32(layers as u32)),
+        ("qwen2.context_length", Value::U32(4096)),
+        ("qwen2.attention.layer_norm_rms_epsilon", Value::F32(1e-6)),
+        ("qwen2.rope.freq_base", Value::F32(10000.0)),
+    ];
+    let md_refs: Vec<(&str, &Value)> = md.iter().map(|(k, v)| (*k, v)).collect();
+    let t_refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let mut out = std::io::Cursor::new(Vec::new());
+    gguf_file::write(&mut out, &md_refs, &t_refs).expect("gguf writes");
+    out.into_inner()
+}
+
+/// A word-level tokenizer for the tiny model: whitespace-separated `wN` words plus the ChatML
+/// special tokens `<|im_start|>` (60), `<|im_end|>` (61), `<|endoftext|>` (62).
+pub fn tiny_qwen_tokenizer() -> tokenizers::Tokenizer {
+    let mut vocab = serde_json::Map::new();
+    for i in 0..TINY_QWEN_WORDS {
+        vocab.insert(format!("w{i}"), (i as u64).into());
+    }
+    let specials = ["<|im_start|>", "<|im_end|>", "<|endoftext|>"];
+    for (i, s) in specials.iter().enumerate() {
+        vocab.insert(s.to_string(), ((TINY_QWEN_WORDS + i) as u64).into());
+    }
+    let added: Vec<serde_json::Value> = specials
+        .iter()
+        .enumerate()
+        .map(|(i, s)| serde_json::json!({"id": TINY_QWEN_WORDS + i, "content": s, "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true}))
+        .collect();
+    let json = serde_json::json!({
+        "version": "1.0", "truncation": null, "padding": null, "added_tokens": added,
+        "normalizer": null, "pre_tokenizer": {"type": "Whitespace"}, "post_processor": null,
+        "decoder": {"type": "WordPiece", "prefix": "##", "cleanup": false},
+        "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "w0"}
+    });
+    json.to_string().parse().expect("tiny tokenizer parses")
+}
+
+/// A generator over [`tiny_qwen2_gguf`] and [`tiny_qwen_tokenizer`].
+pub fn tiny_generator() -> crate::Generator {
+    let bytes = tiny_qwen2_gguf();
+    let mut cursor = std::io::Cursor::new(bytes);
+    let content = candle_core::quantized::gguf_file::Content::read(&mut cursor).expect("tiny gguf reads");
+    let model = crate::qwen2::Qwen2::from_gguf(content, &mut cursor, &candle_core::Device::Cpu).expect("tiny qwen2 loads");
+    crate::Generator::new(model, tiny_qwen_tokenizer())
 }

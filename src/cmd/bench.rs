@@ -38,7 +38,7 @@ pub async fn run(common: &Common, what: What) -> anyhow::Result<()> {
 }
 
 async fn retrieval(common: &Common, queries: usize, chunks: usize) -> anyhow::Result<()> {
-    let compute = super::start_compute(common)?;
+    let compute = super::start_compute(common, super::Need::Embedder)?;
     let kb = super::open_kb(common, Some(compute.clone())).await?;
     let guides = kb.store.all_live().await?;
     if guides.is_empty() {

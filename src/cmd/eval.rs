@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::bail;
 use banshi_eval::retrieval::{score, RetrievalEval, RetrievalReport};
 use banshi_eval::{calibrate, write_report, Split};
-use banshi_knowledge::index::Fusion2;
+use banshi_knowledge::index::Fusion;
 use banshi_knowledge::search::{logistic, Calibration};
 use banshi_knowledge::Mode;
 
@@ -27,8 +27,8 @@ pub struct RetrievalArgs {
     #[arg(long, default_value = "test")]
     split: Split,
     /// Fusion for hybrid: `rrf:K:DENSE_WEIGHT:SPARSE_WEIGHT` or `dbsf`.
-    #[arg(long, env = "BANSHI_FUSION", value_parser = parse_fusion, default_value = DEFAULT_FUSION)]
-    fusion: Fusion2,
+    #[arg(long, env = "BANSHI_FUSION", default_value = DEFAULT_FUSION)]
+    fusion: Fusion,
     /// Grid-search fusion settings on the dev split and print the table (no report).
     #[arg(long)]
     tune: bool,
@@ -43,28 +43,6 @@ pub struct RetrievalArgs {
 /// The fusion chosen on the dev split (see `--tune`).
 pub const DEFAULT_FUSION: &str = "rrf:60:1:1";
 
-pub fn parse_fusion(s: &str) -> Result<Fusion2, String> {
-    if s == "dbsf" {
-        return Ok(Fusion2::Dbsf);
-    }
-    let parts: Vec<&str> = s.split(':').collect();
-    match parts.as_slice() {
-        ["rrf", k, d, sp] => Ok(Fusion2::Rrf {
-            k: k.parse().map_err(|_| format!("bad k in {s:?}"))?,
-            dense_weight: d.parse().map_err(|_| format!("bad dense weight in {s:?}"))?,
-            sparse_weight: sp.parse().map_err(|_| format!("bad sparse weight in {s:?}"))?,
-        }),
-        _ => Err(format!("fusion must be dbsf or rrf:K:DENSE_WEIGHT:SPARSE_WEIGHT, not {s:?}")),
-    }
-}
-
-fn fusion_name(f: Fusion2) -> String {
-    match f {
-        Fusion2::Rrf { k, dense_weight, sparse_weight } => format!("rrf:{k}:{dense_weight}:{sparse_weight}"),
-        Fusion2::Dbsf => "dbsf".into(),
-    }
-}
-
 pub async fn run(common: &Common, what: What) -> anyhow::Result<()> {
     match what {
         What::Retrieval(args) => retrieval(common, args).await,
@@ -76,9 +54,12 @@ async fn retrieval(common: &Common, args: RetrievalArgs) -> anyhow::Result<()> {
         bail!("dataset {} does not exist (expected gov_qa.jsonl from ../shared/data/msgabench)", args.dataset.display());
     }
     let started = Instant::now();
-    let compute = super::start_compute(common)?;
+    let compute = super::start_compute(common, super::Need::Embedder)?;
     let dense = compute.embed_dim().is_some();
-    let eval = RetrievalEval::prepare(&args.dataset, &common.data_dir.join("eval/gov_qa"), Some(compute)).await?;
+    let mut eval = RetrievalEval::prepare(&args.dataset, &common.data_dir.join("eval/gov_qa"), Some(compute)).await?;
+    if args.tune || args.calibrate {
+        eval.embed_questions(Split::Dev).await?;
+    }
     if args.tune {
         return tune(&eval).await;
     }
@@ -101,7 +82,7 @@ async fn retrieval(common: &Common, args: RetrievalArgs) -> anyhow::Result<()> {
         passages_embedded_this_run: eval.embedded,
         embed_seconds: eval.embed_seconds,
         passages_per_second: (eval.embedded > 0).then(|| eval.embedded as f64 / eval.embed_seconds),
-        fusion: fusion_name(args.fusion),
+        fusion: args.fusion.to_string(),
         modes: reports,
         run_seconds: started.elapsed().as_secs_f64(),
     };
@@ -114,21 +95,24 @@ async fn retrieval(common: &Common, args: RetrievalArgs) -> anyhow::Result<()> {
 
 async fn tune(eval: &RetrievalEval) -> anyhow::Result<()> {
     println!("| fusion | R@1 | R@5 | R@10 | MRR |\n|---|---|---|---|---|");
-    let mut grid = vec![Fusion2::Dbsf];
-    for k in [10, 30, 60] {
-        for (d, s) in [(1.0, 1.0), (2.0, 1.0), (3.0, 1.0), (1.0, 2.0)] {
-            grid.push(Fusion2::Rrf { k, dense_weight: d, sparse_weight: s });
+    let mut grid = vec![Fusion::Dbsf];
+    for k in [2, 10, 60] {
+        for (d, s) in [(1.0, 1.0), (2.0, 1.0), (3.0, 1.0)] {
+            grid.push(Fusion::Rrf { k, dense_weight: d, sparse_weight: s });
         }
+    }
+    for w in [0.5, 0.6, 0.7, 0.8, 0.9] {
+        grid.push(Fusion::Linear { dense_weight: w });
     }
     for f in grid {
         let (o, l) = eval.run_mode(Split::Dev, Mode::Hybrid, f).await?;
         let r = score(Mode::Hybrid, &o, &l);
-        println!("| {} | {:.3} | {:.3} | {:.3} | {:.3} |", fusion_name(f), r.recall_at_1, r.recall_at_5, r.recall_at_10, r.mrr);
+        println!("| {} | {:.3} | {:.3} | {:.3} | {:.3} |", f.to_string(), r.recall_at_1, r.recall_at_5, r.recall_at_10, r.mrr);
     }
     Ok(())
 }
 
-async fn calibrate_on_dev(eval: &RetrievalEval, fusion: Fusion2, dense: bool) -> anyhow::Result<()> {
+async fn calibrate_on_dev(eval: &RetrievalEval, fusion: Fusion, dense: bool) -> anyhow::Result<()> {
     let mut c = Calibration::default();
     for (mode, use_cosine) in [(Mode::Hybrid, true), (Mode::Sparse, false)] {
         if mode == Mode::Hybrid && !dense {

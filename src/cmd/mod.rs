@@ -8,21 +8,41 @@ pub mod models;
 use std::path::Path;
 
 use anyhow::Context;
-use banshi_models::setup::EMBEDDER_FILE;
-use banshi_models::{ComputeHandle, Embedder, Models};
+use banshi_models::setup::{EMBEDDER_FILE, GENERATOR_FILE, GENERATOR_TOKENIZER_FILE};
+use banshi_models::{ComputeHandle, Embedder, Generator, Models};
 
 use crate::Common;
 
+/// Which models a command needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    Embedder,
+    EmbedderAndGenerator,
+}
+
 /// Load what models exist and start the compute thread. Missing models are not an error: the
-/// service degrades (sparse retrieval) and says so.
-pub fn start_compute(common: &Common) -> anyhow::Result<ComputeHandle> {
+/// service degrades (sparse retrieval, extractive answers) and says so.
+pub fn start_compute(common: &Common, need: Need) -> anyhow::Result<ComputeHandle> {
     let dir = common.models_dir();
-    let embedder = if common.no_models {
-        None
+    let (embedder, generator) = if common.no_models {
+        (None, None)
     } else {
-        load_embedder(&dir)?
+        let generator = if need == Need::EmbedderAndGenerator { load_generator(&dir)? } else { None };
+        (load_embedder(&dir)?, generator)
     };
-    Ok(ComputeHandle::spawn(Models { embedder }, 64))
+    Ok(ComputeHandle::spawn(Models { embedder, generator }, 64))
+}
+
+fn load_generator(dir: &Path) -> anyhow::Result<Option<Generator>> {
+    let (gguf, tok) = (dir.join(GENERATOR_FILE), dir.join(GENERATOR_TOKENIZER_FILE));
+    if !gguf.exists() || !tok.exists() {
+        tracing::warn!("no generator at {} (run `banshi models fetch`): answers are extractive", gguf.display());
+        return Ok(None);
+    }
+    let started = std::time::Instant::now();
+    let g = Generator::from_files(&gguf, &tok).with_context(|| format!("loading {}", gguf.display()))?;
+    tracing::info!("generator loaded in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(Some(g))
 }
 
 fn load_embedder(dir: &Path) -> anyhow::Result<Option<Embedder>> {
