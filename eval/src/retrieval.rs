@@ -57,6 +57,9 @@ pub struct RetrievalReport {
 /// Per-question outcome, for tuning and calibration.
 #[derive(Debug, Clone)]
 pub struct Outcome {
+    pub id: u64,
+    /// Passage codes retrieved, best first.
+    pub retrieved: Vec<String>,
     /// 1-based rank of the first relevant passage, if in the top 10.
     pub rank: Option<usize>,
     pub features: Features,
@@ -141,9 +144,17 @@ impl RetrievalEval {
                 return Err(EvalError::Dataset(format!("{} search ran as {} (is the embedder loaded?)", mode.as_str(), result.mode.as_str())));
             }
             let rank = result.items.iter().position(|i| relevant.contains(&i.code)).map(|p| p + 1);
-            outcomes.push(Outcome { rank, features: result.features });
+            outcomes.push(Outcome { id: row.id, retrieved: result.items.iter().map(|i| i.code.clone()).collect(), rank, features: result.features });
         }
         Ok((outcomes, latencies))
+    }
+}
+
+impl RetrievalEval {
+    /// Text of a passage by its code (`Q<id>`).
+    pub fn passage(&self, code: &str) -> Option<&QaRow> {
+        let id: u64 = code.strip_prefix('Q')?.parse().ok()?;
+        self.rows.iter().find(|r| r.id == id)
     }
 }
 

@@ -122,6 +122,8 @@ pub trait VectorIndex: Send + Sync {
     /// Per document: hash, whether dense vectors are present, chunk count.
     fn doc_states(&self) -> Result<HashMap<String, DocState>, KnowledgeError>;
     fn query(&self, q: &IndexQuery) -> Result<Vec<ChunkHit>, KnowledgeError>;
+    /// The dense vectors stored for a document's chunks: section → (text, vector).
+    fn dense_vectors(&self, code: &str) -> Result<HashMap<String, (String, Vec<f32>)>, KnowledgeError>;
     fn len(&self) -> Result<usize, KnowledgeError>;
     fn is_empty(&self) -> Result<bool, KnowledgeError> {
         Ok(self.len()? == 0)
@@ -366,6 +368,28 @@ impl VectorIndex for EdgeIndex {
             (None, None) => return Ok(Vec::new()),
         };
         self.run(q, prefetches, query, q.limit)
+    }
+
+    fn dense_vectors(&self, code: &str) -> Result<HashMap<String, (String, Vec<f32>)>, KnowledgeError> {
+        let (records, _) = self
+            .shard
+            .scroll(ScrollRequest {
+                offset: None,
+                limit: Some(10_000),
+                filter: Some(Self::code_filter(code)?),
+                with_payload: Some(WithPayloadInterface::Bool(true)),
+                with_vector: WithVector::Selector(vec![DENSE.into()]),
+                order_by: None,
+            })
+            .map_err(index_err)?;
+        let mut out = HashMap::new();
+        for r in records {
+            let (Some(payload), Some(qdrant_edge::VectorStructInternal::Named(mut named))) = (r.payload, r.vector) else { continue };
+            let Some(VectorInternal::Dense(v)) = named.remove(DENSE) else { continue };
+            let get = |k: &str| payload.0.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_string();
+            out.insert(get("section"), (get("text"), v));
+        }
+        Ok(out)
     }
 
     fn len(&self) -> Result<usize, KnowledgeError> {

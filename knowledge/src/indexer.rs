@@ -36,9 +36,11 @@ pub struct Indexer {
     pub compute: Option<ComputeHandle>,
 }
 
-/// Hash of a document's chunk texts, in order.
+/// Hash of a document's chunk texts, in order, and of the sparse encoder's version (a new
+/// tokenisation must re-index; unchanged texts keep their dense vectors).
 pub fn doc_hash(chunks: &[Chunk]) -> String {
     let mut h = Sha256::new();
+    h.update(crate::sparse::SPARSE_VERSION.to_le_bytes());
     for c in chunks {
         h.update(c.section.as_bytes());
         h.update([0]);
@@ -103,14 +105,39 @@ impl Indexer {
         Ok(stats)
     }
 
-    /// Replace the given documents' chunks; returns the number of chunks embedded.
+    /// Replace the given documents' chunks; returns the number of chunks embedded. A chunk
+    /// whose text is unchanged keeps its stored dense vector.
     async fn write(&self, docs: Vec<(String, Vec<Chunk>, String)>, dense: bool) -> Result<usize, KnowledgeError> {
-        let texts: Vec<String> = docs.iter().flat_map(|(_, chunks, _)| chunks.iter().map(|c| c.text.clone())).collect();
-        let mut vectors = match (&self.compute, dense) {
-            (Some(compute), true) => compute.embed(texts.clone(), TextKind::Passage).await?.into_iter().map(Some).collect(),
-            _ => vec![None; texts.len()],
+        let mut known: Vec<Option<Vec<f32>>> = Vec::new();
+        if dense {
+            let index = self.index.clone();
+            let codes: Vec<String> = docs.iter().map(|d| d.0.clone()).collect();
+            let stored = tokio::task::spawn_blocking(move || codes.iter().map(|c| index.dense_vectors(c)).collect::<Result<Vec<_>, _>>())
+                .await
+                .expect("index task")?;
+            for ((_, chunks, _), stored) in docs.iter().zip(stored) {
+                for c in chunks {
+                    known.push(stored.get(&c.section).filter(|(text, _)| *text == c.text).map(|(_, v)| v.clone()));
+                }
+            }
         }
-        .into_iter();
+        let missing: Vec<String> = docs
+            .iter()
+            .flat_map(|(_, chunks, _)| chunks.iter())
+            .zip(known.iter().map(Some).chain(std::iter::repeat(None)))
+            .filter(|(_, k)| dense && !matches!(k, Some(Some(_))))
+            .map(|(c, _)| c.text.clone())
+            .collect();
+        let embedded = missing.len();
+        let mut fresh = match (&self.compute, dense && !missing.is_empty()) {
+            (Some(compute), true) => compute.embed(missing, TextKind::Passage).await?.into_iter(),
+            _ => Vec::new().into_iter(),
+        };
+        let total: usize = docs.iter().map(|d| d.1.len()).sum();
+        let mut vectors = (0..total)
+            .map(|i| if !dense { None } else { known.get(i).cloned().flatten().or_else(|| fresh.next()) })
+            .collect::<Vec<_>>()
+            .into_iter();
         let sparse = self.sparse.clone();
         let index = self.index.clone();
         let mut points_by_doc = Vec::with_capacity(docs.len());
@@ -124,7 +151,6 @@ impl Indexer {
                 .collect();
             points_by_doc.push((code, points));
         }
-        let embedded = if dense { texts.len() } else { 0 };
         tokio::task::spawn_blocking(move || {
             for (code, points) in points_by_doc {
                 index.delete_doc(&code)?;

@@ -16,7 +16,11 @@ const K1: f32 = 1.2;
 /// BM25 length normalisation.
 const B: f32 = 0.75;
 /// Average document length in tokens, measured on the shipped guides' chunks.
-const AVG_DOC_TOKENS: f32 = 60.0;
+const AVG_DOC_TOKENS: f32 = 150.0;
+
+/// Bump when tokenisation or weighting changes: every document is then re-indexed (its dense
+/// vectors are kept when the text is unchanged).
+pub const SPARSE_VERSION: u32 = 3;
 
 const USER_DICT: &str = include_str!("../dict/zhengwu.txt");
 
@@ -28,6 +32,9 @@ const STOPWORDS: &[&str] = &[
     "如果", "因为", "所以", "但是", "而且", "以及", "对", "把", "被", "给", "从", "到", "为", "以", "于", "之", "其",
     "等", "个", "想", "去", "来", "上", "下", "中", "里", "后", "前", "吗？", "谢谢", "你好", "您好",
 ];
+
+/// Characters that carry no topic; a bigram of two of them is not a term.
+const FUNCTION_CHARS: &str = "的了吗呢啊吧呀么嘛哦是在和与及或也都就还要会能我你您他她它这那个些怎如何什哪请问想";
 
 /// A sparse vector: sorted unique term ids and their weights.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -72,9 +79,32 @@ impl SparseEncoder {
             .collect()
     }
 
+    /// Terms indexed for `text`: the jieba tokens, plus the character bigrams of each run of
+    /// Chinese characters (marked with a leading `|`), which match across different word
+    /// segmentations of the same wording.
+    fn terms(&self, text: &str) -> Vec<String> {
+        let mut terms = self.tokens(text);
+        let mut run: Vec<char> = Vec::new();
+        let flush = |run: &mut Vec<char>, terms: &mut Vec<String>| {
+            for w in run.windows(2).filter(|w| !(FUNCTION_CHARS.contains(w[0]) && FUNCTION_CHARS.contains(w[1]))) {
+                terms.push(format!("|{}{}", w[0], w[1]));
+            }
+            run.clear();
+        };
+        for c in text.chars() {
+            if ('\u{4e00}'..='\u{9fff}').contains(&c) {
+                run.push(c);
+            } else {
+                flush(&mut run, &mut terms);
+            }
+        }
+        flush(&mut run, &mut terms);
+        terms
+    }
+
     /// Document vector: BM25 saturated term frequency per distinct token.
     pub fn document(&self, text: &str) -> SparseVec {
-        let tokens = self.tokens(text);
+        let tokens = self.terms(text);
         let len = tokens.len() as f32;
         let mut tf: HashMap<u32, f32> = HashMap::new();
         for t in &tokens {
@@ -86,7 +116,7 @@ impl SparseEncoder {
 
     /// Query vector: weight 1 per distinct token (Qdrant multiplies in the IDF).
     pub fn query(&self, text: &str) -> SparseVec {
-        let ids: HashMap<u32, f32> = self.tokens(text).iter().map(|t| (term_id(t), 1.0)).collect();
+        let ids: HashMap<u32, f32> = self.terms(text).iter().map(|t| (term_id(t), 1.0)).collect();
         to_sparse(ids)
     }
 }
@@ -131,7 +161,8 @@ mod tests {
         assert!(w(&d, id_sfz) < 3.0 * w(&d, id_hz), "tf saturates");
         assert!(d.indices.windows(2).all(|p| p[0] < p[1]), "sorted and unique");
         let q = enc.query("身份证 身份证 护照");
-        let distinct: std::collections::HashSet<String> = enc.tokens("身份证 护照").into_iter().collect();
+        let distinct: std::collections::HashSet<String> = enc.terms("身份证 护照").into_iter().collect();
+        assert!(distinct.contains("|身份"), "character bigrams are terms too");
         assert_eq!(q.values, vec![1.0; distinct.len()], "one flat weight per distinct token");
         assert!(enc.query("的了吗").is_empty());
     }

@@ -35,13 +35,16 @@ pub struct RetrievalArgs {
     /// Fit the confidence calibration on the dev split and print the coefficients.
     #[arg(long)]
     calibrate: bool,
+    /// Print this many dev-split questions that hybrid search misses in its top 5.
+    #[arg(long)]
+    failures: Option<usize>,
     /// Where the Markdown + JSON reports go (default DATA_DIR/reports).
     #[arg(long, env = "BANSHI_REPORTS")]
     out: Option<PathBuf>,
 }
 
 /// The fusion chosen on the dev split (see `--tune`).
-pub const DEFAULT_FUSION: &str = "rrf:60:1:1";
+pub const DEFAULT_FUSION: &str = "linear:0.7";
 
 pub async fn run(common: &Common, what: What) -> anyhow::Result<()> {
     match what {
@@ -57,6 +60,19 @@ async fn retrieval(common: &Common, args: RetrievalArgs) -> anyhow::Result<()> {
     let compute = super::start_compute(common, super::Need::Embedder)?;
     let dense = compute.embed_dim().is_some();
     let mut eval = RetrievalEval::prepare(&args.dataset, &common.data_dir.join("eval/gov_qa"), Some(compute)).await?;
+    if let Some(n) = args.failures {
+        eval.embed_questions(Split::Dev).await?;
+        let (outcomes, _) = eval.run_mode(Split::Dev, Mode::Hybrid, args.fusion).await?;
+        let short = |t: &str| t.chars().take(80).collect::<String>().replace('\n', " ");
+        for o in outcomes.iter().filter(|o| o.rank.is_none_or(|r| r > 5)).take(n) {
+            let row = eval.passage(&format!("Q{}", o.id)).expect("row");
+            println!("Q{} {}\n  want: {}", o.id, short(&row.question), short(&row.answer));
+            if let Some(top) = o.retrieved.first().and_then(|c| eval.passage(c)) {
+                println!("  got:  {} (Q{}: {})", short(&top.answer), top.id, short(&top.question));
+            }
+        }
+        return Ok(());
+    }
     if args.tune || args.calibrate {
         eval.embed_questions(Split::Dev).await?;
     }
