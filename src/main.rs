@@ -1,7 +1,7 @@
 //! `banshi`: the government-service assistant's one binary.
 //!
-//! Subcommands: `models` (fetch and check weights), `ingest` (import guides), `search`, `eval`,
-//! `bench`. Every flag can also be set through the environment variable shown in `--help`.
+//! Subcommands: `models` (fetch and check weights), `ingest` (import guides), `ask`, `search`,
+//! `eval`, `bench`. Every flag can also be set through the environment variable shown in `--help`.
 
 mod cmd;
 
@@ -47,6 +47,8 @@ enum Command {
     },
     /// Import item guides into the knowledge base and index them.
     Ingest(cmd::knowledge::IngestArgs),
+    /// Ask the assistant (streams the answer; interactive conversation when no question is given).
+    Ask(cmd::ask::AskArgs),
     /// Search the knowledge base (interactive when no query is given).
     Search(cmd::knowledge::SearchArgs),
     /// Evaluate on real data and write Markdown + JSON reports.
@@ -71,6 +73,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Models { action } => cmd::models::run(&cli.common, action).await,
         Command::Ingest(args) => cmd::knowledge::ingest(&cli.common, args).await,
+        Command::Ask(args) => cmd::ask::run(&cli.common, args).await,
         Command::Search(args) => cmd::knowledge::search(&cli.common, args).await,
         Command::Eval { what } => cmd::eval::run(&cli.common, what).await,
         Command::Bench { what } => cmd::bench::run(&cli.common, what).await,

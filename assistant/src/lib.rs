@@ -1,1 +1,31 @@
-//! placeholder
+//! banshi's dialogue engine.
+//!
+//! - [`engine`]: one citizen turn — follow-up or retrieval, then a grounded answer, a
+//!   clarifying question or a decline; events stream as they happen.
+//! - [`prompt`]: the cached system prompt and the context budget; [`citations`]: parsing and
+//!   verifying `[n]`; [`extractive`]: answers in the guide's own words; [`card`]: the sources
+//!   card; [`intent`]: aspects and follow-ups.
+
+pub mod card;
+pub mod citations;
+pub mod engine;
+pub mod extractive;
+pub mod intent;
+pub mod prompt;
+
+pub use engine::{AnswerEvent, Assistant, DialogueState, ItemRef, Outcome, OutcomeKind};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AssistantError {
+    #[error("the message is empty")]
+    EmptyMessage,
+    #[error("item {0} is not in the knowledge base")]
+    NotFound(String),
+    /// The receiver of the event stream went away (the client disconnected).
+    #[error("cancelled")]
+    Cancelled,
+    #[error(transparent)]
+    Knowledge(#[from] banshi_knowledge::KnowledgeError),
+    #[error(transparent)]
+    Model(#[from] banshi_models::ModelError),
+}

@@ -3,7 +3,9 @@
 //!
 //! - [`retrieval`]: gov_qa recall@k / MRR for sparse, dense and hybrid retrieval.
 //! - [`calibrate`]: fitting the retrieval confidence on the dev split.
+//! - [`answers`]: grounded answers (citations, faithfulness, overlap) and out-of-KB refusals.
 
+pub mod answers;
 pub mod calibrate;
 pub mod retrieval;
 
@@ -51,6 +53,8 @@ pub enum EvalError {
     Knowledge(#[from] banshi_knowledge::KnowledgeError),
     #[error(transparent)]
     Model(#[from] banshi_models::ModelError),
+    #[error(transparent)]
+    Assistant(#[from] banshi_assistant::AssistantError),
 }
 
 /// Read a JSON-lines file into rows; a missing file or a bad line is a clear error.

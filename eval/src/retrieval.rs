@@ -151,6 +151,11 @@ impl RetrievalEval {
 }
 
 impl RetrievalEval {
+    /// The searcher over the gov_qa index.
+    pub fn searcher(&self) -> &Searcher {
+        &self.searcher
+    }
+
     /// Text of a passage by its code (`Q<id>`).
     pub fn passage(&self, code: &str) -> Option<&QaRow> {
         let id: u64 = code.strip_prefix('Q')?.parse().ok()?;

@@ -126,6 +126,12 @@ impl Generator {
         Ok(self.tokenizer.encode(text, false).map_err(|e| ModelError::Tokenizer(e.to_string()))?.get_ids().to_vec())
     }
 
+    /// Forget every cached token.
+    pub fn clear_cache(&mut self) {
+        self.model.clear_kv_cache();
+        self.cached.clear();
+    }
+
     /// Prefill `tokens` into the cache now (e.g. the system prompt at start-up) so later
     /// prompts that begin with them skip that work.
     pub fn warm_prefix(&mut self, tokens: &[u32]) -> Result<(), ModelError> {

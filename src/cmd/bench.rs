@@ -22,6 +22,13 @@ pub enum What {
         #[arg(long, default_value_t = 256)]
         chunks: usize,
     },
+    /// Generator speed: load, prefill, decode, time to first token (cold and with the cached
+    /// system prompt), prompt-lookup drafting, and the memory-bandwidth ceiling.
+    Generate {
+        /// Where the Markdown + JSON report goes (default DATA_DIR/reports).
+        #[arg(long, env = "BANSHI_REPORTS")]
+        out: Option<std::path::PathBuf>,
+    },
 }
 
 /// Typical citizen questions, cycled through for latency.
@@ -34,6 +41,7 @@ const QUESTIONS: &[&str] = &[
 pub async fn run(common: &Common, what: What) -> anyhow::Result<()> {
     match what {
         What::Retrieval { queries, chunks } => retrieval(common, queries, chunks).await,
+        What::Generate { out } => generate(common, out).await,
     }
 }
 
@@ -66,4 +74,167 @@ async fn retrieval(common: &Common, queries: usize, chunks: usize) -> anyhow::Re
     let secs = t.elapsed().as_secs_f64();
     println!("ingest embedding: {} chunks in {secs:.1} s = {:.1} chunks/s", texts.len(), texts.len() as f64 / secs);
     Ok(())
+}
+
+/// Generation speed: load time, prefill and decode tok/s, time to first token with and without
+/// the cached system prompt, and decode speed against this machine's memory-bandwidth ceiling.
+pub async fn generate(common: &Common, out: Option<std::path::PathBuf>) -> anyhow::Result<()> {
+    let dir = common.models_dir();
+    let gguf = dir.join(banshi_models::setup::GENERATOR_FILE);
+    let tok = dir.join(banshi_models::setup::GENERATOR_TOKENIZER_FILE);
+    let guides = banshi_knowledge::import::load_path(&banshi_knowledge::bundled_guides_dir().join("sample"))?.guides;
+    let report = tokio::task::spawn_blocking(move || generate_blocking(&gguf, &tok, &guides)).await??;
+    let md = report.markdown();
+    println!("{md}");
+    let out = out.unwrap_or_else(|| common.data_dir.join("reports"));
+    banshi_eval::write_report(&out, "bench-generate", &md, &report)?;
+    println!("Reports written to {}", out.display());
+    Ok(())
+}
+
+#[derive(serde::Serialize)]
+struct GenCase {
+    name: String,
+    prompt_tokens: usize,
+    cached_tokens: usize,
+    ttft_ms: f64,
+    prefill_tok_per_s: f64,
+    generated_tokens: usize,
+    decode_tok_per_s: f64,
+    drafted_accepted: usize,
+}
+
+#[derive(serde::Serialize)]
+struct GenReport {
+    load_seconds: f64,
+    bytes_per_token: u64,
+    memory_bandwidth_gb_s: f64,
+    ceiling_tok_per_s: f64,
+    cases: Vec<GenCase>,
+}
+
+impl GenReport {
+    fn markdown(&self) -> String {
+        let mut s = format!(
+            "# Generation benchmark\n\nLoad {:.1} s. Memory bandwidth {:.1} GB/s measured; {:.2} GB read per token → ceiling {:.1} tok/s.\n\n",
+            self.load_seconds,
+            self.memory_bandwidth_gb_s,
+            self.bytes_per_token as f64 / 1e9,
+            self.ceiling_tok_per_s
+        );
+        s.push_str("| case | prompt tok | cached | TTFT ms | prefill tok/s | generated | decode tok/s | of ceiling | drafted |\n|---|---|---|---|---|---|---|---|---|\n");
+        for c in &self.cases {
+            s.push_str(&format!(
+                "| {} | {} | {} | {:.0} | {:.1} | {} | {:.1} | {:.0}% | {} |\n",
+                c.name,
+                c.prompt_tokens,
+                c.cached_tokens,
+                c.ttft_ms,
+                c.prefill_tok_per_s,
+                c.generated_tokens,
+                c.decode_tok_per_s,
+                100.0 * c.decode_tok_per_s / self.ceiling_tok_per_s,
+                c.drafted_accepted
+            ));
+        }
+        s
+    }
+}
+
+fn generate_blocking(gguf: &std::path::Path, tok: &std::path::Path, guides: &[banshi_knowledge::Guide]) -> anyhow::Result<GenReport> {
+    use banshi_assistant::extractive::{section_chunk, source};
+    use banshi_assistant::prompt::{answer_prompt, system_prefix};
+    use banshi_models::GenParams;
+    use std::ops::ControlFlow;
+
+    let bytes_per_token = weight_bytes_per_token(gguf)?;
+    let bandwidth = memory_bandwidth_gb_s();
+    let started = Instant::now();
+    let mut g = banshi_models::Generator::from_files(gguf, tok)?;
+    let load_seconds = started.elapsed().as_secs_f64();
+
+    let guide = guides.iter().find(|g| g.code == "SAMPLE-GA-001").or(guides.first()).ok_or_else(|| anyhow::anyhow!("no sample guide"))?;
+    let pick = |sections: &[&str]| -> Vec<banshi_assistant::citations::Source> {
+        sections.iter().filter_map(|s| section_chunk(guide, s)).enumerate().map(|(i, c)| source(i + 1, &c)).collect()
+    };
+    let typical = answer_prompt("身份证过期了换证要多少钱？", &pick(&["fees", "overview"]));
+    let long = answer_prompt(
+        "换身份证需要带什么材料，要多久，在哪里办？",
+        &pick(&["materials", "time_limit", "place", "conditions", "process", "faq-1", "faq-2", "faq-3", "fees", "overview"]),
+    );
+    let system = g.encode(&system_prefix())?;
+    let mut cases = Vec::new();
+    for (name, prompt, warm, draft) in [
+        ("typical question, cold", &typical, false, 0),
+        ("typical question, cached system prompt", &typical, true, 0),
+        ("~600-token RAG prompt, cold", &long, false, 0),
+        ("~600-token RAG prompt, cached system prompt", &long, true, 0),
+        ("~600-token RAG prompt, cached + prompt lookup", &long, true, 8),
+    ] {
+        let tokens = g.encode(prompt)?;
+        g.clear_cache();
+        if warm {
+            g.warm_prefix(&system)?;
+        }
+        let t = Instant::now();
+        let mut first = None;
+        let stats = g.generate(&tokens, &GenParams { max_tokens: 96, draft, ..GenParams::default() }, |_| {
+            first.get_or_insert_with(|| t.elapsed().as_secs_f64() * 1000.0);
+            ControlFlow::Continue(())
+        })?;
+        let prefilled = stats.prompt_tokens - stats.cached_tokens;
+        cases.push(GenCase {
+            name: name.into(),
+            prompt_tokens: stats.prompt_tokens,
+            cached_tokens: stats.cached_tokens,
+            ttft_ms: first.unwrap_or(f64::NAN),
+            prefill_tok_per_s: prefilled as f64 / stats.prefill_seconds,
+            generated_tokens: stats.generated_tokens,
+            decode_tok_per_s: stats.generated_tokens.saturating_sub(1) as f64 / stats.decode_seconds.max(1e-9),
+            drafted_accepted: stats.drafted_accepted,
+        });
+    }
+    Ok(GenReport {
+        load_seconds,
+        bytes_per_token,
+        memory_bandwidth_gb_s: bandwidth,
+        ceiling_tok_per_s: bandwidth * 1e9 / bytes_per_token as f64,
+        cases,
+    })
+}
+
+/// Bytes of weights read to produce one token: every tensor except the embedding table, of
+/// which one row is read.
+fn weight_bytes_per_token(gguf: &std::path::Path) -> anyhow::Result<u64> {
+    let mut f = std::fs::File::open(gguf)?;
+    let content = candle_core::quantized::gguf_file::Content::read(&mut f)?;
+    let mut total = 0u64;
+    for (name, info) in &content.tensor_infos {
+        let elems = info.shape.elem_count() as u64;
+        let dtype = info.ggml_dtype;
+        let bytes = elems / dtype.block_size() as u64 * dtype.type_size() as u64;
+        if name == "token_embd.weight" {
+            total += bytes / info.shape.dims()[0] as u64;
+        } else {
+            total += bytes;
+        }
+    }
+    Ok(total)
+}
+
+/// Read bandwidth with two threads over a 512 MiB buffer, best of five passes.
+fn memory_bandwidth_gb_s() -> f64 {
+    let words = 64 << 20; // 512 MiB of u64
+    let buf: Vec<u64> = (0..words as u64).collect();
+    let mut best = 0f64;
+    for _ in 0..5 {
+        let t = Instant::now();
+        let sums: u64 = std::thread::scope(|s| {
+            let halves: Vec<_> = buf.chunks(words / 2).map(|h| s.spawn(move || h.iter().fold(0u64, |a, &b| a.wrapping_add(b)))).collect();
+            halves.into_iter().map(|h| h.join().expect("bandwidth thread")).fold(0u64, u64::wrapping_add)
+        });
+        std::hint::black_box(sums);
+        best = best.max((words * 8) as f64 / t.elapsed().as_secs_f64() / 1e9);
+    }
+    best
 }

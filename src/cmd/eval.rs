@@ -16,6 +16,24 @@ use crate::Common;
 pub enum What {
     /// Retrieval on gov_qa: recall@1/5/10 and MRR for sparse, dense and hybrid.
     Retrieval(RetrievalArgs),
+    /// Answers: citation validity, faithfulness, overlap on gov_qa; refusals on out-of-KB questions.
+    Answers(AnswersArgs),
+}
+
+#[derive(clap::Args)]
+pub struct AnswersArgs {
+    /// gov_qa.jsonl; its answers are indexed and its test-split questions asked.
+    #[arg(long, env = "BANSHI_EVAL_GOVQA")]
+    dataset: PathBuf,
+    /// How many test-split questions to answer.
+    #[arg(long, default_value_t = 100)]
+    questions: usize,
+    /// Questions the knowledge base does not cover, one `{"question": …}` per line.
+    #[arg(long, default_value = "eval/data/out_of_kb.jsonl")]
+    out_of_kb: PathBuf,
+    /// Where the Markdown + JSON reports go (default DATA_DIR/reports).
+    #[arg(long, env = "BANSHI_REPORTS")]
+    out: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -49,6 +67,7 @@ pub const DEFAULT_FUSION: &str = "linear:0.7";
 pub async fn run(common: &Common, what: What) -> anyhow::Result<()> {
     match what {
         What::Retrieval(args) => retrieval(common, args).await,
+        What::Answers(args) => answers(common, args).await,
     }
 }
 
@@ -146,5 +165,35 @@ async fn calibrate_on_dev(eval: &RetrievalEval, fusion: Fusion, dense: bool) -> 
         }
     }
     println!("Calibration {{ with_dense: {:?}, sparse_only: {:?} }}", c.with_dense, c.sparse_only);
+    Ok(())
+}
+
+async fn answers(common: &Common, args: AnswersArgs) -> anyhow::Result<()> {
+    if !args.dataset.is_file() {
+        bail!("dataset {} does not exist (expected gov_qa.jsonl from ../shared/data/msgabench)", args.dataset.display());
+    }
+    #[derive(serde::Deserialize)]
+    struct Q {
+        question: String,
+    }
+    let ookb: Vec<String> = banshi_eval::read_jsonl::<Q>(&args.out_of_kb)?.into_iter().map(|q| q.question).collect();
+    let compute = super::start_compute(common, super::Need::EmbedderAndGenerator)?;
+    if !compute.has_generator() || compute.embed_dim().is_none() {
+        bail!("the answer evaluation needs the generator and the embedder: run `banshi models fetch`");
+    }
+    let kb = std::sync::Arc::new(super::open_kb(common, Some(compute.clone())).await?);
+    if kb.store.count_live().await? == 0 {
+        bail!("the knowledge base in {} is empty: run `banshi ingest` first (out-of-KB questions run against it)", common.data_dir.display());
+    }
+    let assistant = banshi_assistant::Assistant::new(kb, Some(compute.clone()));
+    assistant.warm();
+    let eval = RetrievalEval::prepare(&args.dataset, &common.data_dir.join("eval/gov_qa"), Some(compute.clone())).await?;
+    let grounded = banshi_eval::answers::grounded(&eval, &compute, args.questions).await?;
+    let refusals = banshi_eval::answers::out_of_kb(&assistant, &ookb).await?;
+    let report = banshi_eval::answers::report(grounded, refusals);
+    let md = report.markdown();
+    let out = args.out.unwrap_or_else(|| common.data_dir.join("reports"));
+    write_report(&out, "answers", &md, &report)?;
+    println!("{md}\nReports written to {}", out.display());
     Ok(())
 }

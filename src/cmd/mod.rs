@@ -1,5 +1,6 @@
 //! Subcommand implementations: argument parsing lives here, the work in the library crates.
 
+pub mod ask;
 pub mod bench;
 pub mod eval;
 pub mod knowledge;

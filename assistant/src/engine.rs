@@ -1,0 +1,349 @@
+//! One citizen turn: follow-up or retrieval, then a grounded answer, a clarifying question, or
+//! a polite decline with the offer of a human.
+//!
+//! Events stream to the caller as they happen: a status while searching, the sources card
+//! (straight from the guide, before any model text), the model's tokens, and the verified
+//! citations — or a replacement by the extractive answer when verification fails. The
+//! [`DialogueState`] carries what a follow-up needs (the item under discussion, a pending
+//! clarification); the caller persists it between turns.
+
+use std::sync::Arc;
+
+use banshi_knowledge::chunk::Chunk;
+use banshi_knowledge::{Guide, KnowledgeBase, SearchParams, SearchResult};
+use banshi_models::{ComputeHandle, GenEvent, GenParams, GenStats, ModelError};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use crate::card::SourcesCard;
+use crate::citations::{verify, Source, Verification};
+use crate::extractive;
+use crate::intent::{self, Aspect};
+use crate::prompt::{self, answer_prompt, fit_budget};
+use crate::AssistantError;
+
+/// Retrieval confidence at or above which the top item is answered directly.
+pub const ANSWER_THRESHOLD: f32 = 0.5;
+
+/// What the model says when the sources do not answer.
+const MODEL_DECLINE: &str = "知识库中没有相关信息";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ItemRef {
+    pub code: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Clarifying {
+    /// The question that was too vague.
+    pub question: String,
+    pub options: Vec<ItemRef>,
+}
+
+/// Conversation memory the engine needs between turns.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DialogueState {
+    /// The item under discussion, for follow-ups.
+    pub item: Option<ItemRef>,
+    /// A clarifying question waiting for its answer.
+    pub clarifying: Option<Clarifying>,
+    /// Consecutive turns without a confident match (2 means: hand off).
+    pub low_confidence: u32,
+}
+
+/// Streamed to the client as it happens.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum AnswerEvent {
+    Status { message: String },
+    Sources { card: SourcesCard },
+    Token { text: String },
+    /// The answer's sources and how each sentence is backed.
+    Citations { sources: Vec<Source>, verification: Verification },
+    /// The streamed text is replaced by this extractive answer, for `reason`.
+    Replace { text: String, reason: String, sources: Vec<Source> },
+    Clarify { question: String, options: Vec<String> },
+    Decline { message: String, offer_human: bool },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeKind {
+    /// The model's answer, verified.
+    Generated,
+    /// Built from the guide's own words (no model, or the model's answer failed verification).
+    Extractive,
+    Clarified,
+    Declined,
+    SmallTalk,
+}
+
+/// The result of a turn, for storage and evaluation.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Outcome {
+    pub kind: OutcomeKind,
+    /// The final text shown to the citizen.
+    pub text: String,
+    pub sources: Vec<Source>,
+    pub confidence: Option<f32>,
+    pub item: Option<ItemRef>,
+    /// Why a generated answer was replaced, when it was.
+    pub replaced_because: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub generation: Option<GenStats>,
+    pub verification: Option<Verification>,
+}
+
+impl Outcome {
+    fn plain(kind: OutcomeKind, text: String) -> Self {
+        Outcome { kind, text, sources: Vec::new(), confidence: None, item: None, replaced_because: None, generation: None, verification: None }
+    }
+}
+
+pub struct Assistant {
+    pub kb: Arc<KnowledgeBase>,
+    pub compute: Option<ComputeHandle>,
+    pub gen: GenParams,
+}
+
+type Events = mpsc::Sender<AnswerEvent>;
+
+async fn emit(events: &Events, e: AnswerEvent) -> Result<(), AssistantError> {
+    events.send(e).await.map_err(|_| AssistantError::Cancelled)
+}
+
+impl Assistant {
+    pub fn new(kb: Arc<KnowledgeBase>, compute: Option<ComputeHandle>) -> Self {
+        Assistant { kb, compute, gen: GenParams { max_tokens: 200, ..GenParams::default() } }
+    }
+
+    /// Whether answers can be generated (else they are extractive).
+    pub fn has_generator(&self) -> bool {
+        self.compute.as_ref().is_some_and(ComputeHandle::has_generator)
+    }
+
+    /// Prefill the fixed system prompt so the first question does not pay for it.
+    pub fn warm(&self) {
+        if let Some(c) = &self.compute {
+            c.warm(prompt::system_prefix());
+        }
+    }
+
+    /// Answer one message, streaming events; updates `state` for the next turn.
+    pub async fn respond(&self, state: &mut DialogueState, message: &str, events: &Events) -> Result<Outcome, AssistantError> {
+        let msg = message.trim();
+        if msg.is_empty() {
+            return Err(AssistantError::EmptyMessage);
+        }
+        if let Some(reply) = small_talk(msg) {
+            emit(events, AnswerEvent::Token { text: reply.into() }).await?;
+            return Ok(Outcome::plain(OutcomeKind::SmallTalk, reply.into()));
+        }
+        if let Some(c) = state.clarifying.take() {
+            if let Some(item) = pick_option(msg, &c.options) {
+                state.low_confidence = 0;
+                let question = format!("{}（{}）", c.question, item.name);
+                return self.answer_item(state, &item.code, &question, None, Some(1.0), events).await;
+            }
+        }
+        if let Some(item) = state.item.clone() {
+            if intent::is_follow_up(msg) {
+                let question = format!("关于“{}”：{msg}", item.name);
+                return self.answer_item(state, &item.code, &question, None, None, events).await;
+            }
+        }
+        emit(events, AnswerEvent::Status { message: "正在检索办事指南…".into() }).await?;
+        let found = self.kb.search(msg, SearchParams::default()).await?;
+        match found.items.first() {
+            Some(top) if found.confidence >= ANSWER_THRESHOLD => {
+                state.low_confidence = 0;
+                let code = top.code.clone();
+                self.answer_item(state, &code, msg, Some(&found), Some(found.confidence), events).await
+            }
+            _ => self.low_confidence(state, msg, &found, events).await,
+        }
+    }
+
+    /// Ask once which item is meant; the second time, decline and offer a human.
+    async fn low_confidence(&self, state: &mut DialogueState, msg: &str, found: &SearchResult, events: &Events) -> Result<Outcome, AssistantError> {
+        state.low_confidence += 1;
+        if state.low_confidence == 1 {
+            let options: Vec<ItemRef> = found.items.iter().take(3).map(|i| ItemRef { code: i.code.clone(), name: i.name.clone() }).collect();
+            let question = if options.is_empty() {
+                "抱歉，我没有找到与您问题对应的事项。请说明您要办理的具体事项名称，例如“居民身份证换领”。".to_string()
+            } else {
+                "为了准确回答，请问您要咨询的是以下哪一项？".to_string()
+            };
+            let names: Vec<String> = options.iter().map(|o| o.name.clone()).collect();
+            emit(events, AnswerEvent::Clarify { question: question.clone(), options: names.clone() }).await?;
+            state.clarifying = Some(Clarifying { question: msg.to_string(), options });
+            let mut text = question;
+            for (i, n) in names.iter().enumerate() {
+                text.push_str(&format!("\n{}. {n}", i + 1));
+            }
+            return Ok(Outcome { confidence: Some(found.confidence), ..Outcome::plain(OutcomeKind::Clarified, text) });
+        }
+        let message = "抱歉，知识库中暂未收录能回答您问题的办事指南，我不能给出可能不准确的答复。您可以转人工客服，或拨打12345政务服务便民热线咨询。".to_string();
+        emit(events, AnswerEvent::Decline { message: message.clone(), offer_human: true }).await?;
+        Ok(Outcome { confidence: Some(found.confidence), ..Outcome::plain(OutcomeKind::Declined, message) })
+    }
+
+    /// Answer `question` about item `code`: card, then generated (verified) or extractive text.
+    async fn answer_item(
+        &self,
+        state: &mut DialogueState,
+        code: &str,
+        question: &str,
+        found: Option<&SearchResult>,
+        confidence: Option<f32>,
+        events: &Events,
+    ) -> Result<Outcome, AssistantError> {
+        let guide = self.kb.guide(code).await?.ok_or_else(|| AssistantError::NotFound(code.to_string()))?;
+        let item = ItemRef { code: guide.code.clone(), name: guide.name.clone() };
+        state.item = Some(item.clone());
+        emit(events, AnswerEvent::Sources { card: SourcesCard::from_guide(&guide) }).await?;
+        let aspect = intent::aspect(question);
+        let retrieved: Vec<Chunk> = found
+            .and_then(|f| f.items.iter().find(|i| i.code == code))
+            .map(|i| i.chunks.iter().map(|h| h.chunk.clone()).collect())
+            .unwrap_or_default();
+        let base = Outcome { confidence, item: Some(item), ..Outcome::plain(OutcomeKind::Extractive, String::new()) };
+
+        let stated = aspect == Aspect::General || extractive::aspect_answer(&guide, aspect, 1).is_some();
+        if !stated || !self.has_generator() {
+            return self.send_extractive(&guide, aspect, retrieved.first(), None, base, events).await;
+        }
+        let sources = context(&guide, aspect, &retrieved);
+        emit(events, AnswerEvent::Status { message: "正在生成回答…".into() }).await?;
+        let (text, stats) = match self.generate(&answer_prompt(question, &sources), events).await {
+            Ok(r) => r,
+            // Busy or failed model: the guide's own words still answer.
+            Err(AssistantError::Model(e)) => {
+                let why = format!("语言模型暂不可用（{e}）");
+                return self.send_extractive(&guide, aspect, retrieved.first(), Some(why), base, events).await;
+            }
+            Err(e) => return Err(e),
+        };
+        let verification = verify(&text, &sources);
+        let base = Outcome { generation: Some(stats), ..base };
+        if text.contains(MODEL_DECLINE) || text.trim().is_empty() {
+            let why = "模型未能依据资料作答".to_string();
+            return self.send_extractive(&guide, aspect, retrieved.first(), Some(why), Outcome { verification: Some(verification), ..base }, events).await;
+        }
+        if !verification.passed {
+            let why = verification.sentences.iter().find_map(|s| s.reason.clone()).unwrap_or_else(|| "引用不存在".into());
+            let why = format!("生成的回答未通过核验（{why}）");
+            return self.send_extractive(&guide, aspect, retrieved.first(), Some(why), Outcome { verification: Some(verification), ..base }, events).await;
+        }
+        emit(events, AnswerEvent::Citations { sources: sources.clone(), verification: verification.clone() }).await?;
+        Ok(Outcome { kind: OutcomeKind::Generated, text, sources, verification: Some(verification), ..base })
+    }
+
+    /// Stream tokens from the model; returns the full text.
+    async fn generate(&self, prompt: &str, events: &Events) -> Result<(String, GenStats), AssistantError> {
+        let compute = self.compute.as_ref().ok_or(AssistantError::Model(ModelError::Missing("generator".into())))?;
+        let mut rx = compute.generate(prompt.to_string(), self.gen)?;
+        let mut text = String::new();
+        while let Some(ev) = rx.recv().await {
+            match ev {
+                GenEvent::Text(t) => {
+                    text.push_str(&t);
+                    // A closed client stream drops `rx` on return, which stops the model.
+                    emit(events, AnswerEvent::Token { text: t }).await?;
+                }
+                GenEvent::Done(stats) => return Ok((text, stats)),
+                GenEvent::Error(e) => return Err(AssistantError::Model(ModelError::Queue(e))),
+            }
+        }
+        Err(AssistantError::Model(ModelError::Queue("the compute thread stopped".into())))
+    }
+
+    async fn send_extractive(
+        &self,
+        g: &Guide,
+        aspect: Aspect,
+        best: Option<&Chunk>,
+        replaced_because: Option<String>,
+        base: Outcome,
+        events: &Events,
+    ) -> Result<Outcome, AssistantError> {
+        let (text, sources) = extractive::answer(g, aspect, best);
+        let verification = verify(&text, &sources);
+        match &replaced_because {
+            Some(reason) => {
+                emit(events, AnswerEvent::Replace { text: text.clone(), reason: reason.clone(), sources: sources.clone() }).await?;
+            }
+            None => {
+                if !self.has_generator() {
+                    emit(events, AnswerEvent::Status { message: "未加载语言模型，以下为办事指南原文摘录".into() }).await?;
+                }
+                emit(events, AnswerEvent::Token { text: text.clone() }).await?;
+                emit(events, AnswerEvent::Citations { sources: sources.clone(), verification: verification.clone() }).await?;
+            }
+        }
+        let kept_verification = base.verification.clone().or(Some(verification));
+        Ok(Outcome { kind: OutcomeKind::Extractive, text, sources, replaced_because, verification: kept_verification, ..base })
+    }
+}
+
+/// Sources for the prompt: the asked aspect's section first, then the retrieved chunks of the
+/// item, then its overview; within the context budget.
+fn context(g: &Guide, aspect: Aspect, retrieved: &[Chunk]) -> Vec<Source> {
+    let mut chunks: Vec<Chunk> = Vec::new();
+    if let Some(c) = extractive::section_chunk(g, aspect.section()) {
+        chunks.push(c);
+    }
+    for c in retrieved.iter().cloned().chain(extractive::section_chunk(g, "overview")) {
+        if !chunks.iter().any(|k| k.section == c.section) {
+            chunks.push(c);
+        }
+    }
+    let sources = chunks.iter().enumerate().map(|(i, c)| extractive::source(i + 1, c)).collect();
+    fit_budget(sources, prompt::CONTEXT_BUDGET_CHARS)
+}
+
+/// Which clarification option a reply picks: its number, its name, or a distinctive part.
+fn pick_option<'a>(reply: &str, options: &'a [ItemRef]) -> Option<&'a ItemRef> {
+    let r = reply.trim().trim_end_matches(['。', '.', '！']);
+    let ordinal = ["1", "2", "3"].iter().zip(["第一", "第二", "第三"]).position(|(d, w)| r == *d || r.starts_with(w) || r == format!("{d}."));
+    if let Some(i) = ordinal {
+        return options.get(i);
+    }
+    options.iter().find(|o| r.contains(&o.name) || (r.chars().count() >= 2 && o.name.contains(r)))
+}
+
+/// Greetings and thanks get a short reply without retrieval.
+fn small_talk(msg: &str) -> Option<&'static str> {
+    let m = msg.trim_end_matches(['！', '!', '。', '~', '～']);
+    match m {
+        "你好" | "您好" | "在吗" | "hi" | "hello" | "你好啊" => Some("您好！我是政务服务智能客服，请问您要办理或咨询什么事项？"),
+        "谢谢" | "谢谢你" | "好的谢谢" | "多谢" | "感谢" => Some("不客气！还有其他问题可以随时问我。"),
+        "再见" | "拜拜" => Some("再见，祝您办事顺利！"),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts() -> Vec<ItemRef> {
+        ["居民身份证换领", "临时居民身份证申领", "居民身份证首次申领"].iter().map(|n| ItemRef { code: n.to_string(), name: n.to_string() }).collect()
+    }
+
+    #[test]
+    fn clarification_replies_pick_an_option() {
+        let o = opts();
+        assert_eq!(pick_option("2", &o).unwrap().name, "临时居民身份证申领");
+        assert_eq!(pick_option("第三个", &o).unwrap().name, "居民身份证首次申领");
+        assert_eq!(pick_option("临时居民身份证", &o).unwrap().name, "临时居民身份证申领");
+        assert!(pick_option("我想办护照", &o).is_none());
+    }
+
+    #[test]
+    fn small_talk_is_recognised() {
+        assert!(small_talk("你好！").is_some());
+        assert!(small_talk("你好，我想换身份证").is_none());
+    }
+}

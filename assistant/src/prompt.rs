@@ -1,0 +1,86 @@
+//! The prompt: a fixed system prompt (its KV cache is computed once and reused by every
+//! request) and a user turn holding only the numbered sections that answer the question.
+//!
+//! Every context token costs ~12 ms of prefill on 2 cores, so the context is a budget: the
+//! sections that match the question's aspect first, then the best retrieved ones, until
+//! [`CONTEXT_BUDGET_CHARS`] is spent.
+
+use banshi_models::generator::{chatml, Message, Role};
+
+use crate::citations::Source;
+
+/// Fixed for the life of the process: changing it invalidates the cached prefix.
+pub const SYSTEM_PROMPT: &str = "你是政务服务智能客服。只能依据用户消息中的【参考资料】回答办事问题。\
+规则：1. 只使用参考资料里的内容，不得编造材料、费用、时限、电话、地址；\
+2. 每句话末尾用参考资料编号标注出处，例如[1]；\
+3. 参考资料不能回答问题时，只回答“知识库中没有相关信息”；\
+4. 用简洁的中文回答，不超过五句话。";
+
+/// Characters of section text put in one prompt (~1.3 characters per token).
+pub const CONTEXT_BUDGET_CHARS: usize = 700;
+
+/// The ChatML prefix every answer prompt starts with.
+pub fn system_prefix() -> String {
+    let full = chatml(&[Message { role: Role::System, content: SYSTEM_PROMPT.into() }]);
+    // `chatml` ends with the assistant opening; the cached prefix stops after the system turn.
+    full.trim_end_matches("<|im_start|>assistant\n").to_string()
+}
+
+/// The full prompt for `question` over `sources`.
+pub fn answer_prompt(question: &str, sources: &[Source]) -> String {
+    let mut user = String::from("【参考资料】\n");
+    for s in sources {
+        user.push_str(&format!("[{}] {}\n", s.n, s.text));
+    }
+    user.push_str(&format!("【问题】{question}"));
+    chatml(&[Message { role: Role::System, content: SYSTEM_PROMPT.into() }, Message { role: Role::User, content: user }])
+}
+
+/// Keep sources, in order, while they fit the budget (the first always fits, cut if needed).
+pub fn fit_budget(sources: Vec<Source>, budget: usize) -> Vec<Source> {
+    let mut used = 0;
+    let mut out = Vec::new();
+    for mut s in sources {
+        let len = s.text.chars().count();
+        if out.is_empty() && len > budget {
+            s.text = s.text.chars().take(budget).collect();
+            out.push(s);
+            break;
+        }
+        if used + len > budget {
+            break;
+        }
+        used += len;
+        out.push(s);
+    }
+    for (i, s) in out.iter_mut().enumerate() {
+        s.n = i + 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn src(text: &str) -> Source {
+        Source { n: 0, code: "C".into(), item: "I".into(), section: "s".into(), title: "t".into(), text: text.into() }
+    }
+
+    #[test]
+    fn prompts_start_with_the_cached_prefix() {
+        let p = answer_prompt("要多久？", &fit_budget(vec![src("承诺办结时限15个工作日")], 700));
+        assert!(p.starts_with(&system_prefix()));
+        assert!(p.contains("[1] 承诺办结时限15个工作日\n【问题】要多久？"));
+        assert!(p.ends_with("<|im_start|>assistant\n"));
+    }
+
+    #[test]
+    fn budget_keeps_order_and_renumbers() {
+        let kept = fit_budget(vec![src(&"甲".repeat(300)), src(&"乙".repeat(300)), src(&"丙".repeat(300))], 700);
+        assert_eq!(kept.len(), 2);
+        assert_eq!((kept[0].n, kept[1].n), (1, 2));
+        let cut = fit_budget(vec![src(&"长".repeat(900))], 700);
+        assert_eq!(cut[0].text.chars().count(), 700);
+    }
+}

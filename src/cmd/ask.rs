@@ -1,0 +1,121 @@
+//! `banshi ask`: the assistant in the terminal, streaming (interactive when no question given).
+
+use std::io::{BufRead, Write};
+use std::sync::Arc;
+
+use anyhow::bail;
+use banshi_assistant::{AnswerEvent, Assistant, DialogueState};
+use tokio::sync::mpsc;
+
+use crate::Common;
+
+#[derive(clap::Args)]
+pub struct AskArgs {
+    /// The question; without it, a conversation on standard input (follow-ups work).
+    question: Option<String>,
+}
+
+pub async fn run(common: &Common, args: AskArgs) -> anyhow::Result<()> {
+    let compute = super::start_compute(common, super::Need::EmbedderAndGenerator)?;
+    let kb = Arc::new(super::open_kb(common, Some(compute.clone())).await?);
+    if kb.store.count_live().await? == 0 {
+        bail!("the knowledge base in {} is empty: run `banshi ingest` first", common.data_dir.display());
+    }
+    let assistant = Assistant::new(kb, Some(compute));
+    assistant.warm();
+    let mut state = DialogueState::default();
+    if let Some(q) = args.question {
+        return turn(&assistant, &mut state, &q).await;
+    }
+    print!("您> ");
+    std::io::stdout().flush()?;
+    for line in std::io::stdin().lock().lines() {
+        let q = line?;
+        if !q.trim().is_empty() {
+            turn(&assistant, &mut state, q.trim()).await?;
+        }
+        print!("您> ");
+        std::io::stdout().flush()?;
+    }
+    println!();
+    Ok(())
+}
+
+async fn turn(assistant: &Assistant, state: &mut DialogueState, q: &str) -> anyhow::Result<()> {
+    let (tx, mut rx) = mpsc::channel(64);
+    let started = std::time::Instant::now();
+    let printer = tokio::spawn(async move {
+        let mut first_token = None;
+        while let Some(ev) = rx.recv().await {
+            print_event(&ev, started, &mut first_token);
+        }
+    });
+    let outcome = assistant.respond(state, q, &tx).await;
+    drop(tx);
+    printer.await?;
+    let outcome = outcome?;
+    let gen = outcome
+        .generation
+        .map(|g| format!(", {} tokens, prefill {:.2} s ({} cached), decode {:.1} tok/s", g.generated_tokens, g.prefill_seconds, g.cached_tokens, g.generated_tokens as f64 / g.decode_seconds.max(1e-9)))
+        .unwrap_or_default();
+    eprintln!("\n[{:?}, {:.1} s{gen}]", outcome.kind, started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn print_event(ev: &AnswerEvent, started: std::time::Instant, first_token: &mut Option<f64>) {
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    match ev {
+        AnswerEvent::Status { message } => eprintln!("[{message}]"),
+        AnswerEvent::Sources { card } => {
+            println!("── {}（{}）{} [{ms:.0} ms]", card.name, card.department, if card.sample { " · 示例数据" } else { "" });
+            if !card.materials.is_empty() {
+                println!("   材料：{}", card.materials.join("；"));
+            }
+            let limits: Vec<String> = [card.legal_time_limit.as_ref().map(|t| format!("法定{t}")), card.promised_time_limit.as_ref().map(|t| format!("承诺{t}"))]
+                .into_iter()
+                .flatten()
+                .collect();
+            println!("   时限：{}", if limits.is_empty() { "未载明".into() } else { limits.join("，") });
+            println!("   收费：{}", card.fees.as_deref().unwrap_or("未载明"));
+            if !card.places.is_empty() {
+                println!("   地点：{}", card.places.join("；"));
+            }
+            if let Some(p) = &card.consult_phone {
+                println!("   电话：{p}");
+            }
+            println!("──");
+        }
+        AnswerEvent::Token { text } => {
+            if first_token.is_none() {
+                *first_token = Some(ms);
+                eprint!("[first token {ms:.0} ms] ");
+            }
+            print!("{text}");
+            let _ = std::io::stdout().flush();
+        }
+        AnswerEvent::Citations { sources, verification } => {
+            println!();
+            for s in sources {
+                println!("  [{}] {} · {}", s.n, s.item, s.title);
+            }
+            if !verification.passed {
+                println!("  (未通过核验)");
+            }
+        }
+        AnswerEvent::Replace { text, reason, sources } => {
+            println!("\n[{reason}，已改为办事指南原文摘录]\n{text}");
+            for s in sources {
+                println!("  [{}] {} · {}", s.n, s.item, s.title);
+            }
+        }
+        AnswerEvent::Clarify { question, options } => {
+            println!("{question}");
+            for (i, o) in options.iter().enumerate() {
+                println!("  {}. {o}", i + 1);
+            }
+        }
+        AnswerEvent::Decline { message, offer_human } => {
+            println!("{message}{}", if *offer_human { "（输入“转人工”联系人工客服）" } else { "" });
+        }
+    }
+}
