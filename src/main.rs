@@ -1,6 +1,6 @@
 //! `banshi`: the government-service assistant's one binary.
 //!
-//! Subcommands: `models` (fetch and check weights), `ingest` (import guides), `ask`, `search`,
+//! Subcommands: `models` (fetch and check weights), `ingest` (import guides), `serve`, `ask`, `search`,
 //! `eval`, `bench`. Every flag can also be set through the environment variable shown in `--help`.
 
 mod cmd;
@@ -30,6 +30,9 @@ pub struct Common {
     /// Run without any model even if the models are present (sparse retrieval, extractive answers).
     #[arg(long, env = "BANSHI_NO_MODELS", global = true)]
     pub no_models: bool,
+    /// Log format on standard error: `text` or `json` (one JSON object per line).
+    #[arg(long, env = "BANSHI_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"], global = true)]
+    pub log_format: String,
 }
 
 impl Common {
@@ -45,6 +48,8 @@ enum Command {
         #[command(subcommand)]
         action: cmd::models::Action,
     },
+    /// Serve the HTTP API and the citizen chat page.
+    Serve(cmd::serve::ServeArgs),
     /// Import item guides into the knowledge base and index them.
     Ingest(cmd::knowledge::IngestArgs),
     /// Ask the assistant (streams the answer; interactive conversation when no question is given).
@@ -65,13 +70,18 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("BANSHI_LOG").unwrap_or_else(|_| "warn,qdrant_edge=error,banshi=info".into()))
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BANSHI_LOG")
+        .unwrap_or_else(|_| "warn,qdrant_edge=error,banshi=info,banshi_server=info,tower_http=warn".into());
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if cli.common.log_format == "json" {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
     match cli.command {
         Command::Models { action } => cmd::models::run(&cli.common, action).await,
+        Command::Serve(args) => cmd::serve::run(&cli.common, args).await,
         Command::Ingest(args) => cmd::knowledge::ingest(&cli.common, args).await,
         Command::Ask(args) => cmd::ask::run(&cli.common, args).await,
         Command::Search(args) => cmd::knowledge::search(&cli.common, args).await,

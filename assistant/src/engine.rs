@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use banshi_knowledge::chunk::Chunk;
+use banshi_knowledge::chunk::{section_title, Chunk};
 use banshi_knowledge::{Guide, KnowledgeBase, SearchParams, SearchResult};
 use banshi_models::{ComputeHandle, GenEvent, GenParams, GenStats, ModelError};
 use serde::{Deserialize, Serialize};
@@ -236,6 +236,10 @@ impl Assistant {
             let why = format!("生成的回答未通过核验（{why}）");
             return self.send_extractive(&guide, aspect, retrieved.first(), Some(why), Outcome { verification: Some(verification), ..base }, events).await;
         }
+        if !answers_aspect(&verification, &sources, aspect) {
+            let why = format!("生成的回答未依据所问的“{}”作答", section_title(aspect.section()));
+            return self.send_extractive(&guide, aspect, retrieved.first(), Some(why), Outcome { verification: Some(verification), ..base }, events).await;
+        }
         emit(events, AnswerEvent::Citations { sources: sources.clone(), verification: verification.clone() }).await?;
         Ok(Outcome { kind: OutcomeKind::Generated, text, sources, verification: Some(verification), ..base })
     }
@@ -303,6 +307,18 @@ fn context(g: &Guide, aspect: Aspect, retrieved: &[Chunk]) -> Vec<Source> {
     fit_budget(sources, prompt::CONTEXT_BUDGET_CHARS)
 }
 
+/// A question about one aspect (fees, time, materials …) is answered only when some sentence
+/// is backed by that aspect's own section, if the prompt had it. A small model otherwise
+/// answers a neighbouring fact faithfully: asked the 换证 fee, it quotes the FAQ's 临时身份证
+/// fee — supported by its source, and still the wrong answer.
+fn answers_aspect(v: &Verification, sources: &[Source], aspect: Aspect) -> bool {
+    let section = aspect.section();
+    if aspect == Aspect::General || !sources.iter().any(|s| s.section == section) {
+        return true;
+    }
+    v.sentences.iter().filter_map(|s| s.supported_by).any(|n| sources.iter().any(|s| s.n == n && s.section == section))
+}
+
 /// Which clarification option a reply picks: its number, its name, or a distinctive part.
 fn pick_option<'a>(reply: &str, options: &'a [ItemRef]) -> Option<&'a ItemRef> {
     let r = reply.trim().trim_end_matches(['。', '.', '！']);
@@ -339,6 +355,21 @@ mod tests {
         assert_eq!(pick_option("第三个", &o).unwrap().name, "居民身份证首次申领");
         assert_eq!(pick_option("临时居民身份证", &o).unwrap().name, "临时居民身份证申领");
         assert!(pick_option("我想办护照", &o).is_none());
+    }
+
+    #[test]
+    fn aspect_questions_need_their_own_section() {
+        let src = |n: usize, section: &str| Source { n, code: "C".into(), item: "I".into(), section: section.into(), title: String::new(), text: String::new() };
+        let sources = [src(1, "fees"), src(2, "faq-3")];
+        let backed_by = |n: usize| Verification {
+            sentences: vec![crate::citations::CheckedSentence { text: "工本费10元".into(), cited: vec![n], supported_by: Some(n), auto: false, reason: None }],
+            forged: vec![],
+            passed: true,
+        };
+        assert!(answers_aspect(&backed_by(1), &sources, Aspect::Fees));
+        assert!(!answers_aspect(&backed_by(2), &sources, Aspect::Fees), "a neighbouring FAQ does not answer the fee");
+        assert!(answers_aspect(&backed_by(2), &sources, Aspect::General));
+        assert!(answers_aspect(&backed_by(2), &sources[1..], Aspect::Fees), "no fee section in the prompt: nothing to require");
     }
 
     #[test]

@@ -97,7 +97,7 @@ impl RetrievalEval {
         let started = Instant::now();
         let stats = indexer.sync(docs, true, &|done, total| crate::progress("indexing gov_qa answers", done, total)).await?;
         let embed_seconds = started.elapsed().as_secs_f64();
-        let searcher = Searcher { index, sparse, compute, calibration: Calibration::default() };
+        let searcher = Searcher { index, sparse, names: Default::default(), compute, calibration: Calibration::default() };
         Ok(RetrievalEval { rows, searcher, cached: Default::default(), embedded: stats.chunks_embedded, embed_seconds })
     }
 

@@ -15,6 +15,7 @@ pub mod guide;
 pub mod import;
 pub mod index;
 pub mod indexer;
+pub mod names;
 pub mod search;
 pub mod sparse;
 pub mod store;
@@ -30,6 +31,7 @@ pub use search::{Mode, SearchParams, SearchResult};
 
 use crate::index::{EdgeIndex, VectorIndex};
 use crate::indexer::{Indexer, SyncStats};
+use crate::names::NameIndex;
 use crate::search::{Calibration, Searcher};
 use crate::sparse::SparseEncoder;
 use crate::store::{GuideStore, Saved};
@@ -67,7 +69,11 @@ impl KnowledgeBase {
         let index: Arc<dyn VectorIndex> = Arc::new(tokio::task::spawn_blocking(move || EdgeIndex::open(&dir, DENSE_DIM)).await.expect("open task")?);
         let sparse = Arc::new(tokio::task::spawn_blocking(SparseEncoder::new).await.expect("jieba task"));
         let indexer = Indexer { index: index.clone(), sparse: sparse.clone(), compute: compute.clone() };
-        let searcher = Searcher { index: index.clone(), sparse, compute, calibration: Calibration::default() };
+        let names = Arc::new(NameIndex::default());
+        for g in store.all_live().await? {
+            names.set(&g);
+        }
+        let searcher = Searcher { index: index.clone(), sparse, names, compute, calibration: Calibration::default() };
         Ok(KnowledgeBase { store, index, indexer, searcher })
     }
 
@@ -83,6 +89,7 @@ impl KnowledgeBase {
         let mut docs = Vec::with_capacity(guides.len());
         for g in guides {
             let live = self.store.live(&g.code).await?.ok_or_else(|| KnowledgeError::NotFound(g.code.clone()))?;
+            self.searcher.names.set(&live);
             docs.push((live.code.clone(), chunk::chunk_guide(&live)));
         }
         stats.index = self.indexer.sync(docs, false, progress).await?;

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use banshi_models::{ComputeHandle, ModelError, TextKind};
 
 use crate::index::{ChunkHit, Fusion, IndexQuery, VectorIndex};
+use crate::names::NameIndex;
 use crate::sparse::SparseEncoder;
 use crate::KnowledgeError;
 
@@ -94,11 +95,17 @@ pub struct Features {
     pub margin: f32,
 }
 
+/// Confidence when the question names exactly one item verbatim (its name or an alias) and that
+/// item was retrieved: the citizen said which item they mean.
+pub const NAMED_CONFIDENCE: f32 = 0.9;
+
 #[derive(Debug, Clone)]
 pub struct SearchResult {
     pub items: Vec<ItemHit>,
     pub confidence: f32,
     pub features: Features,
+    /// The top item is named in the question (see [`crate::names`]).
+    pub named: bool,
     /// What actually ran (hybrid degrades to sparse without an embedder or when it is busy).
     pub mode: Mode,
 }
@@ -106,6 +113,7 @@ pub struct SearchResult {
 pub struct Searcher {
     pub index: Arc<dyn VectorIndex>,
     pub sparse: Arc<SparseEncoder>,
+    pub names: Arc<NameIndex>,
     pub compute: Option<ComputeHandle>,
     pub calibration: Calibration,
 }
@@ -143,11 +151,16 @@ impl Searcher {
         };
         let index = self.index.clone();
         let hits = tokio::task::spawn_blocking(move || index.query(&q)).await.expect("index task")?;
-        let items = group(hits, params.items);
+        let mut items = group(hits, usize::MAX);
+        let named = promote_named(&mut items, &self.names.named_in(query));
+        items.truncate(params.items);
         let features = self.features(query, &items);
         let coef = if dense.is_some() { self.calibration.with_dense } else { self.calibration.sparse_only };
-        let confidence = if items.is_empty() { 0.0 } else { logistic(coef, features) };
-        Ok(SearchResult { items, confidence, features, mode })
+        let mut confidence = if items.is_empty() { 0.0 } else { logistic(coef, features) };
+        if named == 1 {
+            confidence = confidence.max(NAMED_CONFIDENCE);
+        }
+        Ok(SearchResult { items, confidence, features, named: named > 0, mode })
     }
 
     fn features(&self, query: &str, items: &[ItemHit]) -> Features {
@@ -171,6 +184,19 @@ impl Searcher {
 pub fn logistic(c: [f32; 4], f: Features) -> f32 {
     let z = c[0] + c[1] * f.cosine + c[2] * f.coverage + c[3] * f.margin;
     1.0 / (1.0 + (-z).exp())
+}
+
+/// Move the retrieved items among `codes` to the front, keeping their relative order; returns
+/// how many were moved.
+fn promote_named(items: &mut Vec<ItemHit>, codes: &[String]) -> usize {
+    if codes.is_empty() {
+        return 0;
+    }
+    let (mut named, rest): (Vec<ItemHit>, Vec<ItemHit>) = items.drain(..).partition(|i| codes.contains(&i.code));
+    let n = named.len();
+    named.extend(rest);
+    *items = named;
+    n
 }
 
 /// Group chunk hits by item, keeping rank order: an item ranks by its best chunk.
@@ -209,6 +235,14 @@ mod tests {
         assert_eq!(items.iter().map(|i| i.code.as_str()).collect::<Vec<_>>(), ["B", "A"]);
         assert_eq!(items[0].chunks.len(), 2);
         assert_eq!(items[0].score, 0.9);
+    }
+
+    #[test]
+    fn named_items_move_to_the_front_in_rank_order() {
+        let mut items = group(vec![hit("A", "faq-1", 0.9), hit("B", "overview", 0.8), hit("C", "fees", 0.7)], 9);
+        assert_eq!(promote_named(&mut items, &["C".into(), "B".into()]), 2);
+        assert_eq!(items.iter().map(|i| i.code.as_str()).collect::<Vec<_>>(), ["B", "C", "A"]);
+        assert_eq!(promote_named(&mut items, &["Z".into()]), 0, "a named item that was not retrieved moves nothing");
     }
 
     #[test]

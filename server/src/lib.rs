@@ -1,1 +1,106 @@
-//! placeholder
+//! banshi's HTTP service: the citizen API under `/api/v1` (sessions, messages answered over
+//! Server-Sent Events, history, quick actions, item guides), the chat page at `/`, and
+//! operations (`/healthz`, `/readyz`, `/metrics`, `/api/v1/openapi.json`).
+//!
+//! - [`store`]: sessions and messages behind the `Store` trait (SQLite by default).
+//! - [`routes`]: handlers; [`error`]: the one error → status mapping; [`admission`]: bounded
+//!   answers in flight; [`metrics`]; [`mask`]: personal numbers out of logs; [`web`]: the page.
+
+pub mod admission;
+pub mod error;
+pub mod mask;
+pub mod metrics;
+pub mod openapi;
+pub mod routes;
+pub mod store;
+pub mod web;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use banshi_assistant::Assistant;
+use banshi_knowledge::KnowledgeBase;
+
+use crate::admission::Admission;
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// Limits and knobs; the binary fills these from flags / environment variables.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Longest citizen message, in characters.
+    pub max_message_chars: usize,
+    /// Largest request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Answers produced at once (each holds the model in turn).
+    pub max_in_flight: usize,
+    /// Answers allowed to wait for a slot; beyond this, 429.
+    pub max_waiting: usize,
+    /// `Retry-After` seconds sent with 429.
+    pub retry_after_secs: u64,
+    /// Origins allowed by CORS (mini-program / H5 origins); empty = same origin only; `*` = any.
+    pub cors_origins: Vec<String>,
+    /// After a shutdown signal, how long in-flight answers may take to finish.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_message_chars: 500,
+            max_body_bytes: 16 * 1024,
+            max_in_flight: 1,
+            max_waiting: 8,
+            retry_after_secs: 10,
+            cors_origins: Vec::new(),
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Everything handlers share.
+pub struct AppState {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    pub kb: Arc<KnowledgeBase>,
+    pub assistant: Arc<Assistant>,
+    pub admission: Admission,
+    pub metrics: Metrics,
+    /// Whether the models the service was started with loaded (false = degraded but working).
+    pub models_ready: bool,
+}
+
+pub type App = Arc<AppState>;
+
+impl AppState {
+    pub fn new(config: Config, store: Arc<dyn Store>, assistant: Arc<Assistant>, models_ready: bool) -> App {
+        let admission = Admission::new(config.max_in_flight, config.max_waiting);
+        Arc::new(AppState { kb: assistant.kb.clone(), config, store, assistant, admission, metrics: Metrics::default(), models_ready })
+    }
+}
+
+/// Serve `app` on `listener` until `shutdown` resolves; then stop accepting and give in-flight
+/// answers `config.shutdown_grace` to finish before returning.
+pub async fn serve(app: App, listener: tokio::net::TcpListener, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    let grace = app.config.shutdown_grace;
+    let router = routes::router(app);
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let signalled = async move {
+        shutdown.await;
+        tracing::info!("shutting down: no new connections, finishing answers in flight");
+        let _ = stop_tx.send(true);
+    };
+    let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(signalled);
+    let deadline = async move {
+        let _ = stop_rx.wait_for(|s| *s).await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        r = server => r,
+        _ = deadline => {
+            tracing::warn!("shutdown grace of {grace:?} elapsed: ending remaining streams");
+            Ok(())
+        }
+    }
+}

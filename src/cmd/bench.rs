@@ -29,6 +29,9 @@ pub enum What {
         #[arg(long, env = "BANSHI_REPORTS")]
         out: Option<std::path::PathBuf>,
     },
+    /// Load test a running server on loopback: concurrent sessions, latencies, and a check that
+    /// every accepted message is stored.
+    Load(super::load::LoadArgs),
 }
 
 /// Typical citizen questions, cycled through for latency.
@@ -42,6 +45,7 @@ pub async fn run(common: &Common, what: What) -> anyhow::Result<()> {
     match what {
         What::Retrieval { queries, chunks } => retrieval(common, queries, chunks).await,
         What::Generate { out } => generate(common, out).await,
+        What::Load(args) => super::load::run(args).await,
     }
 }
 

@@ -4,7 +4,9 @@ pub mod ask;
 pub mod bench;
 pub mod eval;
 pub mod knowledge;
+pub mod load;
 pub mod models;
+pub mod serve;
 
 use std::path::Path;
 

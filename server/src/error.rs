@@ -1,0 +1,144 @@
+//! The one place where error kinds become HTTP statuses.
+//!
+//! Every error body has the same shape, `{"error": {"code": "...", "message": "..."}}`: `code`
+//! is stable for programs (mini-programs switch on it), `message` is Chinese for people.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request is malformed or a field is out of range.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The message or body is longer than the configured limit.
+    #[error("{0}")]
+    TooLarge(String),
+    /// The body is not `application/json`.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// No session token, or one that does not own the session.
+    #[error("缺少或无效的会话令牌")]
+    Unauthorized,
+    #[error("{0}")]
+    NotFound(String),
+    /// The wait queue is full; retry after the given number of seconds.
+    #[error("当前咨询人数较多，请 {0} 秒后重试")]
+    Busy(u64),
+    /// A dependency (database, index) is failing.
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("服务内部错误")]
+    Internal(String),
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code, e.g. `bad_request`, `busy`.
+    pub code: &'static str,
+    /// Human-readable explanation in Chinese.
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::TooLarge(_) => "too_large",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::Busy(_) => "busy",
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody { error: ErrorDetail { code: self.code(), message: self.to_string() } }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(detail) | ApiError::Unavailable(detail) = &self {
+            tracing::error!(code = self.code(), "{detail}");
+        }
+        let mut res = (self.status(), axum::Json(self.body())).into_response();
+        if let ApiError::Busy(secs) = self {
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        res
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Database(_) => ApiError::Unavailable(format!("数据库暂不可用：{e}")),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<banshi_assistant::AssistantError> for ApiError {
+    fn from(e: banshi_assistant::AssistantError) -> Self {
+        use banshi_assistant::AssistantError as E;
+        match e {
+            E::EmptyMessage => ApiError::BadRequest("消息不能为空".into()),
+            E::NotFound(code) => ApiError::NotFound(format!("事项 {code} 不存在")),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+/// JSON body rejections (wrong type, missing field, bad JSON) in the same shape.
+impl From<axum::extract::rejection::JsonRejection> for ApiError {
+    fn from(r: axum::extract::rejection::JsonRejection) -> Self {
+        match r.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => return ApiError::TooLarge("请求体过大".into()),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => return ApiError::UnsupportedMediaType("请求体须为 JSON（Content-Type: application/json）".into()),
+            _ => {}
+        }
+        ApiError::BadRequest(format!("请求体无效：{}", r.body_text()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn busy_maps_to_429_with_retry_after() {
+        let res = ApiError::Busy(7).into_response();
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(res.headers()[header::RETRY_AFTER], "7");
+    }
+
+    #[test]
+    fn codes_are_stable() {
+        assert_eq!(ApiError::Unauthorized.code(), "unauthorized");
+        assert_eq!(ApiError::BadRequest("x".into()).status(), StatusCode::UNPROCESSABLE_ENTITY);
+    }
+}

@@ -1,0 +1,285 @@
+//! Sending a message: the answer streams back as Server-Sent Events.
+//!
+//! Order of events: `message` (the stored question's id), `status` while waiting or searching
+//! (including the queue position), `sources` (the item's card, straight from the guide),
+//! `token`s, then `citations` — or `replace` / `clarify` / `decline` — and finally `done` (the
+//! stored answer's id) or `error`. The question is committed before the stream starts; the
+//! answer is committed before `done`. A client that disconnects cancels the generation and the
+//! partial answer is stored as `interrupted`. Re-sending with the same `client_id` is idempotent:
+//! a finished answer is replayed, an interrupted one is answered again.
+
+use std::convert::Infallible;
+use std::time::Instant;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use banshi_assistant::{AnswerEvent, AssistantError, Outcome, OutcomeKind};
+use futures::Stream;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use utoipa::ToSchema;
+
+use super::sessions::authorize;
+use crate::admission::Ticket;
+use crate::error::{ApiError, ErrorBody};
+use crate::mask::preview;
+use crate::store::{Message, NewMessage, Role, Session};
+use crate::App;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendMessage {
+    /// The citizen's message (1 to the configured maximum of characters).
+    pub text: String,
+    /// Client-chosen id (≤ 64 chars) that makes re-sending after a network loss safe.
+    #[serde(default)]
+    pub client_id: Option<String>,
+}
+
+/// The SSE stream's events (documentation only: each is sent as `event: <name>` with this JSON
+/// as `data`).
+#[derive(Serialize, ToSchema)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum SseEventDoc {
+    Message { message_id: i64, replayed: bool },
+    Status { message: String, queue_position: Option<usize> },
+    Sources { card: banshi_assistant::card::SourcesCard },
+    Token { text: String },
+    Citations { sources: Vec<banshi_assistant::citations::Source> },
+    Replace { text: String, reason: String },
+    Clarify { question: String, options: Vec<String> },
+    Decline { message: String, offer_human: bool },
+    Done { message_id: i64, kind: OutcomeKind },
+    Error { code: String, message: String },
+}
+
+type EventStream = std::pin::Pin<Box<dyn Stream<Item = Result<Event, Infallible>> + Send>>;
+
+/// Every answer stream, live or replayed, with keep-alive comments so proxies keep it open.
+fn sse(stream: EventStream) -> Response {
+    Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
+}
+
+/// Ask the assistant; the answer streams back as Server-Sent Events.
+#[utoipa::path(post, path = "/api/v1/sessions/{id}/messages", params(("id" = String, Path)), request_body = SendMessage,
+    responses(
+        (status = 200, description = "text/event-stream of events as in `SseEventDoc`", body = SseEventDoc, content_type = "text/event-stream"),
+        (status = 401, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 429, description = "wait queue full; see Retry-After", body = ErrorBody)),
+    security(("bearer" = [])), tag = "sessions")]
+pub async fn send(State(app): State<App>, Path(id): Path<String>, headers: HeaderMap, body: Result<Json<SendMessage>, JsonRejection>) -> Result<Response, ApiError> {
+    let Json(req) = body?;
+    let session = authorize(&app, &id, &headers).await?;
+    let text = req.text.trim().to_string();
+    if text.is_empty() {
+        return Err(ApiError::BadRequest("消息不能为空".into()));
+    }
+    let chars = text.chars().count();
+    if chars > app.config.max_message_chars {
+        return Err(ApiError::TooLarge(format!("消息过长（{chars} 字），请控制在 {} 字以内", app.config.max_message_chars)));
+    }
+    if req.client_id.as_ref().is_some_and(|c| c.is_empty() || c.len() > 64) {
+        return Err(ApiError::BadRequest("client_id 须为 1–64 个字符".into()));
+    }
+    let mut earlier = None;
+    if let Some(cid) = &req.client_id {
+        if let Some(question) = app.store.message_by_client_id(&id, cid).await? {
+            if let Some(answer) = app.store.reply_to(&id, question.id).await?.filter(|a| a.status == "complete") {
+                return Ok(replay(&question, &answer));
+            }
+            earlier = Some(question);
+        }
+    }
+    let Some(ticket) = app.admission.try_enter() else {
+        app.metrics.rejected.inc();
+        return Err(ApiError::Busy(app.config.retry_after_secs));
+    };
+    let question = match earlier {
+        Some(q) => q,
+        None => {
+            let new = NewMessage { session_id: id.clone(), role: Some(Role::User), text, client_id: req.client_id, meta: json!({}), ..Default::default() };
+            app.store.add_message(new).await?
+        }
+    };
+    tracing::info!(session = %id, message = question.id, text = %preview(&question.text), "message accepted");
+    let (tx, rx) = mpsc::channel(64);
+    tokio::spawn(run_turn(app, session, question, ticket, tx));
+    Ok(sse(Box::pin(ReceiverStream::new(rx))))
+}
+
+type Tx = mpsc::Sender<Result<Event, Infallible>>;
+
+fn event(name: &str, data: serde_json::Value) -> Result<Event, Infallible> {
+    Ok(Event::default().event(name).data(data.to_string()))
+}
+
+/// Everything the answer's stored message keeps besides its text.
+#[derive(Default)]
+struct Collected {
+    card: Option<serde_json::Value>,
+    streamed: String,
+    extra: serde_json::Map<String, serde_json::Value>,
+    first_token: Option<f64>,
+}
+
+async fn run_turn(app: App, mut session: Session, question: Message, ticket: Ticket, tx: Tx) {
+    let started = Instant::now();
+    let _ = tx.send(event("message", json!({"message_id": question.id, "replayed": false}))).await;
+    let _running = match ticket.try_start() {
+        Ok(r) => r,
+        Err(ticket) => {
+            app.metrics.waiting.inc();
+            let ahead = app.admission.waiting();
+            let msg = format!("当前咨询人数较多，您前面还有 {ahead} 位，请稍候…");
+            let _ = tx.send(event("status", json!({"message": msg, "queue_position": ahead}))).await;
+            let r = tokio::select! {
+                r = ticket.start() => Some(r),
+                _ = tx.closed() => None,
+            };
+            app.metrics.waiting.dec();
+            match r {
+                Some(r) => r,
+                // Gave up while queued: the question stays stored, unanswered.
+                None => return,
+            }
+        }
+    };
+    app.metrics.in_flight.inc();
+    let (etx, mut erx) = mpsc::channel::<AnswerEvent>(64);
+    let mut state = session.state.clone();
+    let assistant = app.assistant.clone();
+    let text = question.text.clone();
+    let respond = async move {
+        let r = assistant.respond(&mut state, &text, &etx).await;
+        (r, state)
+    };
+    let mut got = Collected::default();
+    let forward = async {
+        while let Some(ev) = erx.recv().await {
+            if tx.send(sse_of(&ev, &mut got, started)).await.is_err() {
+                // Client gone: dropping `erx` makes the engine's next send fail, which cancels.
+                break;
+            }
+        }
+        drop(erx);
+    };
+    let ((result, state), ()) = tokio::join!(respond, forward);
+    app.metrics.in_flight.dec();
+    if let Some(t) = got.first_token {
+        app.metrics.ttft.observe(t);
+    }
+    session.state = state;
+    if let Err(e) = app.store.save_state(&session.id, &session.state).await {
+        tracing::error!(session = %session.id, "saving dialogue state: {e}");
+    }
+    finish(&app, &session, &question, result, got, &tx).await;
+}
+
+/// Convert one engine event to SSE, remembering what the stored answer needs.
+fn sse_of(ev: &AnswerEvent, got: &mut Collected, started: Instant) -> Result<Event, Infallible> {
+    let data = serde_json::to_value(ev).unwrap_or_default();
+    let name = data.get("type").and_then(|t| t.as_str()).unwrap_or("status").to_string();
+    match ev {
+        AnswerEvent::Sources { card } => got.card = serde_json::to_value(card).ok(),
+        AnswerEvent::Token { text } => {
+            got.first_token.get_or_insert_with(|| started.elapsed().as_secs_f64());
+            got.streamed.push_str(text);
+        }
+        AnswerEvent::Clarify { question, options } => {
+            got.extra.insert("clarify".into(), json!({"question": question, "options": options}));
+        }
+        AnswerEvent::Decline { offer_human, .. } => {
+            got.extra.insert("offer_human".into(), json!(offer_human));
+        }
+        _ => {}
+    }
+    let mut data = data;
+    if let Some(o) = data.as_object_mut() {
+        o.remove("type");
+    }
+    event(&name, data)
+}
+
+async fn finish(app: &App, session: &Session, question: &Message, result: Result<Outcome, AssistantError>, got: Collected, tx: &Tx) {
+    let mut meta = got.extra;
+    if let Some(card) = got.card {
+        meta.insert("card".into(), card);
+    }
+    let (text, kind, interrupted, error) = match result {
+        Ok(o) => {
+            app.metrics.answers.get_or_create(&crate::metrics::KindLabels { kind: kind_str(o.kind).into() }).inc();
+            if meta.get("offer_human").and_then(|v| v.as_bool()) == Some(true) {
+                app.metrics.human_offers.inc();
+            }
+            meta.insert("sources".into(), json!(o.sources));
+            meta.insert("confidence".into(), json!(o.confidence));
+            meta.insert("item".into(), json!(o.item));
+            if let Some(r) = &o.replaced_because {
+                meta.insert("replaced_because".into(), json!(r));
+            }
+            if let Some(v) = &o.verification {
+                meta.insert("verification".into(), json!(v));
+            }
+            (o.text, Some(kind_str(o.kind).to_string()), false, None)
+        }
+        Err(AssistantError::Cancelled) => (got.streamed, None, true, None),
+        Err(e) => {
+            let api = ApiError::from(e);
+            tracing::error!(session = %session.id, "answer failed: {api}");
+            (got.streamed, None, true, Some(api))
+        }
+    };
+    let new = NewMessage { session_id: session.id.clone(), role: Some(Role::Assistant), text, kind, interrupted, reply_to: Some(question.id), meta: serde_json::Value::Object(meta), ..Default::default() };
+    match app.store.add_message(new).await {
+        Ok(stored) => {
+            if let Some(e) = error {
+                let _ = tx.send(event("error", json!({"code": e.code(), "message": e.to_string(), "message_id": stored.id}))).await;
+            } else if !interrupted {
+                let _ = tx.send(event("done", json!({"message_id": stored.id, "kind": stored.kind}))).await;
+            }
+            tracing::info!(session = %session.id, message = stored.id, kind = ?stored.kind, interrupted, "answer stored");
+        }
+        Err(e) => {
+            tracing::error!(session = %session.id, "storing the answer: {e}");
+            let api = ApiError::from(e);
+            let _ = tx.send(event("error", json!({"code": api.code(), "message": api.to_string()}))).await;
+        }
+    }
+}
+
+fn kind_str(k: OutcomeKind) -> &'static str {
+    match k {
+        OutcomeKind::Generated => "generated",
+        OutcomeKind::Extractive => "extractive",
+        OutcomeKind::Clarified => "clarified",
+        OutcomeKind::Declined => "declined",
+        OutcomeKind::SmallTalk => "small_talk",
+    }
+}
+
+/// The stored answer to a re-sent question, as the same events a live answer has.
+fn replay(question: &Message, answer: &Message) -> Response {
+    let mut events = vec![event("message", json!({"message_id": question.id, "replayed": true}))];
+    let m = &answer.meta;
+    if let Some(card) = m.get("card") {
+        events.push(event("sources", json!({"card": card})));
+    }
+    if let Some(c) = m.get("clarify") {
+        events.push(event("clarify", c.clone()));
+    } else if m.get("offer_human").is_some() {
+        events.push(event("decline", json!({"message": answer.text, "offer_human": m["offer_human"]})));
+    } else {
+        events.push(event("token", json!({"text": answer.text})));
+        if let Some(s) = m.get("sources") {
+            events.push(event("citations", json!({"sources": s, "verification": m.get("verification")})));
+        }
+    }
+    events.push(event("done", json!({"message_id": answer.id, "kind": answer.kind})));
+    sse(Box::pin(futures::stream::iter(events)))
+}

@@ -1,0 +1,71 @@
+//! The router: API routes, the web page, operations, and the layers around them (metrics,
+//! body limit, CORS, request tracing).
+
+pub(crate) mod chat;
+pub(crate) mod items;
+pub(crate) mod ops;
+pub(crate) mod sessions;
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, Method};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::trace::TraceLayer;
+
+pub use chat::{SendMessage, SseEventDoc};
+pub use items::{ItemSummary, ItemsPage, QuickAction, QuickActions};
+pub use ops::Readiness;
+pub use sessions::{CreateSession, History, SessionCreated};
+
+use crate::{web, App};
+
+pub fn router(app: App) -> Router {
+    let api = Router::new()
+        .route("/sessions", post(sessions::create))
+        .route("/sessions/{id}/messages", post(chat::send).get(sessions::history))
+        .route("/quick-actions", get(items::quick_actions))
+        .route("/items", get(items::list))
+        .route("/items/{code}", get(items::get))
+        .route("/openapi.json", get(ops::openapi));
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .merge(web::routes())
+        .layer(middleware::from_fn_with_state(app.clone(), record))
+        .layer(RequestBodyLimitLayer::new(app.config.max_body_bytes))
+        .layer(cors(&app.config.cors_origins))
+        .layer(TraceLayer::new_for_http())
+        .with_state(app)
+}
+
+fn cors(origins: &[String]) -> CorsLayer {
+    let base = CorsLayer::new()
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([axum::http::header::CONTENT_TYPE, axum::http::header::AUTHORIZATION])
+        .expose_headers([axum::http::header::RETRY_AFTER]);
+    if origins.iter().any(|o| o == "*") {
+        return base.allow_origin(AllowOrigin::any());
+    }
+    let list: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    base.allow_origin(AllowOrigin::list(list))
+}
+
+/// Count and time every request by its route template (not its path: no IDs in labels).
+async fn record(State(app): State<App>, req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
+    let method = req.method().to_string();
+    let started = Instant::now();
+    let res = next.run(req).await;
+    let m = &app.metrics;
+    m.requests.get_or_create(&crate::metrics::RequestLabels { method, route: route.clone(), status: res.status().as_u16() }).inc();
+    m.latency.get_or_create(&crate::metrics::RouteLabels { route }).observe(started.elapsed().as_secs_f64());
+    res
+}

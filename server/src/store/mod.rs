@@ -1,0 +1,113 @@
+//! Persistence for sessions and messages behind the [`Store`] trait.
+//!
+//! Handlers only see the trait, so another database (PostgreSQL) can follow without touching
+//! them. Every write is committed before the call returns: a message the API acknowledged
+//! survives a crash (the SQLite default runs WAL with `synchronous=FULL`).
+
+mod sqlite;
+
+use async_trait::async_trait;
+use banshi_assistant::DialogueState;
+use serde::{Deserialize, Serialize};
+
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id: String,
+    /// SHA-256 of the bearer token (the token itself is never stored).
+    pub token_hash: String,
+    pub channel: String,
+    pub state: DialogueState,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    User,
+    Assistant,
+    Agent,
+    System,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Assistant => "assistant",
+            Role::Agent => "agent",
+            Role::System => "system",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, StoreError> {
+        Ok(match s {
+            "user" => Role::User,
+            "assistant" => Role::Assistant,
+            "agent" => Role::Agent,
+            "system" => Role::System,
+            other => return Err(StoreError::Corrupt(format!("unknown role {other:?}"))),
+        })
+    }
+}
+
+/// A message to append.
+#[derive(Debug, Clone, Default)]
+pub struct NewMessage {
+    pub session_id: String,
+    pub role: Option<Role>,
+    pub text: String,
+    /// Outcome kind of an assistant message (generated, extractive, clarified …).
+    pub kind: Option<String>,
+    /// The answer was cut off (client left, model failed) before it finished.
+    pub interrupted: bool,
+    /// Client-chosen id that makes re-sending the same message idempotent.
+    pub client_id: Option<String>,
+    pub reply_to: Option<i64>,
+    /// Sources card, citations, verification … as JSON.
+    pub meta: serde_json::Value,
+}
+
+/// A stored message, as the history API returns it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Message {
+    pub id: i64,
+    pub role: Role,
+    pub text: String,
+    pub kind: Option<String>,
+    /// `complete` or `interrupted`.
+    pub status: String,
+    pub client_id: Option<String>,
+    pub reply_to: Option<i64>,
+    #[schema(value_type = Object)]
+    pub meta: serde_json::Value,
+    pub created_at: String,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Create a session owned by the holder of the token whose hash is `token_hash`.
+    async fn create_session(&self, id: &str, token_hash: &str, channel: &str) -> Result<Session, StoreError>;
+    async fn session(&self, id: &str) -> Result<Option<Session>, StoreError>;
+    async fn save_state(&self, session_id: &str, state: &DialogueState) -> Result<(), StoreError>;
+    /// Append a message; fails on a duplicate `client_id` within the session.
+    async fn add_message(&self, m: NewMessage) -> Result<Message, StoreError>;
+    async fn message_by_client_id(&self, session_id: &str, client_id: &str) -> Result<Option<Message>, StoreError>;
+    /// The newest reply to message `id`, if any.
+    async fn reply_to(&self, session_id: &str, id: i64) -> Result<Option<Message>, StoreError>;
+    /// Messages with id greater than `after`, oldest first, at most `limit`.
+    async fn messages(&self, session_id: &str, after: i64, limit: u32) -> Result<Vec<Message>, StoreError>;
+    /// Cheap round trip for readiness checks.
+    async fn ping(&self) -> Result<(), StoreError>;
+}

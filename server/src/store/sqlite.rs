@@ -1,0 +1,168 @@
+//! The embedded default: sessions and messages in the data dir's SQLite file, next to the
+//! guides. Migrations of this crate run on open and tolerate the other crates' migrations.
+
+use async_trait::async_trait;
+use banshi_assistant::DialogueState;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqlitePool};
+
+use super::{Message, NewMessage, Role, Session, Store, StoreError};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Migrate and wrap `pool` (opened with WAL + `synchronous=FULL` by the knowledge crate).
+    pub async fn new(pool: SqlitePool) -> Result<Self, StoreError> {
+        let mut migrator = sqlx::migrate::Migrator { migrations: MIGRATOR.migrations.clone(), ..sqlx::migrate::Migrator::DEFAULT };
+        migrator.set_ignore_missing(true);
+        migrator.run(&pool).await?;
+        Ok(SqliteStore { pool })
+    }
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn message(r: &SqliteRow) -> Result<Message, StoreError> {
+    let meta: String = r.get("meta");
+    Ok(Message {
+        id: r.get("id"),
+        role: Role::parse(r.get::<&str, _>("role"))?,
+        text: r.get("text"),
+        kind: r.get("kind"),
+        status: r.get("status"),
+        client_id: r.get("client_id"),
+        reply_to: r.get("reply_to"),
+        meta: serde_json::from_str(&meta).map_err(|e| StoreError::Corrupt(format!("message meta: {e}")))?,
+        created_at: r.get("created_at"),
+    })
+}
+
+const MESSAGE_COLUMNS: &str = "id, role, text, kind, status, client_id, reply_to, meta, created_at";
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_session(&self, id: &str, token_hash: &str, channel: &str) -> Result<Session, StoreError> {
+        let at = now();
+        sqlx::query("INSERT INTO sessions (id, token_hash, channel, state, created_at, updated_at) VALUES (?, ?, ?, '{}', ?, ?)")
+            .bind(id)
+            .bind(token_hash)
+            .bind(channel)
+            .bind(&at)
+            .bind(&at)
+            .execute(&self.pool)
+            .await?;
+        Ok(Session { id: id.into(), token_hash: token_hash.into(), channel: channel.into(), state: DialogueState::default(), created_at: at })
+    }
+
+    async fn session(&self, id: &str) -> Result<Option<Session>, StoreError> {
+        let row = sqlx::query("SELECT id, token_hash, channel, state, created_at FROM sessions WHERE id = ?").bind(id).fetch_optional(&self.pool).await?;
+        row.map(|r| {
+            let state: String = r.get("state");
+            Ok(Session {
+                id: r.get("id"),
+                token_hash: r.get("token_hash"),
+                channel: r.get("channel"),
+                // A state from an older version that no longer parses starts the dialogue afresh.
+                state: serde_json::from_str(&state).unwrap_or_default(),
+                created_at: r.get("created_at"),
+            })
+        })
+        .transpose()
+    }
+
+    async fn save_state(&self, session_id: &str, state: &DialogueState) -> Result<(), StoreError> {
+        let json = serde_json::to_string(state).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        sqlx::query("UPDATE sessions SET state = ?, updated_at = ? WHERE id = ?").bind(json).bind(now()).bind(session_id).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn add_message(&self, m: NewMessage) -> Result<Message, StoreError> {
+        let role = m.role.unwrap_or(Role::User);
+        let sql = format!(
+            "INSERT INTO messages (session_id, role, text, kind, status, client_id, reply_to, meta, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {MESSAGE_COLUMNS}"
+        );
+        let row = sqlx::query(&sql)
+            .bind(&m.session_id)
+            .bind(role.as_str())
+            .bind(&m.text)
+            .bind(&m.kind)
+            .bind(if m.interrupted { "interrupted" } else { "complete" })
+            .bind(&m.client_id)
+            .bind(m.reply_to)
+            .bind(m.meta.to_string())
+            .bind(now())
+            .fetch_one(&self.pool)
+            .await?;
+        message(&row)
+    }
+
+    async fn message_by_client_id(&self, session_id: &str, client_id: &str) -> Result<Option<Message>, StoreError> {
+        let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE session_id = ? AND client_id = ?");
+        let row = sqlx::query(&sql).bind(session_id).bind(client_id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(message).transpose()
+    }
+
+    async fn reply_to(&self, session_id: &str, id: i64) -> Result<Option<Message>, StoreError> {
+        let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE session_id = ? AND reply_to = ? ORDER BY id DESC LIMIT 1");
+        let row = sqlx::query(&sql).bind(session_id).bind(id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(message).transpose()
+    }
+
+    async fn messages(&self, session_id: &str, after: i64, limit: u32) -> Result<Vec<Message>, StoreError> {
+        let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE session_id = ? AND id > ? ORDER BY id LIMIT ?");
+        let rows = sqlx::query(&sql).bind(session_id).bind(after).bind(limit).fetch_all(&self.pool).await?;
+        rows.iter().map(message).collect()
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = banshi_knowledge::store::open_sqlite(&dir.path().join("t.db")).await.unwrap();
+        (dir, SqliteStore::new(pool).await.unwrap())
+    }
+
+    #[tokio::test]
+    async fn messages_round_trip_in_order_and_client_ids_are_unique() {
+        let (_d, s) = store().await;
+        s.create_session("s1", "h", "web").await.unwrap();
+        let q = s.add_message(NewMessage { session_id: "s1".into(), text: "问".into(), client_id: Some("c1".into()), meta: serde_json::json!({}), ..Default::default() }).await.unwrap();
+        let a = NewMessage { session_id: "s1".into(), role: Some(Role::Assistant), text: "答".into(), reply_to: Some(q.id), meta: serde_json::json!({"k": 1}), ..Default::default() };
+        s.add_message(a).await.unwrap();
+        let all = s.messages("s1", 0, 10).await.unwrap();
+        assert_eq!(all.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(), ["问", "答"]);
+        assert_eq!(all[1].meta["k"], 1);
+        assert_eq!(s.reply_to("s1", q.id).await.unwrap().unwrap().text, "答");
+        assert_eq!(s.message_by_client_id("s1", "c1").await.unwrap().unwrap().id, q.id);
+        let dup = NewMessage { session_id: "s1".into(), text: "again".into(), client_id: Some("c1".into()), meta: serde_json::json!({}), ..Default::default() };
+        assert!(s.add_message(dup).await.is_err());
+        assert_eq!(s.messages("s1", q.id, 10).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn state_persists() {
+        let (_d, s) = store().await;
+        s.create_session("s1", "h", "web").await.unwrap();
+        let mut st = DialogueState::default();
+        st.low_confidence = 1;
+        s.save_state("s1", &st).await.unwrap();
+        assert_eq!(s.session("s1").await.unwrap().unwrap().state.low_confidence, 1);
+        assert!(s.session("nope").await.unwrap().is_none());
+    }
+}

@@ -1,0 +1,32 @@
+//! The citizen chat page, compiled into the binary (no files to deploy, nothing fetched from
+//! elsewhere: the page works on an offline network).
+
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+
+use crate::App;
+
+const INDEX_HTML: &str = include_str!("../static/index.html");
+const APP_JS: &str = include_str!("../static/app.js");
+const APP_CSS: &str = include_str!("../static/app.css");
+
+pub fn routes() -> Router<App> {
+    Router::new()
+        .route("/", get(|| async { page(INDEX_HTML, "text/html; charset=utf-8") }))
+        .route("/static/app.js", get(|| async { page(APP_JS, "text/javascript; charset=utf-8") }))
+        .route("/static/app.css", get(|| async { page(APP_CSS, "text/css; charset=utf-8") }))
+}
+
+fn page(body: &'static str, content_type: &'static str) -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-cache"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::CONTENT_SECURITY_POLICY, "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'"),
+        ],
+        body,
+    )
+}

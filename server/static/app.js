@@ -1,0 +1,361 @@
+// 示例市政务服务智能客服 — the citizen chat page.
+// One session per device (token in localStorage). Messages go out through an outbox that
+// survives reloads and network loss; each carries a client_id so a re-send never duplicates.
+(() => {
+  "use strict";
+  const API = "/api/v1";
+  const $ = (id) => document.getElementById(id);
+  const chat = $("chat"), input = $("input"), form = $("form"), send = $("send");
+  const statusBox = $("status"), statusText = $("status-text"), net = $("net");
+  const store = {
+    get: (k) => { try { return JSON.parse(localStorage.getItem("banshi." + k)); } catch { return null; } },
+    set: (k, v) => localStorage.setItem("banshi." + k, JSON.stringify(v)),
+    del: (k) => localStorage.removeItem("banshi." + k),
+  };
+  let session = store.get("session");
+  let outbox = store.get("outbox") || [];
+  let busy = false;
+  let lastId = 0;
+
+  // ---------- helpers ----------
+  const el = (tag, attrs = {}, ...kids) => {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs)) {
+      if (k === "class") e.className = v;
+      else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+      else if (v !== null && v !== undefined && v !== false) e.setAttribute(k, v === true ? "" : v);
+    }
+    for (const k of kids.flat()) if (k !== null && k !== undefined) e.append(k instanceof Node ? k : document.createTextNode(String(k)));
+    return e;
+  };
+  const scroll = () => { chat.scrollTop = chat.scrollHeight; };
+  const uuid = () => (crypto.randomUUID ? crypto.randomUUID() : Date.now().toString(36) + Math.random().toString(36).slice(2));
+  const showStatus = (t) => { statusText.textContent = t; statusBox.hidden = false; };
+  const hideStatus = () => { statusBox.hidden = true; };
+  const setBusy = (b) => { busy = b; send.disabled = b; };
+
+  async function api(path, opts = {}) {
+    const headers = Object.assign({ "Content-Type": "application/json" }, opts.headers || {});
+    if (session) headers.Authorization = "Bearer " + session.token;
+    const res = await fetch(API + path, Object.assign({}, opts, { headers }));
+    if (!res.ok && res.status !== 200) {
+      let body = {};
+      try { body = await res.json(); } catch {}
+      const err = new Error((body.error && body.error.message) || ("请求失败（" + res.status + "）"));
+      err.status = res.status; err.code = body.error && body.error.code;
+      err.retryAfter = Number(res.headers.get("Retry-After") || 0);
+      throw err;
+    }
+    return res;
+  }
+
+  async function ensureSession() {
+    if (session) return;
+    const res = await api("/sessions", { method: "POST", body: JSON.stringify({ channel: "web" }) });
+    const b = await res.json();
+    session = { id: b.session_id, token: b.token };
+    store.set("session", session);
+  }
+
+  // ---------- rendering ----------
+  function userBubble(text, pending) {
+    const meta = el("div", { class: "meta" }, pending ? "发送中…" : "");
+    const node = el("section", { class: "msg user" + (pending ? " pending" : "") }, el("div", { class: "bubble" }, el("div", { class: "answer" }, text), meta));
+    chat.append(node); scroll();
+    return { node, meta };
+  }
+
+  function card(c) {
+    const rows = [];
+    const row = (k, v) => { if (v && (!Array.isArray(v) || v.length)) rows.push(el("dt", {}, k), el("dd", {}, Array.isArray(v) ? el("ul", {}, v.map((x) => el("li", {}, x))) : v)); };
+    row("申请材料", c.materials);
+    const limits = [c.legal_time_limit && "法定 " + c.legal_time_limit, c.promised_time_limit && "承诺 " + c.promised_time_limit].filter(Boolean);
+    row("办理时限", limits.length ? limits.join("；") : "办事指南未载明");
+    row("收费标准", c.fees || "办事指南未载明");
+    row("办理地点", c.places);
+    row("咨询电话", c.consult_phone);
+    row("投诉电话", c.complaint_phone);
+    return el("div", { class: "card" },
+      el("div", { class: "card-head" },
+        el("h3", {}, c.name, el("span", { class: "badge kind" }, c.kind), c.sample ? el("span", { class: "badge sample", title: "示例市为虚构城市，数据仅供演示" }, "示例数据") : null),
+        el("div", { class: "dept" }, c.department)),
+      el("dl", {}, rows),
+      el("button", { class: "more", type: "button", onclick: () => openGuide(c.code) }, "查看完整办事指南 ›"));
+  }
+
+  // Text with [n] markers turned into buttons that open the cited section.
+  function withCitations(text, sources) {
+    const frag = document.createDocumentFragment();
+    const byN = new Map((sources || []).map((s) => [s.n, s]));
+    let last = 0;
+    for (const m of text.matchAll(/\[(\d+)\]/g)) {
+      frag.append(text.slice(last, m.index));
+      const s = byN.get(Number(m[1]));
+      frag.append(s ? el("button", { class: "cite", type: "button", "aria-label": "出处" + m[1] + "：" + s.item + " " + s.title, onclick: () => openSource(s) }, m[1]) : m[0]);
+      last = m.index + m[0].length;
+    }
+    frag.append(text.slice(last));
+    return frag;
+  }
+
+  function sourceList(sources) {
+    if (!sources || !sources.length) return null;
+    return el("div", { class: "sources" }, "出处：", sources.map((s) =>
+      el("div", {}, el("button", { type: "button", onclick: () => openSource(s) }, "[" + s.n + "] " + s.item + " · " + s.title))));
+  }
+
+  // An assistant turn being streamed (or replayed from history).
+  function assistantTurn(role = "assistant") {
+    const bubble = el("div", { class: "bubble" });
+    const node = el("section", { class: "msg " + role }, bubble);
+    chat.append(node);
+    const answer = el("div", { class: "answer" });
+    const t = { text: "", bubble, answer, node, sources: [] };
+    t.render = () => { answer.replaceChildren(withCitations(t.text, t.sources)); };
+    t.onEvent = (name, d) => {
+      switch (name) {
+        case "status": showStatus(d.message); break;
+        case "sources": bubble.prepend(card(d.card)); break;
+        case "token":
+          if (!answer.isConnected) bubble.append(answer);
+          t.text += d.text; t.render(); hideStatus(); break;
+        case "citations":
+          t.sources = d.sources || []; t.render();
+          const list = sourceList(t.sources); if (list) bubble.append(list); break;
+        case "done":
+          // Answers taken straight from the guide are labelled as such (no model, or the
+          // fact is not stated); a replaced answer already says why.
+          if (d.kind === "extractive" && !t.replaced && answer.isConnected) answer.before(el("div", { class: "label" }, "以下内容摘自办事指南原文"));
+          break;
+        case "replace":
+          t.replaced = true;
+          t.text = d.text; t.sources = d.sources || [];
+          if (!answer.isConnected) bubble.append(answer);
+          answer.before(el("div", { class: "notice" }, "以下为办事指南原文摘录（" + d.reason + "）"));
+          t.render(); const l2 = sourceList(t.sources); if (l2) bubble.append(l2); break;
+        case "clarify":
+          bubble.append(el("p", {}, d.question), el("div", { class: "options" },
+            d.options.map((o, i) => el("button", { type: "button", onclick: () => submit(o) }, (i + 1) + ". " + o)))); break;
+        case "decline":
+          bubble.append(el("p", {}, d.message));
+          if (d.offer_human) bubble.append(el("a", { class: "call", href: "tel:12345" }, "☎ 拨打 12345 政务服务便民热线"));
+          break;
+        case "error":
+          bubble.append(el("p", { class: "notice" }, d.message || "回答出错，请稍后再试")); break;
+      }
+      scroll();
+    };
+    return t;
+  }
+
+  function renderStored(m) {
+    lastId = Math.max(lastId, m.id);
+    if (m.role === "user") { userBubble(m.text, false); return; }
+    const t = assistantTurn(m.role === "agent" ? "agent" : "assistant");
+    const meta = m.meta || {};
+    if (meta.card) t.onEvent("sources", { card: meta.card });
+    if (meta.clarify) t.onEvent("clarify", meta.clarify);
+    else if (meta.offer_human !== undefined) t.onEvent("decline", { message: m.text, offer_human: meta.offer_human });
+    else {
+      if (meta.replaced_because) t.onEvent("replace", { text: m.text, reason: meta.replaced_because, sources: meta.sources });
+      else { t.onEvent("token", { text: m.text }); if (meta.sources && meta.sources.length) t.onEvent("citations", { sources: meta.sources }); }
+      t.onEvent("done", { kind: m.kind });
+    }
+    if (m.status === "interrupted") t.bubble.append(el("div", { class: "meta" }, "（回答未完成）"));
+  }
+
+  // ---------- SSE over fetch (POST) ----------
+  async function streamAnswer(item) {
+    const res = await api("/sessions/" + session.id + "/messages", { method: "POST", body: JSON.stringify({ text: item.text, client_id: item.client_id }) });
+    const t = assistantTurn();
+    const reader = res.body.getReader();
+    const dec = new TextDecoder();
+    let buf = "", done = false;
+    while (true) {
+      const { value, done: end } = await reader.read();
+      if (end) break;
+      buf += dec.decode(value, { stream: true });
+      let i;
+      while ((i = buf.indexOf("\n\n")) >= 0) {
+        const raw = buf.slice(0, i); buf = buf.slice(i + 2);
+        let name = "message", data = "";
+        for (const line of raw.split("\n")) {
+          if (line.startsWith("event:")) name = line.slice(6).trim();
+          else if (line.startsWith("data:")) data += line.slice(5).trim();
+        }
+        if (!data) continue;
+        const d = JSON.parse(data);
+        if (name === "message") { lastId = Math.max(lastId, d.message_id); continue; }
+        if (name === "done") { lastId = Math.max(lastId, d.message_id); done = true; }
+        t.onEvent(name, d);
+      }
+    }
+    if (!done) throw Object.assign(new Error("连接中断"), { network: true, turn: t });
+  }
+
+  // ---------- outbox ----------
+  function persistOutbox() { store.set("outbox", outbox.map(({ text, client_id }) => ({ text, client_id }))); }
+
+  async function flush() {
+    if (busy || !outbox.length) return;
+    setBusy(true);
+    const item = outbox[0];
+    try {
+      await ensureSession();
+      showStatus("正在检索办事指南…");
+      await streamAnswer(item);
+      outbox.shift(); persistOutbox();
+      if (item.view) { item.view.node.classList.remove("pending"); item.view.meta.textContent = ""; }
+      hideStatus();
+    } catch (e) {
+      hideStatus();
+      if (e.turn) e.turn.node.remove();
+      if (e.status === 401 || e.status === 404) { session = null; store.del("session"); }
+      if (e.status === 429) {
+        item.view && (item.view.meta.textContent = e.message);
+        setTimeout(() => { setBusy(false); flush(); }, Math.max(e.retryAfter, 3) * 1000);
+        return;
+      }
+      if (e.status && e.status < 500 && e.status !== 401) {
+        // The server refused this message for good: say why and drop it.
+        outbox.shift(); persistOutbox();
+        if (item.view) { item.view.node.classList.remove("pending"); item.view.meta.textContent = "未发送：" + e.message; }
+      } else {
+        if (item.view) {
+          item.view.meta.replaceChildren("发送失败，", el("button", { class: "retry", type: "button", onclick: () => { setBusy(false); flush(); } }, "点击重试"));
+        }
+        setBusy(false);
+        setTimeout(flush, 5000);
+        return;
+      }
+    }
+    setBusy(false);
+    if (outbox.length) flush();
+  }
+
+  function submit(text) {
+    text = text.trim();
+    if (!text) return;
+    const item = { text, client_id: uuid() };
+    item.view = userBubble(text, true);
+    outbox.push(item); persistOutbox();
+    input.value = ""; resize();
+    flush();
+  }
+
+  // ---------- guide drawer ----------
+  const drawer = $("drawer"), drawerBody = $("drawer-body"), drawerTitle = $("drawer-title");
+  let lastFocus = null;
+  function openDrawer(title, ...content) {
+    lastFocus = document.activeElement;
+    drawerTitle.textContent = title; drawerBody.replaceChildren(...content);
+    drawer.hidden = false; $("drawer-close").focus();
+  }
+  function closeDrawer() { drawer.hidden = true; if (lastFocus) lastFocus.focus(); }
+  $("drawer-close").addEventListener("click", closeDrawer);
+  drawer.addEventListener("click", (e) => { if (e.target === drawer) closeDrawer(); });
+  document.addEventListener("keydown", (e) => { if (e.key === "Escape" && !drawer.hidden) closeDrawer(); });
+
+  function openSource(s) {
+    openDrawer("出处 [" + s.n + "]", el("h4", {}, s.item + " · " + s.title), el("div", { class: "quote" }, s.text.replace(/^【[^】]*】[^：]*：/, "")),
+      el("p", {}, el("button", { class: "cite", type: "button", onclick: () => openGuide(s.code) }, "查看完整办事指南")));
+  }
+
+  async function openGuide(code) {
+    let g;
+    try { g = await (await api("/items/" + encodeURIComponent(code))).json(); }
+    catch (e) { openDrawer("办事指南", el("p", {}, e.message)); return; }
+    const sec = (title, ...body) => [el("h4", {}, title), ...body];
+    const list = (xs) => el("ul", {}, xs.map((x) => el("li", {}, x)));
+    const lim = (t) => t ? (t.days === 0 ? "即办" : t.days + (t.unit === "calendar_days" ? "日" : "个工作日")) + (t.note ? "（" + t.note + "）" : "") : "未载明";
+    const parts = [
+      el("p", {}, g.department, " · ", g.kind, g.source && g.source.kind === "sample" ? el("span", { class: "badge sample" }, "示例数据") : null),
+      ...(g.conditions && g.conditions.length ? sec("受理条件", list(g.conditions)) : []),
+      ...(g.materials && g.materials.length ? sec("申请材料", el("table", {}, el("tr", {}, el("th", {}, "材料"), el("th", {}, "要求")),
+        g.materials.map((m) => el("tr", {}, el("td", {}, m.name), el("td", {},
+          [m.required ? "必要" : "非必要", m.originals ? "原件" + m.originals + "份" : "", m.copies ? "复印件" + m.copies + "份" : "",
+           m.e_licence ? "可用电子证照" : "", m.tolerance ? "可容缺" : "", m.notes || ""].filter(Boolean).join("；")))))) : []),
+      ...(g.process && g.process.length ? sec("办理流程", el("ol", {}, g.process.map((p) => el("li", {}, p.name + (p.description ? "：" + p.description : ""))))) : []),
+      ...sec("办理时限", el("p", {}, "法定时限：" + lim(g.legal_time_limit)), el("p", {}, "承诺时限：" + lim(g.promised_time_limit))),
+      ...sec("收费标准", el("p", {}, g.fees === undefined || g.fees === null ? "未载明" : g.fees.length === 0 ? "不收费" : g.fees.map((f) => f.name + (f.amount_yuan != null ? f.amount_yuan + "元" : "") + (f.note ? "（" + f.note + "）" : "")).join("；"))),
+      ...(g.places && g.places.length ? sec("办理地点", list(g.places.map((p) => p.name + (p.address ? "，" + p.address : "") + (p.hours ? "，" + p.hours : "")))) : []),
+      ...sec("咨询与投诉", el("p", {}, "咨询电话：" + (g.consult_phone || "未载明")), el("p", {}, "投诉电话：" + (g.complaint_phone || "未载明"))),
+      ...(g.legal_basis && g.legal_basis.length ? sec("设定依据", list(g.legal_basis)) : []),
+      ...(g.faq && g.faq.length ? sec("常见问题", ...g.faq.map((f) => el("p", {}, el("strong", {}, "问：" + f.q), el("br"), "答：" + f.a))) : []),
+    ];
+    openDrawer(g.name, ...parts);
+  }
+
+  async function openItems(href, label) {
+    try {
+      const page = await (await fetch(href)).json();
+      openDrawer(label, el("div", { class: "itemlist" }, page.items.map((i) =>
+        el("button", { type: "button", onclick: () => { closeDrawer(); submit(i.name + "需要什么材料？"); } }, i.name))));
+    } catch { openDrawer(label, el("p", {}, "暂时无法获取事项列表，请稍后再试")); }
+  }
+
+  // ---------- start-up ----------
+  async function loadQuick() {
+    try {
+      const q = await (await fetch(API + "/quick-actions")).json();
+      $("quick").replaceChildren(...q.actions.map((a) => el("button", { type: "button", onclick: () => {
+        if (a.kind === "items") openItems(a.href, a.label);
+        else if (a.kind === "prefill") { input.value = a.text; input.focus(); resize(); }
+      } }, a.label)));
+    } catch {}
+  }
+
+  // client_ids seen in history, and those whose answer finished.
+  const seen = new Map(), answered = new Set();
+  async function loadHistory() {
+    if (!session) return;
+    try {
+      let after = 0;
+      for (;;) {
+        const h = await (await api("/sessions/" + session.id + "/messages?after=" + after)).json();
+        for (const m of h.messages) {
+          if (m.client_id) seen.set(m.id, m.client_id);
+          if (m.reply_to && m.status === "complete" && seen.has(m.reply_to)) answered.add(seen.get(m.reply_to));
+          renderStored(m);
+        }
+        if (!h.next_after) break;
+        after = h.next_after;
+      }
+      scroll();
+    } catch (e) {
+      if (e.status === 401 || e.status === 404) { session = null; store.del("session"); }
+    }
+  }
+
+  function resize() {
+    input.style.height = "auto"; input.style.height = Math.min(input.scrollHeight, 160) + "px";
+    $("counter").textContent = input.value.length + "/500";
+  }
+  input.addEventListener("input", resize);
+  input.addEventListener("keydown", (e) => { if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); submit(input.value); } });
+  form.addEventListener("submit", (e) => { e.preventDefault(); submit(input.value); });
+
+  const big = $("bigfont");
+  const applyBig = (on) => { document.documentElement.classList.toggle("big", on); big.setAttribute("aria-pressed", String(on)); store.set("big", on); };
+  big.addEventListener("click", () => applyBig(!document.documentElement.classList.contains("big")));
+  applyBig(!!store.get("big"));
+  $("restart").addEventListener("click", () => {
+    if (!confirm("开始新的咨询？当前对话记录将不再显示。")) return;
+    session = null; store.del("session"); outbox = []; persistOutbox();
+    chat.querySelectorAll(".msg:not(.welcome)").forEach((n) => n.remove());
+  });
+
+  const online = () => { net.hidden = navigator.onLine; if (navigator.onLine) flush(); };
+  window.addEventListener("online", online); window.addEventListener("offline", online);
+
+  (async () => {
+    await loadQuick();
+    await loadHistory();
+    // Messages typed before a reload or network loss: show and send them again (same client_id).
+    outbox = outbox.filter((i) => !answered.has(i.client_id)); persistOutbox();
+    const shown = new Set(seen.values());
+    outbox.forEach((item) => { item.view = shown.has(item.client_id) ? null : userBubble(item.text, true); });
+    online();
+    flush();
+  })();
+})();

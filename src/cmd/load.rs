@@ -1,0 +1,164 @@
+//! `banshi bench load`: a bounded load test against a running server on loopback — N
+//! concurrent sessions × M messages, each answer read to its `done` event — then a check that
+//! every accepted message and its answer are in the database (through the history API).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use banshi_eval::percentile;
+use serde_json::{json, Value};
+use tokio::sync::Mutex;
+
+#[derive(clap::Args, Debug)]
+pub struct LoadArgs {
+    /// Base URL of a running `banshi serve` (loopback only).
+    #[arg(long, env = "BANSHI_LOAD_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// Concurrent sessions.
+    #[arg(long, default_value_t = 200)]
+    pub sessions: usize,
+    /// Messages per session, sent one after another.
+    #[arg(long, default_value_t = 3)]
+    pub messages: usize,
+    /// Give up on the whole run after this many seconds.
+    #[arg(long, default_value_t = 600)]
+    pub timeout: u64,
+}
+
+const QUESTIONS: &[&str] = &["换身份证要带什么材料？", "那要多久？", "在哪里办？", "收费吗？", "结婚登记需要什么材料？", "办护照要多少钱？"];
+
+#[derive(Default)]
+struct Tally {
+    latencies: Vec<f64>,
+    first_event: Vec<f64>,
+    errors: Vec<String>,
+    refused: usize,
+    /// (session id, token, accepted user message ids)
+    accepted: Vec<(String, String, Vec<i64>)>,
+}
+
+pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
+    let host = args.url.trim_start_matches("http://").split(['/', ':']).next().unwrap_or("");
+    if !matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
+        bail!("bench load only targets loopback, not {}", args.url);
+    }
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(args.timeout)).pool_max_idle_per_host(args.sessions).build()?;
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for n in 0..args.sessions {
+        let (client, tally, url, m) = (client.clone(), tally.clone(), args.url.clone(), args.messages);
+        tasks.push(tokio::spawn(async move { session(&client, &url, n, m, &tally).await }));
+    }
+    let all = futures::future::join_all(tasks);
+    tokio::time::timeout(Duration::from_secs(args.timeout), all).await.context("load run timed out")?;
+    let wall = started.elapsed().as_secs_f64();
+
+    // Every accepted message, and its answer, must be stored.
+    let t = tally.lock().await;
+    let (mut stored, mut missing) = (0usize, Vec::new());
+    for (id, token, ids) in &t.accepted {
+        let h: Value = client.get(format!("{}/api/v1/sessions/{id}/messages?limit=200", args.url)).bearer_auth(token).send().await?.json().await?;
+        let msgs = h["messages"].as_array().cloned().unwrap_or_default();
+        for q in ids {
+            let asked = msgs.iter().any(|m| m["id"] == *q);
+            let answered = msgs.iter().any(|m| m["reply_to"] == *q && m["status"] == "complete");
+            if asked && answered {
+                stored += 1;
+            } else {
+                missing.push(format!("session {id} message {q}: asked {asked}, answered {answered}"));
+            }
+        }
+    }
+    let accepted: usize = t.accepted.iter().map(|(_, _, ids)| ids.len()).sum();
+    println!("load: {} sessions × {} messages against {} in {wall:.1} s", args.sessions, args.messages, args.url);
+    println!("  answers: {} ok, {} refused (429), {} errors", t.latencies.len(), t.refused, t.errors.len());
+    println!(
+        "  full answer latency: p50 {:.0} ms, p95 {:.0} ms, max {:.0} ms; first event p50 {:.0} ms, p95 {:.0} ms",
+        percentile(&t.latencies, 50.0),
+        percentile(&t.latencies, 95.0),
+        percentile(&t.latencies, 100.0),
+        percentile(&t.first_event, 50.0),
+        percentile(&t.first_event, 95.0)
+    );
+    println!("  throughput: {:.1} answers/s", t.latencies.len() as f64 / wall);
+    println!("  stored: {stored} of {accepted} accepted messages are in the database with their answers");
+    for e in t.errors.iter().take(5) {
+        println!("  error: {e}");
+    }
+    for m in missing.iter().take(5) {
+        println!("  missing: {m}");
+    }
+    if !missing.is_empty() || !t.errors.is_empty() {
+        bail!("{} errors, {} accepted messages not stored", t.errors.len(), missing.len());
+    }
+    Ok(())
+}
+
+async fn session(client: &reqwest::Client, url: &str, n: usize, messages: usize, tally: &Mutex<Tally>) {
+    let created = async {
+        let v: Value = client.post(format!("{url}/api/v1/sessions")).json(&json!({"channel": "load"})).send().await?.error_for_status()?.json().await?;
+        anyhow::Ok((v["session_id"].as_str().unwrap_or_default().to_string(), v["token"].as_str().unwrap_or_default().to_string()))
+    };
+    let (id, token) = match created.await {
+        Ok(s) => s,
+        Err(e) => return tally.lock().await.errors.push(format!("create session: {e}")),
+    };
+    let mut ids = Vec::new();
+    for i in 0..messages {
+        let text = QUESTIONS[(n + i) % QUESTIONS.len()];
+        let client_id = format!("load-{n}-{i}");
+        // Refused messages are retried after Retry-After, a bounded number of times.
+        for _attempt in 0..20 {
+            match message(client, url, &id, &token, text, &client_id).await {
+                Ok(Sent::Answered { latency, first, question }) => {
+                    ids.push(question);
+                    let mut t = tally.lock().await;
+                    t.latencies.push(latency);
+                    t.first_event.push(first);
+                    break;
+                }
+                Ok(Sent::Refused(wait)) => {
+                    tally.lock().await.refused += 1;
+                    tokio::time::sleep(Duration::from_secs(wait)).await;
+                }
+                Err(e) => {
+                    tally.lock().await.errors.push(format!("session {id} message {i}: {e}"));
+                    break;
+                }
+            }
+        }
+    }
+    tally.lock().await.accepted.push((id, token, ids));
+}
+
+enum Sent {
+    Answered { latency: f64, first: f64, question: i64 },
+    Refused(u64),
+}
+
+async fn message(client: &reqwest::Client, url: &str, id: &str, token: &str, text: &str, client_id: &str) -> anyhow::Result<Sent> {
+    let started = Instant::now();
+    let res = client.post(format!("{url}/api/v1/sessions/{id}/messages")).bearer_auth(token).json(&json!({"text": text, "client_id": client_id})).send().await?;
+    if res.status() == 429 {
+        let wait = res.headers().get("retry-after").and_then(|v| v.to_str().ok()?.parse().ok()).unwrap_or(1);
+        return Ok(Sent::Refused(wait));
+    }
+    let res = res.error_for_status()?;
+    let first = started.elapsed().as_secs_f64() * 1000.0;
+    let body = res.text().await?;
+    let latency = started.elapsed().as_secs_f64() * 1000.0;
+    let event = |name: &str| -> Option<Value> {
+        body.split("\n\n").find(|b| b.lines().any(|l| l.trim() == format!("event: {name}"))).and_then(|b| {
+            let data = b.lines().find_map(|l| l.strip_prefix("data: "))?;
+            serde_json::from_str(data).ok()
+        })
+    };
+    if let Some(e) = event("error") {
+        bail!("error event: {e}");
+    }
+    let question = event("message").and_then(|m| m["message_id"].as_i64()).context("no message event")?;
+    event("done").context("stream ended without done")?;
+    Ok(Sent::Answered { latency, first, question })
+}

@@ -1,0 +1,163 @@
+//! Shared helpers for end-to-end tests: a real `banshi` process on a loopback port with its
+//! own data dir, and an SSE client.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_banshi");
+
+/// The sample guides only (fast to index, and what the tests ask about).
+pub fn sample_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("knowledge/guides/sample")
+}
+
+/// Where the real models are, if `banshi models fetch` made them.
+pub fn real_models() -> Option<PathBuf> {
+    let dir = std::env::var_os("BANSHI_MODELS").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/banshi/models")
+    });
+    use banshi_models::setup::{EMBEDDER_FILE, GENERATOR_FILE, GENERATOR_TOKENIZER_FILE};
+    let ok = [GENERATOR_FILE, GENERATOR_TOKENIZER_FILE, EMBEDDER_FILE].iter().all(|f| dir.join(f).exists());
+    ok.then_some(dir)
+}
+
+/// Import the sample guides into `data` (sparse-only unless `models` is given).
+pub fn ingest(data: &Path, models: Option<&Path>) {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--data-dir").arg(data).arg("ingest").arg("--path").arg(sample_dir());
+    match models {
+        Some(m) => cmd.arg("--models-dir").arg(m),
+        None => cmd.arg("--no-models"),
+    };
+    let out = cmd.env("BANSHI_LOG", "warn").output().expect("running banshi ingest");
+    assert!(out.status.success(), "ingest failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A running `banshi serve`; killed when dropped.
+pub struct Server {
+    pub child: Child,
+    pub url: String,
+}
+
+impl Server {
+    /// Start on 127.0.0.1 with a free port; `models` = None runs without models.
+    pub fn start(data: &Path, models: Option<&Path>, extra: &[&str]) -> Server {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--data-dir").arg(data);
+        match models {
+            Some(m) => cmd.arg("--models-dir").arg(m),
+            None => cmd.arg("--no-models"),
+        };
+        cmd.args(["serve", "--addr", "127.0.0.1:0", "--shutdown-grace", "5"]).args(extra);
+        let mut child = cmd.env("BANSHI_LOG", "warn,banshi_server=info").stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("starting banshi serve");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix("banshi listening on ") {
+                    let _ = tx.send(rest.split_whitespace().next().unwrap_or_default().to_string());
+                }
+            }
+        });
+        // Loading the real models takes a while; without them start-up is quick.
+        let url = rx.recv_timeout(Duration::from_secs(180)).expect("server did not report its address");
+        Server { child, url }
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then wait for the process to exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "server did not stop after SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().timeout(Duration::from_secs(300)).build().unwrap()
+}
+
+pub struct Session {
+    pub id: String,
+    pub token: String,
+}
+
+pub async fn create_session(url: &str) -> Session {
+    let r = client().post(format!("{url}/api/v1/sessions")).json(&serde_json::json!({"channel": "web"})).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let v: Value = r.json().await.unwrap();
+    Session { id: v["session_id"].as_str().unwrap().into(), token: v["token"].as_str().unwrap().into() }
+}
+
+/// One parsed Server-Sent Event.
+#[derive(Debug, Clone)]
+pub struct Sse {
+    pub event: String,
+    pub data: Value,
+}
+
+/// Parse a complete `text/event-stream` body.
+pub fn parse_sse(body: &str) -> Vec<Sse> {
+    let mut out = Vec::new();
+    for block in body.split("\n\n") {
+        let (mut event, mut data) = ("message".to_string(), String::new());
+        for line in block.lines() {
+            if let Some(v) = line.strip_prefix("event:") {
+                event = v.trim().to_string();
+            } else if let Some(v) = line.strip_prefix("data:") {
+                data.push_str(v.strip_prefix(' ').unwrap_or(v));
+            }
+        }
+        if !data.is_empty() {
+            out.push(Sse { event, data: serde_json::from_str(&data).unwrap_or(Value::String(data)) });
+        }
+    }
+    out
+}
+
+/// Send a message and read the whole SSE answer.
+pub async fn ask(url: &str, s: &Session, text: &str, client_id: Option<&str>) -> (u16, Vec<Sse>) {
+    let mut body = serde_json::json!({"text": text});
+    if let Some(c) = client_id {
+        body["client_id"] = c.into();
+    }
+    let r = client().post(format!("{url}/api/v1/sessions/{}/messages", s.id)).bearer_auth(&s.token).json(&body).send().await.unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    if status != 200 {
+        return (status, vec![Sse { event: "http_error".into(), data: serde_json::from_str(&text).unwrap_or(Value::Null) }]);
+    }
+    (status, parse_sse(&text))
+}
+
+pub async fn history(url: &str, s: &Session) -> Vec<Value> {
+    let r = client().get(format!("{url}/api/v1/sessions/{}/messages", s.id)).bearer_auth(&s.token).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    v["messages"].as_array().unwrap().clone()
+}
+
+pub fn names(events: &[Sse]) -> Vec<&str> {
+    events.iter().map(|e| e.event.as_str()).collect()
+}

@@ -1,0 +1,24 @@
+//! A bounded loopback load run (extractive mode): concurrent sessions through `banshi bench
+//! load`, which fails unless every accepted message and its answer are stored.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+
+#[test]
+fn concurrent_sessions_are_all_answered_and_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    ingest(dir.path(), None);
+    // A small wait queue so some messages are refused with 429 and retried.
+    let server = Server::start(dir.path(), None, &["--max-in-flight", "2", "--max-waiting", "4", "--retry-after", "1"]);
+    let out = Command::new(BIN)
+        .args(["bench", "load", "--url", &server.url, "--sessions", "30", "--messages", "3", "--timeout", "240"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("stored: 90 of 90 accepted messages"), "{stdout}");
+    assert!(stdout.contains("90 ok"), "{stdout}");
+}
