@@ -61,6 +61,16 @@ enum Command {
         #[command(subcommand)]
         what: cmd::eval::What,
     },
+    /// Staff accounts for the agent and editor consoles.
+    Users {
+        #[command(subcommand)]
+        action: cmd::users::Action,
+    },
+    /// Train the assistant's classifiers on your own labelled data.
+    Train {
+        #[command(subcommand)]
+        what: cmd::train::What,
+    },
     /// Measure speed: retrieval latency, ingest and embedding throughput.
     Bench {
         #[command(subcommand)]
@@ -86,6 +96,8 @@ async fn main() -> anyhow::Result<()> {
         Command::Ask(args) => cmd::ask::run(&cli.common, args).await,
         Command::Search(args) => cmd::knowledge::search(&cli.common, args).await,
         Command::Eval { what } => cmd::eval::run(&cli.common, what).await,
+        Command::Users { action } => cmd::users::run(&cli.common, action).await,
+        Command::Train { what } => cmd::train::run(&cli.common, what),
         Command::Bench { what } => cmd::bench::run(&cli.common, what).await,
     }
 }

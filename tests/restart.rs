@@ -41,3 +41,42 @@ async fn sigterm_shuts_down_gracefully() {
     let status = server.terminate();
     assert!(status.success(), "exit status {status:?}");
 }
+
+#[tokio::test]
+async fn pending_and_assigned_tickets_survive_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    ingest(dir.path(), None);
+    add_user(dir.path(), "zhang", "agent", "Agent-Pass-2026");
+    let mut server = Server::start(dir.path(), None, &[]);
+    let api = format!("{}/api/v1", server.url);
+    let (a, b) = (create_session(&server.url).await, create_session(&server.url).await);
+    ask(&server.url, &a, "转人工", None).await;
+    ask(&server.url, &b, "小区电梯坏了一个月物业不修，请帮忙！", None).await;
+    let agent = login(&server.url, "zhang", "Agent-Pass-2026").await;
+    let open = |url: String, token: String| async move {
+        client().get(format!("{url}/api/v1/agent/tickets?view=open")).bearer_auth(token).send().await.unwrap().json::<serde_json::Value>().await.unwrap()
+    };
+    let before = open(server.url.clone(), agent.clone()).await;
+    assert_eq!(before.as_array().unwrap().len(), 2);
+    let claimed = before.as_array().unwrap().iter().find(|t| t["session_id"] == a.id.as_str()).unwrap()["id"].as_i64().unwrap();
+    let r = client().post(format!("{api}/agent/tickets/{claimed}/claim")).bearer_auth(&agent).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = client().post(format!("{api}/agent/tickets/{claimed}/messages")).bearer_auth(&agent).json(&serde_json::json!({"text": "您好，请讲"})).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let before = open(server.url.clone(), agent.clone()).await;
+    let transcript_a = history(&server.url, &a).await;
+    server.kill(); // SIGKILL
+
+    let server = Server::start(dir.path(), None, &[]);
+    // The console log-in, the queue, the assignment and the transcripts are all still there.
+    let after = open(server.url.clone(), agent.clone()).await;
+    assert_eq!(after, before, "tickets are intact after SIGKILL");
+    let assigned = after.as_array().unwrap().iter().find(|t| t["id"] == claimed).unwrap();
+    assert_eq!((assigned["status"].as_str(), assigned["assignee_name"].as_str()), (Some("assigned"), Some("zhang客服")));
+    assert_eq!(history(&server.url, &a).await, transcript_a);
+    assert_eq!(history(&server.url, &a).await.last().unwrap()["text"], "您好，请讲");
+    // The citizen still talks to the agent, and sees the waiting ticket's position again.
+    let (_, events) = ask(&server.url, &b, "还要等多久？", None).await;
+    let t = events.iter().find(|e| e.event == "ticket").unwrap();
+    assert_eq!((t.data["status"].as_str(), t.data["position"].as_i64()), (Some("pending"), Some(1)));
+}

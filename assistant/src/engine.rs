@@ -1,5 +1,7 @@
-//! One citizen turn: follow-up or retrieval, then a grounded answer, a clarifying question, or
-//! a polite decline with the offer of a human.
+//! One citizen turn: the message is classified (see [`crate::appeal`]); a request for a person,
+//! a complaint, or anger hands the conversation off; a suggestion is acknowledged; otherwise a
+//! follow-up or retrieval leads to a grounded answer, or a clarifying question and, if still
+//! unsure, a handoff.
 //!
 //! Events stream to the caller as they happen: a status while searching, the sources card
 //! (straight from the guide, before any model text), the model's tokens, and the verified
@@ -15,15 +17,38 @@ use banshi_models::{ComputeHandle, GenEvent, GenParams, GenStats, ModelError};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
+use crate::appeal::{Appeal, AppealModel, AppealType};
 use crate::card::SourcesCard;
 use crate::citations::{verify, Source, Verification};
 use crate::extractive;
+use crate::handoff::{Handoff, HandoffReason};
 use crate::intent::{self, Aspect};
 use crate::prompt::{self, answer_prompt, fit_budget};
 use crate::AssistantError;
 
 /// Retrieval confidence at or above which the top item is answered directly.
 pub const ANSWER_THRESHOLD: f32 = 0.5;
+
+/// When the classifier's word decides a turn. A complaint, suggestion or off-topic message
+/// that retrieval also answers confidently is answered unless the classifier is `sure`; one
+/// retrieval does not answer goes by `likely`. Anger alone hands off at `angry`. Chosen on
+/// MSGABench's dev split and the gov_qa questions (citizens' questions, none of them
+/// complaints): see `banshi eval appeal`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Policy {
+    pub likely: f32,
+    pub sure: f32,
+    pub angry: f32,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy { likely: 0.6, sure: 0.85, angry: 0.9 }
+    }
+}
+
+/// Said before handing off a question the knowledge base does not cover.
+const NOT_COVERED: &str = "抱歉，知识库中暂未收录能回答您问题的办事指南，我不能给出可能不准确的答复。";
 
 /// What the model says when the sources do not answer.
 const MODEL_DECLINE: &str = "知识库中没有相关信息";
@@ -65,6 +90,8 @@ pub enum AnswerEvent {
     Replace { text: String, reason: String, sources: Vec<Source> },
     Clarify { question: String, options: Vec<String> },
     Decline { message: String, offer_human: bool },
+    /// The conversation goes to a person, for `reason`.
+    Handoff { reason: HandoffReason, message: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -77,6 +104,28 @@ pub enum OutcomeKind {
     Clarified,
     Declined,
     SmallTalk,
+    /// Handed to a person (see `Outcome::handoff`).
+    Handoff,
+    /// A suggestion (建言), acknowledged and recorded.
+    Suggestion,
+    /// Not about public services.
+    OutOfScope,
+}
+
+impl OutcomeKind {
+    /// The serde name (`generated`, `handoff` …), as stored with the answer.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutcomeKind::Generated => "generated",
+            OutcomeKind::Extractive => "extractive",
+            OutcomeKind::Clarified => "clarified",
+            OutcomeKind::Declined => "declined",
+            OutcomeKind::SmallTalk => "small_talk",
+            OutcomeKind::Handoff => "handoff",
+            OutcomeKind::Suggestion => "suggestion",
+            OutcomeKind::OutOfScope => "out_of_scope",
+        }
+    }
 }
 
 /// The result of a turn, for storage and evaluation.
@@ -93,11 +142,26 @@ pub struct Outcome {
     #[schema(value_type = Option<Object>)]
     pub generation: Option<GenStats>,
     pub verification: Option<Verification>,
+    /// How the message was classified.
+    pub appeal: Option<Appeal>,
+    /// Set when the conversation goes to a person.
+    pub handoff: Option<Handoff>,
 }
 
 impl Outcome {
     fn plain(kind: OutcomeKind, text: String) -> Self {
-        Outcome { kind, text, sources: Vec::new(), confidence: None, item: None, replaced_because: None, generation: None, verification: None }
+        Outcome {
+            kind,
+            text,
+            sources: Vec::new(),
+            confidence: None,
+            item: None,
+            replaced_because: None,
+            generation: None,
+            verification: None,
+            appeal: None,
+            handoff: None,
+        }
     }
 }
 
@@ -105,6 +169,8 @@ pub struct Assistant {
     pub kb: Arc<KnowledgeBase>,
     pub compute: Option<ComputeHandle>,
     pub gen: GenParams,
+    pub appeal: Arc<AppealModel>,
+    pub policy: Policy,
 }
 
 type Events = mpsc::Sender<AnswerEvent>;
@@ -115,7 +181,13 @@ async fn emit(events: &Events, e: AnswerEvent) -> Result<(), AssistantError> {
 
 impl Assistant {
     pub fn new(kb: Arc<KnowledgeBase>, compute: Option<ComputeHandle>) -> Self {
-        Assistant { kb, compute, gen: GenParams { max_tokens: 200, ..GenParams::default() } }
+        Assistant { kb, compute, gen: GenParams { max_tokens: 200, ..GenParams::default() }, appeal: Arc::new(AppealModel::seed()), policy: Policy::default() }
+    }
+
+    /// Use `model` to classify messages (default: the shipped seed model).
+    pub fn with_appeal_model(mut self, model: AppealModel) -> Self {
+        self.appeal = Arc::new(model);
+        self
     }
 
     /// Whether answers can be generated (else they are extractive).
@@ -140,6 +212,17 @@ impl Assistant {
             emit(events, AnswerEvent::Token { text: reply.into() }).await?;
             return Ok(Outcome::plain(OutcomeKind::SmallTalk, reply.into()));
         }
+        let appeal = self.appeal.classify(msg);
+        let mut outcome = self.route(state, msg, &appeal, events).await?;
+        outcome.appeal = Some(appeal);
+        Ok(outcome)
+    }
+
+    /// Decide what a classified message gets: a person, an acknowledgement, or an answer.
+    async fn route(&self, state: &mut DialogueState, msg: &str, appeal: &Appeal, events: &Events) -> Result<Outcome, AssistantError> {
+        if appeal.asks_human {
+            return self.hand_off(state, HandoffReason::AskedHuman, msg, appeal, events).await;
+        }
         if let Some(c) = state.clarifying.take() {
             if let Some(item) = pick_option(msg, &c.options) {
                 state.low_confidence = 0;
@@ -155,18 +238,57 @@ impl Assistant {
         }
         emit(events, AnswerEvent::Status { message: "正在检索办事指南…".into() }).await?;
         let found = self.kb.search(msg, SearchParams::default()).await?;
+        let answerable = found.confidence >= ANSWER_THRESHOLD && !found.items.is_empty();
+        let p = self.policy;
+        let decisive = appeal.confidence >= p.sure || (appeal.confidence >= p.likely && !answerable);
+        match appeal.kind {
+            AppealType::ComplaintHelp if decisive => return self.hand_off(state, HandoffReason::Complaint, msg, appeal, events).await,
+            AppealType::Suggestion if decisive => return self.acknowledge_suggestion(appeal, events).await,
+            AppealType::OutOfScope if decisive && !found.named => return self.out_of_scope(events).await,
+            _ => {}
+        }
+        if appeal.angry >= p.angry {
+            return self.hand_off(state, HandoffReason::Angry, msg, appeal, events).await;
+        }
         match found.items.first() {
-            Some(top) if found.confidence >= ANSWER_THRESHOLD => {
+            Some(top) if answerable => {
                 state.low_confidence = 0;
                 let code = top.code.clone();
                 self.answer_item(state, &code, msg, Some(&found), Some(found.confidence), events).await
             }
-            _ => self.low_confidence(state, msg, &found, events).await,
+            _ => self.low_confidence(state, msg, &found, appeal, events).await,
         }
     }
 
-    /// Ask once which item is meant; the second time, decline and offer a human.
-    async fn low_confidence(&self, state: &mut DialogueState, msg: &str, found: &SearchResult, events: &Events) -> Result<Outcome, AssistantError> {
+    /// Hand the conversation to a person: the caller (the server) opens the ticket.
+    async fn hand_off(&self, state: &mut DialogueState, reason: HandoffReason, msg: &str, appeal: &Appeal, events: &Events) -> Result<Outcome, AssistantError> {
+        state.clarifying = None;
+        state.low_confidence = 0;
+        let item_department = match &state.item {
+            Some(i) => self.kb.guide(&i.code).await?.map(|g| g.department),
+            None => None,
+        };
+        let message = format!("已为您转接人工客服（{}）。请稍候，客服人员将在这里回复您。", reason.label());
+        emit(events, AnswerEvent::Handoff { reason, message: message.clone() }).await?;
+        let handoff = Handoff { reason, question: msg.to_string(), appeal: Some(appeal.clone()), item: state.item.clone(), item_department };
+        Ok(Outcome { item: state.item.clone(), handoff: Some(handoff), ..Outcome::plain(OutcomeKind::Handoff, message) })
+    }
+
+    async fn acknowledge_suggestion(&self, appeal: &Appeal, events: &Events) -> Result<Outcome, AssistantError> {
+        let to = appeal.domain.as_deref().map(crate::handoff::department_for).unwrap_or("相关部门");
+        let text = format!("感谢您的建议！我们已记录您的建言，并将转交{to}研究办理。如需了解办理情况，可拨打12345政务服务便民热线查询。");
+        emit(events, AnswerEvent::Token { text: text.clone() }).await?;
+        Ok(Outcome::plain(OutcomeKind::Suggestion, text))
+    }
+
+    async fn out_of_scope(&self, events: &Events) -> Result<Outcome, AssistantError> {
+        let text = "抱歉，我是示例市政务服务智能客服，只能解答办事指南相关的问题，例如办理某项业务需要什么材料、多久办好、在哪里办。".to_string();
+        emit(events, AnswerEvent::Token { text: text.clone() }).await?;
+        Ok(Outcome::plain(OutcomeKind::OutOfScope, text))
+    }
+
+    /// Ask once which item is meant; the second time, hand off to a person.
+    async fn low_confidence(&self, state: &mut DialogueState, msg: &str, found: &SearchResult, appeal: &Appeal, events: &Events) -> Result<Outcome, AssistantError> {
         state.low_confidence += 1;
         if state.low_confidence == 1 {
             let options: Vec<ItemRef> = found.items.iter().take(3).map(|i| ItemRef { code: i.code.clone(), name: i.name.clone() }).collect();
@@ -184,9 +306,11 @@ impl Assistant {
             }
             return Ok(Outcome { confidence: Some(found.confidence), ..Outcome::plain(OutcomeKind::Clarified, text) });
         }
-        let message = "抱歉，知识库中暂未收录能回答您问题的办事指南，我不能给出可能不准确的答复。您可以转人工客服，或拨打12345政务服务便民热线咨询。".to_string();
-        emit(events, AnswerEvent::Decline { message: message.clone(), offer_human: true }).await?;
-        Ok(Outcome { confidence: Some(found.confidence), ..Outcome::plain(OutcomeKind::Declined, message) })
+        emit(events, AnswerEvent::Decline { message: NOT_COVERED.into(), offer_human: true }).await?;
+        let mut o = self.hand_off(state, HandoffReason::LowConfidence, msg, appeal, events).await?;
+        o.text = format!("{NOT_COVERED}\n{}", o.text);
+        o.confidence = Some(found.confidence);
+        Ok(o)
     }
 
     /// Answer `question` about item `code`: card, then generated (verified) or extractive text.

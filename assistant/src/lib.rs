@@ -6,14 +6,16 @@
 //!   verifying `[n]`; [`extractive`]: answers in the guide's own words; [`card`]: the sources
 //!   card; [`intent`]: aspects and follow-ups.
 
+pub mod appeal;
 pub mod card;
 pub mod citations;
 pub mod engine;
 pub mod extractive;
+pub mod handoff;
 pub mod intent;
 pub mod prompt;
 
-pub use engine::{AnswerEvent, Assistant, DialogueState, ItemRef, Outcome, OutcomeKind};
+pub use engine::{AnswerEvent, Assistant, DialogueState, ItemRef, Outcome, OutcomeKind, Policy};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AssistantError {
@@ -28,4 +30,7 @@ pub enum AssistantError {
     Knowledge(#[from] banshi_knowledge::KnowledgeError),
     #[error(transparent)]
     Model(#[from] banshi_models::ModelError),
+    /// Training or loading a classifier failed (bad dataset, unreadable model file).
+    #[error("{0}")]
+    Train(String),
 }

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use banshi_assistant::handoff::HandoffReason;
 use banshi_assistant::{AnswerEvent, Assistant, DialogueState, OutcomeKind};
 use banshi_knowledge::import::load_path;
 use banshi_knowledge::store::open_sqlite;
@@ -51,15 +52,27 @@ async fn extractive_answers_follow_ups_clarification_and_decline() {
     let (o, _) = ask(&a, &mut state, "在哪里办？").await;
     assert!(o.text.contains("示例市政务服务中心"), "{}", o.text);
 
-    // Unknown topic: one clarifying question, then a decline with the offer of a human.
+    // Unknown topic: one clarifying question, then the knowledge base says it does not cover
+    // it and hands off to a person.
     let mut state = DialogueState::default();
     let (o, events) = ask(&a, &mut state, "火星移民签证的配额怎么抽签").await;
     assert_eq!(o.kind, OutcomeKind::Clarified, "{}", o.text);
     assert!(events.iter().any(|e| matches!(e, AnswerEvent::Clarify { .. })));
     let (o, events) = ask(&a, &mut state, "就是火星移民的那个抽签").await;
-    assert_eq!(o.kind, OutcomeKind::Declined, "{}", o.text);
+    assert_eq!(o.kind, OutcomeKind::Handoff, "{}", o.text);
+    assert_eq!(o.handoff.as_ref().unwrap().reason, HandoffReason::LowConfidence);
     assert!(events.iter().any(|e| matches!(e, AnswerEvent::Decline { offer_human: true, .. })));
+    assert!(events.iter().any(|e| matches!(e, AnswerEvent::Handoff { reason: HandoffReason::LowConfidence, .. })));
     assert!(!o.text.contains("元") && !o.text.contains("工作日"), "a decline invents no fee or time limit");
+    assert_eq!(state.low_confidence, 0, "the count starts again after a handoff");
+
+    // Complaints and requests for a person go to people at once.
+    let mut state = DialogueState::default();
+    let (o, _) = ask(&a, &mut state, "我要人工客服").await;
+    assert_eq!(o.handoff.unwrap().reason, HandoffReason::AskedHuman);
+    let (o, _) = ask(&a, &mut state, "隔壁工地半夜还在施工，噪音太大了，打电话也没人管，请相关部门处理！").await;
+    assert_eq!(o.handoff.map(|h| h.reason), Some(HandoffReason::Complaint), "{}", o.text);
+    assert_eq!(o.appeal.unwrap().kind, banshi_assistant::appeal::AppealType::ComplaintHelp);
 }
 
 #[tokio::test]

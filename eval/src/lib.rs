@@ -4,8 +4,10 @@
 //! - [`retrieval`]: gov_qa recall@k / MRR for sparse, dense and hybrid retrieval.
 //! - [`calibrate`]: fitting the retrieval confidence on the dev split.
 //! - [`answers`]: grounded answers (citations, faithfulness, overlap) and out-of-KB refusals.
+//! - [`appeal`]: appeal type / domain / anger classification on hotline messages.
 
 pub mod answers;
+pub mod appeal;
 pub mod calibrate;
 pub mod retrieval;
 

@@ -23,11 +23,20 @@ pub enum ApiError {
     /// No session token, or one that does not own the session.
     #[error("缺少或无效的会话令牌")]
     Unauthorized,
+    /// Authenticated, but not allowed (a citizen's token on a console endpoint, wrong role).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The change conflicts with the current state (ticket already claimed, already rated).
+    #[error("{0}")]
+    Conflict(String),
     #[error("{0}")]
     NotFound(String),
     /// The wait queue is full; retry after the given number of seconds.
     #[error("当前咨询人数较多，请 {0} 秒后重试")]
     Busy(u64),
+    /// Too many failed log-ins for this username; retry after the given number of seconds.
+    #[error("登录失败次数过多，请 {0} 秒后再试")]
+    Locked(u64),
     /// A dependency (database, index) is failing.
     #[error("{0}")]
     Unavailable(String),
@@ -55,8 +64,10 @@ impl ApiError {
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Busy(_) | ApiError::Locked(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -68,8 +79,11 @@ impl ApiError {
             ApiError::TooLarge(_) => "too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::Unauthorized => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::Conflict(_) => "conflict",
             ApiError::NotFound(_) => "not_found",
             ApiError::Busy(_) => "busy",
+            ApiError::Locked(_) => "locked",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
         }
@@ -86,7 +100,7 @@ impl IntoResponse for ApiError {
             tracing::error!(code = self.code(), "{detail}");
         }
         let mut res = (self.status(), axum::Json(self.body())).into_response();
-        if let ApiError::Busy(secs) = self {
+        if let ApiError::Busy(secs) | ApiError::Locked(secs) = self {
             res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         res
@@ -97,6 +111,8 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Database(_) => ApiError::Unavailable(format!("数据库暂不可用：{e}")),
+            StoreError::Conflict(m) => ApiError::Conflict(m),
+            StoreError::NotFound(m) => ApiError::NotFound(m),
             other => ApiError::Internal(other.to_string()),
         }
     }

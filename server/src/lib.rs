@@ -2,12 +2,20 @@
 //! Server-Sent Events, history, quick actions, item guides), the chat page at `/`, and
 //! operations (`/healthz`, `/readyz`, `/metrics`, `/api/v1/openapi.json`).
 //!
-//! - [`store`]: sessions and messages behind the `Store` trait (SQLite by default).
+//! The agent console (`/agent`, API under `/api/v1/agent`) works the human queue.
+//!
+//! - [`store`]: sessions, messages, tickets, ratings and staff behind the `Store` trait (SQLite
+//!   by default).
 //! - [`routes`]: handlers; [`error`]: the one error → status mapping; [`admission`]: bounded
-//!   answers in flight; [`metrics`]; [`mask`]: personal numbers out of logs; [`web`]: the page.
+//!   answers in flight; [`auth`]: tokens, passwords, roles; [`handoff`]: tickets and the queue;
+//!   [`live`]: events to open pages; [`metrics`]; [`mask`]: personal numbers out of logs;
+//!   [`web`]: the pages.
 
 pub mod admission;
+pub mod auth;
 pub mod error;
+pub mod handoff;
+pub mod live;
 pub mod mask;
 pub mod metrics;
 pub mod openapi;
@@ -23,6 +31,8 @@ use banshi_assistant::Assistant;
 use banshi_knowledge::KnowledgeBase;
 
 use crate::admission::Admission;
+use crate::auth::LoginGuard;
+use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::store::Store;
 
@@ -67,6 +77,8 @@ pub struct AppState {
     pub assistant: Arc<Assistant>,
     pub admission: Admission,
     pub metrics: Metrics,
+    pub live: Live,
+    pub logins: LoginGuard,
     /// Whether the models the service was started with loaded (false = degraded but working).
     pub models_ready: bool,
 }
@@ -76,7 +88,17 @@ pub type App = Arc<AppState>;
 impl AppState {
     pub fn new(config: Config, store: Arc<dyn Store>, assistant: Arc<Assistant>, models_ready: bool) -> App {
         let admission = Admission::new(config.max_in_flight, config.max_waiting);
-        Arc::new(AppState { kb: assistant.kb.clone(), config, store, assistant, admission, metrics: Metrics::default(), models_ready })
+        Arc::new(AppState {
+            kb: assistant.kb.clone(),
+            config,
+            store,
+            assistant,
+            admission,
+            metrics: Metrics::default(),
+            live: Live::default(),
+            logins: LoginGuard::default(),
+            models_ready,
+        })
     }
 }
 

@@ -1,6 +1,6 @@
 //! Prometheus metrics (`/metrics`, OpenMetrics text): requests and latencies per route, time to
-//! first token, answers by kind, queue depth, generations in flight, rejections and offers of a
-//! human agent.
+//! first token, answers by kind, queue depth, generations in flight, rejections, offers of a
+//! human agent, handoffs by reason and tickets waiting.
 
 use std::sync::atomic::AtomicI64;
 
@@ -28,6 +28,11 @@ pub struct KindLabels {
     pub kind: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    pub reason: String,
+}
+
 pub struct Metrics {
     registry: Registry,
     pub requests: Family<RequestLabels, Counter>,
@@ -36,6 +41,8 @@ pub struct Metrics {
     pub answers: Family<KindLabels, Counter>,
     pub rejected: Counter,
     pub human_offers: Counter,
+    pub handoffs: Family<ReasonLabels, Counter>,
+    pub tickets_waiting: Gauge<i64, AtomicI64>,
     pub waiting: Gauge<i64, AtomicI64>,
     pub in_flight: Gauge<i64, AtomicI64>,
     pub compute_queue: Gauge<i64, AtomicI64>,
@@ -54,6 +61,8 @@ impl Default for Metrics {
             answers: Family::default(),
             rejected: Counter::default(),
             human_offers: Counter::default(),
+            handoffs: Family::default(),
+            tickets_waiting: Gauge::default(),
             waiting: Gauge::default(),
             in_flight: Gauge::default(),
             compute_queue: Gauge::default(),
@@ -65,6 +74,8 @@ impl Default for Metrics {
         registry.register("answers", "Finished answers by kind (generated, extractive, clarified, declined …)", m.answers.clone());
         registry.register("rejected_busy", "Messages refused with 429 because the wait queue was full", m.rejected.clone());
         registry.register("human_offers", "Answers that offered a human agent", m.human_offers.clone());
+        registry.register("handoffs", "Conversations handed to the agent queue, by reason", m.handoffs.clone());
+        registry.register("tickets_waiting", "Handoff and follow-up tickets waiting for an agent", m.tickets_waiting.clone());
         registry.register("queue_waiting", "Messages waiting for a generation slot", m.waiting.clone());
         registry.register("generations_in_flight", "Answers being produced now", m.in_flight.clone());
         registry.register("compute_queue_depth", "Jobs queued on the model compute thread", m.compute_queue.clone());

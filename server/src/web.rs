@@ -1,4 +1,4 @@
-//! The citizen chat page, compiled into the binary (no files to deploy, nothing fetched from
+//! The citizen chat page (`/`) and the agent console (`/agent`), compiled into the binary (no files to deploy, nothing fetched from
 //! elsewhere: the page works on an offline network).
 
 use axum::http::header;
@@ -11,12 +11,18 @@ use crate::App;
 const INDEX_HTML: &str = include_str!("../static/index.html");
 const APP_JS: &str = include_str!("../static/app.js");
 const APP_CSS: &str = include_str!("../static/app.css");
+const AGENT_HTML: &str = include_str!("../static/agent.html");
+const AGENT_JS: &str = include_str!("../static/agent.js");
+const CONSOLE_CSS: &str = include_str!("../static/console.css");
 
 pub fn routes() -> Router<App> {
     Router::new()
         .route("/", get(|| async { page(INDEX_HTML, "text/html; charset=utf-8") }))
         .route("/static/app.js", get(|| async { page(APP_JS, "text/javascript; charset=utf-8") }))
         .route("/static/app.css", get(|| async { page(APP_CSS, "text/css; charset=utf-8") }))
+        .route("/agent", get(|| async { page(AGENT_HTML, "text/html; charset=utf-8") }))
+        .route("/static/agent.js", get(|| async { page(AGENT_JS, "text/javascript; charset=utf-8") }))
+        .route("/static/console.css", get(|| async { page(CONSOLE_CSS, "text/css; charset=utf-8") }))
 }
 
 fn page(body: &'static str, content_type: &'static str) -> impl IntoResponse {

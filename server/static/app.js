@@ -140,6 +140,10 @@
           bubble.append(el("p", {}, d.message));
           if (d.offer_human) bubble.append(el("a", { class: "call", href: "tel:12345" }, "☎ 拨打 12345 政务服务便民热线"));
           break;
+        case "handoff":
+          if (!answer.isConnected) bubble.append(answer);
+          t.text = d.message; t.render(); hideStatus(); break;
+        case "ticket": showTicket(d); break;
         case "error":
           bubble.append(el("p", { class: "notice" }, d.message || "回答出错，请稍后再试")); break;
       }
@@ -148,13 +152,30 @@
     return t;
   }
 
+  // Message ids on screen, so live events and history never show one twice.
+  const shown = new Set();
+
+  function personBubble(m) {
+    if (m.role === "system") {
+      chat.append(el("section", { class: "msg system", "data-id": m.id }, el("div", { class: "bubble" }, m.text)));
+    } else {
+      chat.append(el("section", { class: "msg agent", "data-id": m.id }, el("div", { class: "bubble" },
+        el("div", { class: "who" }, "人工客服" + (m.meta && m.meta.agent ? " · " + m.meta.agent : "")), el("div", { class: "answer" }, m.text))));
+    }
+    scroll();
+  }
+
   function renderStored(m) {
     lastId = Math.max(lastId, m.id);
+    if (shown.has(m.id)) return;
+    shown.add(m.id);
     if (m.role === "user") { userBubble(m.text, false); return; }
+    if (m.role === "agent" || m.role === "system") { personBubble(m); return; }
     const t = assistantTurn(m.role === "agent" ? "agent" : "assistant");
     const meta = m.meta || {};
     if (meta.card) t.onEvent("sources", { card: meta.card });
-    if (meta.clarify) t.onEvent("clarify", meta.clarify);
+    if (meta.handoff_reason) t.onEvent("handoff", { message: m.text });
+    else if (meta.clarify) t.onEvent("clarify", meta.clarify);
     else if (meta.offer_human !== undefined) t.onEvent("decline", { message: m.text, offer_human: meta.offer_human });
     else {
       if (meta.replaced_because) t.onEvent("replace", { text: m.text, reason: meta.replaced_because, sources: meta.sources });
@@ -170,7 +191,7 @@
     const t = assistantTurn();
     const reader = res.body.getReader();
     const dec = new TextDecoder();
-    let buf = "", done = false;
+    let buf = "", done = false, kind = null;
     while (true) {
       const { value, done: end } = await reader.read();
       if (end) break;
@@ -185,12 +206,96 @@
         }
         if (!data) continue;
         const d = JSON.parse(data);
-        if (name === "message") { lastId = Math.max(lastId, d.message_id); continue; }
-        if (name === "done") { lastId = Math.max(lastId, d.message_id); done = true; }
+        if (name === "message") { lastId = Math.max(lastId, d.message_id); shown.add(d.message_id); continue; }
+        if (name === "done") {
+          lastId = Math.max(lastId, d.message_id); shown.add(d.message_id); done = true; kind = d.kind;
+          // Forwarded to the agent: no assistant bubble, the status line says where it went.
+          if (d.kind === "forwarded") { t.node.remove(); continue; }
+        }
         t.onEvent(name, d);
       }
     }
     if (!done) throw Object.assign(new Error("连接中断"), { network: true, turn: t });
+    return kind;
+  }
+
+  // ---------- live channel: agent replies, queue position, rating requests ----------
+  const banner = $("handoff");
+  function showTicket(d) {
+    if (d.status === "resolved") { banner.hidden = true; return; }
+    banner.hidden = false;
+    banner.textContent = d.status === "pending"
+      ? "已转人工 · 您前面还有 " + Math.max(0, (d.position || 1) - 1) + " 位，预计等待约 " + (d.eta_minutes || 1) + " 分钟"
+      : "人工客服" + (d.agent ? " " + d.agent + " " : "") + "正在为您服务";
+  }
+
+  const rated = new Set(store.get("rated") || []);
+  function askRating(ticketId) {
+    const key = ticketId ? "t" + ticketId : "session";
+    if (rated.has(key) || chat.querySelector('[data-rate="' + key + '"]')) return;
+    const levels = [[5, "非常满意"], [4, "满意"], [3, "基本满意"], [2, "不满意"], [1, "非常不满意"]];
+    const comment = el("textarea", { rows: "2", maxlength: "500", placeholder: "意见或建议（选填）", "aria-label": "评价意见" });
+    let level = null;
+    const buttons = levels.map(([v, label]) => el("button", { type: "button", class: "level", "aria-pressed": "false", onclick: (e) => {
+      level = v; box.querySelectorAll(".level").forEach((b) => b.setAttribute("aria-pressed", String(b === e.currentTarget)));
+    } }, label));
+    const submitBtn = el("button", { type: "button", class: "send-rating", onclick: async () => {
+      if (!level) { note.textContent = "请先选择满意程度"; return; }
+      try {
+        const body = { level, comment: comment.value.trim() || null };
+        if (ticketId) body.ticket_id = ticketId;
+        await api("/sessions/" + session.id + "/ratings", { method: "POST", body: JSON.stringify(body) });
+        rated.add(key); store.set("rated", [...rated]);
+        box.replaceChildren(el("p", {}, "感谢您的评价！" + (level <= 2 ? "我们会安排工作人员回访。" : "")));
+      } catch (e) {
+        if (e.status === 409) { rated.add(key); store.set("rated", [...rated]); box.replaceChildren(el("p", {}, e.message)); }
+        else note.textContent = e.message;
+      }
+    } }, "提交评价");
+    const note = el("p", { class: "meta", role: "alert" });
+    const box = el("div", { class: "rating", "data-rate": key, role: "group", "aria-label": "服务评价" },
+      el("p", {}, ticketId ? "请对本次人工服务进行评价（好差评）：" : "请对本次咨询服务进行评价（好差评）："), el("div", { class: "levels" }, buttons), comment, submitBtn, note);
+    chat.append(el("section", { class: "msg system" }, el("div", { class: "bubble" }, box))); scroll();
+  }
+
+  let liveCtl = null;
+  async function ensureLive() {
+    if (liveCtl || !session) return;
+    liveCtl = new AbortController();
+    let backoff = 1000;
+    while (session && !liveCtl.signal.aborted) {
+      try {
+        const res = await fetch(API + "/sessions/" + session.id + "/events?after=" + lastId, { headers: { Authorization: "Bearer " + session.token }, signal: liveCtl.signal });
+        if (!res.ok) throw Object.assign(new Error("HTTP " + res.status), { status: res.status });
+        backoff = 1000;
+        const reader = res.body.getReader(), dec = new TextDecoder();
+        let buf = "";
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buf += dec.decode(value, { stream: true });
+          let i;
+          while ((i = buf.indexOf("\n\n")) >= 0) {
+            const raw = buf.slice(0, i); buf = buf.slice(i + 2);
+            let name = "message", data = "";
+            for (const line of raw.split("\n")) {
+              if (line.startsWith("event:")) name = line.slice(6).trim();
+              else if (line.startsWith("data:")) data += line.slice(5).trim();
+            }
+            if (!data) continue;
+            const d = JSON.parse(data);
+            if (name === "message") { if (d.message.role !== "user" || !shown.has(d.message.id)) renderStored(d.message); }
+            else if (name === "ticket") showTicket(d);
+            else if (name === "rating_request") askRating(d.ticket_id);
+          }
+        }
+      } catch (e) {
+        if (liveCtl.signal.aborted) break;
+        if (e.status === 401) { liveCtl = null; return; }
+      }
+      await new Promise((r) => setTimeout(r, backoff)); backoff = Math.min(backoff * 2, 15000);
+    }
+    liveCtl = null;
   }
 
   // ---------- outbox ----------
@@ -203,9 +308,10 @@
     try {
       await ensureSession();
       showStatus("正在检索办事指南…");
-      await streamAnswer(item);
+      const kind = await streamAnswer(item);
       outbox.shift(); persistOutbox();
-      if (item.view) { item.view.node.classList.remove("pending"); item.view.meta.textContent = ""; }
+      if (item.view) { item.view.node.classList.remove("pending"); item.view.meta.textContent = kind === "forwarded" ? "已送达人工客服" : ""; }
+      ensureLive();
       hideStatus();
     } catch (e) {
       hideStatus();
@@ -301,6 +407,8 @@
       $("quick").replaceChildren(...q.actions.map((a) => el("button", { type: "button", onclick: () => {
         if (a.kind === "items") openItems(a.href, a.label);
         else if (a.kind === "prefill") { input.value = a.text; input.focus(); resize(); }
+        else if (a.kind === "send") submit(a.text);
+        else if (a.kind === "rate") { if (session) askRating(null); else submit("你好"); }
       } }, a.label)));
     } catch {}
   }
@@ -341,6 +449,8 @@
   applyBig(!!store.get("big"));
   $("restart").addEventListener("click", () => {
     if (!confirm("开始新的咨询？当前对话记录将不再显示。")) return;
+    if (liveCtl) { liveCtl.abort(); liveCtl = null; }
+    banner.hidden = true; shown.clear(); rated.clear(); store.del("rated");
     session = null; store.del("session"); outbox = []; persistOutbox();
     chat.querySelectorAll(".msg:not(.welcome)").forEach((n) => n.remove());
   });
@@ -357,5 +467,6 @@
     outbox.forEach((item) => { item.view = shown.has(item.client_id) ? null : userBubble(item.text, true); });
     online();
     flush();
+    ensureLive();
   })();
 })();

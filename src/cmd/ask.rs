@@ -114,8 +114,8 @@ fn print_event(ev: &AnswerEvent, started: std::time::Instant, first_token: &mut 
                 println!("  {}. {o}", i + 1);
             }
         }
-        AnswerEvent::Decline { message, offer_human } => {
-            println!("{message}{}", if *offer_human { "（输入“转人工”联系人工客服）" } else { "" });
-        }
+        AnswerEvent::Decline { message, .. } => println!("{message}"),
+        // The terminal has no agent queue: say where people are.
+        AnswerEvent::Handoff { message, .. } => println!("{message}\n（命令行模式没有人工坐席：请使用网页客服，或拨打12345政务服务便民热线。）"),
     }
 }

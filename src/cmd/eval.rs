@@ -18,6 +18,21 @@ pub enum What {
     Retrieval(RetrievalArgs),
     /// Answers: citation validity, faithfulness, overlap on gov_qa; refusals on out-of-KB questions.
     Answers(AnswersArgs),
+    /// Appeal classification on hotline messages: type macro-F1, domain accuracy, baselines.
+    Appeal(AppealArgs),
+}
+
+#[derive(clap::Args)]
+pub struct AppealArgs {
+    /// hotline_messages.jsonl ({id, message, appeal_type, domain, sentiment} per line).
+    #[arg(long, env = "BANSHI_EVAL_HOTLINE")]
+    dataset: PathBuf,
+    /// gov_qa.jsonl: its test-split questions check how often plain questions are misrouted.
+    #[arg(long, env = "BANSHI_EVAL_GOVQA")]
+    questions: Option<PathBuf>,
+    /// Where the Markdown + JSON reports go (default DATA_DIR/reports).
+    #[arg(long, env = "BANSHI_REPORTS")]
+    out: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -68,6 +83,7 @@ pub async fn run(common: &Common, what: What) -> anyhow::Result<()> {
     match what {
         What::Retrieval(args) => retrieval(common, args).await,
         What::Answers(args) => answers(common, args).await,
+        What::Appeal(args) => appeal(common, args),
     }
 }
 
@@ -194,6 +210,51 @@ async fn answers(common: &Common, args: AnswersArgs) -> anyhow::Result<()> {
     let md = report.markdown();
     let out = args.out.unwrap_or_else(|| common.data_dir.join("reports"));
     write_report(&out, "answers", &md, &report)?;
+    println!("{md}\nReports written to {}", out.display());
+    Ok(())
+}
+
+fn appeal(common: &Common, args: AppealArgs) -> anyhow::Result<()> {
+    use banshi_assistant::appeal::{seed_examples, AppealModel};
+    use banshi_eval::appeal::{load, majority, score_model, word_baseline, AppealReport};
+    if !args.dataset.is_file() {
+        bail!("dataset {} does not exist (expected hotline_messages.jsonl from ../shared/data/msgabench)", args.dataset.display());
+    }
+    let started = Instant::now();
+    let (dev, test) = load(&args.dataset)?;
+    let questions: Vec<String> = match &args.questions {
+        Some(p) => {
+            #[derive(serde::Deserialize)]
+            struct Q {
+                id: u64,
+                question: String,
+            }
+            banshi_eval::read_jsonl::<Q>(p)?.into_iter().filter(|q| Split::Test.contains(q.id)).map(|q| q.question).collect()
+        }
+        None => Vec::new(),
+    };
+    let policy = banshi_assistant::Policy::default();
+    let seed = AppealModel::train(&seed_examples(), "seed set")?;
+    let trained = AppealModel::train(&dev, "dev split")?;
+    let models = vec![
+        majority(&dev, &test),
+        word_baseline(&dev, &test),
+        score_model("banshi, seed-trained (ships)", &seed, &test, &questions, policy),
+        score_model("banshi, dev-trained", &trained, &test, &questions, policy),
+    ];
+    let report = AppealReport {
+        dataset: args.dataset.display().to_string(),
+        dev_rows: dev.len(),
+        test_rows: test.len(),
+        test_rows_with_domain: test.iter().filter(|r| r.domain.is_some()).count(),
+        questions_checked: questions.len(),
+        sure_threshold: policy.sure,
+        models,
+        run_seconds: started.elapsed().as_secs_f64(),
+    };
+    let md = report.markdown();
+    let out = args.out.unwrap_or_else(|| common.data_dir.join("reports"));
+    write_report(&out, "appeal", &md, &report)?;
     println!("{md}\nReports written to {}", out.display());
     Ok(())
 }

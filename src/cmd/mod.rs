@@ -7,6 +7,8 @@ pub mod knowledge;
 pub mod load;
 pub mod models;
 pub mod serve;
+pub mod train;
+pub mod users;
 
 use std::path::Path;
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use banshi_assistant::appeal::AppealModel;
 use banshi_assistant::Assistant;
 use banshi_server::store::{SqliteStore, Store};
 use banshi_server::{AppState, Config};
@@ -57,7 +58,9 @@ pub async fn run(common: &Common, args: ServeArgs) -> anyhow::Result<()> {
         tracing::warn!("the knowledge base in {} is empty: run `banshi ingest` (readyz reports not ready)", common.data_dir.display());
     }
     let store: Arc<dyn Store> = Arc::new(SqliteStore::new(kb.store.pool().clone()).await?);
-    let assistant = Arc::new(Assistant::new(kb, Some(compute)));
+    let appeal = AppealModel::load_or_seed(&common.data_dir)?;
+    tracing::info!(trained_on = %appeal.trained_on, "appeal classifier loaded");
+    let assistant = Arc::new(Assistant::new(kb, Some(compute)).with_appeal_model(appeal));
     assistant.warm();
     let config = Config {
         max_message_chars: args.max_message_chars,

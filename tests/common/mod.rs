@@ -42,6 +42,7 @@ pub fn ingest(data: &Path, models: Option<&Path>) {
 pub struct Server {
     pub child: Child,
     pub url: String,
+    pub log: PathBuf,
 }
 
 impl Server {
@@ -54,7 +55,9 @@ impl Server {
             None => cmd.arg("--no-models"),
         };
         cmd.args(["serve", "--addr", "127.0.0.1:0", "--shutdown-grace", "5"]).args(extra);
-        let mut child = cmd.env("BANSHI_LOG", "warn,banshi_server=info").stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("starting banshi serve");
+        // The log goes to `server.log` in the data dir (tests read it; a failing test prints it).
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(data.join("server.log")).expect("server log file");
+        let mut child = cmd.env("BANSHI_LOG", "warn,banshi_server=info").stdout(Stdio::piped()).stderr(log).spawn().expect("starting banshi serve");
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -65,8 +68,11 @@ impl Server {
             }
         });
         // Loading the real models takes a while; without them start-up is quick.
-        let url = rx.recv_timeout(Duration::from_secs(180)).expect("server did not report its address");
-        Server { child, url }
+        let url = rx.recv_timeout(Duration::from_secs(180)).unwrap_or_else(|_| {
+            let _ = child.kill();
+            panic!("server did not report its address; its log:\n{}", std::fs::read_to_string(data.join("server.log")).unwrap_or_default())
+        });
+        Server { child, url, log: data.join("server.log") }
     }
 
     pub fn kill(&mut self) {
@@ -91,6 +97,14 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.kill();
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(60).collect();
+            eprintln!("--- last lines of {} ---", self.log.display());
+            for l in tail.iter().rev() {
+                eprintln!("{l}");
+            }
+        }
     }
 }
 
@@ -160,4 +174,76 @@ pub async fn history(url: &str, s: &Session) -> Vec<Value> {
 
 pub fn names(events: &[Sse]) -> Vec<&str> {
     events.iter().map(|e| e.event.as_str()).collect()
+}
+
+/// Add a staff user to `data` through `banshi users add` (password on standard input).
+pub fn add_user(data: &Path, username: &str, role: &str, password: &str) {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(data)
+        .args(["users", "add", "--username", username, "--display-name", &format!("{username}客服"), "--role", role, "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running banshi users add");
+    child.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "users add failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(password), "the password is never echoed");
+}
+
+/// Log in; returns the console token.
+pub async fn login(url: &str, username: &str, password: &str) -> String {
+    let r = client().post(format!("{url}/api/v1/auth/login")).json(&serde_json::json!({"username": username, "password": password})).send().await.unwrap();
+    assert_eq!(r.status(), 200, "log-in of {username}");
+    let v: Value = r.json().await.unwrap();
+    v["token"].as_str().unwrap().to_string()
+}
+
+/// Reads Server-Sent Events from a long-lived response, one at a time.
+pub struct SseReader {
+    stream: std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
+    buf: String,
+}
+
+impl SseReader {
+    /// GET `url` with the bearer `token` and start reading its event stream.
+    pub async fn open(url: &str, token: &str) -> SseReader {
+        let r = client().get(url).bearer_auth(token).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{url}");
+        SseReader { stream: Box::pin(r.bytes_stream()), buf: String::new() }
+    }
+
+    /// The next event, or None when the stream ends or `wait` passes.
+    pub async fn next(&mut self, wait: Duration) -> Option<Sse> {
+        use futures::StreamExt;
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if let Some(i) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..i + 2).collect();
+                if let Some(e) = parse_sse(&block).pop() {
+                    return Some(e);
+                }
+                continue;
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.stream.next()).await.ok()??.ok()?;
+            self.buf.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+
+    /// Skip events until one matches; panics after `wait` with what was seen.
+    pub async fn until(&mut self, wait: Duration, what: &str, pred: impl Fn(&Sse) -> bool) -> Sse {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next(left).await {
+                Some(e) if pred(&e) => return e,
+                Some(e) => seen.push(format!("{} {}", e.event, e.data)),
+                None => panic!("no {what} within {wait:?}; saw: {seen:#?}"),
+            }
+        }
+    }
 }

@@ -7,6 +7,10 @@
 //! answer is committed before `done`. A client that disconnects cancels the generation and the
 //! partial answer is stored as `interrupted`. Re-sending with the same `client_id` is idempotent:
 //! a finished answer is replayed, an interrupted one is answered again.
+//!
+//! A handoff answers with `handoff` and, after the ticket is stored, `ticket` (queue position,
+//! estimated wait). While a ticket holds the conversation, messages are stored and forwarded to
+//! the agents instead: `message`, `ticket`, `status`, `done` with kind `forwarded`.
 
 use std::convert::Infallible;
 use std::time::Instant;
@@ -17,6 +21,7 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use banshi_assistant::handoff::HandoffReason;
 use banshi_assistant::{AnswerEvent, AssistantError, Outcome, OutcomeKind};
 use futures::Stream;
 use serde::{Deserialize, Serialize};
@@ -28,6 +33,8 @@ use utoipa::ToSchema;
 use super::sessions::authorize;
 use crate::admission::Ticket;
 use crate::error::{ApiError, ErrorBody};
+use crate::handoff;
+use crate::live::{sse_parts, AgentEvent, CitizenEvent};
 use crate::mask::preview;
 use crate::store::{Message, NewMessage, Role, Session};
 use crate::App;
@@ -55,7 +62,12 @@ pub enum SseEventDoc {
     Replace { text: String, reason: String },
     Clarify { question: String, options: Vec<String> },
     Decline { message: String, offer_human: bool },
-    Done { message_id: i64, kind: OutcomeKind },
+    /// The conversation went to a person (then a `ticket` event with the queue position).
+    Handoff { reason: HandoffReason, message: String },
+    Ticket { ticket_id: i64, status: String, position: Option<usize>, eta_minutes: Option<u32>, agent: Option<String> },
+    /// `kind` is the outcome (`generated`, `extractive`, `handoff` …) or `forwarded` (the
+    /// message went to the agent holding the conversation).
+    Done { message_id: i64, kind: String },
     Error { code: String, message: String },
 }
 
@@ -96,6 +108,10 @@ pub async fn send(State(app): State<App>, Path(id): Path<String>, headers: Heade
             earlier = Some(question);
         }
     }
+    // With a person on the conversation, messages go to them, not to the assistant.
+    if let Some(open) = app.store.open_ticket(&id).await? {
+        return forward(&app, &open, earlier, text, req.client_id).await;
+    }
     let Some(ticket) = app.admission.try_enter() else {
         app.metrics.rejected.inc();
         return Err(ApiError::Busy(app.config.retry_after_secs));
@@ -111,6 +127,35 @@ pub async fn send(State(app): State<App>, Path(id): Path<String>, headers: Heade
     let (tx, rx) = mpsc::channel(64);
     tokio::spawn(run_turn(app, session, question, ticket, tx));
     Ok(sse(Box::pin(ReceiverStream::new(rx))))
+}
+
+/// A message while a ticket holds the conversation: stored, shown to the agents, and
+/// acknowledged with the queue state (no assistant answer).
+async fn forward(app: &App, ticket: &crate::store::Ticket, earlier: Option<Message>, text: String, client_id: Option<String>) -> Result<Response, ApiError> {
+    let (message, replayed) = match earlier {
+        Some(q) => (q, true),
+        None => {
+            let new = NewMessage { session_id: ticket.session_id.clone(), role: Some(Role::User), text, client_id, meta: json!({"ticket_id": ticket.id}), ..Default::default() };
+            let m = app.store.add_message(new).await?;
+            app.live.to_agents(AgentEvent::Message { ticket_id: ticket.id, message: m.clone() });
+            (m, false)
+        }
+    };
+    let state = handoff::state_event(app, ticket).await?;
+    let status = match &state {
+        CitizenEvent::Ticket { position: Some(p), eta_minutes, .. } => {
+            format!("已转人工客服，您前面还有 {} 位，预计等待约 {} 分钟。您的消息已转给客服。", p - 1, eta_minutes.unwrap_or(1))
+        }
+        CitizenEvent::Ticket { agent: Some(a), .. } => format!("客服{a}正在为您服务，您的消息已送达。"),
+        _ => "您的消息已转给人工客服。".to_string(),
+    };
+    let events = vec![
+        event("message", json!({"message_id": message.id, "replayed": replayed})),
+        event("ticket", sse_parts(&state).1),
+        event("status", json!({"message": status})),
+        event("done", json!({"message_id": message.id, "kind": "forwarded"})),
+    ];
+    Ok(sse(Box::pin(futures::stream::iter(events))))
 }
 
 type Tx = mpsc::Sender<Result<Event, Infallible>>;
@@ -211,9 +256,30 @@ async fn finish(app: &App, session: &Session, question: &Message, result: Result
     if let Some(card) = got.card {
         meta.insert("card".into(), card);
     }
+    let mut opened = None;
     let (text, kind, interrupted, error) = match result {
         Ok(o) => {
-            app.metrics.answers.get_or_create(&crate::metrics::KindLabels { kind: kind_str(o.kind).into() }).inc();
+            // The ticket is opened before the answer is stored, so the answer can name it.
+            if let Some(h) = &o.handoff {
+                meta.insert("handoff_reason".into(), json!(h.reason));
+                match handoff::open(app, &session.id, h).await {
+                    Ok(t) => {
+                        meta.insert("ticket_id".into(), json!(t.id));
+                        opened = Some(t);
+                    }
+                    Err(e) => tracing::error!(session = %session.id, "opening a ticket: {e}"),
+                }
+            }
+            if let (OutcomeKind::Suggestion, Some(appeal)) = (o.kind, &o.appeal) {
+                match handoff::record_suggestion(app, &session.id, &question.text, appeal).await {
+                    Ok(t) => {
+                        meta.insert("ticket_id".into(), json!(t.id));
+                    }
+                    Err(e) => tracing::error!(session = %session.id, "recording a suggestion: {e}"),
+                }
+            }
+            meta.insert("appeal".into(), json!(o.appeal));
+            app.metrics.answers.get_or_create(&crate::metrics::KindLabels { kind: o.kind.as_str().into() }).inc();
             if meta.get("offer_human").and_then(|v| v.as_bool()) == Some(true) {
                 app.metrics.human_offers.inc();
             }
@@ -226,7 +292,7 @@ async fn finish(app: &App, session: &Session, question: &Message, result: Result
             if let Some(v) = &o.verification {
                 meta.insert("verification".into(), json!(v));
             }
-            (o.text, Some(kind_str(o.kind).to_string()), false, None)
+            (o.text, Some(o.kind.as_str().to_string()), false, None)
         }
         Err(AssistantError::Cancelled) => (got.streamed, None, true, None),
         Err(e) => {
@@ -241,6 +307,11 @@ async fn finish(app: &App, session: &Session, question: &Message, result: Result
             if let Some(e) = error {
                 let _ = tx.send(event("error", json!({"code": e.code(), "message": e.to_string(), "message_id": stored.id}))).await;
             } else if !interrupted {
+                if let Some(t) = &opened {
+                    if let Ok(state) = handoff::state_event(app, t).await {
+                        let _ = tx.send(event("ticket", sse_parts(&state).1)).await;
+                    }
+                }
                 let _ = tx.send(event("done", json!({"message_id": stored.id, "kind": stored.kind}))).await;
             }
             tracing::info!(session = %session.id, message = stored.id, kind = ?stored.kind, interrupted, "answer stored");
@@ -253,16 +324,6 @@ async fn finish(app: &App, session: &Session, question: &Message, result: Result
     }
 }
 
-fn kind_str(k: OutcomeKind) -> &'static str {
-    match k {
-        OutcomeKind::Generated => "generated",
-        OutcomeKind::Extractive => "extractive",
-        OutcomeKind::Clarified => "clarified",
-        OutcomeKind::Declined => "declined",
-        OutcomeKind::SmallTalk => "small_talk",
-    }
-}
-
 /// The stored answer to a re-sent question, as the same events a live answer has.
 fn replay(question: &Message, answer: &Message) -> Response {
     let mut events = vec![event("message", json!({"message_id": question.id, "replayed": true}))];
@@ -272,6 +333,8 @@ fn replay(question: &Message, answer: &Message) -> Response {
     }
     if let Some(c) = m.get("clarify") {
         events.push(event("clarify", c.clone()));
+    } else if let Some(reason) = m.get("handoff_reason") {
+        events.push(event("handoff", json!({"reason": reason, "message": answer.text})));
     } else if m.get("offer_human").is_some() {
         events.push(event("decline", json!({"message": answer.text, "offer_human": m["offer_human"]})));
     } else {

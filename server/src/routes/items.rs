@@ -14,7 +14,8 @@ use crate::App;
 pub struct QuickAction {
     pub id: String,
     pub label: String,
-    /// `items`: show the list at `href`; `prefill`: put `text` into the input box.
+    /// `items`: show the list at `href`; `prefill`: put `text` into the input box; `send`: send
+    /// `text` as a message; `rate`: open the 好差评 rating.
     pub kind: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub href: Option<String>,
@@ -67,6 +68,8 @@ pub async fn quick_actions() -> Json<QuickActions> {
         actions: vec![
             a("common", "常见事项", "items", Some("/api/v1/items?source=sample&limit=100"), None),
             a("apply", "我要办", "prefill", None, Some("我要办理")),
+            a("human", "转人工", "send", None, Some("转人工")),
+            a("rate", "评价服务", "rate", None, None),
         ],
     })
 }

@@ -1,8 +1,11 @@
-//! The router: API routes, the web page, operations, and the layers around them (metrics,
+//! The router: API routes, the web pages, operations, and the layers around them (metrics,
 //! body limit, CORS, request tracing).
 
+pub(crate) mod agent;
+pub(crate) mod auth;
 pub(crate) mod chat;
 pub(crate) mod items;
+pub(crate) mod live;
 pub(crate) mod ops;
 pub(crate) mod sessions;
 
@@ -29,6 +32,22 @@ pub fn router(app: App) -> Router {
     let api = Router::new()
         .route("/sessions", post(sessions::create))
         .route("/sessions/{id}/messages", post(chat::send).get(sessions::history))
+        .route("/sessions/{id}/events", get(live::events))
+        .route("/sessions/{id}/ratings", post(live::rate))
+        .route("/auth/login", post(auth::login))
+        .route("/auth/logout", post(auth::logout))
+        .route("/auth/me", get(auth::me))
+        .route("/agent/tickets", get(agent::list))
+        .route("/agent/tickets/{id}", get(agent::detail))
+        .route("/agent/tickets/{id}/claim", post(agent::claim))
+        .route("/agent/tickets/{id}/release", post(agent::release))
+        .route("/agent/tickets/{id}/messages", post(agent::reply))
+        .route("/agent/tickets/{id}/resolve", post(agent::resolve))
+        .route("/agent/tickets/{id}/reopen", post(agent::reopen))
+        .route("/agent/tickets/{id}/knowledge", post(agent::to_knowledge))
+        .route("/agent/canned-replies", get(agent::canned))
+        .route("/agent/stats", get(agent::stats))
+        .route("/agent/events", get(agent::events))
         .route("/quick-actions", get(items::quick_actions))
         .route("/items", get(items::list))
         .route("/items/{code}", get(items::get))

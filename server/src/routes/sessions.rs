@@ -4,9 +4,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::auth::{bearer, hash_token, new_token};
 use crate::error::{ApiError, ErrorBody};
 use crate::store::{Message, Session};
 use crate::App;
@@ -43,20 +43,12 @@ pub struct HistoryQuery {
     pub limit: Option<u32>,
 }
 
-pub fn hash_token(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
-
 /// The session `id`, if the request's bearer token owns it.
 pub async fn authorize(app: &App, id: &str, headers: &HeaderMap) -> Result<Session, ApiError> {
-    let token = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or(ApiError::Unauthorized)?;
+    let token = bearer(headers).ok_or(ApiError::Unauthorized)?;
     let session = app.store.session(id).await?.ok_or(ApiError::Unauthorized)?;
     // Hashes are compared, so timing reveals nothing about the token.
-    if session.token_hash != hash_token(token.trim()) {
+    if session.token_hash != hash_token(token) {
         return Err(ApiError::Unauthorized);
     }
     Ok(session)
@@ -72,7 +64,7 @@ pub async fn create(State(app): State<App>, body: Option<Json<CreateSession>>) -
         return Err(ApiError::BadRequest("channel 须为 1–32 位字母、数字、- 或 _".into()));
     }
     let id = uuid::Uuid::new_v4().simple().to_string();
-    let token = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    let token = new_token();
     app.store.create_session(&id, &hash_token(&token), &channel).await?;
     tracing::info!(session = %id, channel = %channel, "session created");
     Ok((StatusCode::CREATED, Json(SessionCreated { session_id: id, token })))

@@ -1,16 +1,23 @@
-//! Persistence for sessions and messages behind the [`Store`] trait.
+//! Persistence behind the [`Store`] trait: citizens' sessions and messages ([`Sessions`]),
+//! tickets, ratings and knowledge drafts ([`Tickets`], see [`tickets`]), staff and their
+//! log-ins ([`Users`], see [`users`]).
 //!
-//! Handlers only see the trait, so another database (PostgreSQL) can follow without touching
-//! them. Every write is committed before the call returns: a message the API acknowledged
-//! survives a crash (the SQLite default runs WAL with `synchronous=FULL`).
+//! Handlers only see the traits, so another database (PostgreSQL) can follow without touching
+//! them. Every write is committed before the call returns: a message or state change the API
+//! acknowledged survives a crash (the SQLite default runs WAL with `synchronous=FULL`).
+//! Multi-row changes (a ticket and its event) are one transaction.
 
 mod sqlite;
+pub mod tickets;
+pub mod users;
 
 use async_trait::async_trait;
 use banshi_assistant::DialogueState;
 use serde::{Deserialize, Serialize};
 
 pub use sqlite::SqliteStore;
+pub use tickets::{NewTicket, Rating, RatingStats, Ticket, TicketEvent, TicketFilter, TicketKind, TicketStatus, Tickets};
+pub use users::{Role as StaffRole, User, Users};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -20,7 +27,18 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The change conflicts with the current state (a ticket someone else claimed, a second
+    /// rating of the same thing, a username that exists).
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    NotFound(String),
 }
+
+/// Everything the service persists.
+pub trait Store: Sessions + Tickets + Users {}
+
+impl<T: Sessions + Tickets + Users> Store for T {}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
@@ -96,10 +114,12 @@ pub struct Message {
 }
 
 #[async_trait]
-pub trait Store: Send + Sync {
+pub trait Sessions: Send + Sync {
     /// Create a session owned by the holder of the token whose hash is `token_hash`.
     async fn create_session(&self, id: &str, token_hash: &str, channel: &str) -> Result<Session, StoreError>;
     async fn session(&self, id: &str) -> Result<Option<Session>, StoreError>;
+    /// Whether some citizen session has this token hash (tells a citizen's token from a forged one).
+    async fn is_citizen_token(&self, token_hash: &str) -> Result<bool, StoreError>;
     async fn save_state(&self, session_id: &str, state: &DialogueState) -> Result<(), StoreError>;
     /// Append a message; fails on a duplicate `client_id` within the session.
     async fn add_message(&self, m: NewMessage) -> Result<Message, StoreError>;

@@ -1,35 +1,14 @@
-//! The embedded default: sessions and messages in the data dir's SQLite file, next to the
-//! guides. Migrations of this crate run on open and tolerate the other crates' migrations.
+//! Citizens' sessions and messages in SQLite.
 
 use async_trait::async_trait;
 use banshi_assistant::DialogueState;
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqlitePool};
+use sqlx::Row;
 
-use super::{Message, NewMessage, Role, Session, Store, StoreError};
+use super::{now, SqliteStore};
+use crate::store::{Message, NewMessage, Role, Session, Sessions, StoreError};
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
-
-#[derive(Clone)]
-pub struct SqliteStore {
-    pool: SqlitePool,
-}
-
-impl SqliteStore {
-    /// Migrate and wrap `pool` (opened with WAL + `synchronous=FULL` by the knowledge crate).
-    pub async fn new(pool: SqlitePool) -> Result<Self, StoreError> {
-        let mut migrator = sqlx::migrate::Migrator { migrations: MIGRATOR.migrations.clone(), ..sqlx::migrate::Migrator::DEFAULT };
-        migrator.set_ignore_missing(true);
-        migrator.run(&pool).await?;
-        Ok(SqliteStore { pool })
-    }
-}
-
-fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
-fn message(r: &SqliteRow) -> Result<Message, StoreError> {
+pub(super) fn message(r: &SqliteRow) -> Result<Message, StoreError> {
     let meta: String = r.get("meta");
     Ok(Message {
         id: r.get("id"),
@@ -44,10 +23,10 @@ fn message(r: &SqliteRow) -> Result<Message, StoreError> {
     })
 }
 
-const MESSAGE_COLUMNS: &str = "id, role, text, kind, status, client_id, reply_to, meta, created_at";
+pub(super) const MESSAGE_COLUMNS: &str = "id, role, text, kind, status, client_id, reply_to, meta, created_at";
 
 #[async_trait]
-impl Store for SqliteStore {
+impl Sessions for SqliteStore {
     async fn create_session(&self, id: &str, token_hash: &str, channel: &str) -> Result<Session, StoreError> {
         let at = now();
         sqlx::query("INSERT INTO sessions (id, token_hash, channel, state, created_at, updated_at) VALUES (?, ?, ?, '{}', ?, ?)")
@@ -75,6 +54,11 @@ impl Store for SqliteStore {
             })
         })
         .transpose()
+    }
+
+    async fn is_citizen_token(&self, token_hash: &str) -> Result<bool, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions WHERE token_hash = ?").bind(token_hash).fetch_one(&self.pool).await?;
+        Ok(n > 0)
     }
 
     async fn save_state(&self, session_id: &str, state: &DialogueState) -> Result<(), StoreError> {
@@ -132,11 +116,7 @@ impl Store for SqliteStore {
 mod tests {
     use super::*;
 
-    async fn store() -> (tempfile::TempDir, SqliteStore) {
-        let dir = tempfile::tempdir().unwrap();
-        let pool = banshi_knowledge::store::open_sqlite(&dir.path().join("t.db")).await.unwrap();
-        (dir, SqliteStore::new(pool).await.unwrap())
-    }
+    use crate::store::sqlite::tests::store;
 
     #[tokio::test]
     async fn messages_round_trip_in_order_and_client_ids_are_unique() {

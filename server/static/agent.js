@@ -1,0 +1,290 @@
+// 12345 坐席工作台 — the agent console. Token in sessionStorage (one log-in per tab); live
+// updates over a fetch-read SSE stream (/api/v1/agent/events) with reconnect; every action is
+// an API call whose answer is the new truth.
+(() => {
+  "use strict";
+  const API = "/api/v1";
+  const $ = (id) => document.getElementById(id);
+  const el = (tag, attrs = {}, ...kids) => {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs)) {
+      if (k === "class") e.className = v;
+      else if (k === "style") e.style.cssText = v; // CSSOM: allowed by the page's CSP, unlike a style attribute
+      else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+      else if (v !== null && v !== undefined && v !== false) e.setAttribute(k, v === true ? "" : v);
+    }
+    for (const k of kids.flat()) if (k !== null && k !== undefined) e.append(k instanceof Node ? k : document.createTextNode(String(k)));
+    return e;
+  };
+  let token = sessionStorage.getItem("banshi.staff");
+  let me = null;
+  let view = "queue";
+  let current = null;           // ticket id shown in the detail panel
+  let detail = null;            // its loaded detail
+  const tickets = new Map();    // open tickets by id, kept live
+  let stream = null;            // AbortController of the live stream
+
+  const REASON = { asked_human: "要求人工", complaint: "投诉求助", low_confidence: "知识库未覆盖", angry: "情绪激动", form_failed: "表单未通过", prereview_failed: "预审未通过", bad_rating: "差评回访", suggestion: "建言" };
+  const STATUS = { pending: "待接单", assigned: "处理中", resolved: "已办结" };
+  const KIND = { handoff: "转人工", follow_up: "整改回访", suggestion: "建言" };
+  const LEVELS = ["非常满意", "满意", "基本满意", "不满意", "非常不满意"];
+  const time = (s) => s ? new Date(s).toLocaleString("zh-CN", { hour12: false }) : "";
+  const ago = (s) => { const m = Math.max(0, Math.round((Date.now() - new Date(s)) / 60000)); return m < 1 ? "刚刚" : m < 60 ? m + " 分钟前" : Math.round(m / 60) + " 小时前"; };
+
+  async function api(path, opts = {}) {
+    const headers = Object.assign({ "Content-Type": "application/json" }, opts.headers || {});
+    if (token) headers.Authorization = "Bearer " + token;
+    const res = await fetch(API + path, Object.assign({}, opts, { headers }));
+    if (res.status === 401) { logout(false); throw new Error("登录已失效，请重新登录"); }
+    if (!res.ok) {
+      let b = {}; try { b = await res.json(); } catch {}
+      throw new Error((b.error && b.error.message) || "请求失败（" + res.status + "）");
+    }
+    return res.status === 204 ? null : res.json();
+  }
+
+  function toast(msg, bad) {
+    const t = el("div", { class: "toast" + (bad ? " bad" : ""), role: "status" }, msg);
+    document.body.append(t); setTimeout(() => t.remove(), 3500);
+  }
+
+  // ---------- log-in ----------
+  $("login-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const err = $("login-error"); err.hidden = true;
+    try {
+      const r = await fetch(API + "/auth/login", { method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ username: $("username").value.trim(), password: $("password").value }) });
+      const b = await r.json();
+      if (!r.ok) throw new Error(r.status === 401 ? "用户名或密码错误" : (b.error && b.error.message) || "登录失败");
+      token = b.token; sessionStorage.setItem("banshi.staff", token);
+      $("password").value = "";
+      start();
+    } catch (ex) { err.textContent = ex.message; err.hidden = false; }
+  });
+
+  function logout(tell = true) {
+    if (tell && token) fetch(API + "/auth/logout", { method: "POST", headers: { Authorization: "Bearer " + token } }).catch(() => {});
+    token = null; sessionStorage.removeItem("banshi.staff");
+    if (stream) stream.abort();
+    $("console").hidden = true; $("login").hidden = false; $("username").focus();
+  }
+  $("logout").addEventListener("click", () => logout(true));
+
+  // ---------- lists ----------
+  function visible() {
+    const all = [...tickets.values()];
+    const byQueue = (a, b) => a.priority - b.priority || a.id - b.id;
+    return {
+      queue: all.filter((t) => t.status === "pending" && t.kind !== "suggestion").sort(byQueue),
+      mine: all.filter((t) => t.status === "assigned" && t.assignee_id === me.id && t.kind !== "suggestion").sort(byQueue),
+      suggestions: all.filter((t) => t.kind === "suggestion" && t.status !== "resolved").sort((a, b) => a.id - b.id),
+    };
+  }
+
+  function row(t) {
+    const s = t.summary || {};
+    const wants = (s.wants && s.wants[s.wants.length - 1]) || "";
+    return el("li", {},
+      el("button", { type: "button", class: "item" + (t.id === current ? " active" : "") + (t.priority === 1 ? " urgent" : ""), onclick: () => open(t.id), "aria-current": t.id === current ? "true" : null },
+        el("div", { class: "item-top" }, el("strong", {}, "#" + t.id), el("span", { class: "tag r-" + t.reason }, REASON[t.reason] || t.reason),
+          t.priority === 1 ? el("span", { class: "tag urgent" }, "紧急") : null, el("span", { class: "when" }, ago(t.created_at))),
+        el("div", { class: "item-text" }, wants),
+        el("div", { class: "item-meta" }, [t.appeal_type, t.domain, t.department].filter(Boolean).join(" · "))));
+  }
+
+  async function renderList() {
+    const v = visible();
+    $("n-queue").textContent = v.queue.length; $("n-mine").textContent = v.mine.length; $("n-suggestions").textContent = v.suggestions.length;
+    const list = $("list");
+    if (view === "stats") { list.replaceChildren(); return; }
+    let items = v[view];
+    if (view === "resolved") {
+      try { items = await api("/agent/tickets?view=resolved"); } catch (e) { toast(e.message, true); items = []; }
+    }
+    list.replaceChildren(...(items.length ? items.map(row) : [el("li", { class: "none" }, view === "queue" ? "暂无等待中的工单" : "暂无")]));
+  }
+
+  document.querySelectorAll(".tabs button").forEach((b) => b.addEventListener("click", () => {
+    view = b.dataset.view;
+    document.querySelectorAll(".tabs button").forEach((x) => x.setAttribute("aria-selected", String(x === b)));
+    if (view === "stats") showStats(); else renderList();
+  }));
+
+  // ---------- detail ----------
+  async function open(id) {
+    current = id;
+    try { detail = await api("/agent/tickets/" + id); } catch (e) { toast(e.message, true); return; }
+    if (detail.ticket.status !== "resolved") tickets.set(id, detail.ticket);
+    renderDetail(); renderList();
+  }
+
+  function bubble(m) {
+    const who = { user: "市民", assistant: "智能客服", agent: "客服 " + ((m.meta && m.meta.agent) || ""), system: "系统" }[m.role];
+    return el("div", { class: "msg " + m.role, "data-id": m.id }, el("div", { class: "who" }, who, el("span", { class: "when" }, time(m.created_at))), el("div", { class: "text" }, m.text));
+  }
+
+  function summaryCard(t) {
+    const s = t.summary || {};
+    const list = (xs) => xs && xs.length ? el("ul", {}, xs.map((x) => el("li", {}, x))) : el("p", { class: "muted" }, "无");
+    return el("section", { class: "summary", "aria-label": "工单摘要" },
+      el("h3", {}, "工单摘要"),
+      el("dl", {},
+        el("dt", {}, "市民诉求"), el("dd", {}, list(s.wants)),
+        el("dt", {}, "已答复"), el("dd", {}, list(s.answered)),
+        el("dt", {}, "待处理"), el("dd", {}, s.missing || ""),
+        el("dt", {}, "分类"), el("dd", {}, [t.appeal_type, t.domain].filter(Boolean).join(" · ") || "未分类"),
+        el("dt", {}, "建议部门"), el("dd", {}, t.department || "待定"),
+        s.item ? el("dt", {}, "相关事项") : null, s.item ? el("dd", {}, s.item) : null));
+  }
+
+  function renderDetail() {
+    const d = detail, t = d.ticket;
+    const mine = t.status === "assigned" && (t.assignee_id === me.id || me.role === "admin");
+    const act = (label, fn, cls = "") => el("button", { type: "button", class: cls, onclick: fn }, label);
+    const actions = [];
+    if (t.status === "pending" && t.kind !== "suggestion") actions.push(act("接单", () => claim(t.id), "primary"));
+    if (mine) actions.push(act("退回队列", () => simple(t.id, "release")));
+    if (mine || (t.kind === "suggestion" && t.status !== "resolved")) actions.push(act(t.kind === "suggestion" ? "已转交，办结" : "办结", () => resolve(t.id), "primary"));
+    if (t.status === "resolved") actions.push(act("重新打开", () => reopen(t.id)));
+    actions.push(act("转为知识", () => toKnowledge(t)));
+    const transcript = el("div", { class: "transcript", id: "transcript", "aria-live": "polite" }, d.transcript.map(bubble));
+    const ratings = d.ratings.length ? el("p", { class: "muted" }, "评价：" + d.ratings.map((r) => LEVELS[5 - r.level] + (r.comment ? "（" + r.comment + "）" : "")).join("；")) : null;
+    const history = el("details", { class: "history" }, el("summary", {}, "处理记录（" + d.events.length + "）"),
+      el("ol", {}, d.events.map((e) => el("li", {}, time(e.created_at) + " · " + e.actor + " · " + e.action + (e.detail && e.detail.note ? "：" + e.detail.note : "")))));
+    const attachments = d.attachments.length ? el("section", { class: "attachments" }, el("h3", {}, "材料与预审"), el("ul", {}, d.attachments.map((a) => el("li", {}, (a.name || a.sha256 || "材料") + (a.verdict ? " · " + a.verdict : ""))))) : null;
+    const children = [
+      el("header", { class: "detail-head" },
+        el("h2", {}, "工单 #" + t.id + " ", el("span", { class: "tag" }, KIND[t.kind]), el("span", { class: "tag s-" + t.status }, STATUS[t.status])),
+        el("p", { class: "muted" }, "原因：" + (REASON[t.reason] || t.reason) + " · 创建于 " + time(t.created_at) + (t.assignee_name ? " · 处理人 " + t.assignee_name : "") + (t.resolution_note ? " · 办结说明：" + t.resolution_note : "")),
+        el("div", { class: "actions" }, actions)),
+      summaryCard(t), attachments, ratings, transcript, history,
+    ];
+    if (mine) children.push(composer(t));
+    $("detail").replaceChildren(...children.filter(Boolean));
+    transcript.scrollTop = transcript.scrollHeight;
+  }
+
+  let canned = [];
+  function composer(t) {
+    const box = el("textarea", { id: "reply", rows: "3", maxlength: "2000", placeholder: "输入回复，Ctrl+Enter 发送", "aria-label": "回复内容" });
+    const send = async () => {
+      const text = box.value.trim(); if (!text) return;
+      try { await api("/agent/tickets/" + t.id + "/messages", { method: "POST", body: JSON.stringify({ text }) }); box.value = ""; }
+      catch (e) { toast(e.message, true); }
+    };
+    box.addEventListener("keydown", (e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); send(); } });
+    const pick = el("select", { "aria-label": "常用回复", onchange: (e) => { const c = canned[e.target.value]; if (c) { box.value = c.text; box.focus(); } e.target.value = ""; } },
+      el("option", { value: "" }, "常用回复…"), canned.map((c, i) => el("option", { value: String(i) }, c.title)));
+    return el("form", { class: "composer", onsubmit: (e) => { e.preventDefault(); send(); } }, pick, box, el("button", { type: "submit", class: "primary", id: "send-reply" }, "发送"));
+  }
+
+  async function claim(id) {
+    try { const t = await api("/agent/tickets/" + id + "/claim", { method: "POST" }); tickets.set(id, t); view = "mine";
+      document.querySelectorAll(".tabs button").forEach((x) => x.setAttribute("aria-selected", String(x.dataset.view === "mine")));
+      await open(id); toast("已接单"); }
+    catch (e) { toast(e.message, true); open(id); }
+  }
+  async function simple(id, action) {
+    try { const t = await api("/agent/tickets/" + id + "/" + action, { method: "POST" }); tickets.set(id, t); open(id); } catch (e) { toast(e.message, true); }
+  }
+  async function resolve(id) {
+    const note = prompt("办结说明（将记录在工单中）：", "已答复市民诉求");
+    if (note === null) return;
+    try { const t = await api("/agent/tickets/" + id + "/resolve", { method: "POST", body: JSON.stringify({ note }) }); tickets.delete(id); detail.ticket = t; renderDetail(); renderList(); toast("已办结"); }
+    catch (e) { toast(e.message, true); }
+  }
+  async function reopen(id) {
+    const note = prompt("重新打开的原因：", ""); if (!note) return;
+    try { const t = await api("/agent/tickets/" + id + "/reopen", { method: "POST", body: JSON.stringify({ note }) }); tickets.set(id, t); open(id); } catch (e) { toast(e.message, true); }
+  }
+  async function toKnowledge(t) {
+    const lastAgent = [...detail.transcript].reverse().find((m) => m.role === "agent");
+    const question = prompt("问题（提交给知识编辑）：", (t.summary && t.summary.wants && t.summary.wants[0]) || ""); if (!question) return;
+    const answer = prompt("答案：", lastAgent ? lastAgent.text : ""); if (!answer) return;
+    try { const r = await api("/agent/tickets/" + t.id + "/knowledge", { method: "POST", body: JSON.stringify({ question, answer }) }); toast("已转为知识草稿 #" + r.draft_id + "，等待编辑审核"); }
+    catch (e) { toast(e.message, true); }
+  }
+
+  async function showStats() {
+    $("list").replaceChildren();
+    let s; try { s = await api("/agent/stats"); } catch (e) { toast(e.message, true); return; }
+    const max = Math.max(1, ...s.ratings.by_level);
+    current = null;
+    $("detail").replaceChildren(el("section", { class: "stats" },
+      el("h2", {}, "好差评统计"),
+      el("p", {}, "共 " + s.ratings.total + " 条评价" + (s.satisfaction != null ? "，满意率 " + (s.satisfaction * 100).toFixed(1) + "%" : "")),
+      el("div", { class: "bars", role: "list" }, LEVELS.map((l, i) => el("div", { class: "bar-row", role: "listitem" },
+        el("span", { class: "bar-label" }, l), el("span", { class: "bar lvl" + (5 - i), style: "width:" + (s.ratings.by_level[i] / max * 100) + "%" }), el("span", { class: "bar-n" }, String(s.ratings.by_level[i]))))),
+      el("p", { class: "muted" }, "等待中 " + s.waiting + " · 处理中 " + s.in_progress + " · 待转交建言 " + s.suggestions_open)));
+  }
+
+  // ---------- live ----------
+  async function live() {
+    if (stream) stream.abort();
+    stream = new AbortController();
+    const status = $("live");
+    let backoff = 1000;
+    for (;;) {
+      try {
+        const res = await fetch(API + "/agent/events", { headers: { Authorization: "Bearer " + token }, signal: stream.signal });
+        if (res.status === 401) { logout(false); return; }
+        if (!res.ok) throw new Error("HTTP " + res.status);
+        status.textContent = "● 实时连接"; status.className = "live on"; backoff = 1000;
+        const reader = res.body.getReader(), dec = new TextDecoder();
+        let buf = "";
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buf += dec.decode(value, { stream: true });
+          let i;
+          while ((i = buf.indexOf("\n\n")) >= 0) {
+            const raw = buf.slice(0, i); buf = buf.slice(i + 2);
+            let name = "message", data = "";
+            for (const line of raw.split("\n")) {
+              if (line.startsWith("event:")) name = line.slice(6).trim();
+              else if (line.startsWith("data:")) data += line.slice(5).trim();
+            }
+            if (data) onEvent(name, JSON.parse(data));
+          }
+        }
+      } catch (e) { if (stream.signal.aborted) return; }
+      status.textContent = "○ 连接中断，正在重连…"; status.className = "live off";
+      await new Promise((r) => setTimeout(r, backoff)); backoff = Math.min(backoff * 2, 15000);
+    }
+  }
+
+  function onEvent(name, d) {
+    if (name === "ticket") {
+      const t = d.ticket, fresh = !tickets.has(t.id) && t.status === "pending";
+      if (t.status === "resolved") tickets.delete(t.id); else tickets.set(t.id, t);
+      if (fresh && t.kind !== "suggestion") document.title = "（新工单）12345 坐席工作台";
+      if (current === t.id && detail) { detail.ticket = t; renderDetail(); }
+      renderList();
+    } else if (name === "message") {
+      if (current === d.ticket_id && detail && !detail.transcript.some((m) => m.id === d.message.id)) {
+        detail.transcript.push(d.message);
+        const tr = $("transcript"); if (tr) { tr.append(bubble(d.message)); tr.scrollTop = tr.scrollHeight; }
+      }
+    } else if (name === "resync") {
+      start();
+    }
+  }
+  window.addEventListener("focus", () => { document.title = "12345 坐席工作台 · 示例市政务服务"; });
+
+  // ---------- start ----------
+  async function start() {
+    try { me = await api("/auth/me"); } catch { logout(false); return; }
+    if (me.role === "editor") { toast("知识编辑账号请使用编辑后台", true); }
+    $("me-name").textContent = me.display_name; $("me-role").textContent = { agent: "坐席", editor: "编辑", admin: "管理员" }[me.role];
+    $("login").hidden = true; $("console").hidden = false;
+    try { canned = await api("/agent/canned-replies"); } catch { canned = []; }
+    tickets.clear();
+    try { for (const t of await api("/agent/tickets?view=open")) tickets.set(t.id, t); for (const t of await api("/agent/tickets?view=suggestions")) tickets.set(t.id, t); }
+    catch (e) { toast(e.message, true); }
+    renderList();
+    live();
+  }
+
+  if (token) start(); else { $("login").hidden = false; $("username").focus(); }
+})();

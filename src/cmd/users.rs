@@ -1,0 +1,76 @@
+//! `banshi users …`: staff accounts for the consoles (agents, editors, admins).
+
+use std::io::{BufRead, IsTerminal};
+
+use anyhow::{bail, Context};
+use banshi_server::auth::{check_password_strength, hash_password};
+use banshi_server::store::{SqliteStore, StaffRole, Users};
+
+use crate::Common;
+
+#[derive(clap::Subcommand)]
+pub enum Action {
+    /// Add a user. The password is asked for on the terminal, or read from standard input
+    /// with `--password-stdin` (never from a flag: flags end up in shell history).
+    Add(AddArgs),
+    /// List users.
+    List,
+}
+
+#[derive(clap::Args)]
+pub struct AddArgs {
+    /// Log-in name: 2–32 letters, digits, `.`, `_` or `-`.
+    #[arg(long)]
+    username: String,
+    /// Name shown to citizens and colleagues, e.g. 张三.
+    #[arg(long)]
+    display_name: String,
+    /// `agent` (12345 queue), `editor` (knowledge), or `admin` (everything).
+    #[arg(long, value_parser = ["agent", "editor", "admin"])]
+    role: String,
+    /// Read the password from the first line of standard input.
+    #[arg(long)]
+    password_stdin: bool,
+}
+
+pub async fn run(common: &Common, action: Action) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&common.data_dir).with_context(|| format!("creating {}", common.data_dir.display()))?;
+    let pool = banshi_knowledge::store::open_sqlite(&common.data_dir.join("banshi.db")).await?;
+    let store = SqliteStore::new(pool).await?;
+    match action {
+        Action::Add(a) => add(&store, a).await,
+        Action::List => {
+            for u in store.users().await? {
+                println!("{:>4}  {:<16} {:<10} {:<6} {}", u.id, u.username, u.display_name, u.role.as_str(), if u.active { "active" } else { "disabled" });
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn add(store: &SqliteStore, a: AddArgs) -> anyhow::Result<()> {
+    let valid = (2..=32).contains(&a.username.len()) && a.username.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+    if !valid {
+        bail!("username {:?}: use 2–32 letters, digits, '.', '_' or '-'", a.username);
+    }
+    if a.display_name.trim().is_empty() || a.display_name.chars().count() > 32 {
+        bail!("display name must be 1–32 characters");
+    }
+    let password = if a.password_stdin || !std::io::stdin().is_terminal() {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).context("reading the password from standard input")?;
+        line.trim_end_matches(['\r', '\n']).to_string()
+    } else {
+        let p = rpassword::prompt_password("password: ")?;
+        if rpassword::prompt_password("again: ")? != p {
+            bail!("the two passwords differ");
+        }
+        p
+    };
+    check_password_strength(&password).map_err(|e| anyhow::anyhow!("weak password: {e}"))?;
+    let role = StaffRole::parse(&a.role)?;
+    let hash = hash_password(&password).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let u = store.add_user(&a.username, a.display_name.trim(), role, &hash).await?;
+    println!("added {} ({}, {}) as user {}", u.username, u.display_name, u.role.as_str(), u.id);
+    Ok(())
+}
