@@ -160,9 +160,13 @@
         el("div", { class: "actions" }, actions)),
       summaryCard(t), attachments, ratings, transcript, history,
     ];
+    // A live update must not wipe what the agent is typing.
+    const old = $("reply"), draft = old ? old.value : "", focused = old && document.activeElement === old;
     if (mine) children.push(composer(t));
     $("detail").replaceChildren(...children.filter(Boolean));
     transcript.scrollTop = transcript.scrollHeight;
+    const box = $("reply");
+    if (box) { box.value = draft; if (focused) box.focus(); }
   }
 
   let canned = [];

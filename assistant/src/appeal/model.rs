@@ -33,7 +33,10 @@ impl Default for FeatureConfig {
 /// Training settings.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
+    /// Passes over the data, raised for small sets so that every model gets at least
+    /// `min_updates` updates (a 200-row seed set needs thousands of passes at this rate).
     pub epochs: usize,
+    pub min_updates: usize,
     pub learning_rate: f32,
     /// L2 penalty per example.
     pub l2: f32,
@@ -42,7 +45,9 @@ pub struct TrainConfig {
 
 impl Default for TrainConfig {
     fn default() -> Self {
-        TrainConfig { epochs: 12, learning_rate: 0.5, l2: 1e-5, seed: 20261123 }
+        // Tuned on an inner split of MSGABench's dev rows (id % 5 == 1 held out): macro-F1 rises
+        // from 0.783 (12 epochs, rate 0.5) to 0.813 as the rate falls and epochs grow.
+        TrainConfig { epochs: 100, min_updates: 500_000, learning_rate: 0.01, l2: 0.0, seed: 20261123 }
     }
 }
 
@@ -147,7 +152,8 @@ impl Head {
         let mut g2b = vec![1e-8f32; k];
         let mut order: Vec<usize> = (0..rows.len()).collect();
         let mut rng = rand::rngs::StdRng::seed_from_u64(cfg.seed);
-        for _ in 0..cfg.epochs {
+        let epochs = cfg.epochs.max(cfg.min_updates.div_ceil(rows.len().max(1)));
+        for _ in 0..epochs {
             order.shuffle(&mut rng);
             for &r in &order {
                 let (x, y) = rows[r];
