@@ -11,6 +11,7 @@ pub mod card;
 pub mod citations;
 pub mod engine;
 pub mod extractive;
+pub mod forms;
 pub mod handoff;
 pub mod intent;
 pub mod prompt;

@@ -176,7 +176,7 @@ pub async fn out_of_kb(assistant: &Assistant, questions: &[String]) -> Result<Ve
         if outcome.kind == OutcomeKind::Clarified {
             outcome = turn(assistant, &mut state, q).await?;
         }
-        let refused = matches!(outcome.kind, OutcomeKind::Declined);
+        let refused = matches!(outcome.kind, OutcomeKind::Declined | OutcomeKind::Handoff | OutcomeKind::OutOfScope);
         rows.push(OutOfKbRow {
             question: q.clone(),
             outcome: format!("{:?}", outcome.kind),

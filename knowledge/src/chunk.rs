@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::bundle::Bundle;
 use crate::guide::Guide;
 
 /// A retrievable piece of a guide.
@@ -62,6 +63,33 @@ pub fn chunk_guide(g: &Guide) -> Vec<Chunk> {
     push("place".into(), place(g));
     push("legal_basis".into(), g.legal_basis.join("；"));
     for (i, f) in g.faq.iter().enumerate() {
+        push(format!("faq-{}", i + 1), format!("问：{} 答：{}", f.q, f.a));
+    }
+    out
+}
+
+/// Chunks of a 一件事 bundle (`guides` must hold its items, for names and materials): an
+/// overview naming the items, the merged material list, and the scenario FAQ.
+pub fn chunk_bundle(b: &Bundle, guides: &[Guide]) -> Vec<Chunk> {
+    let mut out = Vec::new();
+    let mut push = |section: String, body: String| {
+        if !body.trim().is_empty() {
+            let title = section_title(&section).to_string();
+            out.push(Chunk { code: b.code.clone(), name: b.name.clone(), text: format!("【{}】{title}：{body}", b.name), section, title });
+        }
+    };
+    let names: Vec<&str> = b.items.iter().filter_map(|i| guides.iter().find(|g| g.code == i.code)).map(|g| g.name.as_str()).collect();
+    let mut overview = vec![format!("一件事名称：{}", b.name)];
+    if !b.aliases.is_empty() {
+        overview.push(format!("又称：{}", b.aliases.join("、")));
+    }
+    overview.push(b.summary.clone());
+    overview.push(format!("包含事项：{}", names.join("、")));
+    overview.push(format!("牵头部门：{}", b.department));
+    push("overview".into(), overview.join("。") + "。");
+    let materials = b.material_list(guides);
+    push("materials".into(), numbered(materials.iter().map(|m| format!("{}（{}）", m.name, if m.required { "必需" } else { "视情况提供" }))));
+    for (i, f) in b.faq.iter().enumerate() {
         push(format!("faq-{}", i + 1), format!("问：{} 答：{}", f.q, f.a));
     }
     out

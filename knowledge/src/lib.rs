@@ -1,13 +1,14 @@
 //! banshi's knowledge base: item guides (办事指南), their store, and hybrid retrieval.
 //!
-//! - [`guide`], [`form`]: the schema; [`import`]: the project's JSON format and the Guangdong
-//!   catalogue; [`store`]: versions in SQLite.
+//! - [`guide`], [`form`], [`bundle`]: the schema (items, forms, 一件事 bundles); [`import`]: the
+//!   project's JSON format and the Guangdong catalogue; [`store`]: versions in SQLite.
 //! - [`chunk`]: guides → sections; [`sparse`]: jieba vectors; [`index`]: the qdrant-edge
 //!   shard behind [`index::VectorIndex`]; [`indexer`]: incremental sync; [`search`]: fusion,
 //!   grouping per item, confidence.
 //!
 //! [`KnowledgeBase`] ties them together for one data dir.
 
+pub mod bundle;
 pub mod chunk;
 mod error;
 pub mod form;
@@ -26,6 +27,7 @@ use std::sync::Arc;
 use banshi_models::ComputeHandle;
 
 pub use error::KnowledgeError;
+pub use bundle::Bundle;
 pub use guide::Guide;
 pub use search::{Mode, SearchParams, SearchResult};
 
@@ -34,7 +36,7 @@ use crate::indexer::{Indexer, SyncStats};
 use crate::names::NameIndex;
 use crate::search::{Calibration, Searcher};
 use crate::sparse::SparseEncoder;
-use crate::store::{GuideStore, Saved};
+use crate::store::{BundleStore, GuideStore, Saved};
 
 /// Dense vector size of multilingual-e5-small; the index is created with it.
 pub const DENSE_DIM: usize = 384;
@@ -52,9 +54,20 @@ pub struct ImportStats {
     pub index: SyncStats,
 }
 
-/// Guides, their index and search, over one data dir (`banshi.db` + `index/`).
+/// Counts from a bundle import.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct BundleImport {
+    pub new_versions: usize,
+    pub unchanged: usize,
+    /// Bundles refused, with every reason (an item that is not a live guide …).
+    pub rejected: Vec<(String, Vec<String>)>,
+    pub index: SyncStats,
+}
+
+/// Guides, bundles, their index and search, over one data dir (`banshi.db` + `index/`).
 pub struct KnowledgeBase {
     pub store: GuideStore,
+    pub bundles: BundleStore,
     pub index: Arc<dyn VectorIndex>,
     indexer: Indexer,
     searcher: Searcher,
@@ -64,7 +77,8 @@ impl KnowledgeBase {
     /// Open the knowledge base in `data_dir` on an existing pool. `compute` supplies dense
     /// embeddings; without it (or without an embedder in it) retrieval is sparse-only.
     pub async fn open(data_dir: &Path, pool: sqlx::SqlitePool, compute: Option<ComputeHandle>) -> Result<Self, KnowledgeError> {
-        let store = GuideStore::new(pool).await?;
+        let store = GuideStore::new(pool.clone()).await?;
+        let bundles = BundleStore::new(pool).await?;
         let dir = data_dir.join("index");
         let index: Arc<dyn VectorIndex> = Arc::new(tokio::task::spawn_blocking(move || EdgeIndex::open(&dir, DENSE_DIM)).await.expect("open task")?);
         let sparse = Arc::new(tokio::task::spawn_blocking(SparseEncoder::new).await.expect("jieba task"));
@@ -73,8 +87,11 @@ impl KnowledgeBase {
         for g in store.all_live().await? {
             names.set(&g);
         }
+        for b in bundles.all_live().await? {
+            names.set_names(&b.code, &b.name, &b.aliases);
+        }
         let searcher = Searcher { index: index.clone(), sparse, names, compute, calibration: Calibration::default() };
-        Ok(KnowledgeBase { store, index, indexer, searcher })
+        Ok(KnowledgeBase { store, bundles, index, indexer, searcher })
     }
 
     /// Publish `guides` (each only if changed) and bring the index up to date for them.
@@ -96,10 +113,41 @@ impl KnowledgeBase {
         Ok(stats)
     }
 
-    /// Re-index every live guide, removing indexed items that are no longer live.
+    /// Publish `bundles` whose items are live guides (each only if changed) and index them;
+    /// a bundle that disagrees with its items is refused with the reasons.
+    pub async fn import_bundles(&self, bundles: &[Bundle], author: &str, progress: &(dyn Fn(usize, usize) + Sync)) -> Result<BundleImport, KnowledgeError> {
+        let guides = self.store.all_live().await?;
+        let mut stats = BundleImport::default();
+        let mut docs = Vec::new();
+        for b in bundles {
+            let problems = b.check(&guides);
+            if !problems.is_empty() {
+                stats.rejected.push((b.code.clone(), problems));
+                continue;
+            }
+            match self.bundles.publish(b, author).await? {
+                Saved::Unchanged => stats.unchanged += 1,
+                Saved::Version(_) => stats.new_versions += 1,
+            }
+            let live = self.bundles.live(&b.code).await?.ok_or_else(|| KnowledgeError::NotFound(b.code.clone()))?;
+            self.searcher.names.set_names(&live.code, &live.name, &live.aliases);
+            docs.push((live.code.clone(), chunk::chunk_bundle(&live, &guides)));
+        }
+        stats.index = self.indexer.sync(docs, false, progress).await?;
+        Ok(stats)
+    }
+
+    /// Re-index every live guide and bundle, removing indexed documents that are no longer live.
     pub async fn reindex_all(&self, progress: &(dyn Fn(usize, usize) + Sync)) -> Result<SyncStats, KnowledgeError> {
-        let docs = self.store.all_live().await?.iter().map(|g| (g.code.clone(), chunk::chunk_guide(g))).collect();
+        let guides = self.store.all_live().await?;
+        let mut docs: Vec<_> = guides.iter().map(|g| (g.code.clone(), chunk::chunk_guide(g))).collect();
+        docs.extend(self.bundles.all_live().await?.iter().map(|b| (b.code.clone(), chunk::chunk_bundle(b, &guides))));
         self.indexer.sync(docs, true, progress).await
+    }
+
+    /// The live bundle `code`.
+    pub async fn bundle(&self, code: &str) -> Result<Option<Bundle>, KnowledgeError> {
+        self.bundles.live(code).await
     }
 
     pub async fn search(&self, query: &str, params: SearchParams) -> Result<SearchResult, KnowledgeError> {

@@ -26,9 +26,13 @@ fn normalise(s: &str) -> String {
 impl NameIndex {
     /// Record (or replace) the names of `guide`.
     pub fn set(&self, guide: &Guide) {
-        let names: Vec<String> =
-            std::iter::once(&guide.name).chain(&guide.aliases).map(|n| normalise(n)).filter(|n| n.chars().count() >= 2).collect();
-        self.by_code.write().expect("name index lock").insert(guide.code.clone(), names);
+        self.set_names(&guide.code, &guide.name, &guide.aliases);
+    }
+
+    /// Record (or replace) the name and aliases of a guide or bundle.
+    pub fn set_names(&self, code: &str, name: &str, aliases: &[String]) {
+        let names: Vec<String> = std::iter::once(name).chain(aliases.iter().map(String::as_str)).map(normalise).filter(|n| n.chars().count() >= 2).collect();
+        self.by_code.write().expect("name index lock").insert(code.to_string(), names);
     }
 
     /// Forget `code` (its guide was withdrawn).

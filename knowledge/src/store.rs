@@ -1,12 +1,17 @@
-//! The guide store: every saved version of every guide, and which one is live, in SQLite.
+//! The document stores: every saved version of every guide (and every bundle), and which one
+//! is live, in SQLite.
 //!
-//! Each save is a transaction: the new version row and the item row change together or not at
-//! all, so a crash never leaves an item pointing at a missing version. Saving a guide whose body
-//! equals the live version is a no-op (re-importing the same corpus creates no versions).
+//! Each save is a transaction: the new version row and the document row change together or not
+//! at all, so a crash never leaves a document pointing at a missing version. Saving a document
+//! whose body equals the live version is a no-op (re-importing the same corpus creates no
+//! versions). Guides and bundles share the code through [`Document`]; each has its own tables.
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use sqlx::{Row, SqlitePool};
 
+use crate::bundle::Bundle;
 use crate::guide::{Guide, Status};
 use crate::KnowledgeError;
 
@@ -25,7 +30,7 @@ pub async fn open_sqlite(path: &std::path::Path) -> Result<SqlitePool, Knowledge
     Ok(SqlitePoolOptions::new().max_connections(8).connect_with(options).await?)
 }
 
-/// Result of saving one guide.
+/// Result of saving one document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Saved {
     /// Identical to the live version: nothing written.
@@ -44,76 +49,136 @@ pub struct GuideSummary {
     pub latest_version: u32,
 }
 
-#[derive(Clone)]
-pub struct GuideStore {
-    pool: SqlitePool,
+/// A versioned document: an item guide or a bundle. Each kind has its own two tables with the
+/// same columns: `TABLE` (one row per code: live and latest version) and `VERSIONS` (bodies).
+pub trait Document: Serialize + DeserializeOwned + Clone + Send + Sync + Unpin + 'static {
+    const TABLE: &'static str;
+    const VERSIONS: &'static str;
+    fn code(&self) -> &str;
+    fn name(&self) -> &str;
+    /// `sample`, `gd_catalogue` or `editor`.
+    fn source_kind(&self) -> String;
+    /// Problems that make it unsavable; empty = valid.
+    fn validate(&self) -> Vec<String>;
+    /// Set the bookkeeping fields of a saved version.
+    fn stamp(&mut self, version: u32, status: Status, at: &str, by: &str);
 }
 
-impl GuideStore {
+impl Document for Guide {
+    const TABLE: &'static str = "guides";
+    const VERSIONS: &'static str = "guide_versions";
+    fn code(&self) -> &str {
+        &self.code
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn source_kind(&self) -> String {
+        serde_json::to_value(self.source.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_else(|| "editor".into())
+    }
+    fn validate(&self) -> Vec<String> {
+        Guide::validate(self)
+    }
+    fn stamp(&mut self, version: u32, status: Status, at: &str, by: &str) {
+        (self.version, self.status, self.updated_at, self.updated_by) = (version, status, Some(at.into()), Some(by.into()));
+    }
+}
+
+impl Document for Bundle {
+    const TABLE: &'static str = "bundles";
+    const VERSIONS: &'static str = "bundle_versions";
+    fn code(&self) -> &str {
+        &self.code
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn source_kind(&self) -> String {
+        serde_json::to_value(self.source.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_else(|| "editor".into())
+    }
+    fn validate(&self) -> Vec<String> {
+        Bundle::validate(self)
+    }
+    fn stamp(&mut self, version: u32, status: Status, at: &str, by: &str) {
+        (self.version, self.status, self.updated_at, self.updated_by) = (version, status, Some(at.into()), Some(by.into()));
+    }
+}
+
+/// Every saved version of every document of one kind, and which one is live.
+pub struct DocStore<D: Document> {
+    pool: SqlitePool,
+    kind: std::marker::PhantomData<fn() -> D>,
+}
+
+impl<D: Document> Clone for DocStore<D> {
+    fn clone(&self) -> Self {
+        DocStore { pool: self.pool.clone(), kind: std::marker::PhantomData }
+    }
+}
+
+pub type GuideStore = DocStore<Guide>;
+pub type BundleStore = DocStore<Bundle>;
+
+impl<D: Document> DocStore<D> {
     /// Run this crate's migrations on `pool` (other crates' migrations may share the database).
     pub async fn new(pool: SqlitePool) -> Result<Self, KnowledgeError> {
         // Each crate migrates its own tables in one shared database: tolerate the others' rows.
         let mut migrator = sqlx::migrate::Migrator { migrations: MIGRATOR.migrations.clone(), ..sqlx::migrate::Migrator::DEFAULT };
         migrator.set_ignore_missing(true);
         migrator.run(&pool).await?;
-        Ok(GuideStore { pool })
+        Ok(DocStore { pool, kind: std::marker::PhantomData })
     }
 
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
 
-    /// Save `guide` as a new published version, unless it equals the live one.
-    pub async fn publish(&self, guide: &Guide, author: &str) -> Result<Saved, KnowledgeError> {
-        let problems = guide.validate();
+    /// Save `doc` as a new published version, unless it equals the live one.
+    pub async fn publish(&self, doc: &D, author: &str) -> Result<Saved, KnowledgeError> {
+        let (table, versions) = (D::TABLE, D::VERSIONS);
+        let code = doc.code();
+        let problems = doc.validate();
         if !problems.is_empty() {
-            return Err(KnowledgeError::Invalid { code: guide.code.clone(), problems });
+            return Err(KnowledgeError::Invalid { code: code.to_string(), problems });
         }
         let mut tx = self.pool.begin().await?;
-        let row = sqlx::query("SELECT live_version, latest_version FROM guides WHERE code = ?")
-            .bind(&guide.code)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let row = sqlx::query(&format!("SELECT live_version, latest_version FROM {table} WHERE code = ?")).bind(code).fetch_optional(&mut *tx).await?;
         let (live, latest): (Option<i64>, i64) = match &row {
             Some(r) => (r.get(0), r.get(1)),
             None => (None, 0),
         };
         if let Some(live) = live {
-            let body: String = sqlx::query_scalar("SELECT body FROM guide_versions WHERE code = ? AND version = ?")
-                .bind(&guide.code)
+            let body: String = sqlx::query_scalar(&format!("SELECT body FROM {versions} WHERE code = ? AND version = ?"))
+                .bind(code)
                 .bind(live)
                 .fetch_one(&mut *tx)
                 .await?;
-            if comparable(&body) == comparable(&serde_json::to_string(guide).expect("guides serialise")) {
+            if comparable(&body) == comparable(&serde_json::to_string(doc).expect("documents serialise")) {
                 return Ok(Saved::Unchanged);
             }
         }
         let version = latest + 1;
         let now = chrono::Utc::now().to_rfc3339();
-        let mut stored = guide.clone();
-        stored.version = version as u32;
-        stored.status = Status::Published;
-        stored.updated_at = Some(now.clone());
-        stored.updated_by = Some(author.to_string());
-        let body = serde_json::to_string(&stored).expect("guides serialise");
-        sqlx::query("INSERT INTO guide_versions (code, version, status, name, body, author, created_at) VALUES (?, ?, 'published', ?, ?, ?, ?)")
-            .bind(&guide.code)
+        let mut stored = doc.clone();
+        stored.stamp(version as u32, Status::Published, &now, author);
+        let body = serde_json::to_string(&stored).expect("documents serialise");
+        sqlx::query(&format!("INSERT INTO {versions} (code, version, status, name, body, author, created_at) VALUES (?, ?, 'published', ?, ?, ?, ?)"))
+            .bind(code)
             .bind(version)
-            .bind(&guide.name)
+            .bind(doc.name())
             .bind(&body)
             .bind(author)
             .bind(&now)
             .execute(&mut *tx)
             .await?;
-        let source = serde_json::to_value(guide.source.kind).expect("enum serialises");
-        sqlx::query(
-            "INSERT INTO guides (code, name, source, live_version, latest_version, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+        sqlx::query(&format!(
+            "INSERT INTO {table} (code, name, source, live_version, latest_version, updated_at) VALUES (?, ?, ?, ?, ?, ?)
              ON CONFLICT(code) DO UPDATE SET name = excluded.name, source = excluded.source,
-               live_version = excluded.live_version, latest_version = excluded.latest_version, updated_at = excluded.updated_at",
-        )
-        .bind(&guide.code)
-        .bind(&guide.name)
-        .bind(source.as_str().unwrap_or("editor"))
+               live_version = excluded.live_version, latest_version = excluded.latest_version, updated_at = excluded.updated_at"
+        ))
+        .bind(code)
+        .bind(doc.name())
+        .bind(doc.source_kind())
         .bind(version)
         .bind(version)
         .bind(&now)
@@ -123,31 +188,22 @@ impl GuideStore {
         Ok(Saved::Version(version as u32))
     }
 
-    /// The live (published) version of a guide.
-    pub async fn live(&self, code: &str) -> Result<Option<Guide>, KnowledgeError> {
-        let row = sqlx::query(
-            "SELECT v.version, v.body FROM guides g JOIN guide_versions v ON v.code = g.code AND v.version = g.live_version WHERE g.code = ?",
-        )
-        .bind(code)
-        .fetch_optional(&self.pool)
-        .await?;
+    /// The live (published) version of a document.
+    pub async fn live(&self, code: &str) -> Result<Option<D>, KnowledgeError> {
+        let sql = format!("SELECT v.version, v.body FROM {} g JOIN {} v ON v.code = g.code AND v.version = g.live_version WHERE g.code = ?", D::TABLE, D::VERSIONS);
+        let row = sqlx::query(&sql).bind(code).fetch_optional(&self.pool).await?;
         row.map(|r| parse(code, r.get(0), r.get(1))).transpose()
     }
 
-    /// Every live guide.
-    pub async fn all_live(&self) -> Result<Vec<Guide>, KnowledgeError> {
-        let rows = sqlx::query(
-            "SELECT g.code, v.version, v.body FROM guides g JOIN guide_versions v ON v.code = g.code AND v.version = g.live_version ORDER BY g.code",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+    /// Every live document, by code.
+    pub async fn all_live(&self) -> Result<Vec<D>, KnowledgeError> {
+        let sql = format!("SELECT g.code, v.version, v.body FROM {} g JOIN {} v ON v.code = g.code AND v.version = g.live_version ORDER BY g.code", D::TABLE, D::VERSIONS);
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
         rows.into_iter().map(|r| parse(r.get::<&str, _>(0), r.get(1), r.get(2))).collect()
     }
 
     pub async fn list(&self) -> Result<Vec<GuideSummary>, KnowledgeError> {
-        let rows = sqlx::query("SELECT code, name, source, live_version, latest_version FROM guides ORDER BY code")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(&format!("SELECT code, name, source, live_version, latest_version FROM {} ORDER BY code", D::TABLE)).fetch_all(&self.pool).await?;
         Ok(rows
             .into_iter()
             .map(|r| GuideSummary {
@@ -161,12 +217,12 @@ impl GuideStore {
     }
 
     pub async fn count_live(&self) -> Result<usize, KnowledgeError> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM guides WHERE live_version IS NOT NULL").fetch_one(&self.pool).await?;
+        let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {} WHERE live_version IS NOT NULL", D::TABLE)).fetch_one(&self.pool).await?;
         Ok(n as usize)
     }
 }
 
-fn parse(code: &str, version: i64, body: String) -> Result<Guide, KnowledgeError> {
+fn parse<D: Document>(code: &str, version: i64, body: String) -> Result<D, KnowledgeError> {
     serde_json::from_str(&body).map_err(|e| KnowledgeError::Corrupt { code: code.into(), version, detail: e.to_string() })
 }
 

@@ -16,10 +16,10 @@ pub enum What {
     /// embedding throughput of guide chunks.
     Retrieval {
         /// Number of queries to time.
-        #[arg(long, default_value_t = 200)]
+        #[arg(long, env = "BANSHI_BENCH_QUERIES", default_value_t = 200)]
         queries: usize,
         /// Number of guide chunks to embed for the throughput figure.
-        #[arg(long, default_value_t = 256)]
+        #[arg(long, env = "BANSHI_BENCH_CHUNKS", default_value_t = 256)]
         chunks: usize,
     },
     /// Generator speed: load, prefill, decode, time to first token (cold and with the cached

@@ -41,10 +41,10 @@ pub struct AnswersArgs {
     #[arg(long, env = "BANSHI_EVAL_GOVQA")]
     dataset: PathBuf,
     /// How many test-split questions to answer.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, env = "BANSHI_EVAL_QUESTIONS", default_value_t = 100)]
     questions: usize,
     /// Questions the knowledge base does not cover, one `{"question": …}` per line.
-    #[arg(long, default_value = "eval/data/out_of_kb.jsonl")]
+    #[arg(long, env = "BANSHI_EVAL_OUT_OF_KB", default_value = "eval/data/out_of_kb.jsonl")]
     out_of_kb: PathBuf,
     /// Where the Markdown + JSON reports go (default DATA_DIR/reports).
     #[arg(long, env = "BANSHI_REPORTS")]
@@ -57,19 +57,19 @@ pub struct RetrievalArgs {
     #[arg(long, env = "BANSHI_EVAL_GOVQA")]
     dataset: PathBuf,
     /// Which split's questions to ask: test (report) or dev (tuning).
-    #[arg(long, default_value = "test")]
+    #[arg(long, env = "BANSHI_EVAL_SPLIT", default_value = "test")]
     split: Split,
     /// Fusion for hybrid: `rrf:K:DENSE_WEIGHT:SPARSE_WEIGHT` or `dbsf`.
     #[arg(long, env = "BANSHI_FUSION", default_value = DEFAULT_FUSION)]
     fusion: Fusion,
     /// Grid-search fusion settings on the dev split and print the table (no report).
-    #[arg(long)]
+    #[arg(long, env = "BANSHI_EVAL_TUNE")]
     tune: bool,
     /// Fit the confidence calibration on the dev split and print the coefficients.
-    #[arg(long)]
+    #[arg(long, env = "BANSHI_EVAL_CALIBRATE")]
     calibrate: bool,
     /// Print this many dev-split questions that hybrid search misses in its top 5.
-    #[arg(long)]
+    #[arg(long, env = "BANSHI_EVAL_FAILURES")]
     failures: Option<usize>,
     /// Where the Markdown + JSON reports go (default DATA_DIR/reports).
     #[arg(long, env = "BANSHI_REPORTS")]

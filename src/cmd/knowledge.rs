@@ -19,7 +19,7 @@ pub struct IngestArgs {
     #[arg(long, env = "BANSHI_GD_CATALOGUE")]
     gd: Option<PathBuf>,
     /// With --gd: only write the converted guides to this JSON-lines file, import nothing.
-    #[arg(long, requires = "gd")]
+    #[arg(long, env = "BANSHI_GD_CONVERT_TO", requires = "gd")]
     convert_to: Option<PathBuf>,
 }
 
@@ -45,6 +45,7 @@ pub fn parse_mode(s: &str) -> Result<Mode, String> {
 }
 
 pub async fn ingest(common: &Common, args: IngestArgs) -> anyhow::Result<()> {
+    let mut bundles = Vec::new();
     let guides = if let Some(src) = &args.gd {
         let text = std::fs::read_to_string(src).with_context(|| format!("reading {}", src.display()))?;
         let (guides, report) = gd::convert(&text);
@@ -71,6 +72,7 @@ pub async fn ingest(common: &Common, args: IngestArgs) -> anyhow::Result<()> {
             }
             failed += loaded.problems.len();
             guides.extend(loaded.guides);
+            bundles.extend(loaded.bundles);
         }
         if guides.is_empty() {
             bail!("no valid guide found in {paths:?} ({failed} problems)");
@@ -91,6 +93,13 @@ pub async fn ingest(common: &Common, args: IngestArgs) -> anyhow::Result<()> {
         stats.index.unchanged,
         started.elapsed().as_secs_f64()
     );
+    if !bundles.is_empty() {
+        let b = kb.import_bundles(&bundles, "import", &|done, total| banshi_eval::progress("indexing bundles", done, total)).await?;
+        for (code, problems) in &b.rejected {
+            eprintln!("skipped bundle {code}: {}", problems.join("; "));
+        }
+        println!("{} bundles: {} new versions, {} unchanged, {} refused", bundles.len(), b.new_versions, b.unchanged, b.rejected.len());
+    }
     Ok(())
 }
 

@@ -16,13 +16,13 @@ pub struct LoadArgs {
     #[arg(long, env = "BANSHI_LOAD_URL", default_value = "http://127.0.0.1:8080")]
     pub url: String,
     /// Concurrent sessions.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, env = "BANSHI_LOAD_SESSIONS", default_value_t = 200)]
     pub sessions: usize,
     /// Messages per session, sent one after another.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, env = "BANSHI_LOAD_MESSAGES", default_value_t = 3)]
     pub messages: usize,
     /// Give up on the whole run after this many seconds.
-    #[arg(long, default_value_t = 600)]
+    #[arg(long, env = "BANSHI_LOAD_TIMEOUT", default_value_t = 600)]
     pub timeout: u64,
 }
 

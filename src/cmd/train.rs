@@ -20,7 +20,7 @@ pub struct AppealArgs {
     #[arg(long, env = "BANSHI_TRAIN_DATASET")]
     dataset: PathBuf,
     /// Rows to train on: `dev` (id % 5 != 0, leaving the test split out) or `all`.
-    #[arg(long, default_value = "dev", value_parser = ["dev", "all"])]
+    #[arg(long, env = "BANSHI_TRAIN_SPLIT", default_value = "dev", value_parser = ["dev", "all"])]
     split: String,
     /// Where to write the model (default DATA_DIR/appeal-model.json, which `serve` then uses).
     #[arg(long, env = "BANSHI_APPEAL_MODEL")]

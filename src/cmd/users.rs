@@ -20,16 +20,16 @@ pub enum Action {
 #[derive(clap::Args)]
 pub struct AddArgs {
     /// Log-in name: 2–32 letters, digits, `.`, `_` or `-`.
-    #[arg(long)]
+    #[arg(long, env = "BANSHI_USER_NAME")]
     username: String,
     /// Name shown to citizens and colleagues, e.g. 张三.
-    #[arg(long)]
+    #[arg(long, env = "BANSHI_USER_DISPLAY_NAME")]
     display_name: String,
     /// `agent` (12345 queue), `editor` (knowledge), or `admin` (everything).
-    #[arg(long, value_parser = ["agent", "editor", "admin"])]
+    #[arg(long, env = "BANSHI_USER_ROLE", value_parser = ["agent", "editor", "admin"])]
     role: String,
     /// Read the password from the first line of standard input.
-    #[arg(long)]
+    #[arg(long, env = "BANSHI_PASSWORD_STDIN")]
     password_stdin: bool,
 }
 

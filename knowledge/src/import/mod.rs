@@ -1,13 +1,15 @@
 //! Importers: the project's own JSON format and the Guangdong catalogue ([`gd`]).
 //!
 //! Own format: a `.json` file holds one guide or an array of guides; a `.jsonl` file one guide
-//! per line; a directory is read recursively in name order. Every guide is validated; a bad one
-//! is reported with its file (and line) and the reason, and the others still load.
+//! per line; a directory is read recursively in name order. A document whose code starts with
+//! `BUNDLE-` is a 一件事 bundle, anything else an item guide. Every document is validated; a bad
+//! one is reported with its file (and line) and the reason, and the others still load.
 
 pub mod gd;
 
 use std::path::{Path, PathBuf};
 
+use crate::bundle::Bundle;
 use crate::guide::Guide;
 use crate::KnowledgeError;
 
@@ -29,11 +31,27 @@ impl std::fmt::Display for ImportProblem {
     }
 }
 
-/// Guides loaded, and the ones that were not.
+/// Guides and bundles loaded, and the documents that were not.
 #[derive(Debug, Default)]
 pub struct Loaded {
     pub guides: Vec<Guide>,
+    pub bundles: Vec<Bundle>,
     pub problems: Vec<ImportProblem>,
+}
+
+/// One parsed document.
+enum Doc {
+    Guide(Guide),
+    Bundle(Box<Bundle>),
+}
+
+fn parse_doc(v: serde_json::Value) -> Result<Doc, String> {
+    let is_bundle = v.get("code").and_then(|c| c.as_str()).is_some_and(|c| c.starts_with("BUNDLE-"));
+    if is_bundle {
+        serde_json::from_value(v).map(|b| Doc::Bundle(Box::new(b))).map_err(|e| e.to_string())
+    } else {
+        serde_json::from_value(v).map(Doc::Guide).map_err(|e| e.to_string())
+    }
 }
 
 /// Load guides from a file or a directory in the project's own format.
@@ -47,46 +65,63 @@ pub fn load_path(path: &Path) -> Result<Loaded, KnowledgeError> {
         let is_jsonl = file.extension().is_some_and(|e| e == "jsonl");
         parse_text(&text, is_jsonl, &file, &mut loaded);
     }
-    let mut seen = std::collections::HashMap::new();
-    let mut unique = Vec::with_capacity(loaded.guides.len());
-    for g in std::mem::take(&mut loaded.guides) {
-        if seen.insert(g.code.clone(), ()).is_some() {
-            loaded.problems.push(ImportProblem { file: path.into(), line: None, reason: format!("code {} appears more than once", g.code) });
-        } else {
-            unique.push(g);
-        }
+    let mut seen = std::collections::HashSet::new();
+    let mut dup = Vec::new();
+    loaded.guides.retain(|g| seen.insert(g.code.clone()) || {
+        dup.push(g.code.clone());
+        false
+    });
+    loaded.bundles.retain(|b| seen.insert(b.code.clone()) || {
+        dup.push(b.code.clone());
+        false
+    });
+    for code in dup {
+        loaded.problems.push(ImportProblem { file: path.into(), line: None, reason: format!("code {code} appears more than once") });
     }
-    loaded.guides = unique;
     Ok(loaded)
 }
 
 /// Parse one file's text (exposed for the API's JSON import).
 pub fn parse_text(text: &str, is_jsonl: bool, file: &Path, out: &mut Loaded) {
-    let mut accept = |value: Result<Guide, String>, line: Option<usize>| match value {
-        Ok(g) => {
-            let problems = g.validate();
-            if problems.is_empty() {
-                out.guides.push(g);
-            } else {
-                out.problems.push(ImportProblem { file: file.into(), line, reason: format!("{}: {}", g.code, problems.join("; ")) });
+    // `what` prefixes parse errors (“guide #2: …” inside an array).
+    let mut accept = |value: Result<serde_json::Value, String>, line: Option<usize>, what: &str| {
+        let (code, problems) = match value.and_then(|v| parse_doc(v).map_err(|e| format!("{what}{e}"))) {
+            Ok(Doc::Guide(g)) => {
+                let p = g.validate();
+                let code = g.code.clone();
+                if p.is_empty() {
+                    out.guides.push(g);
+                }
+                (code, p)
             }
+            Ok(Doc::Bundle(b)) => {
+                let p = b.validate();
+                let code = b.code.clone();
+                if p.is_empty() {
+                    out.bundles.push(*b);
+                }
+                (code, p)
+            }
+            Err(reason) => return out.problems.push(ImportProblem { file: file.into(), line, reason }),
+        };
+        if !problems.is_empty() {
+            out.problems.push(ImportProblem { file: file.into(), line, reason: format!("{code}: {}", problems.join("; ")) });
         }
-        Err(reason) => out.problems.push(ImportProblem { file: file.into(), line, reason }),
     };
     if is_jsonl {
         for (i, l) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-            accept(serde_json::from_str(l).map_err(|e| e.to_string()), Some(i + 1));
+            accept(serde_json::from_str(l).map_err(|e| e.to_string()), Some(i + 1), "");
         }
         return;
     }
     match serde_json::from_str::<serde_json::Value>(text) {
         Ok(serde_json::Value::Array(items)) => {
             for (i, item) in items.into_iter().enumerate() {
-                accept(serde_json::from_value(item).map_err(|e| format!("guide #{}: {e}", i + 1)), None);
+                accept(Ok(item), None, &format!("guide #{}: ", i + 1));
             }
         }
-        Ok(v) => accept(serde_json::from_value(v).map_err(|e| e.to_string()), None),
-        Err(e) => accept(Err(format!("not JSON: {e}")), None),
+        Ok(v) => accept(Ok(v), None, ""),
+        Err(e) => accept(Err(format!("not JSON: {e}")), None, ""),
     }
 }
 

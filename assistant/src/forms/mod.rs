@@ -1,0 +1,3 @@
+//! Application forms: value validation by the national rules ([`validate`]).
+
+pub mod validate;
