@@ -66,6 +66,11 @@ enum Command {
         #[command(subcommand)]
         action: cmd::users::Action,
     },
+    /// Citizen accounts (sign-in on the chat page) and the fictional sample citizens.
+    Citizens {
+        #[command(subcommand)]
+        action: cmd::citizens::Action,
+    },
     /// Train the assistant's classifiers on your own labelled data.
     Train {
         #[command(subcommand)]
@@ -97,6 +102,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Search(args) => cmd::knowledge::search(&cli.common, args).await,
         Command::Eval { what } => cmd::eval::run(&cli.common, what).await,
         Command::Users { action } => cmd::users::run(&cli.common, action).await,
+        Command::Citizens { action } => cmd::citizens::run(&cli.common, action).await,
         Command::Train { what } => cmd::train::run(&cli.common, what),
         Command::Bench { what } => cmd::bench::run(&cli.common, what).await,
     }

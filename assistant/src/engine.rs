@@ -18,10 +18,14 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::appeal::{Appeal, AppealModel, AppealType};
+use crate::apply::{wants_to_apply, BundleCard, FormView, QuickReply};
 use crate::card::SourcesCard;
 use crate::citations::{verify, Source, Verification};
 use crate::extractive;
+use crate::forms::fill::FormProgress;
+use crate::forms::prefill::ELicenceStore;
 use crate::handoff::{Handoff, HandoffReason};
+use crate::records::Records;
 use crate::intent::{self, Aspect};
 use crate::prompt::{self, answer_prompt, fit_budget};
 use crate::AssistantError;
@@ -67,7 +71,7 @@ pub struct Clarifying {
 }
 
 /// Conversation memory the engine needs between turns.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DialogueState {
     /// The item under discussion, for follow-ups.
     pub item: Option<ItemRef>,
@@ -75,7 +79,20 @@ pub struct DialogueState {
     pub clarifying: Option<Clarifying>,
     /// Consecutive turns without a confident match (2 means: hand off).
     pub low_confidence: u32,
+    /// The signed-in citizen (their profile and e-licences pre-fill forms).
+    #[serde(default)]
+    pub citizen_id: Option<i64>,
+    /// The form being filled in the chat.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub form: Option<Box<FormProgress>>,
+    /// The citizen's recent messages, for pre-filling from what they said.
+    #[serde(default)]
+    pub said: Vec<String>,
 }
+
+/// Messages kept in [`DialogueState::said`].
+const SAID_KEPT: usize = 12;
 
 /// Streamed to the client as it happens.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -92,6 +109,12 @@ pub enum AnswerEvent {
     Decline { message: String, offer_human: bool },
     /// The conversation goes to a person, for `reason`.
     Handoff { reason: HandoffReason, message: String },
+    /// A 一件事 bundle's card (items, merged materials, savings).
+    Bundle { card: BundleCard },
+    /// The form being filled, as the page shows it.
+    Form { form: Box<FormView> },
+    /// Buttons that send a reply.
+    Actions { actions: Vec<QuickReply> },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -110,6 +133,12 @@ pub enum OutcomeKind {
     Suggestion,
     /// Not about public services.
     OutOfScope,
+    /// A 一件事 bundle offered.
+    Bundle,
+    /// A step of filling a form.
+    FormStep,
+    /// A progress query answered.
+    Progress,
 }
 
 impl OutcomeKind {
@@ -124,6 +153,9 @@ impl OutcomeKind {
             OutcomeKind::Handoff => "handoff",
             OutcomeKind::Suggestion => "suggestion",
             OutcomeKind::OutOfScope => "out_of_scope",
+            OutcomeKind::Bundle => "bundle",
+            OutcomeKind::FormStep => "form_step",
+            OutcomeKind::Progress => "progress",
         }
     }
 }
@@ -149,7 +181,7 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn plain(kind: OutcomeKind, text: String) -> Self {
+    pub(crate) fn plain(kind: OutcomeKind, text: String) -> Self {
         Outcome {
             kind,
             text,
@@ -171,17 +203,36 @@ pub struct Assistant {
     pub gen: GenParams,
     pub appeal: Arc<AppealModel>,
     pub policy: Policy,
+    /// Profiles and applications (the server's store); absent in the terminal.
+    pub records: Option<Arc<dyn Records>>,
+    /// E-licences (电子证照) for pre-fill and 免提交.
+    pub elicences: Option<Arc<dyn ELicenceStore>>,
 }
 
-type Events = mpsc::Sender<AnswerEvent>;
+pub(crate) type Events = mpsc::Sender<AnswerEvent>;
 
-async fn emit(events: &Events, e: AnswerEvent) -> Result<(), AssistantError> {
+pub(crate) async fn emit(events: &Events, e: AnswerEvent) -> Result<(), AssistantError> {
     events.send(e).await.map_err(|_| AssistantError::Cancelled)
 }
 
 impl Assistant {
     pub fn new(kb: Arc<KnowledgeBase>, compute: Option<ComputeHandle>) -> Self {
-        Assistant { kb, compute, gen: GenParams { max_tokens: 200, ..GenParams::default() }, appeal: Arc::new(AppealModel::seed()), policy: Policy::default() }
+        Assistant {
+            kb,
+            compute,
+            gen: GenParams { max_tokens: 200, ..GenParams::default() },
+            appeal: Arc::new(AppealModel::seed()),
+            policy: Policy::default(),
+            records: None,
+            elicences: None,
+        }
+    }
+
+    /// Look up profiles and applications in `records`, e-licences in `elicences`.
+    pub fn with_records(mut self, records: Arc<dyn Records>, elicences: Arc<dyn ELicenceStore>) -> Self {
+        self.records = Some(records);
+        self.elicences = Some(elicences);
+        self
     }
 
     /// Use `model` to classify messages (default: the shipped seed model).
@@ -212,6 +263,9 @@ impl Assistant {
             emit(events, AnswerEvent::Token { text: reply.into() }).await?;
             return Ok(Outcome::plain(OutcomeKind::SmallTalk, reply.into()));
         }
+        state.said.push(msg.chars().take(300).collect());
+        let excess = state.said.len().saturating_sub(SAID_KEPT);
+        state.said.drain(..excess);
         let appeal = self.appeal.classify(msg);
         let mut outcome = self.route(state, msg, &appeal, events).await?;
         outcome.appeal = Some(appeal);
@@ -222,6 +276,18 @@ impl Assistant {
     async fn route(&self, state: &mut DialogueState, msg: &str, appeal: &Appeal, events: &Events) -> Result<Outcome, AssistantError> {
         if appeal.asks_human {
             return self.hand_off(state, HandoffReason::AskedHuman, msg, appeal, events).await;
+        }
+        if let Some(o) = self.progress(msg, events).await? {
+            return Ok(o);
+        }
+        if let Some(o) = self.continue_form(state, msg, events).await? {
+            return Ok(o);
+        }
+        if wants_to_apply(msg) {
+            return match state.item.clone() {
+                Some(item) => self.start_form(state, &item, events).await,
+                None => self.offer_bundles(events).await,
+            };
         }
         if let Some(c) = state.clarifying.take() {
             if let Some(item) = pick_option(msg, &c.options) {
@@ -261,7 +327,7 @@ impl Assistant {
     }
 
     /// Hand the conversation to a person: the caller (the server) opens the ticket.
-    async fn hand_off(&self, state: &mut DialogueState, reason: HandoffReason, msg: &str, appeal: &Appeal, events: &Events) -> Result<Outcome, AssistantError> {
+    pub(crate) async fn hand_off(&self, state: &mut DialogueState, reason: HandoffReason, msg: &str, appeal: &Appeal, events: &Events) -> Result<Outcome, AssistantError> {
         state.clarifying = None;
         state.low_confidence = 0;
         let item_department = match &state.item {
@@ -323,6 +389,9 @@ impl Assistant {
         confidence: Option<f32>,
         events: &Events,
     ) -> Result<Outcome, AssistantError> {
+        if code.starts_with("BUNDLE-") {
+            return self.answer_bundle(state, code, confidence, events).await;
+        }
         let guide = self.kb.guide(code).await?.ok_or_else(|| AssistantError::NotFound(code.to_string()))?;
         let item = ItemRef { code: guide.code.clone(), name: guide.name.clone() };
         state.item = Some(item.clone());

@@ -7,6 +7,7 @@
 //!   card; [`intent`]: aspects and follow-ups.
 
 pub mod appeal;
+pub mod apply;
 pub mod card;
 pub mod citations;
 pub mod engine;
@@ -15,6 +16,7 @@ pub mod forms;
 pub mod handoff;
 pub mod intent;
 pub mod prompt;
+pub mod records;
 
 pub use engine::{AnswerEvent, Assistant, DialogueState, ItemRef, Outcome, OutcomeKind, Policy};
 

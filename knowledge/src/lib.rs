@@ -41,9 +41,16 @@ use crate::store::{BundleStore, GuideStore, Saved};
 /// Dense vector size of multilingual-e5-small; the index is created with it.
 pub const DENSE_DIM: usize = 384;
 
-/// The sample knowledge base shipped in the repo (`knowledge/guides`).
+/// The sample knowledge base shipped in the repo (`knowledge/guides`): where this crate was
+/// built, or else `knowledge/guides` under the working directory (a binary built in another
+/// checkout that shares the target dir).
 pub fn bundled_guides_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("guides")
+    let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("guides");
+    let here = Path::new("knowledge").join("guides");
+    if !built.is_dir() && here.is_dir() {
+        return here;
+    }
+    built
 }
 
 /// Counts from an import.

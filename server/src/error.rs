@@ -26,6 +26,9 @@ pub enum ApiError {
     /// Authenticated, but not allowed (a citizen's token on a console endpoint, wrong role).
     #[error("{0}")]
     Forbidden(String),
+    /// Form values that fail validation: a summary and the problem of each field, by key.
+    #[error("{0}")]
+    InvalidFields(String, std::collections::BTreeMap<String, String>),
     /// The change conflicts with the current state (ticket already claimed, already rated).
     #[error("{0}")]
     Conflict(String),
@@ -55,12 +58,15 @@ pub struct ErrorDetail {
     pub code: &'static str,
     /// Human-readable explanation in Chinese.
     pub message: String,
+    /// With `invalid_fields`: each field's problem and how to fix it, by field key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fields: Option<std::collections::BTreeMap<String, String>>,
 }
 
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::BadRequest(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::BadRequest(_) | ApiError::InvalidFields(..) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
@@ -76,6 +82,7 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::BadRequest(_) => "bad_request",
+            ApiError::InvalidFields(..) => "invalid_fields",
             ApiError::TooLarge(_) => "too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::Unauthorized => "unauthorized",
@@ -90,7 +97,11 @@ impl ApiError {
     }
 
     pub fn body(&self) -> ErrorBody {
-        ErrorBody { error: ErrorDetail { code: self.code(), message: self.to_string() } }
+        let fields = match self {
+            ApiError::InvalidFields(_, f) => Some(f.clone()),
+            _ => None,
+        };
+        ErrorBody { error: ErrorDetail { code: self.code(), message: self.to_string(), fields } }
     }
 }
 

@@ -4,11 +4,13 @@
 //!
 //! The agent console (`/agent`, API under `/api/v1/agent`) works the human queue.
 //!
-//! - [`store`]: sessions, messages, tickets, ratings and staff behind the `Store` trait (SQLite
+//! - [`store`]: sessions, messages, tickets, ratings, staff, citizens, e-licences and
+//!   applications behind the `Store` trait (SQLite
 //!   by default).
 //! - [`routes`]: handlers; [`error`]: the one error → status mapping; [`admission`]: bounded
 //!   answers in flight; [`auth`]: tokens, passwords, roles; [`handoff`]: tickets and the queue;
-//!   [`live`]: events to open pages; [`metrics`]; [`mask`]: personal numbers out of logs;
+//!   [`live`]: events to open pages; [`records`]: profiles, e-licences and progress for the
+//!   assistant; [`metrics`]; [`mask`]: personal numbers out of logs;
 //!   [`web`]: the pages.
 
 pub mod admission;
@@ -19,6 +21,7 @@ pub mod live;
 pub mod mask;
 pub mod metrics;
 pub mod openapi;
+pub mod records;
 pub mod routes;
 pub mod store;
 pub mod web;

@@ -7,13 +7,16 @@ use crate::routes;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "banshi 办事 API", description = "政务服务智能问答：会话、流式回答（SSE）、办事指南、人工坐席、好差评"),
+    info(title = "banshi 办事 API", description = "政务服务智能问答：会话、流式回答（SSE）、办事指南、人工坐席、好差评、边聊边办与一件事"),
     paths(
         routes::sessions::create, routes::sessions::history, routes::chat::send, routes::live::events, routes::live::rate,
         routes::auth::login, routes::auth::logout, routes::auth::me,
         routes::agent::list, routes::agent::detail, routes::agent::claim, routes::agent::release, routes::agent::reply,
         routes::agent::resolve, routes::agent::reopen, routes::agent::to_knowledge, routes::agent::canned, routes::agent::stats,
         routes::agent::events,
+        routes::citizen::sign_in, routes::citizen::sign_out, routes::citizen::profile, routes::citizen::update_profile,
+        routes::applications::form, routes::applications::edit_field, routes::applications::submit, routes::applications::of_session,
+        routes::applications::progress, routes::applications::list, routes::applications::detail, routes::applications::set_status,
         routes::items::quick_actions, routes::items::list, routes::items::get,
         routes::ops::healthz, routes::ops::readyz, routes::ops::metrics, routes::ops::openapi,
     ),

@@ -42,7 +42,7 @@
       let body = {};
       try { body = await res.json(); } catch {}
       const err = new Error((body.error && body.error.message) || ("请求失败（" + res.status + "）"));
-      err.status = res.status; err.code = body.error && body.error.code;
+      err.status = res.status; err.code = body.error && body.error.code; err.fields = body.error && body.error.fields;
       err.retryAfter = Number(res.headers.get("Retry-After") || 0);
       throw err;
     }
@@ -123,6 +123,9 @@
           t.sources = d.sources || []; t.render();
           const list = sourceList(t.sources); if (list) bubble.append(list); break;
         case "done":
+          // The form and the buttons go under the text that introduces them.
+          if (t.form) bubble.append(t.form);
+          if (t.actions) bubble.append(t.actions);
           // Answers taken straight from the guide are labelled as such (no model, or the
           // fact is not stated); a replaced answer already says why.
           if (d.kind === "extractive" && !t.replaced && answer.isConnected) answer.before(el("div", { class: "label" }, "以下内容摘自办事指南原文"));
@@ -144,6 +147,9 @@
           if (!answer.isConnected) bubble.append(answer);
           t.text = d.message; t.render(); hideStatus(); break;
         case "ticket": showTicket(d); break;
+        case "bundle": bubble.prepend(apply.bundleCard(d.card)); break;
+        case "form": t.form = apply.formCard(d.form); break;
+        case "actions": t.actions = apply.actions(d.actions); break;
         case "error":
           bubble.append(el("p", { class: "notice" }, d.message || "回答出错，请稍后再试")); break;
       }
@@ -174,6 +180,9 @@
     const t = assistantTurn(m.role === "agent" ? "agent" : "assistant");
     const meta = m.meta || {};
     if (meta.card) t.onEvent("sources", { card: meta.card });
+    if (meta.bundle) t.onEvent("bundle", { card: meta.bundle });
+    if (meta.form) t.onEvent("form", { form: meta.form });
+    if (meta.actions) t.onEvent("actions", { actions: meta.actions });
     if (meta.handoff_reason) t.onEvent("handoff", { message: m.text });
     else if (meta.clarify) t.onEvent("clarify", meta.clarify);
     else if (meta.offer_human !== undefined) t.onEvent("decline", { message: m.text, offer_human: meta.offer_human });
@@ -182,6 +191,7 @@
       else { t.onEvent("token", { text: m.text }); if (meta.sources && meta.sources.length) t.onEvent("citations", { sources: meta.sources }); }
       t.onEvent("done", { kind: m.kind });
     }
+    if (meta.application && m.kind === "submitted") t.bubble.append(apply.tracking(meta.application));
     if (m.status === "interrupted") t.bubble.append(el("div", { class: "meta" }, "（回答未完成）"));
   }
 
@@ -451,9 +461,11 @@
     if (!confirm("开始新的咨询？当前对话记录将不再显示。")) return;
     if (liveCtl) { liveCtl.abort(); liveCtl = null; }
     banner.hidden = true; shown.clear(); rated.clear(); store.del("rated");
-    session = null; store.del("session"); outbox = []; persistOutbox();
+    session = null; store.del("session"); outbox = []; persistOutbox(); apply.signedOut();
     chat.querySelectorAll(".msg:not(.welcome)").forEach((n) => n.remove());
   });
+
+  const apply = window.banshiApply({ el, api, submit, scroll, openDrawer, closeDrawer, store, ensureSession, session: () => session });
 
   const online = () => { net.hidden = navigator.onLine; if (navigator.onLine) flush(); };
   window.addEventListener("online", online); window.addEventListener("offline", online);

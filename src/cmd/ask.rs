@@ -117,5 +117,25 @@ fn print_event(ev: &AnswerEvent, started: std::time::Instant, first_token: &mut 
         AnswerEvent::Decline { message, .. } => println!("{message}"),
         // The terminal has no agent queue: say where people are.
         AnswerEvent::Handoff { message, .. } => println!("{message}\n（命令行模式没有人工坐席：请使用网页客服，或拨打12345政务服务便民热线。）"),
+        AnswerEvent::Bundle { card } => {
+            let items: Vec<&str> = card.items.iter().map(|i| i.0.as_str()).collect();
+            println!("── {}（{}）[{ms:.0} ms]\n   事项：{}", card.name, card.department, items.join("、"));
+            for m in &card.materials {
+                println!("   材料：{}（{}）", m.name, m.needed_by.join("、"));
+            }
+            println!("──");
+        }
+        AnswerEvent::Form { form } => {
+            println!("── 表单：{}", form.title);
+            for f in form.fields.iter().filter(|f| f.produced_by.is_none()) {
+                let v = f.value.as_deref().unwrap_or("（待填）");
+                println!("   {}{}：{v}{}", f.label, if f.required { "*" } else { "" }, f.source.as_deref().map(|s| format!(" ［{s}］")).unwrap_or_default());
+            }
+            println!("──");
+        }
+        AnswerEvent::Actions { actions } => {
+            let labels: Vec<&str> = actions.iter().map(|a| a.text.as_str()).collect();
+            println!("\n（可回复：{}）", labels.join(" / "));
+        }
     }
 }

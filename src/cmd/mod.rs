@@ -2,6 +2,7 @@
 
 pub mod ask;
 pub mod bench;
+pub mod citizens;
 pub mod eval;
 pub mod knowledge;
 pub mod load;

@@ -8,6 +8,7 @@ use anyhow::{bail, Context};
 use banshi_assistant::appeal::AppealModel;
 use banshi_assistant::Assistant;
 use banshi_server::store::{SqliteStore, Store};
+use banshi_server::records::StoreRecords;
 use banshi_server::{AppState, Config};
 
 use crate::Common;
@@ -60,7 +61,8 @@ pub async fn run(common: &Common, args: ServeArgs) -> anyhow::Result<()> {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::new(kb.store.pool().clone()).await?);
     let appeal = AppealModel::load_or_seed(&common.data_dir)?;
     tracing::info!(trained_on = %appeal.trained_on, "appeal classifier loaded");
-    let assistant = Arc::new(Assistant::new(kb, Some(compute)).with_appeal_model(appeal));
+    let records = Arc::new(StoreRecords(store.clone()));
+    let assistant = Arc::new(Assistant::new(kb, Some(compute)).with_appeal_model(appeal).with_records(records.clone(), records));
     assistant.warm();
     let config = Config {
         max_message_chars: args.max_message_chars,

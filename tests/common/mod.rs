@@ -40,6 +40,29 @@ pub fn ingest(data: &Path, models: Option<&Path>) {
     assert!(out.status.success(), "ingest failed: {}", String::from_utf8_lossy(&out.stderr));
 }
 
+/// Import the sample guides and the 一件事 bundles built on them (sparse-only).
+pub fn ingest_with_bundles(data: &Path) {
+    let bundles = Path::new(env!("CARGO_MANIFEST_DIR")).join("knowledge/guides/bundles");
+    let out = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(data)
+        .args(["--no-models", "ingest", "--path"])
+        .arg(sample_dir())
+        .arg("--path")
+        .arg(bundles)
+        .env("BANSHI_LOG", "warn")
+        .output()
+        .expect("running banshi ingest");
+    assert!(out.status.success(), "ingest failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Load the fictional sample citizens and e-licences, all with `password`.
+pub fn load_sample_citizens(data: &Path, password: &str) {
+    let out = Command::new(BIN).arg("--data-dir").arg(data).args(["citizens", "samples"]).env("BANSHI_SAMPLE_PASSWORD", password).output().expect("running banshi citizens samples");
+    assert!(out.status.success(), "citizens samples failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(password), "a chosen password is not echoed");
+}
+
 /// A running `banshi serve`; killed when dropped.
 pub struct Server {
     pub child: Child,

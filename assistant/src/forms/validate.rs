@@ -9,6 +9,8 @@
 //! - Mobile numbers `^1[3-9]\d{9}$`; landlines with an area code (0xx(x)-xxxxxxx(x)).
 //! - Dates (YYYY-MM-DD, YYYY/MM/DD, YYYY年M月D日) must exist and lie within the field's range.
 
+use banshi_knowledge::bundle::MergedField;
+use banshi_knowledge::form::FieldKind;
 use chrono::NaiveDate;
 
 /// 公民身份号码 check-digit weights.
@@ -136,6 +138,69 @@ pub fn date(raw: &str, min: Option<NaiveDate>, max: Option<NaiveDate>) -> Result
     Ok(d)
 }
 
+/// Longest free-text value accepted.
+const MAX_TEXT: usize = 200;
+
+/// A value for `field`, normalised (ID numbers upper-cased, dates as YYYY-MM-DD, yes/no as
+/// 是/否, enum values as the option's exact text), or why it is wrong — in Chinese, naming
+/// the field and how to fix it.
+pub fn value(field: &MergedField, raw: &str) -> Result<String, String> {
+    let v = raw.trim();
+    let label = &field.label;
+    if v.is_empty() {
+        return Err(format!("请填写“{label}”"));
+    }
+    if v.chars().count() > MAX_TEXT {
+        return Err(format!("“{label}”过长，请控制在 {MAX_TEXT} 字以内"));
+    }
+    let today = chrono::Local::now().date_naive();
+    match field.kind {
+        FieldKind::Text => {
+            if v.chars().any(char::is_control) {
+                return Err(format!("“{label}”含有不可见字符，请重新输入"));
+            }
+            Ok(v.to_string())
+        }
+        FieldKind::IdCard => id_card(v).map_err(|e| format!("{label}：{e}")),
+        FieldKind::Uscc => uscc(v).map_err(|e| format!("{label}：{e}")),
+        FieldKind::Phone => phone(v).map_err(|e| format!("{label}：{e}")),
+        FieldKind::Date => {
+            // Birth dates lie in the past; other dates within a plausible window.
+            let past_only = label.contains("出生");
+            let max = if past_only { Some(today) } else { today.checked_add_signed(chrono::Duration::days(3650)) };
+            date(v, NaiveDate::from_ymd_opt(1900, 1, 1), max).map(|d| d.to_string()).map_err(|e| format!("{label}：{e}"))
+        }
+        FieldKind::Enum => {
+            if let Some(o) = field.options.iter().find(|o| o.as_str() == v) {
+                return Ok(o.clone());
+            }
+            let hits: Vec<&String> = field.options.iter().filter(|o| o.contains(v) || v.contains(o.as_str())).collect();
+            match hits.as_slice() {
+                [one] => Ok((*one).clone()),
+                _ => Err(format!("“{label}”请从以下选项中选择：{}", field.options.join("、"))),
+            }
+        }
+        FieldKind::Address => {
+            if v.chars().count() < 5 {
+                return Err(format!("“{label}”请填写详细地址（区、街道、门牌号）"));
+            }
+            Ok(v.to_string())
+        }
+        FieldKind::Number => {
+            let n: f64 = v.trim_end_matches(['元', '人', '%', '万']).replace(',', "").parse().map_err(|_| format!("“{label}”应为数字，如 100"))?;
+            if !n.is_finite() || n < 0.0 {
+                return Err(format!("“{label}”不能为负数"));
+            }
+            Ok(if n.fract() == 0.0 { format!("{}", n as i64) } else { format!("{n}") })
+        }
+        FieldKind::YesNo => match v {
+            "是" | "有" | "需要" | "要" | "已通过" | "通过" | "yes" | "y" | "true" | "是的" | "对" => Ok("是".into()),
+            "否" | "无" | "没有" | "不需要" | "不要" | "未通过" | "no" | "n" | "false" | "不是" | "不" => Ok("否".into()),
+            _ => Err(format!("“{label}”请回答“是”或“否”")),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,6 +238,46 @@ mod tests {
         assert!(uscc("91350100M000100Y53").unwrap_err().contains("组织机构代码"));
         assert_eq!(org_check("M000100Y"), Some('4'));
         assert_eq!(org_check("D2143569"), Some('X'), "a remainder of 1 gives 10, written X");
+    }
+
+    fn field(kind: FieldKind, label: &str, options: &[&str]) -> MergedField {
+        MergedField {
+            key: "k".into(),
+            label: label.into(),
+            kind,
+            required: true,
+            options: options.iter().map(|s| s.to_string()).collect(),
+            help: None,
+            sources: vec![],
+            items: vec![],
+            produced_by: None,
+        }
+    }
+
+    #[test]
+    fn values_are_normalised_or_explained() {
+        assert_eq!(value(&field(FieldKind::Enum, "性别", &["男", "女"]), "女").unwrap(), "女");
+        assert_eq!(value(&field(FieldKind::Enum, "领取方式", &["窗口领取", "邮寄送达"]), "邮寄").unwrap(), "邮寄送达");
+        assert!(value(&field(FieldKind::Enum, "性别", &["男", "女"]), "未知").unwrap_err().contains("男、女"));
+        assert_eq!(value(&field(FieldKind::YesNo, "是否", &[]), "没有").unwrap(), "否");
+        assert_eq!(value(&field(FieldKind::Number, "注册资本（万元）", &[]), "1,000").unwrap(), "1000");
+        assert!(value(&field(FieldKind::Number, "人数", &[]), "-3").is_err());
+        assert!(value(&field(FieldKind::Date, "出生日期", &[]), "2999-01-01").unwrap_err().contains("出生日期"), "births are in the past");
+        assert!(value(&field(FieldKind::Address, "住址", &[]), "北京").is_err());
+        assert!(value(&field(FieldKind::IdCard, "母亲公民身份号码", &[]), "123").unwrap_err().starts_with("母亲公民身份号码"));
+        assert!(value(&field(FieldKind::Text, "姓名", &[]), "  ").is_err());
+        assert!(value(&field(FieldKind::Text, "姓名", &[]), &"长".repeat(201)).is_err());
+    }
+
+    #[test]
+    fn no_input_makes_a_validator_panic() {
+        let odd = ["", "中文中文中文中文中文中文中文中文中文", "11010519491231002中", "９１３５０１００Ｍ０００１００Ｙ４３", "\u{0}\u{7}", "1", "XXXXXXXXXXXXXXXXXX", "0000-00-00", "2024年13月40日"];
+        for s in odd {
+            let _ = (id_card(s), uscc(s), phone(s), date(s, None, None));
+            for k in [FieldKind::Text, FieldKind::IdCard, FieldKind::Uscc, FieldKind::Phone, FieldKind::Date, FieldKind::Enum, FieldKind::Address, FieldKind::Number, FieldKind::YesNo] {
+                let _ = value(&field(k, "字段", &["甲"]), s);
+            }
+        }
     }
 
     #[test]

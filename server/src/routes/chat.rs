@@ -64,6 +64,12 @@ pub enum SseEventDoc {
     Decline { message: String, offer_human: bool },
     /// The conversation went to a person (then a `ticket` event with the queue position).
     Handoff { reason: HandoffReason, message: String },
+    /// A 一件事 bundle: its items, the merged material list, what merging saves.
+    Bundle { card: banshi_assistant::apply::BundleCard },
+    /// The form being filled in the chat (values with sources, errors, 免提交 materials).
+    Form { form: banshi_assistant::apply::FormView },
+    /// Buttons that send their `text` as the next message.
+    Actions { actions: Vec<banshi_assistant::apply::QuickReply> },
     Ticket { ticket_id: i64, status: String, position: Option<usize>, eta_minutes: Option<u32>, agent: Option<String> },
     /// `kind` is the outcome (`generated`, `extractive`, `handoff` …) or `forwarded` (the
     /// message went to the agent holding the conversation).
@@ -242,6 +248,15 @@ fn sse_of(ev: &AnswerEvent, got: &mut Collected, started: Instant) -> Result<Eve
         AnswerEvent::Decline { offer_human, .. } => {
             got.extra.insert("offer_human".into(), json!(offer_human));
         }
+        AnswerEvent::Bundle { card } => {
+            got.extra.insert("bundle".into(), json!(card));
+        }
+        AnswerEvent::Form { form } => {
+            got.extra.insert("form".into(), json!(form));
+        }
+        AnswerEvent::Actions { actions } => {
+            got.extra.insert("actions".into(), json!(actions));
+        }
         _ => {}
     }
     let mut data = data;
@@ -331,6 +346,12 @@ fn replay(question: &Message, answer: &Message) -> Response {
     if let Some(card) = m.get("card") {
         events.push(event("sources", json!({"card": card})));
     }
+    if let Some(card) = m.get("bundle") {
+        events.push(event("bundle", json!({"card": card})));
+    }
+    if let Some(form) = m.get("form") {
+        events.push(event("form", json!({"form": form})));
+    }
     if let Some(c) = m.get("clarify") {
         events.push(event("clarify", c.clone()));
     } else if let Some(reason) = m.get("handoff_reason") {
@@ -342,6 +363,9 @@ fn replay(question: &Message, answer: &Message) -> Response {
         if let Some(s) = m.get("sources") {
             events.push(event("citations", json!({"sources": s, "verification": m.get("verification")})));
         }
+    }
+    if let Some(actions) = m.get("actions") {
+        events.push(event("actions", json!({"actions": actions})));
     }
     events.push(event("done", json!({"message_id": answer.id, "kind": answer.kind})));
     sse(Box::pin(futures::stream::iter(events)))

@@ -2,8 +2,10 @@
 //! body limit, CORS, request tracing).
 
 pub(crate) mod agent;
+pub(crate) mod applications;
 pub(crate) mod auth;
 pub(crate) mod chat;
+pub(crate) mod citizen;
 pub(crate) mod items;
 pub(crate) mod live;
 pub(crate) mod ops;
@@ -22,6 +24,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
 pub use chat::{SendMessage, SseEventDoc};
+pub use citizen::{check_profile, PROFILE_KEYS};
 pub use items::{ItemSummary, ItemsPage, QuickAction, QuickActions};
 pub use ops::Readiness;
 pub use sessions::{CreateSession, History, SessionCreated};
@@ -34,6 +37,15 @@ pub fn router(app: App) -> Router {
         .route("/sessions/{id}/messages", post(chat::send).get(sessions::history))
         .route("/sessions/{id}/events", get(live::events))
         .route("/sessions/{id}/ratings", post(live::rate))
+        .route("/sessions/{id}/sign-in", post(citizen::sign_in))
+        .route("/sessions/{id}/sign-out", post(citizen::sign_out))
+        .route("/sessions/{id}/profile", get(citizen::profile).post(citizen::update_profile))
+        .route("/sessions/{id}/form", get(applications::form).post(applications::edit_field))
+        .route("/sessions/{id}/applications", get(applications::of_session).post(applications::submit))
+        .route("/applications/{tracking_no}", get(applications::progress))
+        .route("/agent/applications", get(applications::list))
+        .route("/agent/applications/{tracking_no}", get(applications::detail))
+        .route("/agent/applications/{tracking_no}/status", post(applications::set_status))
         .route("/auth/login", post(auth::login))
         .route("/auth/logout", post(auth::logout))
         .route("/auth/me", get(auth::me))

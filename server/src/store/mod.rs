@@ -1,12 +1,14 @@
 //! Persistence behind the [`Store`] trait: citizens' sessions and messages ([`Sessions`]),
 //! tickets, ratings and knowledge drafts ([`Tickets`], see [`tickets`]), staff and their
-//! log-ins ([`Users`], see [`users`]).
+//! log-ins ([`Users`], see [`users`]), citizens' profiles, e-licences and applications
+//! ([`Applications`], see [`applications`]).
 //!
 //! Handlers only see the traits, so another database (PostgreSQL) can follow without touching
 //! them. Every write is committed before the call returns: a message or state change the API
 //! acknowledged survives a crash (the SQLite default runs WAL with `synchronous=FULL`).
 //! Multi-row changes (a ticket and its event) are one transaction.
 
+pub mod applications;
 mod sqlite;
 pub mod tickets;
 pub mod users;
@@ -15,6 +17,7 @@ use async_trait::async_trait;
 use banshi_assistant::DialogueState;
 use serde::{Deserialize, Serialize};
 
+pub use applications::{AppStatus, Application, Applications, Citizen, NewApplication};
 pub use sqlite::SqliteStore;
 pub use tickets::{NewTicket, Rating, RatingStats, Ticket, TicketEvent, TicketFilter, TicketKind, TicketStatus, Tickets};
 pub use users::{Role as StaffRole, User, Users};
@@ -36,11 +39,11 @@ pub enum StoreError {
 }
 
 /// Everything the service persists.
-pub trait Store: Sessions + Tickets + Users {}
+pub trait Store: Sessions + Tickets + Users + Applications {}
 
-impl<T: Sessions + Tickets + Users> Store for T {}
+impl<T: Sessions + Tickets + Users + Applications> Store for T {}
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Session {
     pub id: String,
     /// SHA-256 of the bearer token (the token itself is never stored).

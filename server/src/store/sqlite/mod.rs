@@ -1,6 +1,7 @@
 //! The embedded default: everything in the data dir's SQLite file, next to the guides.
 //! Migrations of this crate run on open and tolerate the other crates' migrations.
 
+mod applications;
 mod sessions;
 mod tickets;
 mod users;

@@ -1,0 +1,393 @@
+//! The 办理 side of a turn: offering a 一件事 bundle, filling its (or an item's) form in the
+//! chat a field or two at a time (边聊边办), and answering progress queries by tracking number.
+//!
+//! The form lives in the dialogue state between turns; each turn streams a [`FormView`] the
+//! page renders inline (values with their sources, errors next to their fields, the materials
+//! with 免提交 marks). Submitting is the server's job: it re-checks every value against the live
+//! guides before anything is stored.
+
+use std::sync::LazyLock;
+
+use banshi_knowledge::bundle::Bundle;
+use banshi_knowledge::form::FieldKind;
+use banshi_knowledge::Guide;
+use banshi_models::{GenEvent, GenParams};
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{emit, Events};
+use crate::forms::extract;
+use crate::forms::fill::{FormProgress, ValueSource};
+use crate::forms::prefill::{prefill, ELicence, Profile};
+use crate::forms::{FormSpec, Target};
+use crate::handoff::HandoffReason;
+use crate::records::describe;
+use crate::{AnswerEvent, Assistant, AssistantError, DialogueState, ItemRef, Outcome, OutcomeKind};
+
+/// Tracking numbers: `BS` + date + six digits.
+static TRACKING: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?i)\bBS\d{14}\b").expect("static regex"));
+static PROGRESS: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"进度|办到哪|办得怎么样|什么状态|审核到").expect("static regex"));
+static START: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^(?:我)?(?:要|想|现在|马上|立即|开始)?(?:办理|申请|填表|办|一表填报|在线办理|开始办理)(?:吧|一下|这个|这件事|一件事)?[。！!]?$|开始办理|立即办理|我要办理|我要申请|一表填报").expect("static regex"));
+static CANCEL: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^(?:取消|不办了|退出|算了|先不办|取消办理)").expect("static regex"));
+
+/// A button under an answer that sends `text` as the citizen's next message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct QuickReply {
+    pub label: String,
+    pub text: String,
+}
+
+/// A bundle's card: its items, the de-duplicated materials, and what merging saves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct BundleCard {
+    pub code: String,
+    pub name: String,
+    pub summary: String,
+    pub department: String,
+    /// `(name, note, optional)` of every item.
+    pub items: Vec<(String, Option<String>, bool)>,
+    pub materials: Vec<MaterialView>,
+    pub promised_time_limit: Option<String>,
+    pub visits: Option<u32>,
+    pub separate_fields: usize,
+    pub asked_fields: usize,
+    pub separate_materials: usize,
+    pub sample: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct MaterialView {
+    pub name: String,
+    pub required: bool,
+    /// Why it need not be submitted (免提交), when so.
+    pub exempt: Option<String>,
+    /// May be submitted later under commitment (容缺).
+    pub tolerance: bool,
+    /// Names of the items that need it.
+    pub needed_by: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FieldView {
+    pub key: String,
+    pub label: String,
+    /// `text`, `id_card`, `uscc`, `phone`, `date`, `enum`, `address`, `number`, `yes_no`.
+    pub kind: String,
+    pub required: bool,
+    pub options: Vec<String>,
+    pub help: Option<String>,
+    pub value: Option<String>,
+    /// Where the value came from (个人档案, 电子证照·居民身份证, 对话中提到 …).
+    pub source: Option<String>,
+    pub error: Option<String>,
+    /// Filled by this item's result; not asked.
+    pub produced_by: Option<String>,
+}
+
+/// The form as the page shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FormView {
+    pub target: Target,
+    pub title: String,
+    pub fields: Vec<FieldView>,
+    pub materials: Vec<MaterialView>,
+    pub asking: Vec<String>,
+    pub complete: bool,
+    pub separate_fields: usize,
+    pub separate_materials: usize,
+}
+
+fn kind_str(k: FieldKind) -> String {
+    serde_json::to_value(k).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+}
+
+impl FormView {
+    pub fn of(p: &FormProgress) -> FormView {
+        let item_name = |code: &str| {
+            p.spec.materials.iter().flat_map(|m| &m.needed_by).find(|n| n.0 == code).map(|n| n.1.clone()).unwrap_or_else(|| code.to_string())
+        };
+        FormView {
+            target: p.spec.target.clone(),
+            title: p.spec.title.clone(),
+            fields: p
+                .spec
+                .fields
+                .iter()
+                .map(|f| FieldView {
+                    key: f.key.clone(),
+                    label: f.label.clone(),
+                    kind: kind_str(f.kind),
+                    required: f.required,
+                    options: f.options.clone(),
+                    help: f.help.clone(),
+                    value: p.values.get(&f.key).map(|v| v.value.clone()),
+                    source: p.values.get(&f.key).map(|v| v.source.label()),
+                    error: p.errors.get(&f.key).cloned(),
+                    produced_by: f.produced_by.as_deref().map(item_name),
+                })
+                .collect(),
+            materials: materials_view(&p.spec, &p.exempt),
+            asking: p.asking.clone(),
+            complete: p.complete(),
+            separate_fields: p.spec.separate_fields,
+            separate_materials: p.spec.separate_materials,
+        }
+    }
+}
+
+fn materials_view(spec: &FormSpec, exempt: &std::collections::BTreeMap<String, String>) -> Vec<MaterialView> {
+    spec.materials
+        .iter()
+        .map(|m| MaterialView {
+            name: m.name.clone(),
+            required: m.required,
+            exempt: exempt.get(&m.name).cloned(),
+            tolerance: m.tolerance,
+            needed_by: m.needed_by.iter().map(|n| n.1.clone()).collect::<std::collections::BTreeSet<_>>().into_iter().collect(),
+        })
+        .collect()
+}
+
+/// Whether `msg` asks to start applying.
+pub fn wants_to_apply(msg: &str) -> bool {
+    START.is_match(msg.trim())
+}
+
+impl Assistant {
+    /// The live guides of a bundle's items.
+    async fn items_of(&self, b: &Bundle) -> Result<Vec<Guide>, AssistantError> {
+        let mut out = Vec::new();
+        for i in &b.items {
+            if let Some(g) = self.kb.guide(&i.code).await? {
+                out.push(g);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The form spec for an item or bundle code.
+    pub async fn form_spec(&self, code: &str) -> Result<Option<FormSpec>, AssistantError> {
+        if code.starts_with("BUNDLE-") {
+            let Some(b) = self.kb.bundle(code).await? else { return Ok(None) };
+            let guides = self.items_of(&b).await?;
+            return FormSpec::for_bundle(&b, &guides).map(Some).map_err(AssistantError::Train);
+        }
+        Ok(self.kb.guide(code).await?.and_then(|g| FormSpec::for_guide(&g)))
+    }
+
+    /// Answer about a bundle: its card, a short summary, and the offer to apply.
+    pub(crate) async fn answer_bundle(&self, state: &mut DialogueState, code: &str, confidence: Option<f32>, events: &Events) -> Result<Outcome, AssistantError> {
+        let b = self.kb.bundle(code).await?.ok_or_else(|| AssistantError::NotFound(code.to_string()))?;
+        let guides = self.items_of(&b).await?;
+        let spec = FormSpec::for_bundle(&b, &guides).map_err(AssistantError::Train)?;
+        let item = ItemRef { code: b.code.clone(), name: b.name.clone() };
+        state.item = Some(item.clone());
+        let card = BundleCard {
+            code: b.code.clone(),
+            name: b.name.clone(),
+            summary: b.summary.clone(),
+            department: b.department.clone(),
+            items: b.items.iter().map(|i| (guides.iter().find(|g| g.code == i.code).map(|g| g.name.clone()).unwrap_or_else(|| i.code.clone()), i.note.clone(), i.optional)).collect(),
+            materials: materials_view(&spec, &Default::default()),
+            promised_time_limit: b.promised_time_limit.as_ref().map(|t| t.display()),
+            visits: b.visits,
+            separate_fields: spec.separate_fields,
+            asked_fields: spec.fields.iter().filter(|f| f.produced_by.is_none()).count(),
+            separate_materials: spec.separate_materials,
+            sample: b.source.kind == banshi_knowledge::guide::SourceKind::Sample,
+        };
+        emit(events, AnswerEvent::Bundle { card: card.clone() }).await?;
+        let names: Vec<&str> = card.items.iter().map(|i| i.0.as_str()).collect();
+        let text = format!(
+            "您需要办理的是“{}”，包括{}，共 {} 个事项。一次申请、一表填报：原本 {} 个表单字段合并为 {} 个，{} 份材料去重后为 {} 份。需要现在开始办理吗？",
+            b.name,
+            names.join("、"),
+            names.len(),
+            card.separate_fields,
+            card.asked_fields,
+            card.separate_materials,
+            card.materials.len()
+        );
+        emit(events, AnswerEvent::Token { text: text.clone() }).await?;
+        emit(events, AnswerEvent::Actions { actions: vec![QuickReply { label: "开始办理（一表填报）".into(), text: "开始办理".into() }] }).await?;
+        Ok(Outcome { confidence, item: Some(item), ..Outcome::plain(OutcomeKind::Bundle, text) })
+    }
+
+    /// "我要办理" with nothing under discussion: offer the 一件事 bundles, or ask what to do.
+    pub(crate) async fn offer_bundles(&self, events: &Events) -> Result<Outcome, AssistantError> {
+        let bundles = self.kb.bundles.all_live().await?;
+        let text = if bundles.is_empty() {
+            "请问您要办理什么事项？可以直接告诉我事项名称，例如“换领身份证”。".to_string()
+        } else {
+            "请问您要办理什么事项？可以直接说事项名称，或选择下面的“一件事”（多个事项一次申请、一表填报）：".to_string()
+        };
+        emit(events, AnswerEvent::Token { text: text.clone() }).await?;
+        if !bundles.is_empty() {
+            let actions = bundles.iter().map(|b| QuickReply { label: b.name.clone(), text: format!("我要办{}", b.name) }).collect();
+            emit(events, AnswerEvent::Actions { actions }).await?;
+        }
+        Ok(Outcome::plain(OutcomeKind::Bundle, text))
+    }
+
+    /// Start filling the form of `item`: pre-fill from every source, then ask for what is missing.
+    pub(crate) async fn start_form(&self, state: &mut DialogueState, item: &ItemRef, events: &Events) -> Result<Outcome, AssistantError> {
+        let Some(spec) = self.form_spec(&item.code).await? else {
+            let text = format!("“{}”没有在线申请表，请按办事指南准备材料到窗口办理。", item.name);
+            emit(events, AnswerEvent::Token { text: text.clone() }).await?;
+            return Ok(Outcome::plain(OutcomeKind::FormStep, text));
+        };
+        let mut p = FormProgress::new(spec);
+        let (profile, licences) = self.citizen_sources(state).await;
+        prefill(&mut p, profile.as_ref(), &licences, &[], &state.said);
+        if self.has_generator() && !p.complete() && state.said.iter().map(|s| s.chars().count()).sum::<usize>() > 20 {
+            let conversation = state.said.join("\n");
+            self.model_fill(&mut p, &conversation).await;
+        }
+        let filled = p.values.len();
+        let intro = format!(
+            "好的，开始办理“{}”。{}",
+            item.name,
+            if filled > 0 { format!("已为您预填 {filled} 项（来源见表单标注），请核对。") } else { String::new() }
+        );
+        self.ask_next(state, p, &intro, events).await
+    }
+
+    /// A message while a form is open. `None`: it was not about the form (route it normally).
+    pub(crate) async fn continue_form(&self, state: &mut DialogueState, msg: &str, events: &Events) -> Result<Option<Outcome>, AssistantError> {
+        let Some(mut p) = state.form.take().map(|b| *b) else { return Ok(None) };
+        if CANCEL.is_match(msg.trim()) {
+            let text = format!("已取消“{}”的办理，已填写的信息不会保存。", p.spec.target.name());
+            emit(events, AnswerEvent::Token { text: text.clone() }).await?;
+            return Ok(Some(Outcome::plain(OutcomeKind::FormStep, text)));
+        }
+        let asked: Vec<_> = p.asking.iter().filter_map(|k| p.spec.field(k)).cloned().collect();
+        let asked_refs: Vec<_> = asked.iter().collect();
+        let mut found = extract::from_answer(&asked_refs, msg);
+        let missing: Vec<_> = p.missing().into_iter().filter(|f| !found.iter().any(|(k, _)| k == &f.key)).cloned().collect();
+        let missing_refs: Vec<_> = missing.iter().collect();
+        found.extend(extract::from_conversation(&missing_refs, msg));
+        if found.is_empty() && msg.chars().count() > 15 && self.has_generator() {
+            let before = p.values.len();
+            self.model_fill(&mut p, msg).await;
+            if p.values.len() > before {
+                return self.ask_next(state, p, "已从您的描述中识别并填写，请核对。", events).await.map(Some);
+            }
+        }
+        if found.is_empty() {
+            let question_like = msg.contains('？') || msg.contains('?') || ["吗", "怎么", "多少", "哪", "什么"].iter().any(|w| msg.contains(w));
+            if question_like {
+                // A question in the middle of the form: answer it, keep the form for later.
+                state.form = Some(Box::new(p));
+                return Ok(None);
+            }
+        }
+        let mut problems = Vec::new();
+        for (k, v) in &found {
+            if let Err(e) = p.offer(k, v, ValueSource::Conversation) {
+                problems.push(e);
+            }
+        }
+        if found.is_empty() {
+            for k in p.asking.clone() {
+                let label = p.spec.field(&k).map(|f| f.label.clone()).unwrap_or_default();
+                p.errors.insert(k.clone(), format!("没有识别出“{label}”，请直接回复该项内容"));
+                *p.failures.entry(k).or_default() += 1;
+            }
+        }
+        if p.worst_failures() >= 2 {
+            let name = p.spec.target.name().to_string();
+            let o = self.hand_off_form(state, &name, msg, events).await?;
+            state.form = Some(Box::new(p));
+            return Ok(Some(o));
+        }
+        let intro = if problems.is_empty() { String::new() } else { format!("{}。", problems.join("；")) };
+        self.ask_next(state, p, &intro, events).await.map(Some)
+    }
+
+    /// Stream the form and ask for the next fields (or say it is ready to submit).
+    async fn ask_next(&self, state: &mut DialogueState, mut p: FormProgress, intro: &str, events: &Events) -> Result<Outcome, AssistantError> {
+        let next = p.next_questions();
+        let text = if next.is_empty() {
+            format!("{intro}信息已填写完整。请核对表单中的每一项（可直接修改），确认无误后点击“提交申请”。")
+        } else {
+            format!("{intro}{}", FormProgress::question(&next))
+        };
+        emit(events, AnswerEvent::Form { form: Box::new(FormView::of(&p)) }).await?;
+        emit(events, AnswerEvent::Token { text: text.clone() }).await?;
+        state.form = Some(Box::new(p));
+        Ok(Outcome::plain(OutcomeKind::FormStep, text))
+    }
+
+    async fn hand_off_form(&self, state: &mut DialogueState, name: &str, msg: &str, events: &Events) -> Result<Outcome, AssistantError> {
+        let appeal = self.appeal.classify(msg);
+        let mut o = self.hand_off(state, HandoffReason::FormFailed, msg, &appeal, events).await?;
+        o.text = format!("“{name}”的表单多次未能通过校验，{}", o.text);
+        Ok(o)
+    }
+
+    /// Profile and e-licences of the signed-in citizen (empty when not signed in).
+    async fn citizen_sources(&self, state: &DialogueState) -> (Option<Profile>, Vec<ELicence>) {
+        let (Some(id), Some(records)) = (state.citizen_id, &self.records) else { return (None, Vec::new()) };
+        let profile = records.profile(id).await.unwrap_or_else(|e| {
+            tracing::warn!("reading a citizen profile: {e}");
+            None
+        });
+        let holder = profile.as_ref().and_then(|p| p.get("id_number").or_else(|| p.get("uscc"))).cloned();
+        let licences = match (&self.elicences, holder) {
+            (Some(store), Some(h)) => store.licences_for(&h).await.unwrap_or_else(|e| {
+                tracing::warn!("reading e-licences: {e}");
+                Vec::new()
+            }),
+            _ => Vec::new(),
+        };
+        (profile, licences)
+    }
+
+    /// Ask the model for missing values as JSON (the answer is forced to open with `{`);
+    /// every value is validated before it is kept.
+    async fn model_fill(&self, p: &mut FormProgress, conversation: &str) {
+        let Some(compute) = &self.compute else { return };
+        let missing: Vec<_> = p.missing().into_iter().cloned().collect();
+        if missing.is_empty() {
+            return;
+        }
+        let refs: Vec<_> = missing.iter().collect();
+        let prompt = format!(
+            "<|im_start|>system\n你是信息提取程序，只输出JSON。<|im_end|>\n<|im_start|>user\n{}<|im_end|>\n<|im_start|>assistant\n{{",
+            extract::model_prompt(&refs, conversation)
+        );
+        let params = GenParams { max_tokens: 120, temperature: 0.0, ..self.gen };
+        let Ok(mut rx) = compute.generate(prompt, params) else { return };
+        let mut text = String::from("{");
+        while let Some(ev) = rx.recv().await {
+            match ev {
+                GenEvent::Text(t) => {
+                    text.push_str(&t);
+                    if t.contains('}') {
+                        break; // one object is all we asked for
+                    }
+                }
+                GenEvent::Done(_) | GenEvent::Error(_) => break,
+            }
+        }
+        for (k, v) in extract::parse_model_json(&text, &refs) {
+            p.prefill(&k, &v, ValueSource::Model);
+        }
+    }
+
+    /// Progress query by tracking number.
+    pub(crate) async fn progress(&self, msg: &str, events: &Events) -> Result<Option<Outcome>, AssistantError> {
+        let number = TRACKING.find(msg).map(|m| m.as_str().to_uppercase());
+        let text = match (number, &self.records) {
+            (None, _) if PROGRESS.is_match(msg) => "请提供受理编号（提交申请后获得，以 BS 开头的 16 位编号），我来为您查询办理进度。".to_string(),
+            (None, _) => return Ok(None),
+            (Some(_), None) => "当前渠道暂不支持进度查询，请通过网页客服或拨打12345查询。".to_string(),
+            (Some(no), Some(records)) => match records.application(&no).await.map_err(AssistantError::Train)? {
+                Some(a) => describe(&a, chrono::Local::now().date_naive()),
+                None => format!("没有查到受理编号 {no} 的申请，请核对编号是否正确。"),
+            },
+        };
+        emit(events, AnswerEvent::Token { text: text.clone() }).await?;
+        Ok(Some(Outcome::plain(OutcomeKind::Progress, text)))
+    }
+}

@@ -1,0 +1,223 @@
+//! Applying from the chat: the open form (read it, correct a field), submitting an application
+//! (every value re-checked against the live guides before anything is stored; a tracking number
+//! back), the session's applications, progress by tracking number, and the departments' side
+//! (`/agent/applications`: list, read, move the status on).
+//!
+//! A submission is all-or-nothing: with any invalid, unknown or missing field the answer is 422
+//! `invalid_fields` naming each problem, and nothing is stored.
+
+use std::collections::BTreeMap;
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use banshi_assistant::apply::FormView;
+use banshi_assistant::forms::fill::ValueSource;
+use banshi_assistant::forms::Target;
+use banshi_assistant::records::{describe, ApplicationView};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+
+use super::sessions::authorize;
+use crate::auth::Agent;
+use crate::error::{ApiError, ErrorBody};
+use crate::records::view;
+use crate::store::{AppStatus, Application, NewApplication, NewMessage, Role};
+use crate::App;
+
+/// The form open in the session; 404 when none is.
+#[utoipa::path(get, path = "/api/v1/sessions/{id}/form", params(("id" = String, Path)),
+    responses((status = 200, body = FormView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])), tag = "applications")]
+pub async fn form(State(app): State<App>, Path(id): Path<String>, headers: HeaderMap) -> Result<Json<FormView>, ApiError> {
+    let session = authorize(&app, &id, &headers).await?;
+    let p = session.state.form.ok_or_else(|| ApiError::NotFound("当前没有正在填写的表单".into()))?;
+    Ok(Json(FormView::of(&p)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EditField {
+    pub key: String,
+    pub value: String,
+}
+
+/// Set one field of the open form (the citizen typed or corrected it). 422 `invalid_fields`
+/// with the reason when the value is not valid; the form keeps its earlier value.
+#[utoipa::path(post, path = "/api/v1/sessions/{id}/form", params(("id" = String, Path)), request_body = EditField,
+    responses((status = 200, body = FormView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])), tag = "applications")]
+pub async fn edit_field(State(app): State<App>, Path(id): Path<String>, headers: HeaderMap, body: Result<Json<EditField>, JsonRejection>) -> Result<Json<FormView>, ApiError> {
+    let Json(req) = body?;
+    let mut session = authorize(&app, &id, &headers).await?;
+    let mut p = session.state.form.take().ok_or_else(|| ApiError::NotFound("当前没有正在填写的表单".into()))?;
+    let mut trial = (*p).clone();
+    if let Err(e) = trial.offer(&req.key, &req.value, ValueSource::Citizen) {
+        return Err(ApiError::InvalidFields(e.clone(), BTreeMap::from([(req.key, e)])));
+    }
+    *p = trial;
+    let view = FormView::of(&p);
+    session.state.form = Some(p);
+    app.store.save_state(&id, &session.state).await?;
+    Ok(Json(view))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Submit {
+    /// Item or bundle code (`BUNDLE-…`).
+    pub target: String,
+    /// Field key → value, as the form shows them.
+    pub values: BTreeMap<String, String>,
+}
+
+/// Submit an application. 201 with its tracking number; 422 `invalid_fields` naming every
+/// problem (nothing stored); 404 when the item has no online form.
+#[utoipa::path(post, path = "/api/v1/sessions/{id}/applications", params(("id" = String, Path)), request_body = Submit,
+    responses((status = 201, body = Application), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])), tag = "applications")]
+pub async fn submit(State(app): State<App>, Path(id): Path<String>, headers: HeaderMap, body: Result<Json<Submit>, JsonRejection>) -> Result<(StatusCode, Json<Application>), ApiError> {
+    let Json(req) = body?;
+    let mut session = authorize(&app, &id, &headers).await?;
+    if req.values.len() > 200 {
+        return Err(ApiError::BadRequest("表单字段过多".into()));
+    }
+    let spec = app.assistant.form_spec(&req.target).await?.ok_or_else(|| ApiError::NotFound(format!("事项 {} 不存在或不支持在线申请", req.target)))?;
+    let clean = spec.check_submission(&req.values).map_err(|e| ApiError::InvalidFields(format!("有 {} 项需要修改，请按提示更正后再提交", e.len()), e))?;
+    // Sources and 免提交 marks come from the form filled in this chat, when it is this one.
+    let open = session.state.form.as_ref().filter(|p| p.spec.target.code() == spec.target.code());
+    let sources: BTreeMap<&String, String> = clean
+        .iter()
+        .map(|(k, v)| {
+            let from_chat = open.and_then(|p| p.values.get(k)).filter(|fv| &fv.value == v).map(|fv| fv.source.label());
+            (k, from_chat.unwrap_or_else(|| ValueSource::Citizen.label()))
+        })
+        .collect();
+    let materials = match open {
+        Some(p) => FormView::of(p).materials,
+        None => FormView::of(&banshi_assistant::forms::fill::FormProgress::new(spec.clone())).materials,
+    };
+    let kind = match spec.target {
+        Target::Item { .. } => "item",
+        Target::Bundle { .. } => "bundle",
+    };
+    let new = NewApplication {
+        session_id: id.clone(),
+        citizen_id: session.state.citizen_id,
+        target_kind: kind.into(),
+        target_code: spec.target.code().to_string(),
+        target_name: spec.target.name().to_string(),
+        values: json!(clean),
+        value_sources: json!(sources),
+        materials: json!(materials),
+        promised_days: spec.promised_days,
+    };
+    let a = app.store.submit(new).await?;
+    tracing::info!(session = %id, application = %a.tracking_no, target = %a.target_code, "application submitted");
+    if open.is_some() {
+        session.state.form = None;
+        app.store.save_state(&id, &session.state).await?;
+    }
+    let text = format!(
+        "“{}”已提交，受理编号 {}。部门受理后开始计算承诺时限{}，您可随时发送“进度查询 {}”查看办理进度。",
+        a.target_name,
+        a.tracking_no,
+        a.promised_days.map(|d| format!("（{d} 个工作日）")).unwrap_or_default(),
+        a.tracking_no
+    );
+    let note = NewMessage { session_id: id, role: Some(Role::Assistant), text, kind: Some("submitted".into()), meta: json!({"application": view(&a)}), ..Default::default() };
+    app.store.add_message(note).await?;
+    Ok((StatusCode::CREATED, Json(a)))
+}
+
+/// The session's applications, newest last.
+#[utoipa::path(get, path = "/api/v1/sessions/{id}/applications", params(("id" = String, Path)),
+    responses((status = 200, body = [Application]), (status = 401, body = ErrorBody)), security(("bearer" = [])), tag = "applications")]
+pub async fn of_session(State(app): State<App>, Path(id): Path<String>, headers: HeaderMap) -> Result<Json<Vec<Application>>, ApiError> {
+    authorize(&app, &id, &headers).await?;
+    Ok(Json(app.store.session_applications(&id).await?))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Progress {
+    pub application: ApplicationView,
+    /// The answer in Chinese: status and working days left against the promised limit.
+    pub message: String,
+}
+
+/// Progress by tracking number (进度查询). Shows no personal data, like the counter's screen.
+#[utoipa::path(get, path = "/api/v1/applications/{tracking_no}", params(("tracking_no" = String, Path)),
+    responses((status = 200, body = Progress), (status = 404, body = ErrorBody)), tag = "applications")]
+pub async fn progress(State(app): State<App>, Path(no): Path<String>) -> Result<Json<Progress>, ApiError> {
+    let no = no.trim().to_uppercase();
+    let a = app.store.application(&no).await?.ok_or_else(|| ApiError::NotFound(format!("没有查到受理编号 {no} 的申请")))?;
+    let application = view(&a);
+    let message = describe(&application, chrono::Local::now().date_naive());
+    Ok(Json(Progress { application, message }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct AppQuery {
+    /// Only applications in this status (`submitted`, `accepted`, `in_review`, `done`, `returned`).
+    pub status: Option<String>,
+}
+
+fn parse_status(s: &str) -> Result<AppStatus, ApiError> {
+    AppStatus::parse(s).map_err(|_| ApiError::BadRequest(format!("未知状态 {s:?}：可选 submitted、accepted、in_review、done、returned")))
+}
+
+/// Applications for the departments, newest first (at most 200).
+#[utoipa::path(get, path = "/api/v1/agent/applications", params(AppQuery),
+    responses((status = 200, body = [Application]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])), tag = "agent")]
+pub async fn list(State(app): State<App>, _agent: Agent, q: Result<Query<AppQuery>, QueryRejection>) -> Result<Json<Vec<Application>>, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::BadRequest(format!("查询参数无效：{}", e.body_text())))?;
+    let status = q.status.as_deref().map(parse_status).transpose()?;
+    Ok(Json(app.store.applications(status, 200).await?))
+}
+
+/// One application with its values and their sources.
+#[utoipa::path(get, path = "/api/v1/agent/applications/{tracking_no}", params(("tracking_no" = String, Path)),
+    responses((status = 200, body = Application), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])), tag = "agent")]
+pub async fn detail(State(app): State<App>, _agent: Agent, Path(no): Path<String>) -> Result<Json<Application>, ApiError> {
+    Ok(Json(app.store.application(&no).await?.ok_or_else(|| ApiError::NotFound(format!("受理编号 {no} 不存在")))?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatusChange {
+    /// `accepted`, `in_review`, `done` or `returned`.
+    pub status: String,
+    /// Required when returning: what the citizen must correct.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// Move an application on (受理 → 审核 → 办结, or 退回 with the reasons). 409 when the step is
+/// not allowed from its current status. The citizen's chat gets a message.
+#[utoipa::path(post, path = "/api/v1/agent/applications/{tracking_no}/status", params(("tracking_no" = String, Path)), request_body = StatusChange,
+    responses((status = 200, body = Application), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])), tag = "agent")]
+pub async fn set_status(State(app): State<App>, Agent(staff): Agent, Path(no): Path<String>, body: Result<Json<StatusChange>, JsonRejection>) -> Result<Json<Application>, ApiError> {
+    let Json(req) = body?;
+    let to = parse_status(&req.status)?;
+    let note = req.note.as_deref().map(str::trim).filter(|n| !n.is_empty());
+    if to == AppStatus::Returned && note.is_none() {
+        return Err(ApiError::BadRequest("退回申请须写明原因，告诉市民要补正什么".into()));
+    }
+    if note.is_some_and(|n| n.chars().count() > 1000) {
+        return Err(ApiError::BadRequest("说明过长，请控制在 1000 字以内".into()));
+    }
+    let a = app.store.set_status(&no, to, note, &staff.actor()).await?;
+    tracing::info!(application = %no, status = to.as_str(), by = %staff.0.username, "application status changed");
+    let text = describe(&view(&a), chrono::Local::now().date_naive());
+    let m = NewMessage { session_id: a.session_id.clone(), role: Some(Role::System), text, kind: Some("progress".into()), meta: json!({"application": view(&a)}), ..Default::default() };
+    match app.store.add_message(m).await {
+        Ok(m) => app.live.to_citizen(&a.session_id, crate::live::CitizenEvent::Message { message: m }),
+        Err(e) => tracing::error!(application = %no, "telling the citizen: {e}"),
+    }
+    Ok(Json(a))
+}
