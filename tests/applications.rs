@@ -179,4 +179,10 @@ async fn anonymous_citizen_is_prefilled_from_what_they_said_and_a_failing_form_g
     assert!(names(&events).contains(&"form"), "{:?}", names(&events));
     let (_, events) = ask(url, &s, "随便吧", None).await;
     assert_eq!(event(&events, "handoff")["reason"], "form_failed", "{:?}", names(&events));
+    // The agent sees the ticket with the conversation that led to it.
+    let agent = login(url, "zhou", AGENT_PW).await;
+    let id = event(&events, "ticket")["ticket_id"].as_i64().unwrap();
+    let (status, detail) = get(&format!("{api}/agent/tickets/{id}"), &agent).await;
+    assert_eq!((status, detail["ticket"]["reason"].as_str()), (200, Some("form_failed")), "{detail}");
+    assert!(detail["applications"].as_array().unwrap().is_empty(), "nothing was submitted");
 }

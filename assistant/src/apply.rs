@@ -345,7 +345,7 @@ impl Assistant {
 
     /// Ask the model for missing values as JSON (the answer is forced to open with `{`);
     /// every value is validated before it is kept.
-    async fn model_fill(&self, p: &mut FormProgress, conversation: &str) {
+    pub async fn model_fill(&self, p: &mut FormProgress, conversation: &str) {
         let Some(compute) = &self.compute else { return };
         let missing: Vec<_> = p.missing().into_iter().cloned().collect();
         if missing.is_empty() {
@@ -371,7 +371,12 @@ impl Assistant {
             }
         }
         for (k, v) in extract::parse_model_json(&text, &refs) {
-            p.prefill(&k, &v, ValueSource::Model);
+            let grounded = refs.iter().find(|f| f.key == k).is_some_and(|f| extract::grounded(f, &v, conversation));
+            if grounded {
+                p.prefill(&k, &v, ValueSource::Model);
+            } else {
+                tracing::debug!(field = %k, "model value not found in the conversation: dropped");
+            }
         }
     }
 

@@ -114,4 +114,17 @@ async fn real_model_answers_with_verified_citations() {
         assert!(events.iter().any(|e| matches!(e, AnswerEvent::Token { .. })));
         assert!(events.iter().any(|e| matches!(e, AnswerEvent::Citations { verification, .. } if verification.passed)));
     }
+
+    // Pre-fill by the model: constrained JSON for fields the rules cannot read, each value
+    // validated before it is kept and tagged as read by the model.
+    let spec = a.form_spec("SAMPLE-RS-001").await.unwrap().expect("社会保障卡申领 has a form");
+    let mut p = banshi_assistant::forms::fill::FormProgress::new(spec);
+    a.model_fill(&mut p, "我想办社保卡，卡想办在建设银行，办好了寄到家里就行。我的手机是一三九零五九一零零零零").await;
+    eprintln!("model pre-fill: {:?}", p.plain_values());
+    let bank = p.values.get("bank_name").expect("the bank is read from the conversation");
+    assert!(bank.value.contains("建设银行"), "{}", bank.value);
+    assert_eq!(bank.source, banshi_assistant::forms::fill::ValueSource::Model);
+    assert!(p.values.get("delivery").is_none_or(|v| v.value == "邮寄送达"), "{:?}", p.values.get("delivery"));
+    assert!(!p.values.contains_key("name") && !p.values.contains_key("birth_date"), "nothing the citizen did not say: {:?}", p.plain_values());
+    assert!(p.errors.is_empty(), "nothing invalid is kept: {:?}", p.errors);
 }

@@ -5,10 +5,12 @@
 //! - [`calibrate`]: fitting the retrieval confidence on the dev split.
 //! - [`answers`]: grounded answers (citations, faithfulness, overlap) and out-of-KB refusals.
 //! - [`appeal`]: appeal type / domain / anger classification on hotline messages.
+//! - [`forms`]: the 一件事 bundles' fields, materials and visits against their separate items.
 
 pub mod answers;
 pub mod appeal;
 pub mod calibrate;
+pub mod forms;
 pub mod retrieval;
 
 use std::io::{BufRead, IsTerminal, Write};

@@ -152,13 +152,17 @@
     const ratings = d.ratings.length ? el("p", { class: "muted" }, "评价：" + d.ratings.map((r) => LEVELS[5 - r.level] + (r.comment ? "（" + r.comment + "）" : "")).join("；")) : null;
     const history = el("details", { class: "history" }, el("summary", {}, "处理记录（" + d.events.length + "）"),
       el("ol", {}, d.events.map((e) => el("li", {}, time(e.created_at) + " · " + e.actor + " · " + e.action + (e.detail && e.detail.note ? "：" + e.detail.note : "")))));
+    const statusZh = { submitted: "已提交", accepted: "已受理", in_review: "审核中", done: "已办结", returned: "已退回" };
+    const apps = (d.applications || []).length ? el("section", { class: "attachments" }, el("h3", {}, "申请（边聊边办）"),
+      el("ul", {}, d.applications.map((a) => el("li", {}, a.tracking_no + " · " + a.target_name + " · " + (statusZh[a.status] || a.status) +
+        " · " + Object.keys(a.values || {}).length + " 项已填")))) : null;
     const attachments = d.attachments.length ? el("section", { class: "attachments" }, el("h3", {}, "材料与预审"), el("ul", {}, d.attachments.map((a) => el("li", {}, (a.name || a.sha256 || "材料") + (a.verdict ? " · " + a.verdict : ""))))) : null;
     const children = [
       el("header", { class: "detail-head" },
         el("h2", {}, "工单 #" + t.id + " ", el("span", { class: "tag" }, KIND[t.kind]), el("span", { class: "tag s-" + t.status }, STATUS[t.status])),
         el("p", { class: "muted" }, "原因：" + (REASON[t.reason] || t.reason) + " · 创建于 " + time(t.created_at) + (t.assignee_name ? " · 处理人 " + t.assignee_name : "") + (t.resolution_note ? " · 办结说明：" + t.resolution_note : "")),
         el("div", { class: "actions" }, actions)),
-      summaryCard(t), attachments, ratings, transcript, history,
+      summaryCard(t), apps, attachments, ratings, transcript, history,
     ];
     // A live update must not wipe what the agent is typing.
     const old = $("reply"), draft = old ? old.value : "", focused = old && document.activeElement === old;

@@ -134,7 +134,7 @@ window.banshiApply = (ctx) => {
       el("p", {}, a.target_name),
       el("p", { class: "tracking" }, "受理编号 ", el("b", {}, a.tracking_no)),
       el("p", { class: "muted" }, "部门受理后开始计算承诺时限" + (a.promised_days ? "（" + a.promised_days + " 个工作日）" : "") + "。"),
-      el("button", { type: "button", onclick: () => submit("进度查询 " + a.tracking_no) }, "查询办理进度"));
+      el("button", { type: "button", class: "primary", onclick: () => submit("进度查询 " + a.tracking_no) }, "查询办理进度"));
   }
 
   function actions(list) {

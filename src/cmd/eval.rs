@@ -20,6 +20,18 @@ pub enum What {
     Answers(AnswersArgs),
     /// Appeal classification on hotline messages: type macro-F1, domain accuracy, baselines.
     Appeal(AppealArgs),
+    /// 一件事 bundles: fields asked vs separate forms, materials vs separate lists, visits.
+    Forms(FormsArgs),
+}
+
+#[derive(clap::Args)]
+pub struct FormsArgs {
+    /// Guide and bundle files or directories (default: the bundled sample knowledge base).
+    #[arg(long = "path", env = "BANSHI_GUIDES")]
+    paths: Vec<PathBuf>,
+    /// Where the Markdown + JSON reports go (default DATA_DIR/reports).
+    #[arg(long, env = "BANSHI_REPORTS")]
+    out: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -84,7 +96,29 @@ pub async fn run(common: &Common, what: What) -> anyhow::Result<()> {
         What::Retrieval(args) => retrieval(common, args).await,
         What::Answers(args) => answers(common, args).await,
         What::Appeal(args) => appeal(common, args),
+        What::Forms(args) => forms(common, args),
     }
+}
+
+fn forms(common: &Common, args: FormsArgs) -> anyhow::Result<()> {
+    use banshi_eval::forms::{bundle_rows, markdown};
+    let base = banshi_knowledge::bundled_guides_dir();
+    let paths = if args.paths.is_empty() { vec![base.join("sample"), base.join("bundles")] } else { args.paths };
+    let (mut guides, mut bundles) = (Vec::new(), Vec::new());
+    for p in &paths {
+        let loaded = banshi_knowledge::import::load_path(p)?;
+        guides.extend(loaded.guides);
+        bundles.extend(loaded.bundles);
+    }
+    if bundles.is_empty() {
+        bail!("no bundle (code BUNDLE-…) found in {paths:?}");
+    }
+    let rows = bundle_rows(&bundles, &guides)?;
+    let md = markdown(&rows);
+    let out = args.out.unwrap_or_else(|| common.data_dir.join("reports"));
+    write_report(&out, "forms", &md, &rows)?;
+    println!("{md}\nreports: {}", out.join("forms.md").display());
+    Ok(())
 }
 
 async fn retrieval(common: &Common, args: RetrievalArgs) -> anyhow::Result<()> {

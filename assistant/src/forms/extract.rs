@@ -224,6 +224,53 @@ pub fn parse_model_json(text: &str, missing: &[&MergedField]) -> Vec<(String, St
         .collect()
 }
 
+/// Chinese numerals read digit by digit (“一三九…” as said on the phone) → ASCII digits;
+/// spaces and dashes dropped.
+fn digits_of(text: &str) -> String {
+    text.chars()
+        .filter(|c| !c.is_whitespace() && !matches!(c, '-' | '－'))
+        .map(|c| match c {
+            '零' | '〇' | 'O' => '0',
+            '一' | '幺' => '1',
+            '二' | '两' => '2',
+            '三' => '3',
+            '四' => '4',
+            '五' => '5',
+            '六' => '6',
+            '七' => '7',
+            '八' => '8',
+            '九' => '9',
+            c => c.to_ascii_uppercase(),
+        })
+        .collect()
+}
+
+/// Whether a value the model gave for `field` is actually in `conversation`: the model may
+/// only copy, never invent (a small model fills gaps with plausible names and dates). Text is
+/// kept when it occurs verbatim; numbers when their digits occur (spoken digits count); dates
+/// when their year, or their month and day, are said; options when a two-character part of
+/// them is said.
+pub fn grounded(field: &MergedField, value: &str, conversation: &str) -> bool {
+    let compact: String = conversation.chars().filter(|c| !c.is_whitespace()).collect();
+    let v: String = value.chars().filter(|c| !c.is_whitespace()).collect();
+    match field.kind {
+        FieldKind::Text | FieldKind::Address => !v.is_empty() && compact.contains(&v) && !digits_of(&v).chars().all(|c| c.is_ascii_digit()),
+        FieldKind::IdCard | FieldKind::Uscc | FieldKind::Phone | FieldKind::Number => digits_of(&compact).contains(&digits_of(&v)),
+        FieldKind::Date => {
+            let parts: Vec<&str> = value.split('-').collect();
+            let said = digits_of(&compact);
+            match parts.as_slice() {
+                [y, m, d] => said.contains(y) || (compact.contains(&format!("{}月", m.trim_start_matches('0'))) && compact.contains(&format!("{}日", d.trim_start_matches('0')))) || compact.contains(&format!("{}号", d.trim_start_matches('0'))),
+                _ => false,
+            }
+        }
+        FieldKind::Enum | FieldKind::YesNo => {
+            let chars: Vec<char> = v.chars().collect();
+            chars.len() < 2 && compact.contains(&v) || chars.windows(2).any(|w| compact.contains(&w.iter().collect::<String>()))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,6 +325,19 @@ mod tests {
         assert_eq!(got, [("child_gender".into(), "男".into())], "other choices do not make an option word ambiguous");
         let name = f("child_name", "新生儿姓名", FieldKind::Text, &[]);
         assert_eq!(from_conversation(&[&name], "我家孩子叫王小明，刚出生"), [("child_name".into(), "王小明".into())]);
+    }
+
+    #[test]
+    fn model_values_must_be_in_the_conversation() {
+        let said = "我想办社保卡，卡想办在建设银行，办好了寄到家里就行。我的手机是一三九零五九一零零零零，孩子11月18日出生";
+        assert!(grounded(&f("bank_name", "社保卡合作银行", FieldKind::Text, &[]), "建设银行", said));
+        assert!(!grounded(&f("name", "持卡人姓名", FieldKind::Text, &[]), "李明华", said), "an invented name");
+        assert!(!grounded(&f("name", "持卡人姓名", FieldKind::Text, &[]), "三九零五九一零零零零", said), "digits are not a name");
+        assert!(grounded(&f("phone", "联系电话", FieldKind::Phone, &[]), "13905910000", said), "spoken digits");
+        assert!(!grounded(&f("birth_date", "出生日期", FieldKind::Date, &[]), "1970-01-01", said), "an invented date");
+        assert!(grounded(&f("child_birth_date", "出生日期", FieldKind::Date, &[]), "2026-11-18", said));
+        assert!(!grounded(&f("gender", "性别", FieldKind::Enum, &["男", "女"]), "男", said));
+        assert!(!grounded(&f("delivery", "领取方式", FieldKind::Enum, &["窗口领取", "邮寄送达"]), "邮寄送达", said), "寄到 is not 邮寄");
     }
 
     #[test]

@@ -60,6 +60,8 @@ pub struct TicketDetail {
     /// Files the citizen uploaded (pre-review), newest first.
     #[schema(value_type = Vec<Object>)]
     pub attachments: Vec<serde_json::Value>,
+    /// Applications submitted from this conversation (values, their sources, materials).
+    pub applications: Vec<crate::store::Application>,
 }
 
 async fn ticket_or_404(app: &App, id: i64) -> Result<Ticket, ApiError> {
@@ -87,7 +89,8 @@ pub async fn detail(State(app): State<App>, _agent: Agent, Path(id): Path<i64>) 
     let attachments = transcript.iter().filter_map(|m| m.meta.get("upload").cloned()).rev().collect();
     let events = app.store.ticket_events(id).await?;
     let ratings = app.store.ratings(&ticket.session_id).await?;
-    Ok(Json(TicketDetail { ticket, transcript, events, ratings, attachments }))
+    let applications = app.store.session_applications(&ticket.session_id).await?;
+    Ok(Json(TicketDetail { ticket, transcript, events, ratings, attachments, applications }))
 }
 
 /// Take a waiting ticket; 409 when someone else took it first.
