@@ -15,6 +15,7 @@ pub mod extractive;
 pub mod forms;
 pub mod handoff;
 pub mod intent;
+pub mod prereview;
 pub mod prompt;
 pub mod records;
 

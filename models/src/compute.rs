@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::embedder::{Embedder, TextKind};
 use crate::generator::{GenParams, GenStats, Generator};
+use crate::ocr::{Ocr, OcrLine};
 use crate::ModelError;
 
 /// What a generation streams back.
@@ -34,6 +35,8 @@ enum Job {
     Generate { prompt: String, params: GenParams, events: mpsc::Sender<GenEvent> },
     /// Prefill a prompt prefix (the fixed system prompt) into the generator's cache.
     Warm { prefix: String },
+    /// Read the text lines of an image.
+    Ocr { image: image::RgbImage, reply: oneshot::Sender<Result<Vec<OcrLine>, ModelError>> },
     /// Occupies the thread until the sender side is dropped (tests of a busy thread).
     #[cfg(test)]
     Hold(std::sync::mpsc::Receiver<()>),
@@ -43,6 +46,7 @@ enum Job {
 pub struct Models {
     pub embedder: Option<Embedder>,
     pub generator: Option<Generator>,
+    pub ocr: Option<Ocr>,
 }
 
 /// Cheap to clone; all clones feed the same thread.
@@ -54,6 +58,7 @@ pub struct ComputeHandle {
 
 struct Info {
     embed_dim: Option<usize>,
+    has_ocr: bool,
     tokenizer: Option<tokenizers::Tokenizer>,
 }
 
@@ -63,6 +68,7 @@ impl ComputeHandle {
         let (tx, rx) = mpsc::channel(queue.max(1));
         let info = Arc::new(Info {
             embed_dim: models.embedder.as_ref().map(Embedder::dim),
+            has_ocr: models.ocr.is_some(),
             tokenizer: models.generator.as_ref().map(|g| g.tokenizer().clone()),
         });
         thread::Builder::new()
@@ -95,6 +101,20 @@ impl ComputeHandle {
     }
 
     /// Whether a generator is loaded.
+    pub fn has_ocr(&self) -> bool {
+        self.info.has_ocr
+    }
+
+    /// The text lines of `image` (OCR), in reading order. Waits its turn on the compute thread.
+    pub async fn ocr(&self, image: image::RgbImage) -> Result<Vec<OcrLine>, ModelError> {
+        if !self.has_ocr() {
+            return Err(ModelError::Missing("OCR models".into()));
+        }
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Job::Ocr { image, reply }).await.map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
+    }
+
     pub fn has_generator(&self) -> bool {
         self.info.tokenizer.is_some()
     }
@@ -151,6 +171,16 @@ fn run(mut models: Models, mut rx: mpsc::Receiver<Job>) {
                 let _ = reply.send(result);
             }
             Job::Generate { prompt, params, events } => generate(models.generator.as_mut(), &prompt, &params, &events),
+            Job::Ocr { image, reply } => {
+                if reply.is_closed() {
+                    continue;
+                }
+                let result = match &models.ocr {
+                    Some(o) => o.recognize(&image),
+                    None => Err(ModelError::Missing("OCR models".into())),
+                };
+                let _ = reply.send(result);
+            }
             Job::Warm { prefix } => {
                 if let Some(g) = models.generator.as_mut() {
                     if let Err(e) = g.encode(&prefix).and_then(|t| g.warm_prefix(&t)) {
@@ -194,7 +224,7 @@ mod tests {
 
     fn tiny_handle(queue: usize) -> ComputeHandle {
         let file = E5s1::parse(tiny_file(&tiny_pieces(), &[], 32, 1, 2, 64), "tiny").unwrap();
-        ComputeHandle::spawn(Models { embedder: Some(Embedder::from_e5s1(file).unwrap()), generator: None }, queue)
+        ComputeHandle::spawn(Models { embedder: Some(Embedder::from_e5s1(file).unwrap()), generator: None, ocr: None }, queue)
     }
 
     #[tokio::test]
@@ -207,7 +237,7 @@ mod tests {
 
     #[tokio::test]
     async fn missing_model_is_an_error() {
-        let h = ComputeHandle::spawn(Models { embedder: None, generator: None }, 1);
+        let h = ComputeHandle::spawn(Models { embedder: None, generator: None, ocr: None }, 1);
         let err = h.embed(vec!["x".into()], TextKind::Query).await.unwrap_err();
         assert!(matches!(err, ModelError::Missing(_)));
     }

@@ -30,13 +30,33 @@ pub enum Need {
 /// service degrades (sparse retrieval, extractive answers) and says so.
 pub fn start_compute(common: &Common, need: Need) -> anyhow::Result<ComputeHandle> {
     let dir = common.models_dir();
-    let (embedder, generator) = if common.no_models {
-        (None, None)
+    let (embedder, generator, ocr) = if common.no_models {
+        (None, None, None)
     } else {
-        let generator = if need == Need::EmbedderAndGenerator { load_generator(&dir)? } else { None };
-        (load_embedder(&dir)?, generator)
+        let (generator, ocr) = if need == Need::EmbedderAndGenerator { (load_generator(&dir)?, load_ocr(&dir)) } else { (None, None) };
+        (load_embedder(&dir)?, generator, ocr)
     };
-    Ok(ComputeHandle::spawn(Models { embedder, generator }, 64))
+    Ok(ComputeHandle::spawn(Models { embedder, generator, ocr }, 64))
+}
+
+/// The OCR models, when present; without them uploaded images are stored but not read.
+fn load_ocr(dir: &Path) -> Option<banshi_models::Ocr> {
+    let (det, rec) = (dir.join(banshi_models::setup::OCR_DET_FILE), dir.join(banshi_models::setup::OCR_REC_FILE));
+    if !det.exists() || !rec.exists() {
+        tracing::warn!("no OCR models in {} (run `banshi models fetch`): images are not read", dir.display());
+        return None;
+    }
+    let t = std::time::Instant::now();
+    match banshi_models::Ocr::from_files(&det, &rec) {
+        Ok(o) => {
+            tracing::info!("OCR loaded in {:.1} s", t.elapsed().as_secs_f64());
+            Some(o)
+        }
+        Err(e) => {
+            tracing::error!("OCR models failed to load: {e}");
+            None
+        }
+    }
 }
 
 fn load_generator(dir: &Path) -> anyhow::Result<Option<Generator>> {
