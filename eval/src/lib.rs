@@ -5,12 +5,16 @@
 //! - [`calibrate`]: fitting the retrieval confidence on the dev split.
 //! - [`answers`]: grounded answers (citations, faithfulness, overlap) and out-of-KB refusals.
 //! - [`appeal`]: appeal type / domain / anger classification on hotline messages.
+//! - [`corpus`]: synthetic material documents (images, scanned and text PDFs) for pre-review.
+//! - [`prereview`]: pre-review detection on planted defects, false rejections, OCR accuracy.
 //! - [`forms`]: the 一件事 bundles' fields, materials and visits against their separate items.
 
 pub mod answers;
 pub mod appeal;
 pub mod calibrate;
+pub mod corpus;
 pub mod forms;
+pub mod prereview;
 pub mod retrieval;
 
 use std::io::{BufRead, IsTerminal, Write};

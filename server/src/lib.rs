@@ -56,6 +56,12 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     /// After a shutdown signal, how long in-flight answers may take to finish.
     pub shutdown_grace: Duration,
+    /// Where uploaded files are stored (content-addressed).
+    pub uploads_dir: std::path::PathBuf,
+    /// Largest upload, in bytes.
+    pub max_upload_bytes: usize,
+    /// Uploads one session may make.
+    pub max_uploads_per_session: usize,
 }
 
 impl Default for Config {
@@ -68,6 +74,9 @@ impl Default for Config {
             retry_after_secs: 10,
             cors_origins: Vec::new(),
             shutdown_grace: Duration::from_secs(30),
+            uploads_dir: std::path::PathBuf::from("data/uploads"),
+            max_upload_bytes: 10 * 1024 * 1024,
+            max_uploads_per_session: 30,
         }
     }
 }

@@ -17,6 +17,7 @@ use crate::routes;
         routes::citizen::sign_in, routes::citizen::sign_out, routes::citizen::profile, routes::citizen::update_profile,
         routes::applications::form, routes::applications::edit_field, routes::applications::submit, routes::applications::of_session,
         routes::applications::progress, routes::applications::list, routes::applications::detail, routes::applications::set_status,
+        routes::uploads::upload, routes::uploads::list, routes::uploads::prereview,
         routes::items::quick_actions, routes::items::list, routes::items::get,
         routes::ops::healthz, routes::ops::readyz, routes::ops::metrics, routes::ops::openapi,
     ),

@@ -156,13 +156,17 @@
     const apps = (d.applications || []).length ? el("section", { class: "attachments" }, el("h3", {}, "申请（边聊边办）"),
       el("ul", {}, d.applications.map((a) => el("li", {}, a.tracking_no + " · " + a.target_name + " · " + (statusZh[a.status] || a.status) +
         " · " + Object.keys(a.values || {}).length + " 项已填")))) : null;
+    const pr = d.prereview;
+    const prereview = pr ? el("section", { class: "attachments" }, el("h3", {}, "材料预审：" + ({ pass: "通过", fix: "需补正", fail: "不通过" }[pr.verdict] || pr.verdict)),
+      el("ul", {}, pr.materials.concat(pr.unmatched || []).map((m) => el("li", {}, m.material + " · " + ({ pass: "通过", fix: "需补正", fail: "不通过" }[m.verdict]) +
+        (m.findings.length ? "：" + m.findings.map((f) => f.reason).join("；") : (m.note ? "（" + m.note + "）" : "")))))) : null;
     const attachments = d.attachments.length ? el("section", { class: "attachments" }, el("h3", {}, "材料与预审"), el("ul", {}, d.attachments.map((a) => el("li", {}, (a.name || a.sha256 || "材料") + (a.verdict ? " · " + a.verdict : ""))))) : null;
     const children = [
       el("header", { class: "detail-head" },
         el("h2", {}, "工单 #" + t.id + " ", el("span", { class: "tag" }, KIND[t.kind]), el("span", { class: "tag s-" + t.status }, STATUS[t.status])),
         el("p", { class: "muted" }, "原因：" + (REASON[t.reason] || t.reason) + " · 创建于 " + time(t.created_at) + (t.assignee_name ? " · 处理人 " + t.assignee_name : "") + (t.resolution_note ? " · 办结说明：" + t.resolution_note : "")),
         el("div", { class: "actions" }, actions)),
-      summaryCard(t), apps, attachments, ratings, transcript, history,
+      summaryCard(t), apps, prereview, attachments, ratings, transcript, history,
     ];
     // A live update must not wipe what the agent is typing.
     const old = $("reply"), draft = old ? old.value : "", focused = old && document.activeElement === old;

@@ -24,6 +24,8 @@ use crate::Common;
 pub enum Need {
     Embedder,
     EmbedderAndGenerator,
+    /// OCR only (pre-review evaluation).
+    Ocr,
 }
 
 /// Load what models exist and start the compute thread. Missing models are not an error: the
@@ -33,8 +35,11 @@ pub fn start_compute(common: &Common, need: Need) -> anyhow::Result<ComputeHandl
     let (embedder, generator, ocr) = if common.no_models {
         (None, None, None)
     } else {
-        let (generator, ocr) = if need == Need::EmbedderAndGenerator { (load_generator(&dir)?, load_ocr(&dir)) } else { (None, None) };
-        (load_embedder(&dir)?, generator, ocr)
+        match need {
+            Need::EmbedderAndGenerator => (load_embedder(&dir)?, load_generator(&dir)?, load_ocr(&dir)),
+            Need::Embedder => (load_embedder(&dir)?, None, None),
+            Need::Ocr => (None, None, load_ocr(&dir)),
+        }
     };
     Ok(ComputeHandle::spawn(Models { embedder, generator, ocr }, 64))
 }

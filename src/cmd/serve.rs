@@ -39,6 +39,12 @@ pub struct ServeArgs {
     /// Origins allowed by CORS, comma-separated (mini-program / H5 origins; `*` for any).
     #[arg(long, env = "BANSHI_CORS_ORIGINS", value_delimiter = ',')]
     cors_origins: Vec<String>,
+    /// Largest uploaded file (pre-review), in bytes.
+    #[arg(long, env = "BANSHI_MAX_UPLOAD_BYTES", default_value_t = 10 * 1024 * 1024)]
+    max_upload_bytes: usize,
+    /// Files one conversation may upload.
+    #[arg(long, env = "BANSHI_MAX_UPLOADS", default_value_t = 30)]
+    max_uploads: usize,
     /// Seconds in-flight answers get to finish after SIGTERM / Ctrl-C.
     #[arg(long, env = "BANSHI_SHUTDOWN_GRACE", default_value_t = 30)]
     shutdown_grace: u64,
@@ -72,6 +78,9 @@ pub async fn run(common: &Common, args: ServeArgs) -> anyhow::Result<()> {
         retry_after_secs: args.retry_after,
         cors_origins: args.cors_origins,
         shutdown_grace: Duration::from_secs(args.shutdown_grace),
+        uploads_dir: common.data_dir.join("uploads"),
+        max_upload_bytes: args.max_upload_bytes,
+        max_uploads_per_session: args.max_uploads,
     };
     let app = AppState::new(config, store, assistant, models_ready);
     let listener = tokio::net::TcpListener::bind(args.addr).await.with_context(|| format!("binding {}", args.addr))?;

@@ -85,6 +85,22 @@ pub fn prefill(p: &mut FormProgress, profile: Option<&Profile>, licences: &[ELic
     p.exempt = exemptions(p, &valid);
 }
 
+/// Fill what uploaded materials state into an open form (fields declared `material:…`), leaving
+/// every other value and the 免提交 marks as they are.
+pub fn prefill_from_materials(p: &mut FormProgress, materials: &[MaterialFields]) {
+    let fields = p.spec.fields.clone();
+    for f in &fields {
+        for s in &f.sources {
+            if let FieldSource::Material { material, field } = s {
+                let found = materials.iter().filter(|m| &m.material == material || material.contains(m.material.as_str())).find_map(|m| m.fields.get(field));
+                if found.is_some_and(|v| p.prefill(&f.key, v, ValueSource::Material { material: material.clone() })) {
+                    break;
+                }
+            }
+        }
+    }
+}
+
 /// Materials the citizen need not bring: issued inside the bundle, or held as an e-licence.
 fn exemptions(p: &FormProgress, licences: &[&ELicence]) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();

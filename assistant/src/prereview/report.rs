@@ -215,8 +215,10 @@ fn check_upload(u: &Analysed, r: &Recognised, want: Option<MaterialKind>, values
             out.push(finding(Verdict::Fail, "expired", format!("证件已于 {until} 过期"), "请先办理证件换领，或上传有效期内的证件"));
         }
     }
-    let dates = all_dates(&u.doc.text());
-    if dates.iter().any(|d| *d > today && r.fields.get("有效期至").is_none_or(|v| v != &d.to_string())) || dates.iter().any(|d| d.year_ce().1 < 1900) {
+    // Births, issues and registrations lie in the past; no date on a material is before 1900.
+    let past_only = ["出生时间", "出生日期", "签发日期", "登记日期", "成立日期"];
+    let future = past_only.iter().filter_map(|k| r.fields.get(*k)).filter_map(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()).any(|d| d > today);
+    if future || all_dates(&u.doc.text()).iter().any(|d| d.year_ce().1 < 1900) {
         out.push(finding(Verdict::Fix, "implausible_date", "材料上的日期不合常理（晚于今天或早于1900年）", "请核对材料是否填写或识别有误"));
     }
     out.extend(against_form(r, values));
@@ -345,6 +347,16 @@ mod tests {
         let mut blank = upload(1, "");
         blank.doc.pages[0].blank = true;
         assert!(review("测试事项", &mats, &[blank], &values(), today()).unmatched[0].findings[0].reason.contains("空白"));
+    }
+
+    #[test]
+    fn future_births_are_implausible_but_future_contract_ends_are_not() {
+        let mats = [material("出生医学证明", None, false)];
+        let v: BTreeMap<String, String> = [("child".to_string(), "陈思语".to_string())].into();
+        let r = review("t", &mats, &[upload(1, "出生医学证明\n新生儿姓名 陈思语\n出生时间 2027年01月05日")], &v, today());
+        assert!(r.materials[0].findings.iter().any(|f| f.code == "implausible_date"), "{r:#?}");
+        let r = review("t", &[material("劳动合同", None, false)], &[upload(1, "劳动合同书\n甲方 某公司\n合同期限 2026年12月01日至2029年11月30日")], &BTreeMap::new(), today());
+        assert_eq!(r.verdict, Verdict::Pass, "{r:#?}");
     }
 
     #[test]

@@ -62,6 +62,9 @@ pub struct TicketDetail {
     pub attachments: Vec<serde_json::Value>,
     /// Applications submitted from this conversation (values, their sources, materials).
     pub applications: Vec<crate::store::Application>,
+    /// The latest pre-review report in the conversation.
+    #[schema(value_type = Option<Object>)]
+    pub prereview: Option<serde_json::Value>,
 }
 
 async fn ticket_or_404(app: &App, id: i64) -> Result<Ticket, ApiError> {
@@ -90,7 +93,8 @@ pub async fn detail(State(app): State<App>, _agent: Agent, Path(id): Path<i64>) 
     let events = app.store.ticket_events(id).await?;
     let ratings = app.store.ratings(&ticket.session_id).await?;
     let applications = app.store.session_applications(&ticket.session_id).await?;
-    Ok(Json(TicketDetail { ticket, transcript, events, ratings, attachments, applications }))
+    let prereview = transcript.iter().rev().find_map(|m| m.meta.get("prereview").and_then(|p| p.get("report")).cloned());
+    Ok(Json(TicketDetail { ticket, transcript, events, ratings, attachments, applications, prereview }))
 }
 
 /// Take a waiting ticket; 409 when someone else took it first.

@@ -10,10 +10,11 @@ pub(crate) mod items;
 pub(crate) mod live;
 pub(crate) mod ops;
 pub(crate) mod sessions;
+pub(crate) mod uploads;
 
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method};
 use axum::middleware::{self, Next};
 use axum::response::Response;
@@ -64,14 +65,22 @@ pub fn router(app: App) -> Router {
         .route("/items", get(items::list))
         .route("/items/{code}", get(items::get))
         .route("/openapi.json", get(ops::openapi));
+    // Uploads get their own body limit (files); everything else the small JSON limit.
+    let api = api
+        .route("/sessions/{id}/prereview", post(uploads::prereview))
+        .route("/sessions/{id}/uploads", get(uploads::list))
+        .layer(RequestBodyLimitLayer::new(app.config.max_body_bytes));
+    let files = Router::new()
+        .route("/sessions/{id}/uploads", post(uploads::upload))
+        .layer(DefaultBodyLimit::disable())
+        .layer(RequestBodyLimitLayer::new(app.config.max_upload_bytes + 64 * 1024));
     Router::new()
-        .nest("/api/v1", api)
+        .nest("/api/v1", api.merge(files))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .merge(web::routes())
         .layer(middleware::from_fn_with_state(app.clone(), record))
-        .layer(RequestBodyLimitLayer::new(app.config.max_body_bytes))
         .layer(cors(&app.config.cors_origins))
         .layer(TraceLayer::new_for_http())
         .with_state(app)

@@ -11,6 +11,7 @@
 pub mod applications;
 mod sqlite;
 pub mod tickets;
+pub mod uploads;
 pub mod users;
 
 use async_trait::async_trait;
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 pub use applications::{AppStatus, Application, Applications, Citizen, NewApplication};
 pub use sqlite::SqliteStore;
 pub use tickets::{NewTicket, Rating, RatingStats, Ticket, TicketEvent, TicketFilter, TicketKind, TicketStatus, Tickets};
+pub use uploads::{NewUpload, StoredReport, Upload, Uploads};
 pub use users::{Role as StaffRole, User, Users};
 
 #[derive(Debug, thiserror::Error)]
@@ -39,9 +41,9 @@ pub enum StoreError {
 }
 
 /// Everything the service persists.
-pub trait Store: Sessions + Tickets + Users + Applications {}
+pub trait Store: Sessions + Tickets + Users + Applications + Uploads {}
 
-impl<T: Sessions + Tickets + Users + Applications> Store for T {}
+impl<T: Sessions + Tickets + Users + Applications + Uploads> Store for T {}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Session {

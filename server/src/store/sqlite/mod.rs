@@ -4,6 +4,7 @@
 mod applications;
 mod sessions;
 mod tickets;
+mod uploads;
 mod users;
 
 use sqlx::SqlitePool;
