@@ -191,6 +191,7 @@
       else { t.onEvent("token", { text: m.text }); if (meta.sources && meta.sources.length) t.onEvent("citations", { sources: meta.sources }); }
       t.onEvent("done", { kind: m.kind });
     }
+    if (meta.prereview) { t.answer.remove(); t.bubble.append(apply.reportCard(meta.prereview.report)); }
     if (meta.application && m.kind === "submitted") t.bubble.append(apply.tracking(meta.application));
     if (m.status === "interrupted") t.bubble.append(el("div", { class: "meta" }, "（回答未完成）"));
   }
@@ -419,6 +420,7 @@
         else if (a.kind === "prefill") { input.value = a.text; input.focus(); resize(); }
         else if (a.kind === "send") submit(a.text);
         else if (a.kind === "rate") { if (session) askRating(null); else submit("你好"); }
+        else if (a.kind === "upload") apply.openUpload();
       } }, a.label)));
     } catch {}
   }
@@ -465,7 +467,11 @@
     chat.querySelectorAll(".msg:not(.welcome)").forEach((n) => n.remove());
   });
 
-  const apply = window.banshiApply({ el, api, submit, scroll, openDrawer, closeDrawer, store, ensureSession, session: () => session });
+  const apply = window.banshiApply({ el, api, submit, scroll, openDrawer, closeDrawer, store, ensureSession, session: () => session,
+    // A report the drawer produced: shown as an assistant message (history has it stored too).
+    showReport: (r) => { const t = assistantTurn(); t.bubble.append(apply.reportCard(r)); scroll(); },
+    showTicketNotice: () => ensureLive(),
+    replaceForm: (f) => { const old = chat.querySelector(".formcard:not(.stale)"); if (old) old.replaceWith(apply.formCard(f)); } });
 
   const online = () => { net.hidden = navigator.onLine; if (navigator.onLine) flush(); };
   window.addEventListener("online", online); window.addEventListener("offline", online);

@@ -176,5 +176,67 @@ window.banshiApply = (ctx) => {
   });
   showWho(ctx.store.get("citizen"));
 
-  return { bundleCard, formCard, actions, tracking, signedOut: () => showWho(null) };
+  // ---------- 预审材料: upload materials, then a report ----------
+  const verdictZh = { pass: "通过", fix: "需补正", fail: "不通过" };
+
+  function reportCard(r) {
+    const row = (m) => el("li", { class: "pr-" + m.verdict },
+      el("span", { class: "mat-name" }, m.material), el("span", { class: "badge v-" + m.verdict }, verdictZh[m.verdict]),
+      m.note ? el("div", { class: "muted" }, m.note) : null,
+      m.findings.map((f) => el("div", { class: "finding" }, f.reason, el("div", { class: "muted" }, "处理建议：" + f.fix))));
+    return el("div", { class: "card report" },
+      el("div", { class: "card-head" }, el("h3", {}, "材料预审结果", el("span", { class: "badge v-" + r.verdict }, verdictZh[r.verdict])), el("div", { class: "dept" }, r.summary)),
+      el("ul", { class: "mats" }, r.materials.map(row)),
+      r.unmatched && r.unmatched.length ? [el("h4", {}, "未对应到材料清单的文件"), el("ul", { class: "mats" }, r.unmatched.map(row))] : null,
+      r.commitment ? el("details", { class: "mats-box" }, el("summary", {}, "告知承诺书（容缺受理）"), el("pre", { class: "commitment" }, r.commitment)) : null);
+  }
+
+  async function openUpload() {
+    await ctx.ensureSession();
+    let form = null;
+    try { form = await (await api("/sessions/" + session().id + "/form")).json(); } catch {}
+    const list = el("ul", { class: "uploads" });
+    const msg = el("p", { class: "note", role: "status" });
+    const refresh = async () => {
+      const ups = await (await api("/sessions/" + session().id + "/uploads")).json();
+      list.replaceChildren(...ups.map((u) => el("li", {}, u.file_name + " · 识别为" + (u.recognised.kind === "other" ? "未识别" : ({ id_card: "居民身份证", hukou: "居民户口簿", business_licence: "营业执照", birth_certificate: "出生医学证明", marriage_certificate: "结婚证", property_certificate: "不动产权证书", contract: "合同", application_form: "申请表" }[u.recognised.kind] || u.recognised.kind)) + (u.declared ? "（" + u.declared + "）" : ""))));
+    };
+    const needed = form ? form.materials.filter((m) => !m.exempt) : [];
+    const pick = el("select", { id: "up-material" }, el("option", { value: "" }, "自动识别材料类型"), needed.map((m) => el("option", { value: m.name }, m.name)));
+    const file = el("input", { id: "up-file", type: "file", accept: "application/pdf,image/jpeg,image/png" });
+    const send = el("button", { type: "button", class: "primary", onclick: async () => {
+      if (!file.files.length) { msg.textContent = "请选择文件"; return; }
+      const body = new FormData();
+      if (pick.value) body.append("material", pick.value);
+      body.append("file", file.files[0]);
+      send.disabled = true; msg.textContent = "正在上传并识别…";
+      try {
+        const res = await fetch("/api/v1/sessions/" + session().id + "/uploads", { method: "POST", headers: { Authorization: "Bearer " + session().token }, body });
+        const b = await res.json();
+        if (!res.ok) throw new Error((b.error && b.error.message) || "上传失败");
+        msg.textContent = "已上传：" + b.upload.file_name;
+        if (b.form) ctx.replaceForm(b.form);
+        file.value = ""; await refresh();
+      } catch (e) { msg.textContent = e.message; }
+      send.disabled = false;
+    } }, "上传");
+    const review = el("button", { type: "button", class: "primary", onclick: async () => {
+      review.disabled = true; msg.textContent = "正在预审…";
+      try {
+        const res = await api("/sessions/" + session().id + "/prereview", { method: "POST", body: JSON.stringify({}) });
+        const a = await res.json();
+        closeDrawer();
+        ctx.showReport(a.report);
+        if (a.ticket_id) ctx.showTicketNotice();
+      } catch (e) { msg.textContent = e.message; review.disabled = false; }
+    } }, "开始预审");
+    await refresh();
+    openDrawer("预审材料",
+      el("p", { class: "muted" }, form ? "正在为“" + form.title + "”准备材料。支持 PDF、JPG、PNG，单个文件不超过 10 MB。" : "请先在对话中选择要办理的事项（如“我要办新生儿出生一件事”），再上传材料预审。"),
+      form ? el("div", { class: "signin" }, el("label", { for: "up-material" }, "材料"), pick, el("label", { for: "up-file" }, "文件"), file, send) : null,
+      el("h4", {}, "已上传"), list,
+      form ? review : null, msg);
+  }
+
+  return { bundleCard, formCard, actions, tracking, reportCard, openUpload, signedOut: () => showWho(null) };
 };

@@ -234,18 +234,31 @@ fn against_form(r: &Recognised, values: &BTreeMap<String, String>) -> Vec<Findin
         return out;
     }
     let form_ids: Vec<&String> = values.values().filter(|v| validate::id_card(v).is_ok()).collect();
+    // The material must belong to someone on the form: at least one of its valid ID numbers
+    // (a birth certificate names both parents) is among the form's.
     if let Some(ids) = r.fields.get("公民身份号码") {
-        for id in ids.split(',').filter(|id| validate::id_card(id).is_ok()) {
-            if !form_ids.is_empty() && !form_ids.iter().any(|f| f.as_str() == id) {
-                out.push(finding(Verdict::Fix, "mismatch", format!("材料上的证件号码 {} 与申请表填写的不一致", mask(id)), "请核对申请表中的证件号码，或上传本人的材料"));
-            }
+        let valid: Vec<&str> = ids.split(',').filter(|id| validate::id_card(id).is_ok()).collect();
+        if !form_ids.is_empty() && !valid.is_empty() && !valid.iter().any(|id| form_ids.iter().any(|f| f.as_str() == *id)) {
+            let shown: Vec<String> = valid.iter().map(|id| mask(id)).collect();
+            out.push(finding(Verdict::Fix, "mismatch", format!("材料上的证件号码 {} 与申请表填写的不一致", shown.join("、")), "请核对申请表中的证件号码，或上传本人的材料"));
         }
     }
-    for label in ["姓名", "新生儿姓名", "母亲姓名", "父亲姓名", "法定代表人", "名称", "权利人"] {
-        if let Some(name) = r.fields.get(label) {
-            if !values.values().any(|v| v == name) {
-                out.push(finding(Verdict::Fix, "mismatch", format!("材料上的{label}“{name}”与申请表填写的不一致"), "请核对申请表填写的姓名（名称），或上传对应人员的材料"));
-            }
+    // A role's name is compared with the form's field for that role when it is filled; a bare
+    // 姓名 (an ID card, a register) may be anyone on the form.
+    const ROLES: &[(&str, &[&str])] = &[
+        ("新生儿姓名", &["child_name"]),
+        ("母亲姓名", &["mother_name"]),
+        ("父亲姓名", &["father_name"]),
+        ("法定代表人", &["legal_person"]),
+        ("名称", &["company_name"]),
+        ("姓名", &[]),
+        ("权利人", &[]),
+    ];
+    for (label, keys) in ROLES {
+        let Some(name) = r.fields.get(*label) else { continue };
+        let expected: Vec<&String> = if keys.is_empty() { values.values().collect() } else { keys.iter().filter_map(|k| values.get(*k)).collect() };
+        if !expected.is_empty() && !expected.iter().any(|v| *v == name) {
+            out.push(finding(Verdict::Fix, "mismatch", format!("材料上的{label}“{name}”与申请表填写的不一致"), "请核对申请表填写的姓名（名称），或上传对应人员的材料"));
         }
     }
     out

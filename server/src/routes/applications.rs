@@ -113,10 +113,11 @@ pub async fn submit(State(app): State<App>, Path(id): Path<String>, headers: Hea
         materials: json!(materials),
         promised_days: spec.promised_days,
     };
-    let a = app.store.submit(new).await?;
+    let mut a = app.store.submit(new).await?;
     // The latest pre-review of this target goes with the application to the department.
     if let Some(r) = app.store.reports(&id, &a.target_code).await?.into_iter().next() {
         app.store.attach_report(a.id, &r.report).await?;
+        a.prereview = Some(serde_json::to_value(&r.report).expect("reports serialise"));
     }
     tracing::info!(session = %id, application = %a.tracking_no, target = %a.target_code, "application submitted");
     if open.is_some() {

@@ -15,7 +15,7 @@ pub struct QuickAction {
     pub id: String,
     pub label: String,
     /// `items`: show the list at `href`; `prefill`: put `text` into the input box; `send`: send
-    /// `text` as a message; `rate`: open the 好差评 rating.
+    /// `text` as a message; `rate`: open the 好差评 rating; `upload`: open the 预审材料 uploader.
     pub kind: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub href: Option<String>,
@@ -67,7 +67,8 @@ pub async fn quick_actions() -> Json<QuickActions> {
     Json(QuickActions {
         actions: vec![
             a("common", "常见事项", "items", Some("/api/v1/items?source=sample&limit=100"), None),
-            a("apply", "我要办", "prefill", None, Some("我要办理")),
+            a("apply", "我要办", "send", None, Some("我要办理")),
+            a("prereview", "预审材料", "upload", None, None),
             a("human", "转人工", "send", None, Some("转人工")),
             a("rate", "评价服务", "rate", None, None),
         ],

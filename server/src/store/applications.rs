@@ -101,6 +101,9 @@ pub struct Application {
     pub submitted_at: String,
     pub accepted_at: Option<String>,
     pub updated_at: String,
+    /// The pre-review report submitted with it, if the citizen ran one.
+    #[schema(value_type = Option<Object>)]
+    pub prereview: Option<serde_json::Value>,
 }
 
 #[async_trait]

@@ -32,7 +32,7 @@ fn licence(r: &SqliteRow) -> Result<ELicence, StoreError> {
 }
 
 const APP_COLUMNS: &str = "id, tracking_no, session_id, citizen_id, target_kind, target_code, target_name, form_values, value_sources, \
-     materials, promised_days, status, returned_reason, submitted_at, accepted_at, updated_at";
+     materials, promised_days, status, returned_reason, submitted_at, accepted_at, updated_at, prereview";
 
 fn application(r: &SqliteRow) -> Result<Application, StoreError> {
     Ok(Application {
@@ -52,6 +52,7 @@ fn application(r: &SqliteRow) -> Result<Application, StoreError> {
         submitted_at: r.get("submitted_at"),
         accepted_at: r.get("accepted_at"),
         updated_at: r.get("updated_at"),
+        prereview: r.get::<Option<String>, _>("prereview").map(|s| serde_json::from_str(&s)).transpose().map_err(|e| StoreError::Corrupt(format!("prereview: {e}")))?,
     })
 }
 
