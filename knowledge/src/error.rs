@@ -8,6 +8,12 @@ pub enum KnowledgeError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("not found: {0}")]
     NotFound(String),
+    /// Someone saved `code` after the version the change was based on.
+    #[error("{code} was changed by {by} (now v{latest}) after v{base}, the version this edit started from")]
+    Conflict { code: String, base: u32, latest: u32, by: String },
+    /// The requested version cannot be made live (a draft that failed validation, unknown).
+    #[error("{0}")]
+    NotAllowed(String),
     /// A guide that fails validation; each entry names one problem.
     #[error("invalid guide {code}: {}", problems.join("; "))]
     Invalid { code: String, problems: Vec<String> },

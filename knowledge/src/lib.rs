@@ -152,6 +152,16 @@ impl KnowledgeBase {
         self.indexer.sync(docs, true, progress).await
     }
 
+    /// Make `version` of guide `code` live (publish a draft or roll back) and re-index only
+    /// that guide, so answers use it at once. Returns the version live before.
+    pub async fn make_live(&self, code: &str, version: u32) -> Result<Option<u32>, KnowledgeError> {
+        let before = self.store.make_live(code, version).await?;
+        let live = self.store.live(code).await?.ok_or_else(|| KnowledgeError::NotFound(code.to_string()))?;
+        self.searcher.names.set(&live);
+        self.indexer.sync(vec![(live.code.clone(), chunk::chunk_guide(&live))], false, &|_, _| {}).await?;
+        Ok(before)
+    }
+
     /// The live bundle `code`.
     pub async fn bundle(&self, code: &str) -> Result<Option<Bundle>, KnowledgeError> {
         self.bundles.live(code).await

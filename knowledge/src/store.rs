@@ -40,6 +40,25 @@ pub enum Saved {
 }
 
 /// Summary row for listings.
+/// One saved version, as a history lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct VersionInfo {
+    pub version: u32,
+    /// `draft` or `published` (published at least once).
+    pub status: String,
+    pub author: String,
+    pub created_at: String,
+    pub live: bool,
+}
+
+fn doc_meta_time<D: Document>(d: &D) -> Option<String> {
+    serde_json::to_value(d).ok()?.get("updated_at")?.as_str().map(str::to_string)
+}
+
+fn doc_meta_author<D: Document>(d: &D) -> Option<String> {
+    serde_json::to_value(d).ok()?.get("updated_by")?.as_str().map(str::to_string)
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GuideSummary {
     pub code: String,
@@ -188,6 +207,98 @@ impl<D: Document> DocStore<D> {
         Ok(Saved::Version(version as u32))
     }
 
+    /// Save `doc` as a new draft version on top of `base` (the latest version the editor loaded;
+    /// 0 for a new document). Fails with `Conflict` when someone saved a newer version since —
+    /// the check and the insert are one transaction, so two editors cannot both win. The live
+    /// version is unchanged until [`DocStore::make_live`].
+    pub async fn save_draft(&self, doc: &D, base: u32, author: &str) -> Result<u32, KnowledgeError> {
+        let (table, versions) = (D::TABLE, D::VERSIONS);
+        let code = doc.code();
+        let problems = doc.validate();
+        if !problems.is_empty() {
+            return Err(KnowledgeError::Invalid { code: code.to_string(), problems });
+        }
+        let mut tx = self.pool.begin().await?;
+        let latest: i64 = sqlx::query_scalar(&format!("SELECT latest_version FROM {table} WHERE code = ?")).bind(code).fetch_optional(&mut *tx).await?.unwrap_or(0);
+        if latest as u32 != base {
+            let by: String = sqlx::query_scalar(&format!("SELECT author FROM {versions} WHERE code = ? AND version = ?")).bind(code).bind(latest).fetch_optional(&mut *tx).await?.unwrap_or_default();
+            return Err(KnowledgeError::Conflict { code: code.to_string(), base, latest: latest as u32, by });
+        }
+        let version = latest + 1;
+        let now = chrono::Utc::now().to_rfc3339();
+        let mut stored = doc.clone();
+        stored.stamp(version as u32, Status::Draft, &now, author);
+        sqlx::query(&format!("INSERT INTO {versions} (code, version, status, name, body, author, created_at) VALUES (?, ?, 'draft', ?, ?, ?, ?)"))
+            .bind(code)
+            .bind(version)
+            .bind(doc.name())
+            .bind(serde_json::to_string(&stored).expect("documents serialise"))
+            .bind(author)
+            .bind(&now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(&format!(
+            "INSERT INTO {table} (code, name, source, live_version, latest_version, updated_at) VALUES (?, ?, ?, NULL, ?, ?)
+             ON CONFLICT(code) DO UPDATE SET latest_version = excluded.latest_version, updated_at = excluded.updated_at"
+        ))
+        .bind(code)
+        .bind(doc.name())
+        .bind(doc.source_kind())
+        .bind(version)
+        .bind(&now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(version as u32)
+    }
+
+    /// Make `version` of `code` the live one (publish a draft, or roll back to an earlier
+    /// version). Returns the version that was live before.
+    pub async fn make_live(&self, code: &str, version: u32) -> Result<Option<u32>, KnowledgeError> {
+        let (table, versions) = (D::TABLE, D::VERSIONS);
+        let mut tx = self.pool.begin().await?;
+        let body: Option<String> = sqlx::query_scalar(&format!("SELECT body FROM {versions} WHERE code = ? AND version = ?")).bind(code).bind(version).fetch_optional(&mut *tx).await?;
+        let body = body.ok_or_else(|| KnowledgeError::NotFound(format!("{code} v{version}")))?;
+        let mut doc: D = parse(code, version as i64, body)?;
+        let problems = doc.validate();
+        if !problems.is_empty() {
+            return Err(KnowledgeError::Invalid { code: code.to_string(), problems });
+        }
+        let before: Option<i64> = sqlx::query_scalar(&format!("SELECT live_version FROM {table} WHERE code = ?")).bind(code).fetch_one(&mut *tx).await?;
+        let now = chrono::Utc::now().to_rfc3339();
+        let at = doc_meta_time(&doc).unwrap_or_else(|| now.clone());
+        let by = doc_meta_author(&doc).unwrap_or_default();
+        doc.stamp(version, Status::Published, &at, &by);
+        sqlx::query(&format!("UPDATE {versions} SET status = 'published', body = ? WHERE code = ? AND version = ?"))
+            .bind(serde_json::to_string(&doc).expect("documents serialise"))
+            .bind(code)
+            .bind(version)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(&format!("UPDATE {table} SET live_version = ?, name = ?, updated_at = ? WHERE code = ?")).bind(version).bind(doc.name()).bind(&now).bind(code).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(before.map(|v| v as u32))
+    }
+
+    /// One version of a document, whatever its status.
+    pub async fn version(&self, code: &str, version: u32) -> Result<Option<D>, KnowledgeError> {
+        let body: Option<String> = sqlx::query_scalar(&format!("SELECT body FROM {} WHERE code = ? AND version = ?", D::VERSIONS)).bind(code).bind(version).fetch_optional(&self.pool).await?;
+        body.map(|b| parse(code, version as i64, b)).transpose()
+    }
+
+    /// Every version of a document, newest first.
+    pub async fn history(&self, code: &str) -> Result<Vec<VersionInfo>, KnowledgeError> {
+        let live: Option<i64> = sqlx::query_scalar(&format!("SELECT live_version FROM {} WHERE code = ?", D::TABLE)).bind(code).fetch_optional(&self.pool).await?.flatten();
+        let rows = sqlx::query(&format!("SELECT version, status, author, created_at FROM {} WHERE code = ? ORDER BY version DESC", D::VERSIONS)).bind(code).fetch_all(&self.pool).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let version: i64 = r.get(0);
+                VersionInfo { version: version as u32, status: r.get(1), author: r.get(2), created_at: r.get(3), live: live == Some(version) }
+            })
+            .collect())
+    }
+
     /// The live (published) version of a document.
     pub async fn live(&self, code: &str) -> Result<Option<D>, KnowledgeError> {
         let sql = format!("SELECT v.version, v.body FROM {} g JOIN {} v ON v.code = g.code AND v.version = g.live_version WHERE g.code = ?", D::TABLE, D::VERSIONS);
@@ -245,6 +356,27 @@ mod tests {
         let mut g: Guide = serde_json::from_str(include_str!("../guides/sample/sfz-huanling.json")).unwrap();
         g.fees.as_mut().unwrap()[0].amount_yuan = Some(fee);
         g
+    }
+
+    #[tokio::test]
+    async fn drafts_conflict_publish_and_roll_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = GuideStore::new(open_sqlite(&dir.path().join("banshi.db")).await.unwrap()).await.unwrap();
+        assert_eq!(store.publish(&guide(20.0), "import").await.unwrap(), Saved::Version(1));
+        let code = guide(20.0).code;
+        assert_eq!(store.save_draft(&guide(30.0), 1, "editor-a").await.unwrap(), 2);
+        let e = store.save_draft(&guide(40.0), 1, "editor-b").await.unwrap_err();
+        assert!(matches!(&e, KnowledgeError::Conflict { latest: 2, by, .. } if by == "editor-a"), "{e}");
+        let fee = |g: Guide| g.fees.unwrap()[0].amount_yuan;
+        assert_eq!(fee(store.live(&code).await.unwrap().unwrap()), Some(20.0), "a draft is not live");
+        assert_eq!(store.make_live(&code, 2).await.unwrap(), Some(1));
+        assert_eq!(fee(store.live(&code).await.unwrap().unwrap()), Some(30.0));
+        assert_eq!(store.make_live(&code, 1).await.unwrap(), Some(2), "roll back");
+        assert_eq!(fee(store.live(&code).await.unwrap().unwrap()), Some(20.0));
+        let h = store.history(&code).await.unwrap();
+        assert_eq!(h.iter().map(|v| (v.version, v.live)).collect::<Vec<_>>(), [(2, false), (1, true)]);
+        assert_eq!(h[0].author, "editor-a");
+        assert!(matches!(store.make_live(&code, 9).await, Err(KnowledgeError::NotFound(_))));
     }
 
     #[tokio::test]

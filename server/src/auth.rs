@@ -162,6 +162,32 @@ impl FromRequestParts<App> for Agent {
     }
 }
 
+/// A staff member's editor-side endpoints: editors and admins.
+pub struct Editor(pub Staff);
+
+impl FromRequestParts<App> for Editor {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
+        let staff = Staff::from_request_parts(parts, app).await?;
+        staff.require(&[StaffRole::Editor])?;
+        Ok(Editor(staff))
+    }
+}
+
+/// Admin-only endpoints (the audit log).
+pub struct Admin(pub Staff);
+
+impl FromRequestParts<App> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
+        let staff = Staff::from_request_parts(parts, app).await?;
+        staff.require(&[])?;
+        Ok(Admin(staff))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,6 +18,8 @@ use crate::routes;
         routes::applications::form, routes::applications::edit_field, routes::applications::submit, routes::applications::of_session,
         routes::applications::progress, routes::applications::list, routes::applications::detail, routes::applications::set_status,
         routes::uploads::upload, routes::uploads::list, routes::uploads::prereview,
+        routes::editor::list, routes::editor::get, routes::editor::save_draft, routes::editor::publish, routes::editor::rollback,
+        routes::editor::versions, routes::editor::diff, routes::editor::preview, routes::editor::audit,
         routes::items::quick_actions, routes::items::list, routes::items::get,
         routes::ops::healthz, routes::ops::readyz, routes::ops::metrics, routes::ops::openapi,
     ),

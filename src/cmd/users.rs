@@ -4,7 +4,7 @@ use std::io::{BufRead, IsTerminal};
 
 use anyhow::{bail, Context};
 use banshi_server::auth::{check_password_strength, hash_password};
-use banshi_server::store::{SqliteStore, StaffRole, Users};
+use banshi_server::store::{Audit, NewAudit, SqliteStore, StaffRole, Users};
 
 use crate::Common;
 
@@ -71,6 +71,9 @@ async fn add(store: &SqliteStore, a: AddArgs) -> anyhow::Result<()> {
     let role = StaffRole::parse(&a.role)?;
     let hash = hash_password(&password).map_err(|e| anyhow::anyhow!("{e}"))?;
     let u = store.add_user(&a.username, a.display_name.trim(), role, &hash).await?;
+    let actor = format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()));
+    let after = serde_json::json!({"username": u.username, "display_name": u.display_name, "role": u.role.as_str()});
+    store.record(NewAudit { actor, action: "user.add".into(), entity: "user".into(), entity_id: u.username.clone(), before: None, after: Some(after) }).await?;
     println!("added {} ({}, {}) as user {}", u.username, u.display_name, u.role.as_str(), u.id);
     Ok(())
 }

@@ -67,6 +67,22 @@ pub struct TicketDetail {
     pub prereview: Option<serde_json::Value>,
 }
 
+/// Record a ticket change in the audit log (a failure to record is logged, the change stands:
+/// the ticket's own event history has it too).
+async fn audit_ticket(app: &App, actor: &str, action: &str, before: Option<Ticket>, after: &Ticket) {
+    let e = crate::store::NewAudit {
+        actor: actor.to_string(),
+        action: action.to_string(),
+        entity: "ticket".into(),
+        entity_id: after.id.to_string(),
+        before: before.map(|t| serde_json::json!(t)),
+        after: Some(serde_json::json!(after)),
+    };
+    if let Err(err) = app.store.record(e).await {
+        tracing::error!(ticket = after.id, "audit log: {err}");
+    }
+}
+
 async fn ticket_or_404(app: &App, id: i64) -> Result<Ticket, ApiError> {
     app.store.ticket(id).await?.ok_or_else(|| ApiError::NotFound(format!("工单 {id} 不存在")))
 }
@@ -102,7 +118,9 @@ pub async fn detail(State(app): State<App>, _agent: Agent, Path(id): Path<i64>) 
     responses((status = 200, body = Ticket), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = [])), tag = "agent")]
 pub async fn claim(State(app): State<App>, Agent(staff): Agent, Path(id): Path<i64>) -> Result<Json<Ticket>, ApiError> {
+    let before = app.store.ticket(id).await?;
     let t = app.store.claim(id, staff.0.id, &staff.actor()).await?;
+    audit_ticket(&app, &staff.actor(), "ticket.claim", before, &t).await;
     tracing::info!(ticket = id, agent = %staff.0.username, "claimed");
     let notice = (t.kind != TicketKind::Suggestion).then(|| format!("人工客服{}已接入，正在为您服务。", staff.0.display_name));
     handoff::announce(&app, &t, notice.as_deref()).await?;
@@ -114,7 +132,9 @@ pub async fn claim(State(app): State<App>, Agent(staff): Agent, Path(id): Path<i
     responses((status = 200, body = Ticket), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = [])), tag = "agent")]
 pub async fn release(State(app): State<App>, Agent(staff): Agent, Path(id): Path<i64>) -> Result<Json<Ticket>, ApiError> {
+    let before = app.store.ticket(id).await?;
     let t = app.store.release(id, staff.0.id, staff.0.role == StaffRole::Admin, &staff.actor()).await?;
+    audit_ticket(&app, &staff.actor(), "ticket.release", before, &t).await;
     handoff::announce(&app, &t, Some("客服已将您的咨询转回等待队列，其他客服将尽快接入。")).await?;
     Ok(Json(t))
 }
@@ -167,7 +187,9 @@ pub struct NoteBody {
 pub async fn resolve(State(app): State<App>, Agent(staff): Agent, Path(id): Path<i64>, body: Result<Json<NoteBody>, JsonRejection>) -> Result<Json<Ticket>, ApiError> {
     let Json(b) = body?;
     let note = checked(&b.note, "办结说明")?;
+    let before = app.store.ticket(id).await?;
     let t = app.store.resolve(id, staff.0.id, staff.0.role == StaffRole::Admin, &note, &staff.actor()).await?;
+    audit_ticket(&app, &staff.actor(), "ticket.resolve", before, &t).await;
     tracing::info!(ticket = id, agent = %staff.0.username, "resolved");
     let notice = (t.kind != TicketKind::Suggestion).then_some("本次人工服务已结束，感谢您的耐心。请对本次服务进行评价。");
     handoff::announce(&app, &t, notice).await?;
@@ -181,7 +203,9 @@ pub async fn resolve(State(app): State<App>, Agent(staff): Agent, Path(id): Path
 pub async fn reopen(State(app): State<App>, Agent(staff): Agent, Path(id): Path<i64>, body: Result<Json<NoteBody>, JsonRejection>) -> Result<Json<Ticket>, ApiError> {
     let Json(b) = body?;
     let note = checked(&b.note, "重新打开的原因")?;
+    let before = app.store.ticket(id).await?;
     let t = app.store.reopen(id, &note, &staff.actor()).await?;
+    audit_ticket(&app, &staff.actor(), "ticket.reopen", before, &t).await;
     handoff::announce(&app, &t, (t.kind != TicketKind::Suggestion).then_some("您的问题已重新进入人工服务队列。")).await?;
     Ok(Json(t))
 }

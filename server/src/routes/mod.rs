@@ -5,6 +5,7 @@ pub(crate) mod agent;
 pub(crate) mod applications;
 pub(crate) mod auth;
 pub(crate) mod chat;
+pub(crate) mod editor;
 pub(crate) mod citizen;
 pub(crate) mod items;
 pub(crate) mod live;
@@ -61,6 +62,15 @@ pub fn router(app: App) -> Router {
         .route("/agent/canned-replies", get(agent::canned))
         .route("/agent/stats", get(agent::stats))
         .route("/agent/events", get(agent::events))
+        .route("/editor/guides", get(editor::list))
+        .route("/editor/guides/{code}", get(editor::get))
+        .route("/editor/guides/{code}/drafts", post(editor::save_draft))
+        .route("/editor/guides/{code}/publish", post(editor::publish))
+        .route("/editor/guides/{code}/rollback", post(editor::rollback))
+        .route("/editor/guides/{code}/versions", get(editor::versions))
+        .route("/editor/guides/{code}/diff", get(editor::diff))
+        .route("/editor/preview", post(editor::preview))
+        .route("/admin/audit", get(editor::audit))
         .route("/quick-actions", get(items::quick_actions))
         .route("/items", get(items::list))
         .route("/items/{code}", get(items::get))

@@ -9,6 +9,7 @@
 //! Multi-row changes (a ticket and its event) are one transaction.
 
 pub mod applications;
+pub mod audit;
 mod sqlite;
 pub mod tickets;
 pub mod uploads;
@@ -19,6 +20,7 @@ use banshi_assistant::DialogueState;
 use serde::{Deserialize, Serialize};
 
 pub use applications::{AppStatus, Application, Applications, Citizen, NewApplication};
+pub use audit::{Audit, AuditEntry, NewAudit};
 pub use sqlite::SqliteStore;
 pub use tickets::{NewTicket, Rating, RatingStats, Ticket, TicketEvent, TicketFilter, TicketKind, TicketStatus, Tickets};
 pub use uploads::{NewUpload, StoredReport, Upload, Uploads};
@@ -41,9 +43,9 @@ pub enum StoreError {
 }
 
 /// Everything the service persists.
-pub trait Store: Sessions + Tickets + Users + Applications + Uploads {}
+pub trait Store: Sessions + Tickets + Users + Applications + Uploads + Audit {}
 
-impl<T: Sessions + Tickets + Users + Applications + Uploads> Store for T {}
+impl<T: Sessions + Tickets + Users + Applications + Uploads + Audit> Store for T {}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Session {

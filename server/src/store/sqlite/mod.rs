@@ -2,6 +2,7 @@
 //! Migrations of this crate run on open and tolerate the other crates' migrations.
 
 mod applications;
+mod audit;
 mod sessions;
 mod tickets;
 mod uploads;

@@ -1,0 +1,113 @@
+//! End-to-end: the knowledge editors' versions on the real server (no models). An editor changes
+//! a guide's fee and promised time limit as a draft, previews it, publishes it, and a citizen's
+//! next answer carries the new values; a second editor saving on a stale version gets a 409; a
+//! rollback brings the old values back. History and diffs are readable; every change is in the
+//! append-only audit log; citizens and agents cannot reach editor endpoints, nor editors the log.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+
+const CODE: &str = "SAMPLE-GA-001";
+const PW: &str = "Editor-Pass-2026";
+
+async fn post(url: &str, token: &str, body: Value) -> (u16, Value) {
+    let r = client().post(url).bearer_auth(token).json(&body).send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn get(url: &str, token: &str) -> (u16, Value) {
+    let r = client().get(url).bearer_auth(token).send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn answer(url: &str, q: &str) -> String {
+    let s = create_session(url).await;
+    let (_, events) = ask(url, &s, q, None).await;
+    events.iter().filter(|e| e.event == "token").map(|e| e.data["text"].as_str().unwrap_or_default().to_string()).collect()
+}
+
+#[tokio::test]
+async fn editors_publish_and_roll_back_and_everything_is_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    ingest(dir.path(), None);
+    add_user(dir.path(), "wang", "editor", PW);
+    add_user(dir.path(), "li", "editor", PW);
+    add_user(dir.path(), "zhang", "agent", PW);
+    add_user(dir.path(), "root", "admin", PW);
+    let server = Server::start(dir.path(), None, &[]);
+    let url = &server.url;
+    let api = format!("{url}/api/v1");
+    let (wang, li) = (login(url, "wang", PW).await, login(url, "li", PW).await);
+
+    let before = answer(url, "换身份证要交多少钱").await;
+    assert!(before.contains("20元"), "{before}");
+
+    let (status, g) = get(&format!("{api}/editor/guides/{CODE}"), &wang).await;
+    assert_eq!(status, 200, "{g}");
+    let base = g["latest_version"].as_u64().unwrap();
+    let mut guide = g["latest"].clone();
+    guide["fees"][0]["amount_yuan"] = json!(30.0);
+    guide["promised_time_limit"]["days"] = json!(7);
+
+    // Preview before saving: the answers already use the draft.
+    let (status, p) = post(&format!("{api}/editor/preview"), &wang, json!({"guide": guide})).await;
+    assert_eq!(status, 200, "{p}");
+    assert!(p["answers"].as_array().unwrap().iter().any(|a| a["answer"].as_str().unwrap().contains("30")), "{p}");
+
+    let (status, d) = post(&format!("{api}/editor/guides/{CODE}/drafts"), &wang, json!({"base_version": base, "guide": guide})).await;
+    assert_eq!(status, 201, "{d}");
+    let draft = d["version"].as_u64().unwrap();
+    // Li edited the same version meanwhile: a conflict, not a silent overwrite.
+    let (status, c) = post(&format!("{api}/editor/guides/{CODE}/drafts"), &li, json!({"base_version": base, "guide": g["latest"]})).await;
+    assert_eq!((status, c["error"]["code"].as_str()), (409, Some("conflict")), "{c}");
+    // Invalid guides are refused with the reason.
+    let mut broken = guide.clone();
+    broken["name"] = json!("");
+    let (status, e) = post(&format!("{api}/editor/guides/{CODE}/drafts"), &wang, json!({"base_version": draft, "guide": broken})).await;
+    assert_eq!(status, 422, "{e}");
+    assert!(answer(url, "换身份证要交多少钱").await.contains("20元"), "a draft is not live");
+
+    let (status, _) = post(&format!("{api}/editor/guides/{CODE}/publish"), &wang, json!({"version": draft})).await;
+    assert_eq!(status, 200);
+    let after = answer(url, "换身份证要交多少钱").await;
+    assert!(after.contains("30元"), "published at once: {after}");
+    let time = answer(url, "换身份证多久能拿到").await;
+    assert!(time.contains("7个工作日"), "{time}");
+
+    let (_, diff) = get(&format!("{api}/editor/guides/{CODE}/diff?from={base}&to={draft}"), &wang).await;
+    let changed: Vec<String> = diff.as_array().unwrap().iter().filter(|l| l["op"] == "+").map(|l| l["text"].as_str().unwrap().to_string()).collect();
+    assert!(changed.iter().any(|l| l.contains("30")) && changed.iter().any(|l| l.contains("\"days\": 7")), "{changed:?}");
+
+    let (status, _) = post(&format!("{api}/editor/guides/{CODE}/rollback"), &wang, json!({"version": base})).await;
+    assert_eq!(status, 200);
+    assert!(answer(url, "换身份证要交多少钱").await.contains("20元"), "rolled back");
+    let (_, versions) = get(&format!("{api}/editor/guides/{CODE}/versions"), &wang).await;
+    let live: Vec<u64> = versions.as_array().unwrap().iter().filter(|v| v["live"] == true).map(|v| v["version"].as_u64().unwrap()).collect();
+    assert_eq!(live, [base]);
+
+    // Authorisation: editors only; the audit log for admins only.
+    let citizen = create_session(url).await;
+    let agent = login(url, "zhang", PW).await;
+    for (token, want) in [("", 401), (citizen.token.as_str(), 403), (agent.as_str(), 403)] {
+        let (status, _) = get(&format!("{api}/editor/guides"), token).await;
+        assert_eq!(status, want, "token {token:?}");
+        let (status, _) = post(&format!("{api}/editor/guides/{CODE}/publish"), token, json!({"version": base})).await;
+        assert_eq!(status, want);
+    }
+    let (status, _) = get(&format!("{api}/admin/audit"), &wang).await;
+    assert_eq!(status, 403);
+    let root = login(url, "root", PW).await;
+    let (status, log) = get(&format!("{api}/admin/audit?entity=guide&entity_id={CODE}"), &root).await;
+    assert_eq!(status, 200);
+    let actions: Vec<&str> = log.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["guide.rollback", "guide.publish", "guide.draft"], "newest first, refused changes not logged");
+    let publish = &log[1];
+    assert_eq!(publish["actor"], "user:wang");
+    assert_eq!((publish["before"]["fees"][0]["amount_yuan"].as_f64(), publish["after"]["fees"][0]["amount_yuan"].as_f64()), (Some(20.0), Some(30.0)));
+    let (_, users) = get(&format!("{api}/admin/audit?entity=user"), &root).await;
+    assert_eq!(users.as_array().unwrap().len(), 4, "every user added is logged");
+}
