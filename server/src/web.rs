@@ -1,4 +1,4 @@
-//! The citizen chat page (`/`) and the agent console (`/agent`), compiled into the binary (no files to deploy, nothing fetched from
+//! The citizen chat page (`/`), the agent console (`/agent`) and the editor console (`/editor`), compiled into the binary (no files to deploy, nothing fetched from
 //! elsewhere: the page works on an offline network).
 
 use axum::http::header;
@@ -14,6 +14,8 @@ const APPLY_JS: &str = include_str!("../static/apply.js");
 const APP_CSS: &str = include_str!("../static/app.css");
 const AGENT_HTML: &str = include_str!("../static/agent.html");
 const AGENT_JS: &str = include_str!("../static/agent.js");
+const EDITOR_HTML: &str = include_str!("../static/editor.html");
+const EDITOR_JS: &str = include_str!("../static/editor.js");
 const CONSOLE_CSS: &str = include_str!("../static/console.css");
 
 pub fn routes() -> Router<App> {
@@ -24,6 +26,8 @@ pub fn routes() -> Router<App> {
         .route("/static/app.css", get(|| async { page(APP_CSS, "text/css; charset=utf-8") }))
         .route("/agent", get(|| async { page(AGENT_HTML, "text/html; charset=utf-8") }))
         .route("/static/agent.js", get(|| async { page(AGENT_JS, "text/javascript; charset=utf-8") }))
+        .route("/editor", get(|| async { page(EDITOR_HTML, "text/html; charset=utf-8") }))
+        .route("/static/editor.js", get(|| async { page(EDITOR_JS, "text/javascript; charset=utf-8") }))
         .route("/static/console.css", get(|| async { page(CONSOLE_CSS, "text/css; charset=utf-8") }))
 }
 

@@ -227,7 +227,7 @@
       el("h2", {}, "好差评统计"),
       el("p", {}, "共 " + s.ratings.total + " 条评价" + (s.satisfaction != null ? "，满意率 " + (s.satisfaction * 100).toFixed(1) + "%" : "")),
       el("div", { class: "bars", role: "list" }, LEVELS.map((l, i) => el("div", { class: "bar-row", role: "listitem" },
-        el("span", { class: "bar-label" }, l), el("span", { class: "bar lvl" + (5 - i), style: "width:" + (s.ratings.by_level[i] / max * 100) + "%" }), el("span", { class: "bar-n" }, String(s.ratings.by_level[i]))))),
+        el("span", { class: "bar-label" }, l), el("span", { class: "meter lvl" + (5 - i), style: "width:" + (s.ratings.by_level[i] / max * 100) + "%" }), el("span", { class: "bar-n" }, String(s.ratings.by_level[i]))))),
       el("p", { class: "muted" }, "等待中 " + s.waiting + " · 处理中 " + s.in_progress + " · 待转交建言 " + s.suggestions_open)));
   }
 

@@ -1,0 +1,163 @@
+// 办事指南知识编辑台 — the knowledge editors' console: search guides, edit the common elements in
+// a form (or any element in the JSON), preview answers from the draft, save drafts (a stale
+// version is refused with a conflict), publish, read the history and diffs, roll back.
+(() => {
+  "use strict";
+  const API = "/api/v1";
+  const $ = (id) => document.getElementById(id);
+  const el = (tag, attrs = {}, ...kids) => {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs)) {
+      if (k === "class") e.className = v;
+      else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+      else if (v !== null && v !== undefined && v !== false) e.setAttribute(k, v === true ? "" : v);
+    }
+    for (const k of kids.flat()) if (k !== null && k !== undefined) e.append(k instanceof Node ? k : document.createTextNode(String(k)));
+    return e;
+  };
+  let token = sessionStorage.getItem("banshi.editor");
+  let current = null; // { code, base, guide, live_version }
+  const time = (s) => s ? new Date(s).toLocaleString("zh-CN", { hour12: false }) : "";
+
+  async function api(path, opts = {}) {
+    const headers = Object.assign({ "Content-Type": "application/json" }, opts.headers || {});
+    if (token) headers.Authorization = "Bearer " + token;
+    const res = await fetch(API + path, Object.assign({}, opts, { headers }));
+    if (res.status === 401) { logout(); throw new Error("登录已失效，请重新登录"); }
+    if (!res.ok) {
+      let b = {}; try { b = await res.json(); } catch {}
+      throw Object.assign(new Error((b.error && b.error.message) || "请求失败（" + res.status + "）"), { status: res.status });
+    }
+    return res.status === 204 ? null : res.json();
+  }
+  function toast(msg, bad) {
+    const t = el("div", { class: "toast" + (bad ? " bad" : ""), role: "status" }, msg);
+    document.body.append(t); setTimeout(() => t.remove(), 4000);
+  }
+
+  // ---------- log-in ----------
+  $("login-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const err = $("login-error"); err.hidden = true;
+    try {
+      const r = await fetch(API + "/auth/login", { method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ username: $("username").value.trim(), password: $("password").value }) });
+      const b = await r.json();
+      if (!r.ok) throw new Error(r.status === 401 ? "用户名或密码错误" : (b.error && b.error.message) || "登录失败");
+      if (b.user.role === "agent") throw new Error("当前账号（坐席）无权使用知识编辑台");
+      token = b.token; sessionStorage.setItem("banshi.editor", token);
+      start(b.user);
+    } catch (ex) { err.textContent = ex.message; err.hidden = false; }
+  });
+  function logout() { token = null; sessionStorage.removeItem("banshi.editor"); $("console").hidden = true; $("login").hidden = false; }
+  $("logout").addEventListener("click", async () => { try { await api("/auth/logout", { method: "POST" }); } catch {} logout(); });
+
+  async function start(user) {
+    $("login").hidden = true; $("console").hidden = false;
+    $("me-name").textContent = user.display_name; $("me-role").textContent = user.role === "admin" ? "管理员" : "知识编辑";
+    await search();
+  }
+
+  // ---------- list ----------
+  let searchTimer = null;
+  $("q").addEventListener("input", () => { clearTimeout(searchTimer); searchTimer = setTimeout(search, 250); });
+  async function search() {
+    const rows = await api("/editor/guides?q=" + encodeURIComponent($("q").value.trim()));
+    $("list").replaceChildren(...(rows.length ? rows.map((g) => el("li", {}, el("button", { class: "item" + (current && current.code === g.code ? " active" : ""), type: "button", "data-code": g.code, onclick: () => open(g.code) },
+      el("div", { class: "item-top" }, el("strong", {}, g.name)),
+      el("div", { class: "item-meta" }, g.code + " · 线上第 " + (g.live_version || "-") + " 版" + (g.latest_version !== g.live_version ? " · 最新第 " + g.latest_version + " 版未上线" : "") + (g.source === "sample" ? " · 示例" : ""))))) : [el("li", { class: "none" }, "没有匹配的事项")]));
+  }
+
+  // ---------- editor ----------
+  const num = (v) => (v === "" || v === null || v === undefined ? null : Number(v));
+  function field(label, id, value, attrs = {}) {
+    return el("label", { class: "field", for: id }, el("span", {}, label), el("input", Object.assign({ id, value: value ?? "" }, attrs)));
+  }
+
+  async function open(code) {
+    const g = await api("/editor/guides/" + encodeURIComponent(code));
+    current = { code, base: g.latest_version, live_version: g.live_version, guide: g.latest };
+    document.querySelectorAll(".item").forEach((b) => b.classList.toggle("active", b.dataset.code === code));
+    render();
+  }
+
+  // The guide as the form and the JSON say it (the form wins for the fields it shows).
+  function collect() {
+    let g;
+    try { g = JSON.parse($("json").value); } catch (e) { throw new Error("JSON 格式有误：" + e.message); }
+    g.name = $("f-name").value.trim();
+    g.department = $("f-dept").value.trim();
+    (g.fees || []).forEach((f, i) => {
+      f.name = $("fee-name-" + i).value.trim();
+      f.amount_yuan = num($("fee-amount-" + i).value);
+    });
+    for (const k of ["legal_time_limit", "promised_time_limit"]) {
+      const v = num($("f-" + k).value);
+      if (v === null) g[k] = null; else g[k] = Object.assign({ unit: "working_days" }, g[k] || {}, { days: v });
+    }
+    g.consult_phone = $("f-phone").value.trim() || null;
+    return g;
+  }
+
+  function render() {
+    const g = current.guide;
+    const fees = (g.fees || []).map((f, i) => el("div", { class: "row" }, field("收费项目", "fee-name-" + i, f.name), field("金额（元）", "fee-amount-" + i, f.amount_yuan, { type: "number", step: "0.01", min: "0" })));
+    const out = el("section", { class: "preview", "aria-live": "polite" });
+    const msg = el("p", { class: "error", role: "alert" });
+    const act = (label, fn, primary) => el("button", { type: "button", class: primary ? "primary" : "", onclick: async () => { msg.textContent = ""; try { await fn(); } catch (e) { msg.textContent = e.message; } } }, label);
+    $("detail").replaceChildren(
+      el("div", { class: "detail-head" }, el("h2", {}, g.name), el("p", { class: "muted" }, g.code + " · 编辑基于第 " + current.base + " 版 · 线上第 " + (current.live_version || "-") + " 版")),
+      el("div", { class: "grid" },
+        field("事项名称", "f-name", g.name), field("实施部门", "f-dept", g.department),
+        field("法定办结时限（工作日）", "f-legal_time_limit", g.legal_time_limit && g.legal_time_limit.days, { type: "number", min: "0" }),
+        field("承诺办结时限（工作日）", "f-promised_time_limit", g.promised_time_limit && g.promised_time_limit.days, { type: "number", min: "0" }),
+        field("咨询电话", "f-phone", g.consult_phone)),
+      fees.length ? el("fieldset", {}, el("legend", {}, "收费标准"), fees) : el("p", { class: "muted" }, "本事项不收费（如需收费，请在 JSON 中添加 fees）"),
+      el("details", { class: "json" }, el("summary", {}, "全部要素（JSON，可编辑材料、流程、表单等任意要素；导入导出）"),
+        el("textarea", { id: "json", rows: "18", spellcheck: "false" }, JSON.stringify(g, null, 2)),
+        el("div", { class: "actions" },
+          act("导出 JSON", async () => { const a = el("a", { href: URL.createObjectURL(new Blob([JSON.stringify(collect(), null, 2)], { type: "application/json" })), download: g.code + ".json" }); a.click(); }),
+          act("从 JSON 重新载入表单", async () => { current.guide = JSON.parse($("json").value); render(); }))),
+      el("div", { class: "actions" },
+        act("预览回答", async () => {
+          const p = await api("/editor/preview", { method: "POST", body: JSON.stringify({ guide: collect() }) });
+          out.replaceChildren(...[el("h3", {}, "预览：市民提问时的回答（草稿）"), p.problems.length ? el("p", { class: "error" }, "需修改：" + p.problems.join("；")) : null,
+            ...p.answers.map((a) => el("div", { class: "qa" }, el("p", {}, el("strong", {}, "问："), a.question), el("p", {}, el("strong", {}, "答："), a.answer)))].filter(Boolean));
+        }),
+        act("保存草稿", async () => {
+          const s = await api("/editor/guides/" + encodeURIComponent(current.code) + "/drafts", { method: "POST", body: JSON.stringify({ base_version: current.base, guide: collect() }) });
+          toast("已保存为第 " + s.version + " 版草稿"); await open(current.code); await search();
+        }),
+        act("发布", async () => {
+          // Publish what is on screen: unsaved edits become a draft first.
+          let version = current.base;
+          const edited = JSON.stringify(collect()) !== JSON.stringify(current.guide);
+          if (edited) version = (await api("/editor/guides/" + encodeURIComponent(current.code) + "/drafts", { method: "POST", body: JSON.stringify({ base_version: current.base, guide: collect() }) })).version;
+          await api("/editor/guides/" + encodeURIComponent(current.code) + "/publish", { method: "POST", body: JSON.stringify({ version }) });
+          toast("第 " + version + " 版已发布，数秒内生效"); await open(current.code); await search();
+        }, true)),
+      msg, out, el("section", { id: "history" }));
+    history();
+  }
+
+  async function history() {
+    const vs = await api("/editor/guides/" + encodeURIComponent(current.code) + "/versions");
+    const diffBox = el("div", { class: "diff" });
+    $("history").replaceChildren(el("h3", {}, "版本历史"), el("table", { class: "versions" },
+      el("tr", {}, el("th", {}, "版本"), el("th", {}, "状态"), el("th", {}, "作者"), el("th", {}, "时间"), el("th", {}, "")),
+      vs.map((v) => el("tr", { class: v.live ? "live" : "" }, el("td", {}, "第 " + v.version + " 版"), el("td", {}, v.live ? "线上" : v.status === "published" ? "曾发布" : "草稿"),
+        el("td", {}, v.author.replace(/^user:/, "")), el("td", {}, time(v.created_at)),
+        el("td", {},
+          v.version > 1 ? el("button", { type: "button", class: "link", onclick: async () => {
+            const d = await api("/editor/guides/" + encodeURIComponent(current.code) + "/diff?from=" + (v.version - 1) + "&to=" + v.version);
+            diffBox.replaceChildren(el("h4", {}, "第 " + (v.version - 1) + " 版 → 第 " + v.version + " 版"), el("pre", {}, d.map((l) => el("span", { class: "d" + (l.op === "+" ? " add" : l.op === "-" ? " del" : "") }, l.op + " " + l.text + "\n"))));
+          } }, "对比上一版") : null,
+          !v.live && v.status === "published" ? el("button", { type: "button", class: "link", onclick: async () => {
+            if (!confirm("回滚到第 " + v.version + " 版？线上回答将立即恢复为该版本。")) return;
+            await api("/editor/guides/" + encodeURIComponent(current.code) + "/rollback", { method: "POST", body: JSON.stringify({ version: v.version }) });
+            toast("已回滚到第 " + v.version + " 版"); await open(current.code); await search();
+          } }, "回滚到此版") : null)))), diffBox);
+  }
+
+  if (token) api("/auth/me").then(start).catch(logout); else logout();
+})();
