@@ -111,3 +111,58 @@ async fn editors_publish_and_roll_back_and_everything_is_audited() {
     let (_, users) = get(&format!("{api}/admin/audit?entity=user"), &root).await;
     assert_eq!(users.as_array().unwrap().len(), 4, "every user added is logged");
 }
+
+#[tokio::test]
+async fn curated_answers_come_first_marked_with_their_source() {
+    let dir = tempfile::tempdir().unwrap();
+    ingest(dir.path(), None);
+    add_user(dir.path(), "wang", "editor", PW);
+    add_user(dir.path(), "zhang", "agent", PW);
+    add_user(dir.path(), "root", "admin", PW);
+    let server = Server::start(dir.path(), None, &[]);
+    let url = &server.url;
+    let api = format!("{url}/api/v1");
+    let (wang, zhang) = (login(url, "wang", PW).await, login(url, "zhang", PW).await);
+
+    // An agent sends an answer to knowledge from a ticket; the editor accepts it.
+    let s = create_session(url).await;
+    let (_, events) = ask(url, &s, "转人工", None).await;
+    let ticket = events.iter().find(|e| e.event == "ticket").unwrap().data["ticket_id"].as_i64().unwrap();
+    let (status, _) = post(&format!("{api}/agent/tickets/{ticket}/claim"), &zhang, json!({})).await;
+    assert_eq!(status, 200);
+    let q = "社保卡丢了在哪里挂失补办";
+    let a = "社会保障卡遗失后，可拨打12333或到任一合作银行网点先行挂失，再携带居民身份证到社保卡服务网点补办。";
+    let (status, d) = post(&format!("{api}/agent/tickets/{ticket}/knowledge"), &zhang, json!({"question": q, "answer": a})).await;
+    assert_eq!(status, 201, "{d}");
+    let (_, drafts) = get(&format!("{api}/editor/knowledge-drafts"), &wang).await;
+    let draft = drafts[0]["id"].as_i64().unwrap();
+    let (status, c) = post(&format!("{api}/editor/curated"), &wang, json!({"question": q, "answer": a, "draft_id": draft})).await;
+    assert_eq!(status, 201, "{c}");
+    assert!(c["source"].as_str().unwrap().contains("坐席转知识"), "{c}");
+    let (status, _) = post(&format!("{api}/editor/curated"), &wang, json!({"question": "x", "answer": "y", "draft_id": draft})).await;
+    assert_eq!(status, 409, "a draft is accepted once");
+
+    let s2 = create_session(url).await;
+    let (_, events) = ask(url, &s2, "社保卡丢了在哪里挂失补办？", None).await;
+    let curated = events.iter().find(|e| e.event == "curated").expect("marked as curated");
+    assert!(curated.data["source"].as_str().unwrap().contains("坐席转知识"));
+    let text: String = events.iter().filter(|e| e.event == "token").map(|e| e.data["text"].as_str().unwrap().to_string()).collect();
+    assert_eq!(text, a);
+    assert_eq!(events.iter().find(|e| e.event == "done").unwrap().data["kind"], "curated");
+
+    // Retired: the pipeline answers again.
+    let (status, _) = post(&format!("{api}/editor/curated/{}/retire", c["id"]), &wang, json!({})).await;
+    assert_eq!(status, 200);
+    let (_, events) = ask(url, &s2, "社保卡丢了在哪里挂失补办？", None).await;
+    assert!(!events.iter().any(|e| e.event == "curated"));
+    let root = login(url, "root", PW).await;
+    let (_, log) = get(&format!("{api}/admin/audit?entity=curated_answer"), &root).await;
+    let actions: Vec<&str> = log.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["curated.retire", "curated.add"]);
+    let (_, tickets) = get(&format!("{api}/admin/audit?entity=ticket"), &root).await;
+    let claim = &tickets[0];
+    assert_eq!((claim["action"].as_str(), claim["actor"].as_str()), (Some("ticket.claim"), Some("user:zhang")), "{tickets}");
+    assert_eq!((claim["before"]["status"].as_str(), claim["after"]["status"].as_str()), (Some("pending"), Some("assigned")));
+    let (status, _) = get(&format!("{api}/editor/curated"), &zhang).await;
+    assert_eq!(status, 403, "agents cannot reach editor endpoints");
+}

@@ -115,6 +115,8 @@ pub enum AnswerEvent {
     Form { form: Box<FormView> },
     /// Buttons that send a reply.
     Actions { actions: Vec<QuickReply> },
+    /// The answer that follows is an editor-approved curated answer.
+    Curated { id: i64, question: String, source: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -139,6 +141,8 @@ pub enum OutcomeKind {
     FormStep,
     /// A progress query answered.
     Progress,
+    /// An editor-approved curated answer.
+    Curated,
 }
 
 impl OutcomeKind {
@@ -156,6 +160,7 @@ impl OutcomeKind {
             OutcomeKind::Bundle => "bundle",
             OutcomeKind::FormStep => "form_step",
             OutcomeKind::Progress => "progress",
+            OutcomeKind::Curated => "curated",
         }
     }
 }
@@ -282,6 +287,13 @@ impl Assistant {
         }
         if let Some(o) = self.continue_form(state, msg, events).await? {
             return Ok(o);
+        }
+        if let Some((c, score)) = self.kb.curated.find(msg) {
+            emit(events, AnswerEvent::Curated { id: c.id, question: c.question.clone(), source: c.source.clone() }).await?;
+            emit(events, AnswerEvent::Token { text: c.answer.clone() }).await?;
+            state.clarifying = None;
+            state.low_confidence = 0;
+            return Ok(Outcome { confidence: Some(score), ..Outcome::plain(OutcomeKind::Curated, c.answer) });
         }
         if wants_to_apply(msg) {
             return match state.item.clone() {

@@ -10,6 +10,7 @@
 
 pub mod bundle;
 pub mod chunk;
+pub mod curated;
 mod error;
 pub mod form;
 pub mod guide;
@@ -75,6 +76,8 @@ pub struct BundleImport {
 pub struct KnowledgeBase {
     pub store: GuideStore,
     pub bundles: BundleStore,
+    /// Editor-approved answers, given before retrieval.
+    pub curated: curated::CuratedStore,
     pub index: Arc<dyn VectorIndex>,
     indexer: Indexer,
     searcher: Searcher,
@@ -85,7 +88,8 @@ impl KnowledgeBase {
     /// embeddings; without it (or without an embedder in it) retrieval is sparse-only.
     pub async fn open(data_dir: &Path, pool: sqlx::SqlitePool, compute: Option<ComputeHandle>) -> Result<Self, KnowledgeError> {
         let store = GuideStore::new(pool.clone()).await?;
-        let bundles = BundleStore::new(pool).await?;
+        let bundles = BundleStore::new(pool.clone()).await?;
+        let curated = curated::CuratedStore::new(pool).await?;
         let dir = data_dir.join("index");
         let index: Arc<dyn VectorIndex> = Arc::new(tokio::task::spawn_blocking(move || EdgeIndex::open(&dir, DENSE_DIM)).await.expect("open task")?);
         let sparse = Arc::new(tokio::task::spawn_blocking(SparseEncoder::new).await.expect("jieba task"));
@@ -98,7 +102,7 @@ impl KnowledgeBase {
             names.set_names(&b.code, &b.name, &b.aliases);
         }
         let searcher = Searcher { index: index.clone(), sparse, names, compute, calibration: Calibration::default() };
-        Ok(KnowledgeBase { store, bundles, index, indexer, searcher })
+        Ok(KnowledgeBase { store, bundles, curated, index, indexer, searcher })
     }
 
     /// Publish `guides` (each only if changed) and bring the index up to date for them.

@@ -150,6 +150,7 @@
         case "bundle": bubble.prepend(apply.bundleCard(d.card)); break;
         case "form": t.form = apply.formCard(d.form); break;
         case "actions": t.actions = apply.actions(d.actions); break;
+        case "curated": bubble.prepend(el("div", { class: "label curated" }, "经审核的标准答复 · 来源：" + d.source)); break;
         case "error":
           bubble.append(el("p", { class: "notice" }, d.message || "回答出错，请稍后再试")); break;
       }
@@ -183,6 +184,7 @@
     if (meta.bundle) t.onEvent("bundle", { card: meta.bundle });
     if (meta.form) t.onEvent("form", { form: meta.form });
     if (meta.actions) t.onEvent("actions", { actions: meta.actions });
+    if (meta.curated) t.onEvent("curated", meta.curated);
     if (meta.handoff_reason) t.onEvent("handoff", { message: m.text });
     else if (meta.clarify) t.onEvent("clarify", meta.clarify);
     else if (meta.offer_human !== undefined) t.onEvent("decline", { message: m.text, offer_human: meta.offer_human });

@@ -133,6 +133,7 @@ fn print_event(ev: &AnswerEvent, started: std::time::Instant, first_token: &mut 
             }
             println!("──");
         }
+        AnswerEvent::Curated { source, .. } => println!("[经审核的标准答复 · {source}]"),
         AnswerEvent::Actions { actions } => {
             let labels: Vec<&str> = actions.iter().map(|a| a.text.as_str()).collect();
             println!("\n（可回复：{}）", labels.join(" / "));

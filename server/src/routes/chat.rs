@@ -68,6 +68,8 @@ pub enum SseEventDoc {
     Bundle { card: banshi_assistant::apply::BundleCard },
     /// The form being filled in the chat (values with sources, errors, 免提交 materials).
     Form { form: banshi_assistant::apply::FormView },
+    /// The answer that follows is an editor-approved curated answer (with its source).
+    Curated { id: i64, question: String, source: String },
     /// Buttons that send their `text` as the next message.
     Actions { actions: Vec<banshi_assistant::apply::QuickReply> },
     Ticket { ticket_id: i64, status: String, position: Option<usize>, eta_minutes: Option<u32>, agent: Option<String> },
@@ -257,6 +259,9 @@ fn sse_of(ev: &AnswerEvent, got: &mut Collected, started: Instant) -> Result<Eve
         AnswerEvent::Actions { actions } => {
             got.extra.insert("actions".into(), json!(actions));
         }
+        AnswerEvent::Curated { id, question, source } => {
+            got.extra.insert("curated".into(), json!({"id": id, "question": question, "source": source}));
+        }
         _ => {}
     }
     let mut data = data;
@@ -351,6 +356,9 @@ fn replay(question: &Message, answer: &Message) -> Response {
     }
     if let Some(form) = m.get("form") {
         events.push(event("form", json!({"form": form})));
+    }
+    if let Some(c) = m.get("curated") {
+        events.push(event("curated", c.clone()));
     }
     if let Some(c) = m.get("clarify") {
         events.push(event("clarify", c.clone()));

@@ -7,6 +7,7 @@ pub(crate) mod auth;
 pub(crate) mod chat;
 pub(crate) mod editor;
 pub(crate) mod citizen;
+pub(crate) mod curation;
 pub(crate) mod items;
 pub(crate) mod live;
 pub(crate) mod ops;
@@ -70,6 +71,10 @@ pub fn router(app: App) -> Router {
         .route("/editor/guides/{code}/versions", get(editor::versions))
         .route("/editor/guides/{code}/diff", get(editor::diff))
         .route("/editor/preview", post(editor::preview))
+        .route("/editor/curated", get(curation::list).post(curation::add))
+        .route("/editor/curated/{id}/retire", post(curation::retire))
+        .route("/editor/knowledge-drafts", get(curation::drafts))
+        .route("/editor/knowledge-drafts/{id}/reject", post(curation::reject))
         .route("/admin/audit", get(editor::audit))
         .route("/quick-actions", get(items::quick_actions))
         .route("/items", get(items::list))

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 pub use applications::{AppStatus, Application, Applications, Citizen, NewApplication};
 pub use audit::{Audit, AuditEntry, NewAudit};
 pub use sqlite::SqliteStore;
-pub use tickets::{NewTicket, Rating, RatingStats, Ticket, TicketEvent, TicketFilter, TicketKind, TicketStatus, Tickets};
+pub use tickets::{KnowledgeDraft, NewTicket, Rating, RatingStats, Ticket, TicketEvent, TicketFilter, TicketKind, TicketStatus, Tickets};
 pub use uploads::{NewUpload, StoredReport, Upload, Uploads};
 pub use users::{Role as StaffRole, User, Users};
 

@@ -163,4 +163,21 @@ pub trait Tickets: Send + Sync {
     async fn rating_stats(&self) -> Result<RatingStats, StoreError>;
     /// Record an agent's answer as a draft FAQ for the editors; returns its id.
     async fn add_knowledge_draft(&self, ticket_id: Option<i64>, item_code: Option<&str>, question: &str, answer: &str, author_id: i64) -> Result<i64, StoreError>;
+    /// Drafts waiting for an editor, oldest first.
+    async fn knowledge_drafts(&self) -> Result<Vec<KnowledgeDraft>, StoreError>;
+    /// Mark a waiting draft `accepted` or `rejected`; `Conflict` when it was already decided.
+    async fn decide_knowledge_draft(&self, id: i64, accepted: bool) -> Result<KnowledgeDraft, StoreError>;
+}
+
+/// An answer an agent sent to the editors.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct KnowledgeDraft {
+    pub id: i64,
+    pub ticket_id: Option<i64>,
+    pub item_code: Option<String>,
+    pub question: String,
+    pub answer: String,
+    pub author: String,
+    pub status: String,
+    pub created_at: String,
 }

@@ -5,7 +5,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 
 use super::{is_unique_violation, now, SqliteStore};
-use crate::store::{NewTicket, Rating, RatingStats, StoreError, Ticket, TicketEvent, TicketFilter, TicketKind, TicketStatus, Tickets};
+use crate::store::{KnowledgeDraft, NewTicket, Rating, RatingStats, StoreError, Ticket, TicketEvent, TicketFilter, TicketKind, TicketStatus, Tickets};
 
 const TICKET_SELECT: &str = "SELECT t.id, t.session_id, t.kind, t.parent_id, t.status, t.reason, t.appeal_type, t.domain, t.department, \
      t.item_code, t.priority, t.summary, t.assignee_id, u.display_name AS assignee_name, t.resolution_note, t.reopened, \
@@ -290,6 +290,35 @@ impl Tickets for SqliteStore {
         .fetch_one(&self.pool)
         .await?;
         Ok(id)
+    }
+
+    async fn knowledge_drafts(&self) -> Result<Vec<KnowledgeDraft>, StoreError> {
+        let rows = sqlx::query(&format!("{DRAFT_SELECT} WHERE d.status = 'draft' ORDER BY d.id")).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(draft).collect())
+    }
+
+    async fn decide_knowledge_draft(&self, id: i64, accepted: bool) -> Result<KnowledgeDraft, StoreError> {
+        let done = sqlx::query("UPDATE knowledge_drafts SET status = ? WHERE id = ? AND status = 'draft'").bind(if accepted { "accepted" } else { "rejected" }).bind(id).execute(&self.pool).await?;
+        let row = sqlx::query(&format!("{DRAFT_SELECT} WHERE d.id = ?")).bind(id).fetch_optional(&self.pool).await?.ok_or_else(|| StoreError::NotFound(format!("草稿 {id} 不存在")))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Conflict(format!("草稿 {id} 已处理过")));
+        }
+        Ok(draft(&row))
+    }
+}
+
+const DRAFT_SELECT: &str = "SELECT d.id, d.ticket_id, d.item_code, d.question, d.answer, u.display_name AS author, d.status, d.created_at FROM knowledge_drafts d JOIN users u ON u.id = d.author_id";
+
+fn draft(r: &sqlx::sqlite::SqliteRow) -> KnowledgeDraft {
+    KnowledgeDraft {
+        id: r.get("id"),
+        ticket_id: r.get("ticket_id"),
+        item_code: r.get("item_code"),
+        question: r.get("question"),
+        answer: r.get("answer"),
+        author: r.get("author"),
+        status: r.get("status"),
+        created_at: r.get("created_at"),
     }
 }
 
