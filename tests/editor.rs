@@ -166,3 +166,70 @@ async fn curated_answers_come_first_marked_with_their_source() {
     let (status, _) = get(&format!("{api}/editor/curated"), &zhang).await;
     assert_eq!(status, 403, "agents cannot reach editor endpoints");
 }
+
+#[tokio::test]
+async fn the_gap_dashboard_groups_real_failures_and_a_curated_answer_closes_one() {
+    let dir = tempfile::tempdir().unwrap();
+    ingest(dir.path(), None);
+    add_user(dir.path(), "wang", "editor", PW);
+    let server = Server::start(dir.path(), None, &["--max-waiting", "64"]);
+    let url = &server.url;
+    let api = format!("{url}/api/v1");
+
+    // Replay a traffic log through the real pipeline: item questions, questions no guide
+    // covers, and unhappy ratings.
+    let names: Vec<String> = std::fs::read_dir(sample_dir())
+        .unwrap()
+        .filter_map(|e| serde_json::from_str::<Value>(&std::fs::read_to_string(e.unwrap().path()).ok()?).ok())
+        .filter_map(|g| g["name"].as_str().map(str::to_string))
+        .collect();
+    let mut log: Vec<String> = names.iter().flat_map(|n| [format!("{n}需要什么材料"), format!("{n}多久能办好"), format!("{n}收费吗")]).collect();
+    let pets = ["宠物医保怎么办理", "宠物医保在哪里报销", "给宠物买医保需要什么", "宠物医保一年多少钱", "宠物看病能用医保吗"];
+    for i in 0..60 {
+        log.push(pets[i % pets.len()].to_string());
+    }
+    let mut replayed = 0;
+    for q in &log {
+        let s = create_session(url).await;
+        let (status, _) = ask(url, &s, q, None).await;
+        assert_eq!(status, 200, "{q}");
+        replayed += 1;
+    }
+    for _ in 0..10 {
+        let s = create_session(url).await;
+        ask(url, &s, "换身份证要交多少钱", None).await;
+        let (status, _) = post(&format!("{api}/sessions/{}/ratings", s.id), &s.token, json!({"level": 1, "comment": "说得不清楚"})).await;
+        assert_eq!(status, 201);
+        replayed += 1;
+    }
+    assert!(replayed >= 200, "{replayed} conversations");
+
+    let wang = login(url, "wang", PW).await;
+    let (status, groups) = get(&format!("{api}/editor/gaps"), &wang).await;
+    assert_eq!(status, 200, "{groups}");
+    let groups = groups.as_array().unwrap();
+    let pet = groups.iter().find(|g| g["samples"].as_array().unwrap().iter().any(|q| q.as_str().unwrap().contains("宠物"))).expect("a pet group");
+    assert!(pet["count"].as_u64().unwrap() >= 30, "{pet}");
+    assert!(pet["samples"].as_array().unwrap().iter().all(|q| q.as_str().unwrap().contains("宠物")), "one topic per group: {pet}");
+    assert_eq!(pet["last_7_days"], pet["count"]);
+    let id_card = groups.iter().find(|g| g["key"] == "item:SAMPLE-GA-001").expect("the badly rated item");
+    assert_eq!(id_card["by_kind"]["bad_rating"], 10, "{id_card}");
+
+    // A curated answer for the group's top question changes the next answer; the gap is closed.
+    let top = pet["top_question"].as_str().unwrap().to_string();
+    let answer = "目前本市基本医疗保险不覆盖宠物诊疗费用，宠物医疗可了解商业保险产品。";
+    let (status, _) = post(&format!("{api}/editor/curated"), &wang, json!({"question": top, "answer": answer, "from_gap": pet["title"]})).await;
+    assert_eq!(status, 201);
+    let s = create_session(url).await;
+    let (_, events) = ask(url, &s, &top, None).await;
+    assert!(events.iter().any(|e| e.event == "curated"), "{:?}", names_of(&events));
+    let (status, _) = post(&format!("{api}/editor/gaps/close"), &wang, json!({"key": pet["key"], "note": "已发布标准答复"})).await;
+    assert_eq!(status, 201);
+    let (_, after) = get(&format!("{api}/editor/gaps"), &wang).await;
+    let closed = after.as_array().unwrap().iter().find(|g| g["key"] == pet["key"]).unwrap();
+    assert_eq!(closed["closed"]["note"], "已发布标准答复");
+}
+
+fn names_of(events: &[Sse]) -> Vec<String> {
+    events.iter().map(|e| e.event.clone()).collect()
+}

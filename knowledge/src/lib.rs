@@ -166,6 +166,11 @@ impl KnowledgeBase {
         Ok(before)
     }
 
+    /// The words of `text` as retrieval sees them (jieba, stop words removed), for grouping.
+    pub fn words(&self, text: &str) -> Vec<String> {
+        self.searcher.sparse.tokens(text)
+    }
+
     /// The live bundle `code`.
     pub async fn bundle(&self, code: &str) -> Result<Option<Bundle>, KnowledgeError> {
         self.bundles.live(code).await

@@ -16,6 +16,7 @@
 pub mod admission;
 pub mod auth;
 pub mod error;
+pub mod gaps;
 pub mod handoff;
 pub mod live;
 pub mod mask;

@@ -20,7 +20,7 @@ use crate::routes;
         routes::uploads::upload, routes::uploads::list, routes::uploads::prereview,
         routes::editor::list, routes::editor::get, routes::editor::save_draft, routes::editor::publish, routes::editor::rollback,
         routes::editor::versions, routes::editor::diff, routes::editor::preview, routes::editor::audit,
-        routes::curation::list, routes::curation::add, routes::curation::retire, routes::curation::drafts, routes::curation::reject,
+        routes::curation::list, routes::curation::add, routes::curation::retire, routes::curation::drafts, routes::curation::reject, routes::curation::gaps, routes::curation::close_gap,
         routes::items::quick_actions, routes::items::list, routes::items::get,
         routes::ops::healthz, routes::ops::readyz, routes::ops::metrics, routes::ops::openapi,
     ),

@@ -93,3 +93,53 @@ pub async fn reject(State(app): State<App>, Editor(staff): Editor, Path(id): Pat
     app.store.record(NewAudit { actor: staff.actor(), action: "knowledge_draft.reject".into(), entity: "curated_answer".into(), entity_id: format!("draft-{id}"), before: None, after: Some(json!(d)) }).await?;
     Ok(Json(d))
 }
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct GapQuery {
+    /// Look back this many days (1–365, default 30).
+    pub days: Option<i64>,
+}
+
+/// What the service failed at, grouped by item or topic, with counts, trend and samples.
+#[utoipa::path(get, path = "/api/v1/editor/gaps", params(GapQuery),
+    responses((status = 200, body = [crate::gaps::GapGroup]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])), tag = "editor")]
+pub async fn gaps(State(app): State<App>, _e: Editor, q: Result<axum::extract::Query<GapQuery>, axum::extract::rejection::QueryRejection>) -> Result<Json<Vec<crate::gaps::GapGroup>>, ApiError> {
+    let axum::extract::Query(q) = q.map_err(|e| ApiError::BadRequest(format!("查询参数无效：{}", e.body_text())))?;
+    let days = q.days.unwrap_or(30);
+    if !(1..=365).contains(&days) {
+        return Err(ApiError::BadRequest("days 须在 1–365 之间".into()));
+    }
+    let now = chrono::Utc::now();
+    let since = (now - chrono::Duration::days(days)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let failures = app.store.failures(&since, 0.5).await?;
+    let names = app.kb.store.list().await?.into_iter().map(|g| (g.code, g.name)).collect();
+    let closures = app.store.gap_closures().await?;
+    let kb = app.kb.clone();
+    let groups = tokio::task::spawn_blocking(move || crate::gaps::group(&failures, &names, &|t| kb.words(t), &closures, now))
+        .await
+        .map_err(|e| ApiError::Internal(format!("grouping gaps: {e}")))?;
+    Ok(Json(groups))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CloseGap {
+    pub key: String,
+    /// What was done (guide fixed, curated answer written …).
+    pub note: String,
+}
+
+/// Record that a gap was closed.
+#[utoipa::path(post, path = "/api/v1/editor/gaps/close", request_body = CloseGap,
+    responses((status = 201, body = crate::store::GapClosure), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])), tag = "editor")]
+pub async fn close_gap(State(app): State<App>, Editor(staff): Editor, body: Result<Json<CloseGap>, JsonRejection>) -> Result<(StatusCode, Json<crate::store::GapClosure>), ApiError> {
+    let Json(req) = body?;
+    if req.key.trim().is_empty() || req.note.trim().is_empty() || req.note.chars().count() > 500 {
+        return Err(ApiError::BadRequest("请填写缺口和处理说明（500 字以内）".into()));
+    }
+    let c = app.store.close_gap(req.key.trim(), req.note.trim(), &staff.actor()).await?;
+    app.store.record(NewAudit { actor: staff.actor(), action: "gap.close".into(), entity: "gap".into(), entity_id: c.gap_key.clone(), before: None, after: Some(json!(c)) }).await?;
+    Ok((StatusCode::CREATED, Json(c)))
+}

@@ -74,6 +74,8 @@ pub fn router(app: App) -> Router {
         .route("/editor/curated", get(curation::list).post(curation::add))
         .route("/editor/curated/{id}/retire", post(curation::retire))
         .route("/editor/knowledge-drafts", get(curation::drafts))
+        .route("/editor/gaps", get(curation::gaps))
+        .route("/editor/gaps/close", post(curation::close_gap))
         .route("/editor/knowledge-drafts/{id}/reject", post(curation::reject))
         .route("/admin/audit", get(editor::audit))
         .route("/quick-actions", get(items::quick_actions))

@@ -10,6 +10,7 @@
 
 pub mod applications;
 pub mod audit;
+pub mod gaps;
 mod sqlite;
 pub mod tickets;
 pub mod uploads;
@@ -21,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 pub use applications::{AppStatus, Application, Applications, Citizen, NewApplication};
 pub use audit::{Audit, AuditEntry, NewAudit};
+pub use gaps::{Failure, GapClosure, Gaps};
 pub use sqlite::SqliteStore;
 pub use tickets::{KnowledgeDraft, NewTicket, Rating, RatingStats, Ticket, TicketEvent, TicketFilter, TicketKind, TicketStatus, Tickets};
 pub use uploads::{NewUpload, StoredReport, Upload, Uploads};
@@ -43,9 +45,9 @@ pub enum StoreError {
 }
 
 /// Everything the service persists.
-pub trait Store: Sessions + Tickets + Users + Applications + Uploads + Audit {}
+pub trait Store: Sessions + Tickets + Users + Applications + Uploads + Audit + Gaps {}
 
-impl<T: Sessions + Tickets + Users + Applications + Uploads + Audit> Store for T {}
+impl<T: Sessions + Tickets + Users + Applications + Uploads + Audit + Gaps> Store for T {}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Session {

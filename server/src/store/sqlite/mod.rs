@@ -3,6 +3,7 @@
 
 mod applications;
 mod audit;
+mod gaps;
 mod sessions;
 mod tickets;
 mod uploads;
