@@ -159,5 +159,55 @@
           } }, "回滚到此版") : null)))), diffBox);
   }
 
+  // ---------- tabs: guides, the gap dashboard, curated answers ----------
+  document.querySelectorAll("[data-tab]").forEach((b) => b.addEventListener("click", () => {
+    document.querySelectorAll("[data-tab]").forEach((x) => x.setAttribute("aria-selected", String(x === b)));
+    $("q").parentElement.hidden = b.dataset.tab !== "guides";
+    if (b.dataset.tab === "guides") search();
+    if (b.dataset.tab === "gaps") gaps();
+    if (b.dataset.tab === "curated") curated();
+  }));
+
+  const KIND = { declined: "无法回答", clarified: "需澄清", handoff: "转人工", out_of_scope: "超出范围", low_confidence: "低置信", bad_rating: "差评" };
+  async function gaps() {
+    const groups = await api("/editor/gaps?days=30");
+    $("list").replaceChildren(el("li", { class: "none" }, "近 30 天共 " + groups.reduce((n, g) => n + g.count, 0) + " 次未解决，" + groups.length + " 个缺口"));
+    $("detail").replaceChildren(el("h2", {}, "服务缺口（近 30 天）"), el("p", { class: "muted" }, "来自真实咨询：低置信回答、无法回答、转人工和差评，按事项或话题归组。处理后请标记已解决，留痕可查。"),
+      ...groups.map((g) => el("section", { class: "gap" + (g.closed ? " closed" : ""), "data-key": g.key },
+        el("div", { class: "gap-head" }, el("strong", {}, g.title), el("span", { class: "count" }, g.count + " 次"),
+          el("span", { class: "muted" }, "近7天 " + g.last_7_days + " · 前7天 " + g.previous_7_days + (g.last_7_days > g.previous_7_days ? " ↑" : g.last_7_days < g.previous_7_days ? " ↓" : "")),
+          g.closed ? el("span", { class: "tag s-resolved" }, "已解决：" + g.closed.note) : null),
+        el("div", { class: "muted" }, Object.entries(g.by_kind).map(([k, n]) => (KIND[k] || k) + " " + n).join(" · ")),
+        el("ul", {}, g.samples.map((q) => el("li", {}, q))),
+        el("div", { class: "actions" },
+          g.item_code ? el("button", { type: "button", onclick: () => { document.querySelector('[data-tab="guides"]').click(); open(g.item_code); } }, "修改办事指南") : null,
+          el("button", { type: "button", onclick: async () => {
+            const answer = prompt("为“" + g.top_question + "”撰写标准答复：");
+            if (!answer) return;
+            try { await api("/editor/curated", { method: "POST", body: JSON.stringify({ question: g.top_question, answer, item_code: g.item_code, from_gap: g.title }) }); toast("标准答复已生效"); }
+            catch (e) { toast(e.message, true); }
+          } }, "写标准答复"),
+          g.closed ? null : el("button", { type: "button", onclick: async () => {
+            const note = prompt("处理说明（如：已修改指南收费标准 / 已发布标准答复）：");
+            if (!note) return;
+            try { await api("/editor/gaps/close", { method: "POST", body: JSON.stringify({ key: g.key, note }) }); toast("已标记解决"); gaps(); }
+            catch (e) { toast(e.message, true); }
+          } }, "标记已解决")))));
+  }
+
+  async function curated() {
+    const [list, drafts] = await Promise.all([api("/editor/curated"), api("/editor/knowledge-drafts")]);
+    $("list").replaceChildren(el("li", { class: "none" }, list.filter((c) => c.active).length + " 条生效中，" + drafts.length + " 条坐席草稿待审"));
+    $("detail").replaceChildren(el("h2", {}, "标准答复"),
+      el("h3", {}, "坐席转知识（待审）"), drafts.length ? null : el("p", { class: "muted" }, "暂无待审草稿"),
+      ...drafts.map((d) => el("section", { class: "gap" }, el("strong", {}, d.question), el("p", {}, d.answer), el("p", { class: "muted" }, d.author + (d.ticket_id ? " · 工单 " + d.ticket_id : "")),
+        el("div", { class: "actions" },
+          el("button", { type: "button", class: "primary", onclick: async () => { await api("/editor/curated", { method: "POST", body: JSON.stringify({ question: d.question, answer: d.answer, item_code: d.item_code, draft_id: d.id }) }); toast("已采纳"); curated(); } }, "采纳为标准答复"),
+          el("button", { type: "button", onclick: async () => { await api("/editor/knowledge-drafts/" + d.id + "/reject", { method: "POST" }); curated(); } }, "不采纳")))),
+      el("h3", {}, "已有标准答复"),
+      ...list.map((c) => el("section", { class: "gap" + (c.active ? "" : " closed") }, el("strong", {}, c.question), el("p", {}, c.answer), el("p", { class: "muted" }, c.source + " · " + c.author.replace(/^user:/, "") + (c.active ? "" : " · 已停用")),
+        c.active ? el("div", { class: "actions" }, el("button", { type: "button", onclick: async () => { await api("/editor/curated/" + c.id + "/retire", { method: "POST" }); curated(); } }, "停用")) : null)));
+  }
+
   if (token) api("/auth/me").then(start).catch(logout); else logout();
 })();
