@@ -22,17 +22,7 @@ fn setup() -> (tempfile::TempDir, Server) {
     (dir, server)
 }
 
-async fn post(url: &str, token: &str, body: Value) -> (u16, Value) {
-    let r = client().post(url).bearer_auth(token).json(&body).send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
 
-async fn get(url: &str, token: &str) -> (u16, Value) {
-    let r = client().get(url).bearer_auth(token).send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
 
 fn event<'a>(events: &'a [Sse], name: &str) -> &'a Value {
     &events.iter().find(|e| e.event == name).unwrap_or_else(|| panic!("no {name} event in {:?}", names(events))).data

@@ -12,17 +12,7 @@ use serde_json::{json, Value};
 const CODE: &str = "SAMPLE-GA-001";
 const PW: &str = "Editor-Pass-2026";
 
-async fn post(url: &str, token: &str, body: Value) -> (u16, Value) {
-    let r = client().post(url).bearer_auth(token).json(&body).send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
 
-async fn get(url: &str, token: &str) -> (u16, Value) {
-    let r = client().get(url).bearer_auth(token).send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
 
 async fn answer(url: &str, q: &str) -> String {
     let s = create_session(url).await;

@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use serde_json::{json, Value};
+use serde_json::json;
 
 const AGENT_PW: &str = "Agent-Pass-2026";
 const EDITOR_PW: &str = "Editor-Pass-2026";
@@ -24,17 +24,7 @@ fn setup() -> (tempfile::TempDir, Server) {
     (dir, server)
 }
 
-async fn post(url: &str, token: &str, body: Value) -> (u16, Value) {
-    let r = client().post(url).bearer_auth(token).json(&body).send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
 
-async fn get(url: &str, token: &str) -> (u16, Value) {
-    let r = client().get(url).bearer_auth(token).send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
 
 #[tokio::test]
 async fn complaint_goes_to_an_agent_who_replies_live_and_a_bad_rating_opens_a_follow_up() {

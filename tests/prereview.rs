@@ -47,11 +47,6 @@ async fn upload(api: &str, s: &Session, name: &str, material: Option<&str>, byte
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
-async fn post(url: &str, token: &str, body: Value) -> (u16, Value) {
-    let r = client().post(url).bearer_auth(token).json(&body).send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
 
 async fn start_form(url: &str) -> Session {
     let s = create_session(url).await;

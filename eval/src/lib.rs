@@ -65,6 +65,20 @@ pub enum EvalError {
     Assistant(#[from] banshi_assistant::AssistantError),
 }
 
+/// Levenshtein distance over characters (OCR character accuracy).
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for i in 1..=a.len() {
+        let mut cur = vec![i; b.len() + 1];
+        for j in 1..=b.len() {
+            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + usize::from(a[i - 1] != b[j - 1]));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
 /// Read a JSON-lines file into rows; a missing file or a bad line is a clear error.
 pub fn read_jsonl<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>, EvalError> {
     let file = std::fs::File::open(path).map_err(|e| EvalError::Io(path.display().to_string(), e))?;

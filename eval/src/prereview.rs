@@ -17,7 +17,7 @@ use chrono::NaiveDate;
 use serde::Serialize;
 
 use crate::corpus::{image_pdf, jpeg, png, text_pdf, Renderer};
-use crate::EvalError;
+use crate::{edit_distance, EvalError};
 
 /// Planted defects, by the finding code that must report them.
 pub const DEFECTS: [&str; 8] = ["invalid_id", "expired", "mismatch", "missing", "blank", "wrong_type", "low_resolution", "invalid_uscc"];
@@ -105,18 +105,6 @@ pub struct PrereviewReport {
     pub seconds: f64,
 }
 
-fn edit_distance(a: &str, b: &str) -> usize {
-    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for i in 1..=a.len() {
-        let mut cur = vec![i; b.len() + 1];
-        for j in 1..=b.len() {
-            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + usize::from(a[i - 1] != b[j - 1]));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
 
 /// Run the corpus: `guides` must hold the sample items; OCR runs through `compute`.
 pub async fn run(guides: &[Guide], compute: &ComputeHandle, today: NaiveDate, progress: &(dyn Fn(usize, usize) + Sync)) -> Result<PrereviewReport, EvalError> {

@@ -2,7 +2,6 @@
 //! pre-fill forms) and the fictional sample citizens with their e-licences.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, IsTerminal};
 
 use anyhow::{bail, Context};
 use banshi_assistant::forms::prefill::ELicence;
@@ -79,26 +78,13 @@ pub async fn run(common: &Common, action: Action) -> anyhow::Result<()> {
 }
 
 async fn add(store: &SqliteStore, a: AddArgs) -> anyhow::Result<()> {
-    let valid = (2..=32).contains(&a.username.len()) && a.username.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
-    if !valid {
-        bail!("username {:?}: use 2–32 letters, digits, '.', '_' or '-'", a.username);
-    }
+    super::check_username(&a.username)?;
     if a.display_name.trim().is_empty() || a.display_name.chars().count() > 32 {
         bail!("display name must be 1–32 characters");
     }
     let raw: BTreeMap<String, String> = serde_json::from_str(&a.profile).context("--profile must be a JSON object of strings")?;
     let profile = check_profile(&raw).map_err(|e| anyhow::anyhow!("profile: {}", e.values().cloned().collect::<Vec<_>>().join("; ")))?;
-    let password = if a.password_stdin || !std::io::stdin().is_terminal() {
-        let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line).context("reading the password from standard input")?;
-        line.trim_end_matches(['\r', '\n']).to_string()
-    } else {
-        let p = rpassword::prompt_password("password: ")?;
-        if rpassword::prompt_password("again: ")? != p {
-            bail!("the two passwords differ");
-        }
-        p
-    };
+    let password = super::read_new_password(a.password_stdin)?;
     check_password_strength(&password).map_err(|e| anyhow::anyhow!("weak password: {e}"))?;
     let hash = hash_password(&password).map_err(|e| anyhow::anyhow!("{e}"))?;
     let c = store.add_citizen(&a.username, a.display_name.trim(), &hash, &profile).await?;

@@ -94,3 +94,28 @@ pub async fn open_kb(common: &Common, compute: Option<ComputeHandle>) -> anyhow:
     let pool = banshi_knowledge::store::open_sqlite(&common.data_dir.join("banshi.db")).await?;
     Ok(banshi_knowledge::KnowledgeBase::open(&common.data_dir, pool, compute).await?)
 }
+
+/// A sign-in name: 2–32 letters, digits, `.`, `_` or `-`.
+pub fn check_username(name: &str) -> anyhow::Result<()> {
+    let valid = (2..=32).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+    if !valid {
+        anyhow::bail!("username {name:?}: use 2–32 letters, digits, '.', '_' or '-'");
+    }
+    Ok(())
+}
+
+/// A new password: the first line of standard input when `from_stdin` (or stdin is not a
+/// terminal), else asked twice on the terminal; never from a flag (flags end up in shell history).
+pub fn read_new_password(from_stdin: bool) -> anyhow::Result<String> {
+    use std::io::{BufRead, IsTerminal};
+    if from_stdin || !std::io::stdin().is_terminal() {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).context("reading the password from standard input")?;
+        return Ok(line.trim_end_matches(['\r', '\n']).to_string());
+    }
+    let p = rpassword::prompt_password("password: ")?;
+    if rpassword::prompt_password("again: ")? != p {
+        anyhow::bail!("the two passwords differ");
+    }
+    Ok(p)
+}

@@ -1,7 +1,5 @@
 //! `banshi users …`: staff accounts for the consoles (agents, editors, admins).
 
-use std::io::{BufRead, IsTerminal};
-
 use anyhow::{bail, Context};
 use banshi_server::auth::{check_password_strength, hash_password};
 use banshi_server::store::{Audit, NewAudit, SqliteStore, StaffRole, Users};
@@ -49,24 +47,11 @@ pub async fn run(common: &Common, action: Action) -> anyhow::Result<()> {
 }
 
 async fn add(store: &SqliteStore, a: AddArgs) -> anyhow::Result<()> {
-    let valid = (2..=32).contains(&a.username.len()) && a.username.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
-    if !valid {
-        bail!("username {:?}: use 2–32 letters, digits, '.', '_' or '-'", a.username);
-    }
+    super::check_username(&a.username)?;
     if a.display_name.trim().is_empty() || a.display_name.chars().count() > 32 {
         bail!("display name must be 1–32 characters");
     }
-    let password = if a.password_stdin || !std::io::stdin().is_terminal() {
-        let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line).context("reading the password from standard input")?;
-        line.trim_end_matches(['\r', '\n']).to_string()
-    } else {
-        let p = rpassword::prompt_password("password: ")?;
-        if rpassword::prompt_password("again: ")? != p {
-            bail!("the two passwords differ");
-        }
-        p
-    };
+    let password = super::read_new_password(a.password_stdin)?;
     check_password_strength(&password).map_err(|e| anyhow::anyhow!("weak password: {e}"))?;
     let role = StaffRole::parse(&a.role)?;
     let hash = hash_password(&password).map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -201,6 +201,20 @@ pub fn names(events: &[Sse]) -> Vec<&str> {
     events.iter().map(|e| e.event.as_str()).collect()
 }
 
+/// POST `body` as JSON with a bearer token; the status and the JSON answer (Null if none).
+pub async fn post(url: &str, token: &str, body: Value) -> (u16, Value) {
+    let r = client().post(url).bearer_auth(token).json(&body).send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// GET with a bearer token; the status and the JSON answer (Null if none).
+pub async fn get(url: &str, token: &str) -> (u16, Value) {
+    let r = client().get(url).bearer_auth(token).send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
 /// Add a staff user to `data` through `banshi users add` (password on standard input).
 pub fn add_user(data: &Path, username: &str, role: &str, password: &str) {
     use std::io::Write;
