@@ -150,6 +150,7 @@ async fn curated_answers_come_first_marked_with_their_source() {
     let actions: Vec<&str> = log.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
     assert_eq!(actions, ["curated.retire", "curated.add"]);
     let (_, tickets) = get(&format!("{api}/admin/audit?entity=ticket"), &root).await;
+    assert_eq!(tickets.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect::<Vec<_>>(), ["ticket.claim", "ticket.create"]);
     let claim = &tickets[0];
     assert_eq!((claim["action"].as_str(), claim["actor"].as_str()), (Some("ticket.claim"), Some("user:zhang")), "{tickets}");
     assert_eq!((claim["before"]["status"].as_str(), claim["after"]["status"].as_str()), (Some("pending"), Some("assigned")));

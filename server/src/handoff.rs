@@ -32,6 +32,7 @@ pub async fn open(app: &App, session_id: &str, h: &Handoff) -> Result<Ticket, Ap
         summary: serde_json::to_value(&summary).expect("summaries serialise"),
     };
     let ticket = app.store.create_ticket(t, "citizen").await?;
+    audit_created(app, &ticket).await;
     app.metrics.handoffs.get_or_create(&crate::metrics::ReasonLabels { reason: ticket.reason.clone() }).inc();
     tracing::info!(session = %session_id, ticket = ticket.id, reason = %ticket.reason, "handed off to the agent queue");
     app.live.to_agents(AgentEvent::Ticket { ticket: ticket.clone() });
@@ -64,6 +65,7 @@ pub async fn record_suggestion(app: &App, session_id: &str, text: &str, appeal: 
         summary,
     };
     let ticket = app.store.create_ticket(t, "citizen").await?;
+    audit_created(app, &ticket).await;
     app.live.to_agents(AgentEvent::Ticket { ticket: ticket.clone() });
     Ok(ticket)
 }
@@ -99,6 +101,7 @@ pub async fn open_follow_up(app: &App, session_id: &str, parent: Option<&Ticket>
         summary,
     };
     let ticket = app.store.create_ticket(t, "citizen").await?;
+    audit_created(app, &ticket).await;
     app.metrics.handoffs.get_or_create(&crate::metrics::ReasonLabels { reason: ticket.reason.clone() }).inc();
     app.live.to_agents(AgentEvent::Ticket { ticket: ticket.clone() });
     publish_queue(app).await?;
@@ -194,4 +197,19 @@ pub async fn announce(app: &App, ticket: &Ticket, notice: Option<&str>) -> Resul
     }
     app.live.to_agents(AgentEvent::Ticket { ticket: ticket.clone() });
     publish_queue(app).await
+}
+
+/// Tickets opened by the service are in the audit log too (actor `system`).
+async fn audit_created(app: &App, t: &crate::store::Ticket) {
+    let e = crate::store::NewAudit {
+        actor: "system".into(),
+        action: "ticket.create".into(),
+        entity: "ticket".into(),
+        entity_id: t.id.to_string(),
+        before: None,
+        after: Some(serde_json::json!(t)),
+    };
+    if let Err(err) = app.store.record(e).await {
+        tracing::error!(ticket = t.id, "audit log: {err}");
+    }
 }
