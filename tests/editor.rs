@@ -224,3 +224,47 @@ async fn the_gap_dashboard_groups_real_failures_and_a_curated_answer_closes_one(
 fn names_of(events: &[Sse]) -> Vec<String> {
     events.iter().map(|e| e.event.clone()).collect()
 }
+
+#[tokio::test]
+async fn bundles_have_the_same_life_cycle_and_are_checked_against_the_guides() {
+    let dir = tempfile::tempdir().unwrap();
+    ingest_with_bundles(dir.path());
+    add_user(dir.path(), "wang", "editor", PW);
+    add_user(dir.path(), "root", "admin", PW);
+    let server = Server::start(dir.path(), None, &[]);
+    let url = &server.url;
+    let api = format!("{url}/api/v1");
+    let wang = login(url, "wang", PW).await;
+    let code = "BUNDLE-XSECS";
+
+    let (_, list) = get(&format!("{api}/editor/bundles"), &wang).await;
+    assert_eq!(list.as_array().unwrap().len(), 5);
+    let (_, b) = get(&format!("{api}/editor/bundles/{code}"), &wang).await;
+    let base = b["latest_version"].as_u64().unwrap();
+    let mut bundle = b["latest"].clone();
+    bundle["summary"] = json!("孩子出生后五件事一次申请、一表填报（已更新）");
+    let (status, d) = post(&format!("{api}/editor/bundles/{code}/drafts"), &wang, json!({"base_version": base, "bundle": bundle})).await;
+    assert_eq!(status, 201, "{d}");
+    let (status, _) = post(&format!("{api}/editor/bundles/{code}/publish"), &wang, json!({"version": d["version"]})).await;
+    assert_eq!(status, 200);
+    let s = create_session(url).await;
+    let (_, events) = ask(url, &s, "新生儿出生一件事", None).await;
+    let card = &events.iter().find(|e| e.event == "bundle").unwrap().data["card"];
+    assert!(card["summary"].as_str().unwrap().contains("已更新"), "{card}");
+
+    // A bundle naming an item that does not exist is saved as a draft but cannot go live.
+    let mut broken = bundle.clone();
+    broken["items"].as_array_mut().unwrap().push(json!({"code": "SAMPLE-NOPE-999", "optional": true}));
+    let (status, d2) = post(&format!("{api}/editor/bundles/{code}/drafts"), &wang, json!({"base_version": d["version"], "bundle": broken})).await;
+    assert_eq!(status, 201, "{d2}");
+    let (status, e) = post(&format!("{api}/editor/bundles/{code}/publish"), &wang, json!({"version": d2["version"]})).await;
+    assert_eq!(status, 422, "{e}");
+    assert!(e["error"]["message"].as_str().unwrap().contains("SAMPLE-NOPE-999"), "{e}");
+
+    let (status, _) = post(&format!("{api}/editor/bundles/{code}/rollback"), &wang, json!({"version": base})).await;
+    assert_eq!(status, 200);
+    let root = login(url, "root", PW).await;
+    let (_, log) = get(&format!("{api}/admin/audit?entity=bundle"), &root).await;
+    let actions: Vec<&str> = log.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["bundle.rollback", "bundle.draft", "bundle.publish", "bundle.draft"]);
+}

@@ -166,6 +166,22 @@ impl KnowledgeBase {
         Ok(before)
     }
 
+    /// Make `version` of bundle `code` live (after checking it against the live guides: every
+    /// item live, field maps and covers pointing at real fields and materials) and re-index it.
+    pub async fn make_live_bundle(&self, code: &str, version: u32) -> Result<Option<u32>, KnowledgeError> {
+        let b = self.bundles.version(code, version).await?.ok_or_else(|| KnowledgeError::NotFound(format!("{code} v{version}")))?;
+        let guides = self.store.all_live().await?;
+        let problems = b.check(&guides);
+        if !problems.is_empty() {
+            return Err(KnowledgeError::Invalid { code: code.to_string(), problems });
+        }
+        let before = self.bundles.make_live(code, version).await?;
+        let live = self.bundles.live(code).await?.ok_or_else(|| KnowledgeError::NotFound(code.to_string()))?;
+        self.searcher.names.set_names(&live.code, &live.name, &live.aliases);
+        self.indexer.sync(vec![(live.code.clone(), chunk::chunk_bundle(&live, &guides))], false, &|_, _| {}).await?;
+        Ok(before)
+    }
+
     /// The words of `text` as retrieval sees them (jieba, stop words removed), for grouping.
     pub fn words(&self, text: &str) -> Vec<String> {
         self.searcher.sparse.tokens(text)

@@ -20,6 +20,8 @@ use crate::routes;
         routes::uploads::upload, routes::uploads::list, routes::uploads::prereview,
         routes::editor::list, routes::editor::get, routes::editor::save_draft, routes::editor::publish, routes::editor::rollback,
         routes::editor::versions, routes::editor::diff, routes::editor::preview, routes::editor::audit,
+        routes::editor_bundles::list, routes::editor_bundles::get, routes::editor_bundles::save_draft, routes::editor_bundles::publish,
+        routes::editor_bundles::rollback, routes::editor_bundles::versions, routes::editor_bundles::diff,
         routes::curation::list, routes::curation::add, routes::curation::retire, routes::curation::drafts, routes::curation::reject, routes::curation::gaps, routes::curation::close_gap,
         routes::items::quick_actions, routes::items::list, routes::items::get,
         routes::ops::healthz, routes::ops::readyz, routes::ops::metrics, routes::ops::openapi,

@@ -74,9 +74,13 @@
     return el("label", { class: "field", for: id }, el("span", {}, label), el("input", Object.assign({ id, value: value ?? "" }, attrs)));
   }
 
-  async function open(code) {
-    const g = await api("/editor/guides/" + encodeURIComponent(code));
-    current = { code, base: g.latest_version, live_version: g.live_version, guide: g.latest };
+  // `kind`: "guides" or "bundles" (一件事), same life cycle.
+  const path = () => "/editor/" + current.kind + "/" + encodeURIComponent(current.code);
+  const draftBody = (doc) => JSON.stringify(current.kind === "guides" ? { base_version: current.base, guide: doc } : { base_version: current.base, bundle: doc });
+
+  async function open(code, kind = "guides") {
+    const g = await api("/editor/" + kind + "/" + encodeURIComponent(code));
+    current = { kind, code, base: g.latest_version, live_version: g.live_version, guide: g.latest };
     document.querySelectorAll(".item").forEach((b) => b.classList.toggle("active", b.dataset.code === code));
     render();
   }
@@ -86,6 +90,7 @@
     let g;
     try { g = JSON.parse($("json").value); } catch (e) { throw new Error("JSON 格式有误：" + e.message); }
     g.name = $("f-name").value.trim();
+    if (current.kind === "bundles") return g;
     g.department = $("f-dept").value.trim();
     (g.fees || []).forEach((f, i) => {
       f.name = $("fee-name-" + i).value.trim();
@@ -101,6 +106,7 @@
 
   function render() {
     const g = current.guide;
+    if (current.kind === "bundles") return renderBundle(g);
     const fees = (g.fees || []).map((f, i) => el("div", { class: "row" }, field("收费项目", "fee-name-" + i, f.name), field("金额（元）", "fee-amount-" + i, f.amount_yuan, { type: "number", step: "0.01", min: "0" })));
     const out = el("section", { class: "preview", "aria-live": "polite" });
     const msg = el("p", { class: "error", role: "alert" });
@@ -125,23 +131,53 @@
             ...p.answers.map((a) => el("div", { class: "qa" }, el("p", {}, el("strong", {}, "问："), a.question), el("p", {}, el("strong", {}, "答："), a.answer)))].filter(Boolean));
         }),
         act("保存草稿", async () => {
-          const s = await api("/editor/guides/" + encodeURIComponent(current.code) + "/drafts", { method: "POST", body: JSON.stringify({ base_version: current.base, guide: collect() }) });
-          toast("已保存为第 " + s.version + " 版草稿"); await open(current.code); await search();
+          await saveDraft();
         }),
         act("发布", async () => {
           // Publish what is on screen: unsaved edits become a draft first.
           let version = current.base;
-          const edited = JSON.stringify(collect()) !== JSON.stringify(current.guide);
-          if (edited) version = (await api("/editor/guides/" + encodeURIComponent(current.code) + "/drafts", { method: "POST", body: JSON.stringify({ base_version: current.base, guide: collect() }) })).version;
-          await api("/editor/guides/" + encodeURIComponent(current.code) + "/publish", { method: "POST", body: JSON.stringify({ version }) });
-          toast("第 " + version + " 版已发布，数秒内生效"); await open(current.code); await search();
+          await publish();
         }, true)),
       msg, out, el("section", { id: "history" }));
     history();
   }
 
+  async function saveDraft() {
+    const s = await api(path() + "/drafts", { method: "POST", body: draftBody(collect()) });
+    toast("已保存为第 " + s.version + " 版草稿"); await open(current.code, current.kind); await relist();
+  }
+
+  // Publish what is on screen: unsaved edits become a draft first.
+  async function publish() {
+    let version = current.base;
+    if (JSON.stringify(collect()) !== JSON.stringify(current.guide)) version = (await api(path() + "/drafts", { method: "POST", body: draftBody(collect()) })).version;
+    await api(path() + "/publish", { method: "POST", body: JSON.stringify({ version }) });
+    toast("第 " + version + " 版已发布，数秒内生效"); await open(current.code, current.kind); await relist();
+  }
+
+  const relist = () => (current.kind === "bundles" ? bundles() : search());
+
+  function renderBundle(b) {
+    const msg = el("p", { class: "error", role: "alert" });
+    const act = (label, fn, primary) => el("button", { type: "button", class: primary ? "primary" : "", onclick: async () => { msg.textContent = ""; try { await fn(); } catch (e) { msg.textContent = e.message; } } }, label);
+    $("detail").replaceChildren(
+      el("div", { class: "detail-head" }, el("h2", {}, b.name), el("p", { class: "muted" }, b.code + " · 一件事 · 编辑基于第 " + current.base + " 版 · 线上第 " + (current.live_version || "-") + " 版")),
+      el("div", { class: "grid" }, field("名称", "f-name", b.name)),
+      el("p", { class: "muted" }, "包含事项、字段合并（field_map）、办结后产生的字段（produced）和材料去重（materials.covers）在下方 JSON 中编辑；发布前会逐项核对所引用的事项、字段和材料。"),
+      el("textarea", { id: "json", rows: "22", spellcheck: "false", class: "json-full" }, JSON.stringify(b, null, 2)),
+      el("div", { class: "actions" }, act("保存草稿", saveDraft), act("发布", publish, true)),
+      msg, el("section", { id: "history" }));
+    history();
+  }
+
+  async function bundles() {
+    const rows = await api("/editor/bundles");
+    $("list").replaceChildren(...rows.map((g) => el("li", {}, el("button", { class: "item" + (current && current.code === g.code ? " active" : ""), type: "button", "data-code": g.code, onclick: () => open(g.code, "bundles") },
+      el("div", { class: "item-top" }, el("strong", {}, g.name)), el("div", { class: "item-meta" }, g.code + " · 线上第 " + (g.live_version || "-") + " 版")))));
+  }
+
   async function history() {
-    const vs = await api("/editor/guides/" + encodeURIComponent(current.code) + "/versions");
+    const vs = await api(path() + "/versions");
     const diffBox = el("div", { class: "diff" });
     $("history").replaceChildren(el("h3", {}, "版本历史"), el("table", { class: "versions" },
       el("tr", {}, el("th", {}, "版本"), el("th", {}, "状态"), el("th", {}, "作者"), el("th", {}, "时间"), el("th", {}, "")),
@@ -149,13 +185,13 @@
         el("td", {}, v.author.replace(/^user:/, "")), el("td", {}, time(v.created_at)),
         el("td", {},
           v.version > 1 ? el("button", { type: "button", class: "link", onclick: async () => {
-            const d = await api("/editor/guides/" + encodeURIComponent(current.code) + "/diff?from=" + (v.version - 1) + "&to=" + v.version);
+            const d = await api(path() + "/diff?from=" + (v.version - 1) + "&to=" + v.version);
             diffBox.replaceChildren(el("h4", {}, "第 " + (v.version - 1) + " 版 → 第 " + v.version + " 版"), el("pre", {}, d.map((l) => el("span", { class: "d" + (l.op === "+" ? " add" : l.op === "-" ? " del" : "") }, l.op + " " + l.text + "\n"))));
           } }, "对比上一版") : null,
           !v.live && v.status === "published" ? el("button", { type: "button", class: "link", onclick: async () => {
             if (!confirm("回滚到第 " + v.version + " 版？线上回答将立即恢复为该版本。")) return;
-            await api("/editor/guides/" + encodeURIComponent(current.code) + "/rollback", { method: "POST", body: JSON.stringify({ version: v.version }) });
-            toast("已回滚到第 " + v.version + " 版"); await open(current.code); await search();
+            await api(path() + "/rollback", { method: "POST", body: JSON.stringify({ version: v.version }) });
+            toast("已回滚到第 " + v.version + " 版"); await open(current.code, current.kind); await relist();
           } }, "回滚到此版") : null)))), diffBox);
   }
 
@@ -164,6 +200,7 @@
     document.querySelectorAll("[data-tab]").forEach((x) => x.setAttribute("aria-selected", String(x === b)));
     $("q").parentElement.hidden = b.dataset.tab !== "guides";
     if (b.dataset.tab === "guides") search();
+    if (b.dataset.tab === "bundles") bundles();
     if (b.dataset.tab === "gaps") gaps();
     if (b.dataset.tab === "curated") curated();
   }));

@@ -32,7 +32,7 @@ impl From<KnowledgeError> for ApiError {
             }
             KnowledgeError::Invalid { problems, .. } => {
                 let fields = problems.iter().enumerate().map(|(i, p)| (format!("problem_{}", i + 1), p.clone())).collect();
-                ApiError::InvalidFields(format!("指南有 {} 处需要修改：{}", problems.len(), problems.join("；")), fields)
+                ApiError::InvalidFields(format!("有 {} 处需要修改：{}", problems.len(), problems.join("；")), fields)
             }
             KnowledgeError::NotAllowed(m) => ApiError::Conflict(m),
             other => ApiError::Internal(other.to_string()),
@@ -227,7 +227,7 @@ pub async fn diff(State(app): State<App>, _e: Editor, Path(code): Path<String>, 
 }
 
 /// Pretty JSON without the bookkeeping fields that differ on every save.
-fn pretty_for_diff(g: &Guide) -> String {
+pub(crate) fn pretty_for_diff<T: Serialize>(g: &T) -> String {
     let mut v = json!(g);
     if let Some(o) = v.as_object_mut() {
         for k in ["version", "status", "updated_at", "updated_by"] {
@@ -237,7 +237,7 @@ fn pretty_for_diff(g: &Guide) -> String {
     serde_json::to_string_pretty(&v).expect("guides serialise")
 }
 
-fn diff_lines(a: &str, b: &str) -> Vec<DiffLine> {
+pub(crate) fn diff_lines(a: &str, b: &str) -> Vec<DiffLine> {
     let d = similar::TextDiff::from_lines(a, b);
     let mut out = Vec::new();
     for group in d.grouped_ops(2) {

@@ -6,6 +6,7 @@ pub(crate) mod applications;
 pub(crate) mod auth;
 pub(crate) mod chat;
 pub(crate) mod editor;
+pub(crate) mod editor_bundles;
 pub(crate) mod citizen;
 pub(crate) mod curation;
 pub(crate) mod items;
@@ -70,6 +71,13 @@ pub fn router(app: App) -> Router {
         .route("/editor/guides/{code}/rollback", post(editor::rollback))
         .route("/editor/guides/{code}/versions", get(editor::versions))
         .route("/editor/guides/{code}/diff", get(editor::diff))
+        .route("/editor/bundles", get(editor_bundles::list))
+        .route("/editor/bundles/{code}", get(editor_bundles::get))
+        .route("/editor/bundles/{code}/drafts", post(editor_bundles::save_draft))
+        .route("/editor/bundles/{code}/publish", post(editor_bundles::publish))
+        .route("/editor/bundles/{code}/rollback", post(editor_bundles::rollback))
+        .route("/editor/bundles/{code}/versions", get(editor_bundles::versions))
+        .route("/editor/bundles/{code}/diff", get(editor_bundles::diff))
         .route("/editor/preview", post(editor::preview))
         .route("/editor/curated", get(curation::list).post(curation::add))
         .route("/editor/curated/{id}/retire", post(curation::retire))

@@ -1,0 +1,126 @@
+//! The editors' API for 一件事 bundles (`/api/v1/editor/bundles/…`), the same life cycle as
+//! guides: drafts as versions (a stale base is a 409), publish after checking the bundle against
+//! the live guides (items, field maps, material covers), history, diffs, roll back. Audited.
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use banshi_knowledge::bundle::Bundle;
+use banshi_knowledge::store::VersionInfo;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+
+use super::editor::{diff_lines, pretty_for_diff, DiffLine, DiffQuery, GuideRow, Saved, VersionRef};
+use crate::auth::{Editor, Staff};
+use crate::error::{ApiError, ErrorBody};
+use crate::store::NewAudit;
+use crate::App;
+
+/// Every bundle.
+#[utoipa::path(get, path = "/api/v1/editor/bundles", responses((status = 200, body = [GuideRow]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])), tag = "editor")]
+pub async fn list(State(app): State<App>, _e: Editor) -> Result<Json<Vec<GuideRow>>, ApiError> {
+    let rows = app.kb.bundles.list().await?;
+    Ok(Json(rows.into_iter().map(|g| GuideRow { code: g.code, name: g.name, source: g.source, live_version: g.live_version, latest_version: g.latest_version }).collect()))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BundleForEditing {
+    pub code: String,
+    pub live_version: Option<u32>,
+    pub latest_version: u32,
+    #[schema(value_type = Object)]
+    pub latest: Bundle,
+}
+
+/// A bundle's newest version (to edit).
+#[utoipa::path(get, path = "/api/v1/editor/bundles/{code}", params(("code" = String, Path)),
+    responses((status = 200, body = BundleForEditing), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])), tag = "editor")]
+pub async fn get(State(app): State<App>, _e: Editor, Path(code): Path<String>) -> Result<Json<BundleForEditing>, ApiError> {
+    let history = app.kb.bundles.history(&code).await?;
+    let newest = history.first().ok_or_else(|| ApiError::NotFound(format!("一件事 {code} 不存在")))?;
+    let latest = app.kb.bundles.version(&code, newest.version).await?.ok_or_else(|| ApiError::NotFound(format!("一件事 {code} 不存在")))?;
+    Ok(Json(BundleForEditing { live_version: history.iter().find(|v| v.live).map(|v| v.version), latest_version: newest.version, latest, code }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SaveBundle {
+    pub base_version: u32,
+    #[schema(value_type = Object)]
+    pub bundle: Bundle,
+}
+
+/// Save a bundle draft. 409 on a stale base; 422 naming each problem.
+#[utoipa::path(post, path = "/api/v1/editor/bundles/{code}/drafts", params(("code" = String, Path)), request_body = SaveBundle,
+    responses((status = 201, body = Saved), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])), tag = "editor")]
+pub async fn save_draft(State(app): State<App>, Editor(staff): Editor, Path(code): Path<String>, body: Result<Json<SaveBundle>, JsonRejection>) -> Result<(StatusCode, Json<Saved>), ApiError> {
+    let Json(req) = body?;
+    if req.bundle.code != code {
+        return Err(ApiError::BadRequest(format!("编码 {} 与地址中的 {code} 不一致", req.bundle.code)));
+    }
+    let before = match req.base_version {
+        0 => None,
+        v => app.kb.bundles.version(&code, v).await?,
+    };
+    let version = app.kb.bundles.save_draft(&req.bundle, req.base_version, &staff.actor()).await?;
+    let after = app.kb.bundles.version(&code, version).await?;
+    app.store.record(NewAudit { actor: staff.actor(), action: "bundle.draft".into(), entity: "bundle".into(), entity_id: code.clone(), before: before.map(|b| json!(b)), after: after.map(|b| json!(b)) }).await?;
+    Ok((StatusCode::CREATED, Json(Saved { code, version })))
+}
+
+async fn go_live(app: &App, staff: &Staff, code: &str, version: u32, action: &str) -> Result<Json<Saved>, ApiError> {
+    let before = app.kb.bundles.live(code).await?;
+    app.kb.make_live_bundle(code, version).await?;
+    let after = app.kb.bundles.live(code).await?;
+    app.store.record(NewAudit { actor: staff.actor(), action: action.into(), entity: "bundle".into(), entity_id: code.to_string(), before: before.map(|b| json!(b)), after: after.map(|b| json!(b)) }).await?;
+    Ok(Json(Saved { code: code.to_string(), version }))
+}
+
+/// Publish a bundle version (checked against the live guides first).
+#[utoipa::path(post, path = "/api/v1/editor/bundles/{code}/publish", params(("code" = String, Path)), request_body = VersionRef,
+    responses((status = 200, body = Saved), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])), tag = "editor")]
+pub async fn publish(State(app): State<App>, Editor(staff): Editor, Path(code): Path<String>, body: Result<Json<VersionRef>, JsonRejection>) -> Result<Json<Saved>, ApiError> {
+    let Json(req) = body?;
+    go_live(&app, &staff, &code, req.version, "bundle.publish").await
+}
+
+/// Roll a bundle back to a version published before.
+#[utoipa::path(post, path = "/api/v1/editor/bundles/{code}/rollback", params(("code" = String, Path)), request_body = VersionRef,
+    responses((status = 200, body = Saved), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = [])), tag = "editor")]
+pub async fn rollback(State(app): State<App>, Editor(staff): Editor, Path(code): Path<String>, body: Result<Json<VersionRef>, JsonRejection>) -> Result<Json<Saved>, ApiError> {
+    let Json(req) = body?;
+    let history = app.kb.bundles.history(&code).await?;
+    let target = history.iter().find(|v| v.version == req.version).ok_or_else(|| ApiError::NotFound(format!("一件事 {code} 没有第 {} 版", req.version)))?;
+    if target.status != "published" {
+        return Err(ApiError::Conflict(format!("第 {} 版从未发布过，只能回滚到已发布的版本", req.version)));
+    }
+    go_live(&app, &staff, &code, req.version, "bundle.rollback").await
+}
+
+/// Every version of a bundle, newest first.
+#[utoipa::path(get, path = "/api/v1/editor/bundles/{code}/versions", params(("code" = String, Path)),
+    responses((status = 200, body = [Object]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)), security(("bearer" = [])), tag = "editor")]
+pub async fn versions(State(app): State<App>, _e: Editor, Path(code): Path<String>) -> Result<Json<Vec<VersionInfo>>, ApiError> {
+    Ok(Json(app.kb.bundles.history(&code).await?))
+}
+
+/// A line diff of two bundle versions.
+#[utoipa::path(get, path = "/api/v1/editor/bundles/{code}/diff", params(("code" = String, Path), DiffQuery),
+    responses((status = 200, body = [DiffLine]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])), tag = "editor")]
+pub async fn diff(State(app): State<App>, _e: Editor, Path(code): Path<String>, q: Result<Query<DiffQuery>, QueryRejection>) -> Result<Json<Vec<DiffLine>>, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::BadRequest(format!("查询参数无效：{}", e.body_text())))?;
+    let mut texts = Vec::new();
+    for v in [q.from, q.to] {
+        let b = app.kb.bundles.version(&code, v).await?.ok_or_else(|| ApiError::NotFound(format!("一件事 {code} 没有第 {v} 版")))?;
+        texts.push(pretty_for_diff(&b));
+    }
+    Ok(Json(diff_lines(&texts[0], &texts[1])))
+}
