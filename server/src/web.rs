@@ -10,6 +10,7 @@ use crate::App;
 
 const INDEX_HTML: &str = include_str!("../static/index.html");
 const APP_JS: &str = include_str!("../static/app.js");
+const DOM_JS: &str = include_str!("../static/dom.js");
 const APPLY_JS: &str = include_str!("../static/apply.js");
 const APP_CSS: &str = include_str!("../static/app.css");
 const AGENT_HTML: &str = include_str!("../static/agent.html");
@@ -22,6 +23,7 @@ pub fn routes() -> Router<App> {
     Router::new()
         .route("/", get(|| async { page(INDEX_HTML, "text/html; charset=utf-8") }))
         .route("/static/app.js", get(|| async { page(APP_JS, "text/javascript; charset=utf-8") }))
+        .route("/static/dom.js", get(|| async { page(DOM_JS, "text/javascript; charset=utf-8") }))
         .route("/static/apply.js", get(|| async { page(APPLY_JS, "text/javascript; charset=utf-8") }))
         .route("/static/app.css", get(|| async { page(APP_CSS, "text/css; charset=utf-8") }))
         .route("/agent", get(|| async { page(AGENT_HTML, "text/html; charset=utf-8") }))

@@ -18,16 +18,7 @@
   let lastId = 0;
 
   // ---------- helpers ----------
-  const el = (tag, attrs = {}, ...kids) => {
-    const e = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs)) {
-      if (k === "class") e.className = v;
-      else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
-      else if (v !== null && v !== undefined && v !== false) e.setAttribute(k, v === true ? "" : v);
-    }
-    for (const k of kids.flat()) if (k !== null && k !== undefined) e.append(k instanceof Node ? k : document.createTextNode(String(k)));
-    return e;
-  };
+  const { el } = window.banshiDom;
   const scroll = () => { chat.scrollTop = chat.scrollHeight; };
   const uuid = () => (crypto.randomUUID ? crypto.randomUUID() : Date.now().toString(36) + Math.random().toString(36).slice(2));
   const showStatus = (t) => { statusText.textContent = t; statusBox.hidden = false; };

@@ -5,16 +5,7 @@
   "use strict";
   const API = "/api/v1";
   const $ = (id) => document.getElementById(id);
-  const el = (tag, attrs = {}, ...kids) => {
-    const e = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs)) {
-      if (k === "class") e.className = v;
-      else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
-      else if (v !== null && v !== undefined && v !== false) e.setAttribute(k, v === true ? "" : v);
-    }
-    for (const k of kids.flat()) if (k !== null && k !== undefined) e.append(k instanceof Node ? k : document.createTextNode(String(k)));
-    return e;
-  };
+  const { el } = window.banshiDom;
   let token = sessionStorage.getItem("banshi.editor");
   let current = null; // { code, base, guide, live_version }
   const time = (s) => s ? new Date(s).toLocaleString("zh-CN", { hour12: false }) : "";
