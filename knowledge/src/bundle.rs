@@ -153,32 +153,32 @@ impl Bundle {
     pub fn validate(&self) -> Vec<String> {
         let mut p = Vec::new();
         if !self.code.starts_with("BUNDLE-") || !self.code.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-') {
-            p.push(format!("code {:?}: BUNDLE- followed by uppercase letters, digits and '-'", self.code));
+            p.push(format!("一件事编码 {:?} 须以 BUNDLE- 开头，其后为大写字母、数字或 -", self.code));
         }
         if self.name.trim().is_empty() {
-            p.push("name is empty".into());
+            p.push("名称不能为空".into());
         }
         if self.items.len() < 2 {
-            p.push("a bundle needs at least two items".into());
+            p.push("一件事至少包含两个事项".into());
         }
         let mut seen = std::collections::HashSet::new();
         for i in &self.items {
             if !seen.insert(i.code.as_str()) {
-                p.push(format!("item {} is listed twice", i.code));
+                p.push(format!("事项 {} 重复列出", i.code));
             }
         }
         let listed = |code: &String| self.items.iter().any(|i| &i.code == code);
         for m in &self.materials {
             if m.covers.is_empty() {
-                p.push(format!("material {:?} covers nothing", m.name));
+                p.push(format!("材料 {:?} 没有对应任何事项的材料", m.name));
             }
             if let Some(by) = m.produced_by.as_ref().filter(|c| !listed(c)) {
-                p.push(format!("material {:?} is produced by {by}, which is not an item of the bundle", m.name));
+                p.push(format!("材料 {:?} 由 {by} 产生，但 {by} 不是本一件事的事项", m.name));
             }
         }
         for (key, by) in &self.produced {
             if !listed(by) {
-                p.push(format!("field {key:?} is produced by {by}, which is not an item of the bundle"));
+                p.push(format!("字段 {key:?} 由 {by} 产生，但 {by} 不是本一件事的事项"));
             }
         }
         p
@@ -189,40 +189,40 @@ impl Bundle {
         let mut p = self.validate();
         for item in &self.items {
             match guide(guides, &item.code) {
-                None => p.push(format!("item {} is not a live guide", item.code)),
-                Some(g) if g.form.is_none() => p.push(format!("item {} has no form schema", item.code)),
+                None => p.push(format!("事项 {} 不是已发布的办事指南", item.code)),
+                Some(g) if g.form.is_none() => p.push(format!("事项 {} 没有申请表", item.code)),
                 Some(_) => {}
             }
         }
         for (code, map) in &self.field_map {
             if !self.items.iter().any(|i| &i.code == code) {
-                p.push(format!("field_map names {code}, which is not an item of the bundle"));
+                p.push(format!("字段合并（field_map）引用的 {code} 不是本一件事的事项"));
                 continue;
             }
             let Some(form) = guide(guides, code).and_then(|g| g.form.as_ref()) else { continue };
             for key in map.keys() {
                 if !form.fields.iter().any(|f| &f.key == key) {
-                    p.push(format!("field_map: {code} has no field {key:?}"));
+                    p.push(format!("字段合并（field_map）：{code} 的申请表没有字段 {key:?}"));
                 }
             }
         }
         for m in &self.materials {
             for c in &m.covers {
                 let Some((code, name)) = c.split_once(':') else {
-                    p.push(format!("material {:?}: cover {c:?} is not ITEM-CODE:material", m.name));
+                    p.push(format!("材料 {:?}：对应关系 {c:?} 应写作“事项编码:材料名称”", m.name));
                     continue;
                 };
                 match guide(guides, code) {
                     Some(g) if g.materials.iter().any(|x| x.name == name) => {}
-                    Some(_) => p.push(format!("material {:?}: {code} has no material {name:?}", m.name)),
-                    None => p.push(format!("material {:?}: {code} is not a live guide", m.name)),
+                    Some(_) => p.push(format!("材料 {:?}：{code} 没有名为 {name:?} 的材料", m.name)),
+                    None => p.push(format!("材料 {:?}：{code} 不是已发布的办事指南", m.name)),
                 }
             }
         }
         match self.merged_form(guides) {
             Ok(form) => {
                 for key in self.produced.keys().filter(|k| !form.fields.iter().any(|f| &f.key == *k)) {
-                    p.push(format!("produced field {key:?} is not a field of the merged form"));
+                    p.push(format!("办结后产生的字段 {key:?} 不在合并后的申请表中"));
                 }
             }
             Err(e) => p.push(e),
@@ -329,7 +329,7 @@ impl Bundle {
 
 fn merge_into(m: &mut MergedField, f: &FormField, item: &str) -> Result<(), String> {
     if m.kind != f.kind {
-        return Err(format!("merged field {:?}: {item} has type {:?} but {} has {:?}", m.key, f.kind, m.items[0], m.kind));
+        return Err(format!("合并字段 {:?}：{item} 中的类型为 {:?}，{} 中为 {:?}，请统一", m.key, f.kind, m.items[0], m.kind));
     }
     m.required |= f.required;
     for o in &f.options {
@@ -415,10 +415,10 @@ mod tests {
         b.items.push(BundleItem { code: "C".into(), note: None, optional: false });
         b.produced.insert("nothing".into(), "Z".into());
         let p = b.check(&guides).join("\n");
-        assert!(p.contains("item C is not a live guide"), "{p}");
-        assert!(p.contains("B has no field \"name\""), "{p}");
-        assert!(p.contains("B has no material \"父母双方身份证\""), "{p}");
-        assert!(p.contains("merged field \"phone\""), "{p}");
-        assert!(p.contains("produced by Z, which is not an item"), "{p}");
+        assert!(p.contains("事项 C 不是已发布的办事指南"), "{p}");
+        assert!(p.contains("B 的申请表没有字段 \"name\""), "{p}");
+        assert!(p.contains("B 没有名为 \"父母双方身份证\" 的材料"), "{p}");
+        assert!(p.contains("合并字段 \"phone\""), "{p}");
+        assert!(p.contains("由 Z 产生，但 Z 不是本一件事的事项"), "{p}");
     }
 }

@@ -102,23 +102,23 @@ impl FormSchema {
     pub fn validate(&self) -> Vec<String> {
         let mut problems = Vec::new();
         if self.fields.is_empty() {
-            problems.push("has no fields".into());
+            problems.push("没有任何字段".into());
         }
         let mut seen = std::collections::HashSet::new();
         for f in &self.fields {
             let key_ok = !f.key.is_empty()
                 && f.key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
             if !key_ok {
-                problems.push(format!("field key {:?}: lowercase ASCII, digits and '_'", f.key));
+                problems.push(format!("字段键 {:?} 须为小写字母、数字或 _", f.key));
             }
             if !seen.insert(f.key.as_str()) {
-                problems.push(format!("field key {:?} appears twice", f.key));
+                problems.push(format!("字段键 {:?} 重复", f.key));
             }
             if f.label.trim().is_empty() {
-                problems.push(format!("field {:?} has no label", f.key));
+                problems.push(format!("字段 {:?} 缺少名称", f.key));
             }
             if (f.kind == FieldKind::Enum) == f.options.is_empty() {
-                problems.push(format!("field {:?}: options are for enum fields, and enum fields need them", f.key));
+                problems.push(format!("字段 {:?}：只有选项型字段有选项，且选项型字段必须有选项", f.key));
             }
         }
         problems

@@ -258,35 +258,35 @@ impl Guide {
             && self.code.len() <= 64
             && self.code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
         if !code_ok {
-            problems.push(format!("code {:?}: 1-64 ASCII letters, digits, '-' or '_'", self.code));
+            problems.push(format!("事项编码 {:?} 须为 1–64 位字母、数字、- 或 _", self.code));
         }
-        for (what, value) in [("name", &self.name), ("kind", &self.kind), ("department", &self.department), ("region", &self.region)] {
+        for (what, value) in [("事项名称", &self.name), ("事项类型", &self.kind), ("实施部门", &self.department), ("行政区划", &self.region)] {
             if value.trim().is_empty() {
-                problems.push(format!("{what} is empty"));
+                problems.push(format!("{what}不能为空"));
             }
         }
         for (i, m) in self.materials.iter().enumerate() {
             if m.name.trim().is_empty() {
-                problems.push(format!("materials[{i}].name is empty"));
+                problems.push(format!("第 {} 项申请材料缺少名称", i + 1));
             }
         }
         for (i, f) in self.faq.iter().enumerate() {
             if f.q.trim().is_empty() || f.a.trim().is_empty() {
-                problems.push(format!("faq[{i}] needs both q and a"));
+                problems.push(format!("第 {} 条常见问题须同时填写问题和答案", i + 1));
             }
         }
         if let Some(fees) = &self.fees {
             for (i, f) in fees.iter().enumerate() {
                 if f.amount_yuan.is_some_and(|a| !(a >= 0.0)) {
-                    problems.push(format!("fees[{i}].amount_yuan must be >= 0"));
+                    problems.push(format!("第 {} 项收费金额不能为负数", i + 1));
                 }
             }
         }
         if let Some(form) = &self.form {
-            problems.extend(form.validate().into_iter().map(|p| format!("form: {p}")));
+            problems.extend(form.validate().into_iter().map(|p| format!("申请表：{p}")));
         }
         if self.version == 0 {
-            problems.push("version starts at 1".into());
+            problems.push("版本号从 1 开始".into());
         }
         problems
     }
@@ -348,7 +348,7 @@ mod tests {
         g.fees = Some(vec![Fee { name: "工本费".into(), amount_yuan: Some(-1.0), note: None, basis: None }]);
         let p = g.validate();
         assert_eq!(p.len(), 4, "{p:?}");
-        assert!(p[0].starts_with("code"));
+        assert!(p[0].starts_with("事项编码") && p[1] == "事项名称不能为空", "{p:?}");
     }
 
     #[test]

@@ -407,7 +407,7 @@ mod tests {
         let mut g = guide(20.0);
         g.name.clear();
         let err = store.publish(&g, "x").await.unwrap_err();
-        assert!(err.to_string().contains("name is empty"), "{err}");
+        assert!(err.to_string().contains("事项名称不能为空"), "{err}");
         assert_eq!(store.count_live().await.unwrap(), 0);
     }
 }

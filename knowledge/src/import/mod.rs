@@ -168,7 +168,7 @@ mod tests {
         assert_eq!(reasons.len(), 4, "{reasons:?}");
         assert!(reasons.iter().any(|r| r.contains("b.json") && r.contains("guide #2") && r.contains("missing field")));
         assert!(reasons.iter().any(|r| r.contains("c.jsonl:3")));
-        assert!(reasons.iter().any(|r| r.contains("c.jsonl:4") && r.contains("name is empty")));
+        assert!(reasons.iter().any(|r| r.contains("c.jsonl:4") && r.contains("事项名称不能为空")));
         assert!(reasons.iter().any(|r| r.contains("A-1 appears more than once")));
     }
 
