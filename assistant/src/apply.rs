@@ -135,7 +135,8 @@ impl FormView {
     }
 }
 
-fn materials_view(spec: &FormSpec, exempt: &std::collections::BTreeMap<String, String>) -> Vec<MaterialView> {
+/// The materials of `spec` as the page shows them, with the 免提交 reasons in `exempt`.
+pub fn materials_view(spec: &FormSpec, exempt: &std::collections::BTreeMap<String, String>) -> Vec<MaterialView> {
     spec.materials
         .iter()
         .map(|m| MaterialView {

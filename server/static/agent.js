@@ -5,7 +5,7 @@
   "use strict";
   const API = "/api/v1";
   const $ = (id) => document.getElementById(id);
-  const { el } = window.banshiDom;
+  const { el, readSse } = window.banshiDom;
   let token = sessionStorage.getItem("banshi.staff");
   let me = null;
   let view = "queue";
@@ -233,23 +233,7 @@
         if (res.status === 401) { logout(false); return; }
         if (!res.ok) throw new Error("HTTP " + res.status);
         status.textContent = "● 实时连接"; status.className = "live on"; backoff = 1000;
-        const reader = res.body.getReader(), dec = new TextDecoder();
-        let buf = "";
-        for (;;) {
-          const { value, done } = await reader.read();
-          if (done) break;
-          buf += dec.decode(value, { stream: true });
-          let i;
-          while ((i = buf.indexOf("\n\n")) >= 0) {
-            const raw = buf.slice(0, i); buf = buf.slice(i + 2);
-            let name = "message", data = "";
-            for (const line of raw.split("\n")) {
-              if (line.startsWith("event:")) name = line.slice(6).trim();
-              else if (line.startsWith("data:")) data += line.slice(5).trim();
-            }
-            if (data) onEvent(name, JSON.parse(data));
-          }
-        }
+        await readSse(res, onEvent);
       } catch (e) { if (stream.signal.aborted) return; }
       status.textContent = "○ 连接中断，正在重连…"; status.className = "live off";
       await new Promise((r) => setTimeout(r, backoff)); backoff = Math.min(backoff * 2, 15000);

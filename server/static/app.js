@@ -18,7 +18,7 @@
   let lastId = 0;
 
   // ---------- helpers ----------
-  const { el } = window.banshiDom;
+  const { el, readSse } = window.banshiDom;
   const scroll = () => { chat.scrollTop = chat.scrollHeight; };
   const uuid = () => (crypto.randomUUID ? crypto.randomUUID() : Date.now().toString(36) + Math.random().toString(36).slice(2));
   const showStatus = (t) => { statusText.textContent = t; statusBox.hidden = false; };
@@ -193,32 +193,16 @@
   async function streamAnswer(item) {
     const res = await api("/sessions/" + session.id + "/messages", { method: "POST", body: JSON.stringify({ text: item.text, client_id: item.client_id }) });
     const t = assistantTurn();
-    const reader = res.body.getReader();
-    const dec = new TextDecoder();
-    let buf = "", done = false, kind = null;
-    while (true) {
-      const { value, done: end } = await reader.read();
-      if (end) break;
-      buf += dec.decode(value, { stream: true });
-      let i;
-      while ((i = buf.indexOf("\n\n")) >= 0) {
-        const raw = buf.slice(0, i); buf = buf.slice(i + 2);
-        let name = "message", data = "";
-        for (const line of raw.split("\n")) {
-          if (line.startsWith("event:")) name = line.slice(6).trim();
-          else if (line.startsWith("data:")) data += line.slice(5).trim();
-        }
-        if (!data) continue;
-        const d = JSON.parse(data);
-        if (name === "message") { lastId = Math.max(lastId, d.message_id); shown.add(d.message_id); continue; }
-        if (name === "done") {
-          lastId = Math.max(lastId, d.message_id); shown.add(d.message_id); done = true; kind = d.kind;
-          // Forwarded to the agent: no assistant bubble, the status line says where it went.
-          if (d.kind === "forwarded") { t.node.remove(); continue; }
-        }
-        t.onEvent(name, d);
+    let done = false, kind = null;
+    await readSse(res, (name, d) => {
+      if (name === "message") { lastId = Math.max(lastId, d.message_id); shown.add(d.message_id); return; }
+      if (name === "done") {
+        lastId = Math.max(lastId, d.message_id); shown.add(d.message_id); done = true; kind = d.kind;
+        // Forwarded to the agent: no assistant bubble, the status line says where it went.
+        if (d.kind === "forwarded") { t.node.remove(); return; }
       }
-    }
+      t.onEvent(name, d);
+    });
     if (!done) throw Object.assign(new Error("连接中断"), { network: true, turn: t });
     return kind;
   }
@@ -272,27 +256,11 @@
         const res = await fetch(API + "/sessions/" + session.id + "/events?after=" + lastId, { headers: { Authorization: "Bearer " + session.token }, signal: liveCtl.signal });
         if (!res.ok) throw Object.assign(new Error("HTTP " + res.status), { status: res.status });
         backoff = 1000;
-        const reader = res.body.getReader(), dec = new TextDecoder();
-        let buf = "";
-        for (;;) {
-          const { value, done } = await reader.read();
-          if (done) break;
-          buf += dec.decode(value, { stream: true });
-          let i;
-          while ((i = buf.indexOf("\n\n")) >= 0) {
-            const raw = buf.slice(0, i); buf = buf.slice(i + 2);
-            let name = "message", data = "";
-            for (const line of raw.split("\n")) {
-              if (line.startsWith("event:")) name = line.slice(6).trim();
-              else if (line.startsWith("data:")) data += line.slice(5).trim();
-            }
-            if (!data) continue;
-            const d = JSON.parse(data);
-            if (name === "message") { if (d.message.role !== "user" || !shown.has(d.message.id)) renderStored(d.message); }
-            else if (name === "ticket") showTicket(d);
-            else if (name === "rating_request") askRating(d.ticket_id);
-          }
-        }
+        await readSse(res, (name, d) => {
+          if (name === "message") { if (d.message.role !== "user" || !shown.has(d.message.id)) renderStored(d.message); }
+          else if (name === "ticket") showTicket(d);
+          else if (name === "rating_request") askRating(d.ticket_id);
+        });
       } catch (e) {
         if (liveCtl.signal.aborted) break;
         if (e.status === 401) { liveCtl = null; return; }

@@ -96,7 +96,7 @@ pub async fn submit(State(app): State<App>, Path(id): Path<String>, headers: Hea
         .collect();
     let materials = match open {
         Some(p) => FormView::of(p).materials,
-        None => FormView::of(&banshi_assistant::forms::fill::FormProgress::new(spec.clone())).materials,
+        None => banshi_assistant::apply::materials_view(&spec, &Default::default()),
     };
     let kind = match spec.target {
         Target::Item { .. } => "item",

@@ -183,12 +183,18 @@ pub async fn publish(State(app): State<App>, Editor(staff): Editor, Path(code): 
     security(("bearer" = [])), tag = "editor")]
 pub async fn rollback(State(app): State<App>, Editor(staff): Editor, Path(code): Path<String>, body: Result<Json<VersionRef>, JsonRejection>) -> Result<Json<Saved>, ApiError> {
     let Json(req) = body?;
-    let history = app.kb.store.history(&code).await?;
-    let target = history.iter().find(|v| v.version == req.version).ok_or_else(|| ApiError::NotFound(format!("指南 {code} 没有第 {} 版", req.version)))?;
-    if target.status != "published" {
-        return Err(ApiError::Conflict(format!("第 {} 版从未发布过，只能回滚到已发布的版本", req.version)));
-    }
+    rollback_target(&app.kb.store.history(&code).await?, &format!("指南 {code}"), req.version)?;
     go_live(&app, &staff, &code, req.version, "guide.rollback").await
+}
+
+/// `version` must exist in `history` and have been published: a rollback never makes a draft
+/// live (publishing does, after review).
+pub(crate) fn rollback_target(history: &[VersionInfo], what: &str, version: u32) -> Result<(), ApiError> {
+    let target = history.iter().find(|v| v.version == version).ok_or_else(|| ApiError::NotFound(format!("{what} 没有第 {version} 版")))?;
+    if target.status != "published" {
+        return Err(ApiError::Conflict(format!("第 {version} 版从未发布过，只能回滚到已发布的版本")));
+    }
+    Ok(())
 }
 
 /// Every version, newest first.

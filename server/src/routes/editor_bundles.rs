@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::editor::{diff_lines, pretty_for_diff, DiffLine, DiffQuery, GuideRow, Saved, VersionRef};
+use super::editor::{diff_lines, pretty_for_diff, rollback_target, DiffLine, DiffQuery, GuideRow, Saved, VersionRef};
 use crate::auth::{Editor, Staff};
 use crate::error::{ApiError, ErrorBody};
 use crate::store::NewAudit;
@@ -96,11 +96,7 @@ pub async fn publish(State(app): State<App>, Editor(staff): Editor, Path(code): 
     security(("bearer" = [])), tag = "editor")]
 pub async fn rollback(State(app): State<App>, Editor(staff): Editor, Path(code): Path<String>, body: Result<Json<VersionRef>, JsonRejection>) -> Result<Json<Saved>, ApiError> {
     let Json(req) = body?;
-    let history = app.kb.bundles.history(&code).await?;
-    let target = history.iter().find(|v| v.version == req.version).ok_or_else(|| ApiError::NotFound(format!("一件事 {code} 没有第 {} 版", req.version)))?;
-    if target.status != "published" {
-        return Err(ApiError::Conflict(format!("第 {} 版从未发布过，只能回滚到已发布的版本", req.version)));
-    }
+    rollback_target(&app.kb.bundles.history(&code).await?, &format!("一件事 {code}"), req.version)?;
     go_live(&app, &staff, &code, req.version, "bundle.rollback").await
 }
 

@@ -80,7 +80,7 @@ fn clean_name(raw: Option<&str>) -> String {
 pub async fn upload(State(app): State<App>, UrlPath(id): UrlPath<String>, headers: HeaderMap, multipart: Result<Multipart, MultipartRejection>) -> Result<(StatusCode, Json<Uploaded>), ApiError> {
     let mut session = authorize(&app, &id, &headers).await?;
     let mut multipart = multipart.map_err(|e| ApiError::BadRequest(format!("请以 multipart/form-data 上传文件：{}", e.body_text())))?;
-    if app.store.uploads(&id).await?.len() >= app.config.max_uploads_per_session {
+    if app.store.count_uploads(&id).await? >= app.config.max_uploads_per_session {
         return Err(ApiError::Conflict(format!("本次咨询最多上传 {} 个文件", app.config.max_uploads_per_session)));
     }
     let max = app.config.max_upload_bytes;

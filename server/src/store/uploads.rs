@@ -61,6 +61,8 @@ pub trait Uploads: Send + Sync {
     async fn add_upload(&self, u: NewUpload) -> Result<Upload, StoreError>;
     /// The session's uploads, oldest first.
     async fn uploads(&self, session_id: &str) -> Result<Vec<Upload>, StoreError>;
+    /// How many files the session uploaded (without reading them).
+    async fn count_uploads(&self, session_id: &str) -> Result<usize, StoreError>;
     async fn add_report(&self, session_id: &str, target_code: &str, report: &Report) -> Result<StoredReport, StoreError>;
     /// Reports for the session and target, newest first.
     async fn reports(&self, session_id: &str, target_code: &str) -> Result<Vec<StoredReport>, StoreError>;

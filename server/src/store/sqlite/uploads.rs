@@ -62,6 +62,11 @@ impl Uploads for SqliteStore {
         rows.iter().map(upload).collect()
     }
 
+    async fn count_uploads(&self, session_id: &str) -> Result<usize, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM uploads WHERE session_id = ?").bind(session_id).fetch_one(&self.pool).await?;
+        Ok(n as usize)
+    }
+
     async fn add_report(&self, session_id: &str, target_code: &str, r: &Report) -> Result<StoredReport, StoreError> {
         let verdict = serde_json::to_value(r.verdict).expect("verdicts serialise");
         let row = sqlx::query(
