@@ -74,6 +74,8 @@ impl Verification {
 }
 
 static CITE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"[\[［【]\s*(\d{1,2})\s*[\]］】]").expect("static regex"));
+/// A list item's own number (“1.”, “2、”, “（7）”) at the start of a sentence: not a fact.
+static ENUMERATOR: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^\s*(?:[（(]\d{1,2}[）)]|\d{1,2}[、．.)）])").expect("static regex"));
 static NUMBER: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\d+(?:\.\d+)?").expect("static regex"));
 
 /// Sentences of `text`, each keeping the citations written right after its end mark.
@@ -133,6 +135,11 @@ fn bigrams(chars: &[char]) -> HashSet<(char, char)> {
 /// Whether `source` supports `claim`; `Err` says why not.
 pub fn supports(claim: &str, source: &str) -> Result<(), String> {
     let claim = strip_citations(claim);
+    let claim = match ENUMERATOR.find(&claim) {
+        // “1.5元” is a number, not an item.
+        Some(m) if !claim[m.end()..].starts_with(|c: char| c.is_ascii_digit()) => claim[m.end()..].to_string(),
+        _ => claim,
+    };
     for n in NUMBER.find_iter(&claim) {
         if !source.contains(n.as_str()) {
             return Err(format!("数字“{}”不在所引资料中", n.as_str()));
@@ -249,6 +256,16 @@ mod tests {
         let v = verify("换领居民身份证需交工本费25元[1]。", &sources());
         assert!(!v.passed);
         assert!(v.sentences[0].reason.as_deref().unwrap().contains("25"), "{v:?}");
+    }
+
+    #[test]
+    fn a_list_items_own_number_is_not_a_fact() {
+        assert!(supports("（7）居民身份证工本费20元", &sources()[0].text).is_ok());
+        assert!(supports("3. 居民身份证工本费20元", &sources()[0].text).is_ok());
+        assert!(supports("7、居民身份证工本费20元", &sources()[0].text).is_ok());
+        // A decimal at the start is a number, and a wrong one still fails.
+        assert!(supports("1.5元的居民身份证工本费", &sources()[0].text).is_err());
+        assert!(supports("（7）居民身份证工本费25元", &sources()[0].text).is_err());
     }
 
     #[test]

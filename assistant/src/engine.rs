@@ -55,7 +55,7 @@ impl Default for Policy {
 const NOT_COVERED: &str = "抱歉，知识库中暂未收录能回答您问题的办事指南，我不能给出可能不准确的答复。";
 
 /// What the model says when the sources do not answer.
-const MODEL_DECLINE: &str = "知识库中没有相关信息";
+pub const MODEL_DECLINE: &str = "知识库中没有相关信息";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ItemRef {
@@ -330,9 +330,16 @@ impl Assistant {
         }
         match found.items.first() {
             Some(top) if answerable => {
-                state.low_confidence = 0;
                 let code = top.code.clone();
-                self.answer_item(state, &code, msg, Some(&found), Some(found.confidence), events).await
+                let o = self.answer_item(state, &code, msg, Some(&found), Some(found.confidence), events).await?;
+                if o.kind == OutcomeKind::Declined {
+                    // The model read the item's sections and found no answer in them: that is
+                    // as unsure as a low retrieval score, so ask back and then decline.
+                    state.item = None;
+                    return self.low_confidence(state, msg, &found, appeal, events).await;
+                }
+                state.low_confidence = 0;
+                Ok(o)
             }
             _ => self.low_confidence(state, msg, &found, appeal, events).await,
         }
@@ -432,6 +439,11 @@ impl Assistant {
         };
         let verification = verify(&text, &sources);
         let base = Outcome { generation: Some(stats), ..base };
+        if text.contains(MODEL_DECLINE) && found.is_some() {
+            // Retrieval chose this item for the question, but its sections do not answer it
+            // (a named item too: “恐龙是怎么灭绝的” names an exhibition); the caller asks back.
+            return Ok(Outcome { kind: OutcomeKind::Declined, text, verification: Some(verification), ..base });
+        }
         if text.contains(MODEL_DECLINE) || text.trim().is_empty() {
             let why = "模型未能依据资料作答".to_string();
             return self.send_extractive(&guide, aspect, retrieved.first(), Some(why), Outcome { verification: Some(verification), ..base }, events).await;

@@ -19,7 +19,7 @@ pub mod prereview;
 pub mod prompt;
 pub mod records;
 
-pub use engine::{AnswerEvent, Assistant, DialogueState, ItemRef, Outcome, OutcomeKind, Policy};
+pub use engine::{AnswerEvent, Assistant, DialogueState, ItemRef, Outcome, OutcomeKind, Policy, ANSWER_THRESHOLD, MODEL_DECLINE};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AssistantError {

@@ -28,6 +28,8 @@ pub struct GroundedRow {
     pub question: String,
     pub answer: String,
     pub passed: bool,
+    /// The model said the sources do not answer (the dialogue then asks back).
+    pub declined: bool,
     pub citation_validity: Option<f32>,
     pub faithfulness: f32,
     pub f1: f64,
@@ -48,10 +50,13 @@ pub struct OutOfKbRow {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct AnswersReport {
+    /// gov_qa split the grounded questions come from.
+    pub split: String,
     pub questions: usize,
     pub citation_validity: f64,
     pub faithfulness: f64,
     pub fallback_rate: f64,
+    pub declined_rate: f64,
     pub f1: f64,
     pub rouge_l: f64,
     pub baseline_f1: f64,
@@ -119,9 +124,9 @@ fn chars(s: &str) -> Vec<char> {
     banshi_assistant::citations::strip_citations(s).chars().filter(|c| c.is_alphanumeric()).collect()
 }
 
-/// Grounded answers for the first `n` test-split questions (in id order).
-pub async fn grounded(eval: &RetrievalEval, compute: &ComputeHandle, n: usize) -> Result<Vec<GroundedRow>, EvalError> {
-    let questions: Vec<_> = eval.rows.iter().filter(|r| Split::Test.contains(r.id)).take(n).cloned().collect();
+/// Grounded answers for the first `n` questions of `split` (in id order).
+pub async fn grounded(eval: &RetrievalEval, compute: &ComputeHandle, split: Split, n: usize) -> Result<Vec<GroundedRow>, EvalError> {
+    let questions: Vec<_> = eval.rows.iter().filter(|r| split.contains(r.id)).take(n).cloned().collect();
     let mut rows = Vec::new();
     for (i, q) in questions.iter().enumerate() {
         crate::progress("answering gov_qa questions", i, questions.len());
@@ -148,11 +153,13 @@ pub async fn grounded(eval: &RetrievalEval, compute: &ComputeHandle, n: usize) -
         let baseline = sources.first().map(|s| s.text.clone()).unwrap_or_default();
         // What the citizen would see: the verified answer, else the extractive fallback.
         let shown = if v.passed { text.clone() } else { baseline.clone() };
+        let declined = text.contains(banshi_assistant::MODEL_DECLINE);
         rows.push(GroundedRow {
             id: q.id,
             question: q.question.clone(),
             answer: text,
             passed: v.passed,
+            declined,
             citation_validity: v.citation_validity(),
             faithfulness: v.faithfulness(),
             f1: char_f1(&shown, &q.answer),
@@ -197,16 +204,18 @@ async fn turn(a: &Assistant, state: &mut DialogueState, q: &str) -> Result<bansh
     out
 }
 
-pub fn report(grounded: Vec<GroundedRow>, ookb: Vec<OutOfKbRow>) -> AnswersReport {
+pub fn report(split: Split, grounded: Vec<GroundedRow>, ookb: Vec<OutOfKbRow>) -> AnswersReport {
     let n = grounded.len().max(1) as f64;
     let mean = |f: &dyn Fn(&GroundedRow) -> f64| grounded.iter().map(f).sum::<f64>() / n;
     let validities: Vec<f64> = grounded.iter().filter_map(|r| r.citation_validity.map(f64::from)).collect();
     let m = ookb.len().max(1) as f64;
     AnswersReport {
+        split: split.as_str().into(),
         questions: grounded.len(),
         citation_validity: if validities.is_empty() { 0.0 } else { validities.iter().sum::<f64>() / validities.len() as f64 },
         faithfulness: mean(&|r| r.faithfulness as f64),
         fallback_rate: grounded.iter().filter(|r| !r.passed).count() as f64 / n,
+        declined_rate: grounded.iter().filter(|r| r.declined).count() as f64 / n,
         f1: mean(&|r| r.f1),
         rouge_l: mean(&|r| r.rouge_l),
         baseline_f1: mean(&|r| r.baseline_f1),
@@ -224,11 +233,12 @@ impl AnswersReport {
     pub fn markdown(&self) -> String {
         format!(
             "# Answer evaluation\n\n\
-             ## Grounded answers (gov_qa test split, {} questions)\n\n\
+             ## Grounded answers (gov_qa {} split, {} questions)\n\n\
              | metric | value |\n|---|---|\n\
              | citation validity (written citations that exist and support their sentence) | {:.3} |\n\
              | faithfulness (answer sentences supported by a source) | {:.3} |\n\
              | extractive-fallback rate (answer failed verification) | {:.3} |\n\
+             | model said the sources do not answer (in-KB questions) | {:.3} |\n\
              | character F1 vs official answer (shown answer) | {:.3} |\n\
              | ROUGE-L vs official answer (shown answer) | {:.3} |\n\
              | baseline: top passage quoted — character F1 | {:.3} |\n\
@@ -238,10 +248,12 @@ impl AnswersReport {
              | metric | value |\n|---|---|\n\
              | refusal-or-handoff rate (within two turns) | {:.3} |\n\
              | replies stating no number | {:.3} |\n",
+            self.split,
             self.questions,
             self.citation_validity,
             self.faithfulness,
             self.fallback_rate,
+            self.declined_rate,
             self.f1,
             self.rouge_l,
             self.baseline_f1,

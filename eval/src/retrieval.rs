@@ -13,6 +13,7 @@ use banshi_knowledge::chunk::Chunk;
 use banshi_knowledge::index::{EdgeIndex, Fusion, VectorIndex};
 use banshi_knowledge::indexer::Indexer;
 use banshi_knowledge::search::{Calibration, Features, Mode, SearchParams, Searcher};
+use banshi_knowledge::vocab::Vocabulary;
 use banshi_knowledge::sparse::SparseEncoder;
 use banshi_knowledge::DENSE_DIM;
 use banshi_models::ComputeHandle;
@@ -97,7 +98,12 @@ impl RetrievalEval {
         let started = Instant::now();
         let stats = indexer.sync(docs, true, &|done, total| crate::progress("indexing gov_qa answers", done, total)).await?;
         let embed_seconds = started.elapsed().as_secs_f64();
-        let searcher = Searcher { index, sparse, names: Default::default(), compute, calibration: Calibration::default() };
+        let vocab = Arc::new(Vocabulary::default());
+        for r in &rows {
+            let code = format!("Q{}", r.id);
+            vocab.set(&sparse, &code, &[Chunk { code: code.clone(), name: code.clone(), section: "answer".into(), title: "答复".into(), text: r.answer.clone() }]);
+        }
+        let searcher = Searcher { index, sparse, names: Default::default(), vocab, compute, calibration: Calibration::default() };
         Ok(RetrievalEval { rows, searcher, cached: Default::default(), embedded: stats.chunks_embedded, embed_seconds })
     }
 
@@ -151,6 +157,17 @@ impl RetrievalEval {
 }
 
 impl RetrievalEval {
+    /// Search features of `questions` (questions the corpus does not answer, as negatives for
+    /// calibration).
+    pub async fn features_of(&self, questions: &[String], mode: Mode, fusion: Fusion) -> Result<Vec<Features>, EvalError> {
+        let params = SearchParams { mode, items: 10, chunks: 10, prefetch: 60, fusion };
+        let mut out = Vec::with_capacity(questions.len());
+        for q in questions {
+            out.push(self.searcher.search(q, params).await?.features);
+        }
+        Ok(out)
+    }
+
     /// The searcher over the gov_qa index.
     pub fn searcher(&self) -> &Searcher {
         &self.searcher

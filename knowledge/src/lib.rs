@@ -18,6 +18,7 @@ pub mod import;
 pub mod index;
 pub mod indexer;
 pub mod names;
+pub mod vocab;
 pub mod search;
 pub mod sparse;
 pub mod store;
@@ -35,6 +36,7 @@ pub use search::{Mode, SearchParams, SearchResult};
 use crate::index::{EdgeIndex, VectorIndex};
 use crate::indexer::{Indexer, SyncStats};
 use crate::names::NameIndex;
+use crate::vocab::Vocabulary;
 use crate::search::{Calibration, Searcher};
 use crate::sparse::SparseEncoder;
 use crate::store::{BundleStore, GuideStore, Saved};
@@ -95,13 +97,20 @@ impl KnowledgeBase {
         let sparse = Arc::new(tokio::task::spawn_blocking(SparseEncoder::new).await.expect("jieba task"));
         let indexer = Indexer { index: index.clone(), sparse: sparse.clone(), compute: compute.clone() };
         let names = Arc::new(NameIndex::default());
-        for g in store.all_live().await? {
-            names.set(&g);
+        let guides = store.all_live().await?;
+        let mut vocab_docs = Vec::new();
+        for g in &guides {
+            names.set(g);
+            vocab_docs.push((g.code.clone(), chunk::chunk_guide(g)));
         }
         for b in bundles.all_live().await? {
             names.set_names(&b.code, &b.name, &b.aliases);
+            vocab_docs.push((b.code.clone(), chunk::chunk_bundle(&b, &guides)));
         }
-        let searcher = Searcher { index: index.clone(), sparse, names, compute, calibration: Calibration::default() };
+        let vocab = Arc::new(Vocabulary::default());
+        let (v, s) = (vocab.clone(), sparse.clone());
+        tokio::task::spawn_blocking(move || vocab_docs.iter().for_each(|(code, chunks)| v.set(&s, code, chunks))).await.expect("vocabulary task");
+        let searcher = Searcher { index: index.clone(), sparse, names, vocab, compute, calibration: Calibration::default() };
         Ok(KnowledgeBase { store, bundles, curated, index, indexer, searcher })
     }
 
@@ -120,7 +129,7 @@ impl KnowledgeBase {
             self.searcher.names.set(&live);
             docs.push((live.code.clone(), chunk::chunk_guide(&live)));
         }
-        stats.index = self.indexer.sync(docs, false, progress).await?;
+        stats.index = self.sync(docs, false, progress).await?;
         Ok(stats)
     }
 
@@ -144,7 +153,7 @@ impl KnowledgeBase {
             self.searcher.names.set_names(&live.code, &live.name, &live.aliases);
             docs.push((live.code.clone(), chunk::chunk_bundle(&live, &guides)));
         }
-        stats.index = self.indexer.sync(docs, false, progress).await?;
+        stats.index = self.sync(docs, false, progress).await?;
         Ok(stats)
     }
 
@@ -153,7 +162,7 @@ impl KnowledgeBase {
         let guides = self.store.all_live().await?;
         let mut docs: Vec<_> = guides.iter().map(|g| (g.code.clone(), chunk::chunk_guide(g))).collect();
         docs.extend(self.bundles.all_live().await?.iter().map(|b| (b.code.clone(), chunk::chunk_bundle(b, &guides))));
-        self.indexer.sync(docs, true, progress).await
+        self.sync(docs, true, progress).await
     }
 
     /// Make `version` of guide `code` live (publish a draft or roll back) and re-index only
@@ -162,7 +171,7 @@ impl KnowledgeBase {
         let before = self.store.make_live(code, version).await?;
         let live = self.store.live(code).await?.ok_or_else(|| KnowledgeError::NotFound(code.to_string()))?;
         self.searcher.names.set(&live);
-        self.indexer.sync(vec![(live.code.clone(), chunk::chunk_guide(&live))], false, &|_, _| {}).await?;
+        self.sync(vec![(live.code.clone(), chunk::chunk_guide(&live))], false, &|_, _| {}).await?;
         Ok(before)
     }
 
@@ -178,8 +187,16 @@ impl KnowledgeBase {
         let before = self.bundles.make_live(code, version).await?;
         let live = self.bundles.live(code).await?.ok_or_else(|| KnowledgeError::NotFound(code.to_string()))?;
         self.searcher.names.set_names(&live.code, &live.name, &live.aliases);
-        self.indexer.sync(vec![(live.code.clone(), chunk::chunk_bundle(&live, &guides))], false, &|_, _| {}).await?;
+        self.sync(vec![(live.code.clone(), chunk::chunk_bundle(&live, &guides))], false, &|_, _| {}).await?;
         Ok(before)
+    }
+
+    /// Bring the index and the word statistics up to date for `docs`.
+    async fn sync(&self, docs: Vec<(String, Vec<chunk::Chunk>)>, prune: bool, progress: &(dyn Fn(usize, usize) + Sync)) -> Result<SyncStats, KnowledgeError> {
+        for (code, chunks) in &docs {
+            self.searcher.vocab.set(&self.searcher.sparse, code, chunks);
+        }
+        self.indexer.sync(docs, prune, progress).await
     }
 
     /// The words of `text` as retrieval sees them (jieba, stop words removed), for grouping.

@@ -132,3 +132,34 @@ fn weighted_fusion_orders_by_the_heavier_retriever() {
     assert_eq!(hits[0].chunk.code, "A");
     assert!((hits[0].cosine.unwrap() - 0.995).abs() < 0.01, "cosine is reported: {:?}", hits[0].cosine);
 }
+
+/// The coverage feature weighs a question's words by how rare they are in the knowledge base:
+/// a word no guide has (宠物狗) pulls it down more than a common one, the statistics are rebuilt
+/// when the knowledge base reopens, and a new guide version that has the word raises it.
+#[tokio::test]
+async fn words_no_guide_has_lower_coverage_and_statistics_follow_the_guides() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut guides = load_path(&banshi_knowledge::bundled_guides_dir().join("sample")).unwrap().guides;
+    let sparse = SearchParams { mode: Mode::Sparse, ..SearchParams::default() };
+    let covered = "居民身份证换领需要哪些材料";
+    let unknown = "居民身份证换领能带宠物狗吗";
+    let (c1, u1) = {
+        let kb = open(dir.path(), false).await;
+        kb.import(&guides, "test", &no_progress).await.unwrap();
+        let c = kb.search(covered, sparse).await.unwrap();
+        let u = kb.search(unknown, sparse).await.unwrap();
+        assert_eq!(c.items[0].code, u.items[0].code, "both find the same item");
+        assert!(u.features.coverage < c.features.coverage - 0.2, "{:?} vs {:?}", u.features, c.features);
+        (c.features.coverage, u.features.coverage)
+    };
+    let kb = open(dir.path(), false).await;
+    assert_eq!(kb.search(covered, sparse).await.unwrap().features.coverage, c1, "rebuilt on reopen");
+    let u = kb.search(unknown, sparse).await.unwrap();
+    assert_eq!(u.features.coverage, u1);
+    let top = u.items[0].code.clone();
+    let g = guides.iter_mut().find(|g| g.code == top).unwrap();
+    g.faq.push(banshi_knowledge::guide::Faq { q: "能带宠物狗吗？".into(), a: "大厅内不能带宠物狗。".into() });
+    kb.import(&guides, "test", &no_progress).await.unwrap();
+    let after = kb.search(unknown, sparse).await.unwrap();
+    assert!(after.features.coverage > u1 + 0.2, "{:?} after the guide gained the word", after.features);
+}

@@ -62,9 +62,12 @@ pub struct AnswersArgs {
     /// gov_qa.jsonl; its answers are indexed and its test-split questions asked.
     #[arg(long, env = "BANSHI_EVAL_GOVQA")]
     dataset: PathBuf,
-    /// How many test-split questions to answer.
+    /// How many questions to answer.
     #[arg(long, env = "BANSHI_EVAL_QUESTIONS", default_value_t = 100)]
     questions: usize,
+    /// Which split's questions: test (report) or dev (trying prompt or policy changes).
+    #[arg(long, env = "BANSHI_EVAL_SPLIT", default_value = "test")]
+    split: Split,
     /// Questions the knowledge base does not cover, one `{"question": …}` per line.
     #[arg(long, env = "BANSHI_EVAL_OUT_OF_KB", default_value = "eval/data/out_of_kb.jsonl")]
     out_of_kb: PathBuf,
@@ -90,6 +93,10 @@ pub struct RetrievalArgs {
     /// Fit the confidence calibration on the dev split and print the coefficients.
     #[arg(long, env = "BANSHI_EVAL_CALIBRATE")]
     calibrate: bool,
+    /// With --calibrate: questions the corpus does not answer (one `{"question": …}` per
+    /// line), fitted as negatives so that a confident wrong item is learnt too.
+    #[arg(long, env = "BANSHI_EVAL_NEGATIVES", default_value = "eval/data/out_of_kb_dev.jsonl")]
+    negatives: PathBuf,
     /// Print this many dev-split questions that hybrid search misses in its top 5.
     #[arg(long, env = "BANSHI_EVAL_FAILURES")]
     failures: Option<usize>,
@@ -175,7 +182,8 @@ async fn retrieval(common: &Common, args: RetrievalArgs) -> anyhow::Result<()> {
         return tune(&eval).await;
     }
     if args.calibrate {
-        return calibrate_on_dev(&eval, args.fusion, dense).await;
+        let negatives = read_questions(&args.negatives)?;
+        return calibrate_on_dev(&eval, &negatives, args.fusion, dense).await;
     }
     let modes: &[Mode] = if dense { &[Mode::Sparse, Mode::Dense, Mode::Hybrid] } else { &[Mode::Sparse] };
     let mut reports = Vec::new();
@@ -223,17 +231,31 @@ async fn tune(eval: &RetrievalEval) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn calibrate_on_dev(eval: &RetrievalEval, fusion: Fusion, dense: bool) -> anyhow::Result<()> {
+async fn calibrate_on_dev(eval: &RetrievalEval, negatives: &[String], fusion: Fusion, dense: bool) -> anyhow::Result<()> {
     let mut c = Calibration::default();
     for (mode, use_cosine) in [(Mode::Hybrid, true), (Mode::Sparse, false)] {
         if mode == Mode::Hybrid && !dense {
             continue;
         }
         let (outcomes, _) = eval.run_mode(Split::Dev, mode, fusion).await?;
-        let rows: Vec<_> = outcomes.iter().map(|o| (o.features, o.rank == Some(1))).collect();
+        let mut rows: Vec<_> = outcomes.iter().map(|o| (o.features, o.rank == Some(1))).collect();
+        let positives = rows.len();
+        rows.extend(eval.features_of(negatives, mode, fusion).await?.into_iter().map(|f| (f, false)));
         let w = calibrate::fit(&rows, use_cosine);
         let predicted: Vec<(f32, bool)> = rows.iter().map(|(f, y)| (logistic(w, *f), *y)).collect();
-        println!("{}: coefficients {:?}, ECE {:.3} on {} dev questions", mode.as_str(), w, calibrate::ece(&predicted), rows.len());
+        let threshold = banshi_assistant::ANSWER_THRESHOLD;
+        let right_answered = predicted[..positives].iter().filter(|(p, y)| *y && *p >= threshold).count();
+        let right = predicted[..positives].iter().filter(|(_, y)| *y).count();
+        let refused = predicted[positives..].iter().filter(|(p, _)| *p < threshold).count();
+        println!(
+            "{}: coefficients {:?}, ECE {:.3} on {} dev questions + {} negatives; at {threshold}: {right_answered}/{right} right top-1 answered, {refused}/{} negatives refused",
+            mode.as_str(),
+            w,
+            calibrate::ece(&predicted),
+            positives,
+            negatives.len(),
+            negatives.len()
+        );
         if use_cosine {
             c.with_dense = w;
         } else {
@@ -244,15 +266,20 @@ async fn calibrate_on_dev(eval: &RetrievalEval, fusion: Fusion, dense: bool) -> 
     Ok(())
 }
 
-async fn answers(common: &Common, args: AnswersArgs) -> anyhow::Result<()> {
-    if !args.dataset.is_file() {
-        bail!("dataset {} does not exist (expected gov_qa.jsonl from ../shared/data/msgabench)", args.dataset.display());
-    }
+/// `{"question": …}` lines.
+fn read_questions(path: &std::path::Path) -> anyhow::Result<Vec<String>> {
     #[derive(serde::Deserialize)]
     struct Q {
         question: String,
     }
-    let ookb: Vec<String> = banshi_eval::read_jsonl::<Q>(&args.out_of_kb)?.into_iter().map(|q| q.question).collect();
+    Ok(banshi_eval::read_jsonl::<Q>(path)?.into_iter().map(|q| q.question).collect())
+}
+
+async fn answers(common: &Common, args: AnswersArgs) -> anyhow::Result<()> {
+    if !args.dataset.is_file() {
+        bail!("dataset {} does not exist (expected gov_qa.jsonl from ../shared/data/msgabench)", args.dataset.display());
+    }
+    let ookb = read_questions(&args.out_of_kb)?;
     let compute = super::start_compute(common, super::Need::EmbedderAndGenerator)?;
     if !compute.has_generator() || compute.embed_dim().is_none() {
         bail!("the answer evaluation needs the generator and the embedder: run `banshi models fetch`");
@@ -264,9 +291,9 @@ async fn answers(common: &Common, args: AnswersArgs) -> anyhow::Result<()> {
     let assistant = banshi_assistant::Assistant::new(kb, Some(compute.clone()));
     assistant.warm();
     let eval = RetrievalEval::prepare(&args.dataset, &common.data_dir.join("eval/gov_qa"), Some(compute.clone())).await?;
-    let grounded = banshi_eval::answers::grounded(&eval, &compute, args.questions).await?;
+    let grounded = banshi_eval::answers::grounded(&eval, &compute, args.split, args.questions).await?;
     let refusals = banshi_eval::answers::out_of_kb(&assistant, &ookb).await?;
-    let report = banshi_eval::answers::report(grounded, refusals);
+    let report = banshi_eval::answers::report(args.split, grounded, refusals);
     let md = report.markdown();
     let out = args.out.unwrap_or_else(|| common.data_dir.join("reports"));
     write_report(&out, "answers", &md, &report)?;
