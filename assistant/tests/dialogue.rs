@@ -115,6 +115,17 @@ async fn real_model_answers_with_verified_citations() {
         assert!(events.iter().any(|e| matches!(e, AnswerEvent::Citations { verification, .. } if verification.passed)));
     }
 
+    // The item is named, but its guide does not say: the model finds no answer in the
+    // sections, so the assistant asks back instead of quoting an unrelated section.
+    let mut state = DialogueState::default();
+    let (o, events) = ask(&a, &mut state, "换身份证的大厅里可以抽烟吗").await;
+    eprintln!("{:?}: {}", o.kind, o.text);
+    assert_eq!(o.kind, OutcomeKind::Clarified, "{}", o.text);
+    assert!(events.iter().any(|e| matches!(e, AnswerEvent::Clarify { .. })));
+    let said: String = events.iter().filter_map(|e| if let AnswerEvent::Token { text } = e { Some(text.as_str()) } else { None }).collect();
+    assert!(said.contains(banshi_assistant::MODEL_DECLINE), "the model read the sections first: {said}");
+    assert!(!events.iter().any(|e| matches!(e, AnswerEvent::Replace { .. } | AnswerEvent::Citations { .. })));
+
     // Pre-fill by the model: constrained JSON for fields the rules cannot read, each value
     // validated before it is kept and tagged as read by the model.
     let spec = a.form_spec("SAMPLE-RS-001").await.unwrap().expect("社会保障卡申领 has a form");
