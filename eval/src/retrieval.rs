@@ -87,7 +87,7 @@ impl RetrievalEval {
         let index: Arc<dyn VectorIndex> = Arc::new(tokio::task::spawn_blocking(move || EdgeIndex::open(&dir, DENSE_DIM)).await.expect("task")?);
         let sparse = Arc::new(SparseEncoder::new());
         let indexer = Indexer { index: index.clone(), sparse: sparse.clone(), compute: compute.clone() };
-        let docs = rows
+        let docs: Vec<(String, Vec<Chunk>)> = rows
             .iter()
             .map(|r| {
                 let code = format!("Q{}", r.id);
@@ -95,14 +95,13 @@ impl RetrievalEval {
                 (code, vec![chunk])
             })
             .collect();
+        let vocab = Arc::new(Vocabulary::default());
+        for (code, chunks) in &docs {
+            vocab.set(&sparse, code, chunks);
+        }
         let started = Instant::now();
         let stats = indexer.sync(docs, true, &|done, total| crate::progress("indexing gov_qa answers", done, total)).await?;
         let embed_seconds = started.elapsed().as_secs_f64();
-        let vocab = Arc::new(Vocabulary::default());
-        for r in &rows {
-            let code = format!("Q{}", r.id);
-            vocab.set(&sparse, &code, &[Chunk { code: code.clone(), name: code.clone(), section: "answer".into(), title: "答复".into(), text: r.answer.clone() }]);
-        }
         let searcher = Searcher { index, sparse, names: Default::default(), vocab, compute, calibration: Calibration::default() };
         Ok(RetrievalEval { rows, searcher, cached: Default::default(), embedded: stats.chunks_embedded, embed_seconds })
     }

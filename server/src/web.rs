@@ -11,6 +11,7 @@ use crate::App;
 const INDEX_HTML: &str = include_str!("../static/index.html");
 const APP_JS: &str = include_str!("../static/app.js");
 const DOM_JS: &str = include_str!("../static/dom.js");
+const STAFF_JS: &str = include_str!("../static/staff.js");
 const APPLY_JS: &str = include_str!("../static/apply.js");
 const APP_CSS: &str = include_str!("../static/app.css");
 const AGENT_HTML: &str = include_str!("../static/agent.html");
@@ -24,6 +25,7 @@ pub fn routes() -> Router<App> {
         .route("/", get(|| async { page(INDEX_HTML, "text/html; charset=utf-8") }))
         .route("/static/app.js", get(|| async { page(APP_JS, "text/javascript; charset=utf-8") }))
         .route("/static/dom.js", get(|| async { page(DOM_JS, "text/javascript; charset=utf-8") }))
+        .route("/static/staff.js", get(|| async { page(STAFF_JS, "text/javascript; charset=utf-8") }))
         .route("/static/apply.js", get(|| async { page(APPLY_JS, "text/javascript; charset=utf-8") }))
         .route("/static/app.css", get(|| async { page(APP_CSS, "text/css; charset=utf-8") }))
         .route("/agent", get(|| async { page(AGENT_HTML, "text/html; charset=utf-8") }))

@@ -6,7 +6,6 @@
   const API = "/api/v1";
   const $ = (id) => document.getElementById(id);
   const { el, readSse } = window.banshiDom;
-  let token = sessionStorage.getItem("banshi.staff");
   let me = null;
   let view = "queue";
   let current = null;           // ticket id shown in the detail panel
@@ -21,45 +20,11 @@
   const time = (s) => s ? new Date(s).toLocaleString("zh-CN", { hour12: false }) : "";
   const ago = (s) => { const m = Math.max(0, Math.round((Date.now() - new Date(s)) / 60000)); return m < 1 ? "刚刚" : m < 60 ? m + " 分钟前" : Math.round(m / 60) + " 小时前"; };
 
-  async function api(path, opts = {}) {
-    const headers = Object.assign({ "Content-Type": "application/json" }, opts.headers || {});
-    if (token) headers.Authorization = "Bearer " + token;
-    const res = await fetch(API + path, Object.assign({}, opts, { headers }));
-    if (res.status === 401) { logout(false); throw new Error("登录已失效，请重新登录"); }
-    if (!res.ok) {
-      let b = {}; try { b = await res.json(); } catch {}
-      throw new Error((b.error && b.error.message) || "请求失败（" + res.status + "）");
-    }
-    return res.status === 204 ? null : res.json();
-  }
-
-  function toast(msg, bad) {
-    const t = el("div", { class: "toast" + (bad ? " bad" : ""), role: "status" }, msg);
-    document.body.append(t); setTimeout(() => t.remove(), 3500);
-  }
-
-  // ---------- log-in ----------
-  $("login-form").addEventListener("submit", async (e) => {
-    e.preventDefault();
-    const err = $("login-error"); err.hidden = true;
-    try {
-      const r = await fetch(API + "/auth/login", { method: "POST", headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ username: $("username").value.trim(), password: $("password").value }) });
-      const b = await r.json();
-      if (!r.ok) throw new Error(r.status === 401 ? "用户名或密码错误" : (b.error && b.error.message) || "登录失败");
-      token = b.token; sessionStorage.setItem("banshi.staff", token);
-      $("password").value = "";
-      start();
-    } catch (ex) { err.textContent = ex.message; err.hidden = false; }
+  const { api, toast, logout, token } = window.banshiStaff({
+    storageKey: "banshi.staff",
+    onLogin: () => start(),
+    onLogout: () => { if (stream) stream.abort(); },
   });
-
-  function logout(tell = true) {
-    if (tell && token) fetch(API + "/auth/logout", { method: "POST", headers: { Authorization: "Bearer " + token } }).catch(() => {});
-    token = null; sessionStorage.removeItem("banshi.staff");
-    if (stream) stream.abort();
-    $("console").hidden = true; $("login").hidden = false; $("username").focus();
-  }
-  $("logout").addEventListener("click", () => logout(true));
 
   // ---------- lists ----------
   function visible() {
@@ -229,7 +194,7 @@
     let backoff = 1000;
     for (;;) {
       try {
-        const res = await fetch(API + "/agent/events", { headers: { Authorization: "Bearer " + token }, signal: stream.signal });
+        const res = await fetch(API + "/agent/events", { headers: { Authorization: "Bearer " + token() }, signal: stream.signal });
         if (res.status === 401) { logout(false); return; }
         if (!res.ok) throw new Error("HTTP " + res.status);
         status.textContent = "● 实时连接"; status.className = "live on"; backoff = 1000;
@@ -272,5 +237,5 @@
     live();
   }
 
-  if (token) start(); else { $("login").hidden = false; $("username").focus(); }
+  if (token()) start(); else { $("login").hidden = false; $("username").focus(); }
 })();

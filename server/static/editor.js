@@ -3,45 +3,16 @@
 // version is refused with a conflict), publish, read the history and diffs, roll back.
 (() => {
   "use strict";
-  const API = "/api/v1";
   const $ = (id) => document.getElementById(id);
   const { el } = window.banshiDom;
-  let token = sessionStorage.getItem("banshi.editor");
   let current = null; // { code, base, guide, live_version }
   const time = (s) => s ? new Date(s).toLocaleString("zh-CN", { hour12: false }) : "";
 
-  async function api(path, opts = {}) {
-    const headers = Object.assign({ "Content-Type": "application/json" }, opts.headers || {});
-    if (token) headers.Authorization = "Bearer " + token;
-    const res = await fetch(API + path, Object.assign({}, opts, { headers }));
-    if (res.status === 401) { logout(); throw new Error("登录已失效，请重新登录"); }
-    if (!res.ok) {
-      let b = {}; try { b = await res.json(); } catch {}
-      throw Object.assign(new Error((b.error && b.error.message) || "请求失败（" + res.status + "）"), { status: res.status });
-    }
-    return res.status === 204 ? null : res.json();
-  }
-  function toast(msg, bad) {
-    const t = el("div", { class: "toast" + (bad ? " bad" : ""), role: "status" }, msg);
-    document.body.append(t); setTimeout(() => t.remove(), 4000);
-  }
-
-  // ---------- log-in ----------
-  $("login-form").addEventListener("submit", async (e) => {
-    e.preventDefault();
-    const err = $("login-error"); err.hidden = true;
-    try {
-      const r = await fetch(API + "/auth/login", { method: "POST", headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ username: $("username").value.trim(), password: $("password").value }) });
-      const b = await r.json();
-      if (!r.ok) throw new Error(r.status === 401 ? "用户名或密码错误" : (b.error && b.error.message) || "登录失败");
-      if (b.user.role === "agent") throw new Error("当前账号（坐席）无权使用知识编辑台");
-      token = b.token; sessionStorage.setItem("banshi.editor", token);
-      start(b.user);
-    } catch (ex) { err.textContent = ex.message; err.hidden = false; }
+  const { api, toast, logout, token } = window.banshiStaff({
+    storageKey: "banshi.editor",
+    refuse: (user) => user.role === "agent" ? "当前账号（坐席）无权使用知识编辑台" : null,
+    onLogin: (user) => start(user),
   });
-  function logout() { token = null; sessionStorage.removeItem("banshi.editor"); $("console").hidden = true; $("login").hidden = false; }
-  $("logout").addEventListener("click", async () => { try { await api("/auth/logout", { method: "POST" }); } catch {} logout(); });
 
   async function start(user) {
     $("login").hidden = true; $("console").hidden = false;
@@ -237,5 +208,5 @@
         c.active ? el("div", { class: "actions" }, el("button", { type: "button", onclick: async () => { await api("/editor/curated/" + c.id + "/retire", { method: "POST" }); curated(); } }, "停用")) : null)));
   }
 
-  if (token) api("/auth/me").then(start).catch(logout); else logout();
+  if (token()) api("/auth/me").then(start).catch(() => logout(false)); else logout(false);
 })();
