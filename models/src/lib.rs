@@ -12,6 +12,7 @@ pub mod e5s1;
 pub mod embedder;
 pub mod generator;
 pub mod ocr;
+pub mod qlinear;
 pub mod qwen2;
 mod error;
 pub mod setup;

@@ -10,25 +10,26 @@
 
 use std::io::{Read, Seek};
 
-use candle_core::quantized::{gguf_file, QMatMul};
+use candle_core::quantized::gguf_file;
 use candle_core::{DType, Device, IndexOp, Module, Result, Tensor, D};
 use candle_nn::Embedding;
 use candle_transformers::quantized_nn::RmsNorm;
-use candle_transformers::utils::repeat_kv;
+
+use crate::qlinear::QLinear;
 
 /// Longest context the preallocated cache holds (prompt + answer).
 pub const MAX_CONTEXT: usize = 4096;
 
 struct Mlp {
-    gate: QMatMul,
-    up: QMatMul,
-    down: QMatMul,
+    gate: QLinear,
+    up: QLinear,
+    down: QLinear,
 }
 
 impl Module for Mlp {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        let gate = candle_nn::ops::silu(&self.gate.forward(xs)?)?;
-        self.down.forward(&(gate * self.up.forward(xs)?)?)
+        let [gate, up] = QLinear::forward_shared([&self.gate, &self.up], xs)?;
+        self.down.forward(&(candle_nn::ops::silu(&gate)? * up)?)
     }
 }
 
@@ -59,13 +60,13 @@ impl KvCache {
 }
 
 struct Layer {
-    wq: QMatMul,
-    wk: QMatMul,
-    wv: QMatMul,
+    wq: QLinear,
+    wk: QLinear,
+    wv: QLinear,
     bq: Tensor,
     bk: Tensor,
     bv: Tensor,
-    wo: QMatMul,
+    wo: QLinear,
     attn_norm: RmsNorm,
     mlp: Mlp,
     ffn_norm: RmsNorm,
@@ -79,22 +80,30 @@ impl Layer {
     fn attention(&mut self, x: &Tensor, mask: Option<&Tensor>, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
         let (b, n, hidden) = x.dims3()?;
         let heads = |t: Tensor, count: usize| t.reshape((b, n, count, self.head_dim))?.transpose(1, 2)?.contiguous();
-        let q = heads(self.wq.forward(x)?.broadcast_add(&self.bq)?, self.n_head)?;
-        let k = heads(self.wk.forward(x)?.broadcast_add(&self.bk)?, self.n_kv_head)?;
-        let v = heads(self.wv.forward(x)?.broadcast_add(&self.bv)?, self.n_kv_head)?;
+        let [q, k, v] = QLinear::forward_shared([&self.wq, &self.wk, &self.wv], x)?;
+        let q = heads(q.broadcast_add(&self.bq)?, self.n_head)?;
+        let k = heads(k.broadcast_add(&self.bk)?, self.n_kv_head)?;
+        let v = heads(v.broadcast_add(&self.bv)?, self.n_kv_head)?;
         let q = candle_nn::rotary_emb::rope(&q, cos, sin)?;
         let k = candle_nn::rotary_emb::rope(&k, cos, sin)?;
         let (k, v) = self.cache.append(&k, &v)?;
+        // The query heads sharing one K/V head are adjacent: fold them into rows so each group
+        // attends to the cache in place, instead of copying the whole cache per group per token.
         let groups = self.n_head / self.n_kv_head;
-        let k = repeat_kv(k, groups)?.contiguous()?;
-        let v = repeat_kv(v, groups)?.contiguous()?;
+        let q = q.reshape((b, self.n_kv_head, groups * n, self.head_dim))?;
         let att = (q.matmul(&k.t()?)? / (self.head_dim as f64).sqrt())?;
         let att = match mask {
-            Some(m) => att.broadcast_add(m)?,
+            Some(m) => {
+                let total = att.dim(3)?;
+                att.reshape((b, self.n_kv_head, groups, n, total))?
+                    .broadcast_add(m)?
+                    .reshape((b, self.n_kv_head, groups * n, total))?
+            }
             None => att,
         };
         let att = candle_nn::ops::softmax_last_dim(&att)?;
-        let y = att.matmul(&v)?.transpose(1, 2)?.reshape((b, n, hidden))?;
+        let y = att.matmul(&v)?.reshape((b, self.n_head, n, self.head_dim))?;
+        let y = y.transpose(1, 2)?.reshape((b, n, hidden))?;
         self.wo.forward(&y)
     }
 }
@@ -103,7 +112,7 @@ pub struct Qwen2 {
     embeddings: Embedding,
     layers: Vec<Layer>,
     norm: RmsNorm,
-    output: QMatMul,
+    output: QLinear,
     cos: Tensor,
     sin: Tensor,
     device: Device,
@@ -128,26 +137,26 @@ impl Qwen2 {
         let embeddings = Embedding::new(embed.dequantize(device)?, hidden);
         let norm = RmsNorm::from_qtensor(tensor("output_norm.weight")?, eps)?;
         let output = match tensor("output.weight") {
-            Ok(w) => QMatMul::from_qtensor(w)?,
-            Err(_) => QMatMul::from_qtensor(tensor("token_embd.weight")?)?,
+            Ok(w) => QLinear::from_qtensor(w)?,
+            Err(_) => QLinear::from_qtensor(tensor("token_embd.weight")?)?,
         };
         let mut layers = Vec::with_capacity(blocks);
         for i in 0..blocks {
             let p = format!("blk.{i}");
             let mut q = |s: &str| tensor(&format!("{p}.{s}"));
             layers.push(Layer {
-                wq: QMatMul::from_qtensor(q("attn_q.weight")?)?,
-                wk: QMatMul::from_qtensor(q("attn_k.weight")?)?,
-                wv: QMatMul::from_qtensor(q("attn_v.weight")?)?,
+                wq: QLinear::from_qtensor(q("attn_q.weight")?)?,
+                wk: QLinear::from_qtensor(q("attn_k.weight")?)?,
+                wv: QLinear::from_qtensor(q("attn_v.weight")?)?,
                 bq: q("attn_q.bias")?.dequantize(device)?,
                 bk: q("attn_k.bias")?.dequantize(device)?,
                 bv: q("attn_v.bias")?.dequantize(device)?,
-                wo: QMatMul::from_qtensor(q("attn_output.weight")?)?,
+                wo: QLinear::from_qtensor(q("attn_output.weight")?)?,
                 attn_norm: RmsNorm::from_qtensor(q("attn_norm.weight")?, eps)?,
                 mlp: Mlp {
-                    gate: QMatMul::from_qtensor(q("ffn_gate.weight")?)?,
-                    up: QMatMul::from_qtensor(q("ffn_up.weight")?)?,
-                    down: QMatMul::from_qtensor(q("ffn_down.weight")?)?,
+                    gate: QLinear::from_qtensor(q("ffn_gate.weight")?)?,
+                    up: QLinear::from_qtensor(q("ffn_up.weight")?)?,
+                    down: QLinear::from_qtensor(q("ffn_down.weight")?)?,
                 },
                 ffn_norm: RmsNorm::from_qtensor(q("ffn_norm.weight")?, eps)?,
                 n_head,
@@ -257,6 +266,28 @@ mod tests {
         for (i, t) in tokens.iter().enumerate() {
             let step = m.forward(&[*t], false).unwrap();
             assert!(max_diff(&step.squeeze(0).unwrap(), &all.get(i).unwrap()) < 1e-3, "position {i}");
+        }
+    }
+
+    /// The reference is candle-transformers' own quantized Qwen2 on the same weights: prefill in
+    /// one chunk (causal mask, grouped heads), then single-token steps at growing positions.
+    #[test]
+    fn logits_match_candle_transformers_quantized_qwen2() {
+        use candle_transformers::models::quantized_qwen2::ModelWeights;
+        let mut c = std::io::Cursor::new(tiny_qwen2_gguf());
+        let content = gguf_file::Content::read(&mut c).unwrap();
+        let mut reference = ModelWeights::from_gguf(content, &mut c, &Device::Cpu).unwrap();
+        let mut m = tiny();
+        let prompt = [3u32, 17, 42, 5, 9];
+        let input = Tensor::new(&prompt[..], &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+        let expected = reference.forward(&input, 0).unwrap().squeeze(0).unwrap();
+        let ours = m.forward(&prompt, false).unwrap().squeeze(0).unwrap();
+        assert!(max_diff(&ours, &expected) < 1e-3, "prefill");
+        for (i, t) in [11u32, 2, 30].iter().enumerate() {
+            let input = Tensor::new(&[*t], &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+            let expected = reference.forward(&input, prompt.len() + i).unwrap().squeeze(0).unwrap();
+            let ours = m.forward(&[*t], false).unwrap().squeeze(0).unwrap();
+            assert!(max_diff(&ours, &expected) < 1e-3, "step {i}");
         }
     }
 
