@@ -26,6 +26,7 @@ use crate::forms::fill::FormProgress;
 use crate::forms::prefill::ELicenceStore;
 use crate::handoff::{Handoff, HandoffReason};
 use crate::records::Records;
+use crate::relevance::{answers_aspect, answers_the_point, unasked_logistics};
 use crate::intent::{self, Aspect};
 use crate::prompt::{self, answer_prompt, fit_budget};
 use crate::AssistantError;
@@ -448,7 +449,15 @@ impl Assistant {
             let why = "模型未能依据资料作答".to_string();
             return self.send_extractive(&guide, aspect, retrieved.first(), Some(why), Outcome { verification: Some(verification), ..base }, events).await;
         }
+        if found.is_some() && !answers_the_point(&verification, &sources, question) {
+            // The item matched the question's words, but what the model could quote from it only
+            // names things, or says when / how much / where unasked: as unsure as a decline.
+            return Ok(Outcome { kind: OutcomeKind::Declined, text, verification: Some(verification), ..base });
+        }
         if !verification.passed {
+            if found.is_some() && unasked_logistics(retrieved.first().map(|c| c.section.as_str()), question) {
+                return Ok(Outcome { kind: OutcomeKind::Declined, text, verification: Some(verification), ..base });
+            }
             let why = verification.sentences.iter().find_map(|s| s.reason.clone()).unwrap_or_else(|| "引用不存在".into());
             let why = format!("生成的回答未通过核验（{why}）");
             return self.send_extractive(&guide, aspect, retrieved.first(), Some(why), Outcome { verification: Some(verification), ..base }, events).await;
@@ -528,14 +537,6 @@ fn context(g: &Guide, aspect: Aspect, retrieved: &[Chunk]) -> Vec<Source> {
 /// is backed by that aspect's own section, if the prompt had it. A small model otherwise
 /// answers a neighbouring fact faithfully: asked the 换证 fee, it quotes the FAQ's 临时身份证
 /// fee — supported by its source, and still the wrong answer.
-fn answers_aspect(v: &Verification, sources: &[Source], aspect: Aspect) -> bool {
-    let section = aspect.section();
-    if aspect == Aspect::General || !sources.iter().any(|s| s.section == section) {
-        return true;
-    }
-    v.sentences.iter().filter_map(|s| s.supported_by).any(|n| sources.iter().any(|s| s.n == n && s.section == section))
-}
-
 /// Which clarification option a reply picks: its number, its name, or a distinctive part.
 fn pick_option<'a>(reply: &str, options: &'a [ItemRef]) -> Option<&'a ItemRef> {
     let r = reply.trim().trim_end_matches(['。', '.', '！']);
@@ -572,21 +573,6 @@ mod tests {
         assert_eq!(pick_option("第三个", &o).unwrap().name, "居民身份证首次申领");
         assert_eq!(pick_option("临时居民身份证", &o).unwrap().name, "临时居民身份证申领");
         assert!(pick_option("我想办护照", &o).is_none());
-    }
-
-    #[test]
-    fn aspect_questions_need_their_own_section() {
-        let src = |n: usize, section: &str| Source { n, code: "C".into(), item: "I".into(), section: section.into(), title: String::new(), text: String::new() };
-        let sources = [src(1, "fees"), src(2, "faq-3")];
-        let backed_by = |n: usize| Verification {
-            sentences: vec![crate::citations::CheckedSentence { text: "工本费10元".into(), cited: vec![n], supported_by: Some(n), auto: false, reason: None }],
-            forged: vec![],
-            passed: true,
-        };
-        assert!(answers_aspect(&backed_by(1), &sources, Aspect::Fees));
-        assert!(!answers_aspect(&backed_by(2), &sources, Aspect::Fees), "a neighbouring FAQ does not answer the fee");
-        assert!(answers_aspect(&backed_by(2), &sources, Aspect::General));
-        assert!(answers_aspect(&backed_by(2), &sources[1..], Aspect::Fees), "no fee section in the prompt: nothing to require");
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod intent;
 pub mod prereview;
 pub mod prompt;
 pub mod records;
+mod relevance;
 
 pub use engine::{AnswerEvent, Assistant, DialogueState, ItemRef, Outcome, OutcomeKind, Policy, ANSWER_THRESHOLD, MODEL_DECLINE};
 

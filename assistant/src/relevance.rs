@@ -1,0 +1,121 @@
+//! Whether a verified answer answers what was asked.
+//!
+//! Verification (`citations`) checks that each sentence is backed by the source it cites; it
+//! cannot tell that a well-backed sentence is beside the point. Retrieval picks an item because it
+//! shares words with the question, and the model then quotes what that item has: an office's
+//! name, a time limit, an address. These checks turn such answers into a clarifying question.
+
+use crate::citations::{Source, Verification};
+use crate::intent::{self, Aspect};
+
+/// Sections that say when, how much, where and under which law: they answer only a question
+/// about that.
+const LOGISTICS: &[&str] = &["time_limit", "fees", "place", "legal_basis"];
+
+/// Whether `sections` (those an answer rests on) are all logistics the question did not ask
+/// about. Such an answer means retrieval matched words of the question, not its point:
+/// “哪款扫地机器人性价比高” → a robot institute's address and phone number. False when there are
+/// no sections.
+pub(crate) fn unasked_logistics<'a>(sections: impl IntoIterator<Item = &'a str>, question: &str) -> bool {
+    let asked: Vec<&str> = intent::aspects(question).iter().map(|a| a.section()).collect();
+    let mut any = false;
+    for s in sections {
+        if !LOGISTICS.contains(&s) || asked.contains(&s) {
+            return false;
+        }
+        any = true;
+    }
+    any
+}
+
+/// Whether the supported sentences of an answer say something the question asked for: at least
+/// one says more than a name, and not all of those are unasked logistics. True when no sentence
+/// is supported (verification decides those).
+pub(crate) fn answers_the_point(v: &Verification, sources: &[Source], question: &str) -> bool {
+    let supported: Vec<(&str, &Source)> = v
+        .sentences
+        .iter()
+        .filter_map(|s| Some((s.text.as_str(), sources.iter().find(|src| Some(src.n) == s.supported_by)?)))
+        .collect();
+    if supported.is_empty() {
+        return true;
+    }
+    let saying: Vec<&str> = supported.iter().filter(|(text, src)| !only_names(text, src)).map(|(_, src)| src.section.as_str()).collect();
+    !saying.is_empty() && !unasked_logistics(saying, question)
+}
+
+/// A sentence that only names the item or an organisation of its source (“广东省司法厅[1]。”).
+fn only_names(sentence: &str, source: &Source) -> bool {
+    const ORGANISATIONS: [&str; 9] = ["厅", "局", "委员会", "中心", "办公室", "政府", "院", "所", "处"];
+    let name = crate::citations::strip_citations(sentence);
+    let name = name.trim().trim_end_matches(['。', '.', '；', ';', '！']);
+    if name.is_empty() {
+        return false;
+    }
+    source.item.contains(name) || (ORGANISATIONS.iter().any(|o| name.ends_with(o)) && source.text.contains(&format!("：{name}")))
+}
+
+pub(crate) fn answers_aspect(v: &Verification, sources: &[Source], aspect: Aspect) -> bool {
+    let section = aspect.section();
+    if aspect == Aspect::General || !sources.iter().any(|s| s.section == section) {
+        return true;
+    }
+    v.sentences.iter().filter_map(|s| s.supported_by).any(|n| sources.iter().any(|s| s.n == n && s.section == section))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aspect_questions_need_their_own_section() {
+        let src = |n: usize, section: &str| Source { n, code: "C".into(), item: "I".into(), section: section.into(), title: String::new(), text: String::new() };
+        let sources = [src(1, "fees"), src(2, "faq-3")];
+        let backed_by = |n: usize| Verification {
+            sentences: vec![crate::citations::CheckedSentence { text: "工本费10元".into(), cited: vec![n], supported_by: Some(n), auto: false, reason: None }],
+            forged: vec![],
+            passed: true,
+        };
+        assert!(answers_aspect(&backed_by(1), &sources, Aspect::Fees));
+        assert!(!answers_aspect(&backed_by(2), &sources, Aspect::Fees), "a neighbouring FAQ does not answer the fee");
+        assert!(answers_aspect(&backed_by(2), &sources, Aspect::General));
+        assert!(answers_aspect(&backed_by(2), &sources[1..], Aspect::Fees), "no fee section in the prompt: nothing to require");
+    }
+
+    #[test]
+    fn unasked_logistics_are_not_an_answer() {
+        assert!(unasked_logistics(["place"], "哪款扫地机器人性价比高"));
+        assert!(unasked_logistics(["overview", "place"].into_iter().skip(1), "买哪只股票明年能翻倍"));
+        assert!(unasked_logistics(["time_limit", "place"], "离婚后孩子的抚养费一般给多少"));
+        assert!(!unasked_logistics(["place"], "换身份证去哪里办"), "asked where");
+        assert!(!unasked_logistics(["time_limit", "place"], "办护照要多久"), "asked how long");
+        assert!(!unasked_logistics(["legal_basis"], "这个事项的办理依据是什么"), "asked the law");
+        assert!(!unasked_logistics(["place", "faq-2"], "暴雪突然袭击我们该如何应对"), "an FAQ answers");
+        assert!(!unasked_logistics(["overview"], "什么是居住证"), "the overview says what the item is");
+        assert!(!unasked_logistics([], "什么是居住证"), "nothing to judge");
+    }
+
+    #[test]
+    fn names_and_unasked_logistics_do_not_answer_the_point() {
+        let src = |n: usize, section: &str, text: &str| Source { n, code: "C".into(), item: "股票认购证抽签公证指引".into(), section: section.into(), title: String::new(), text: text.into() };
+        let sources = [
+            src(1, "overview", "股票认购证抽签公证指引（基本信息）：实施主体：广东省司法厅。"),
+            src(2, "place", "办理窗口，地址：下塘西路5号"),
+            src(3, "faq-1", "问：抽签怎么公证 答：带身份证到窗口申请"),
+        ];
+        let answer = |claims: &[(&str, usize)]| Verification {
+            sentences: claims
+                .iter()
+                .map(|(t, n)| crate::citations::CheckedSentence { text: format!("{t}[{n}]"), cited: vec![*n], supported_by: Some(*n), auto: false, reason: None })
+                .collect(),
+            forged: vec![],
+            passed: true,
+        };
+        let q = "买哪只股票明年能翻倍";
+        assert!(!answers_the_point(&answer(&[("广东省司法厅。", 1)]), &sources, q), "an organisation's name");
+        assert!(!answers_the_point(&answer(&[("股票认购证抽签公证指引。", 1), ("办理窗口，地址：下塘西路5号。", 2)]), &sources, q));
+        assert!(answers_the_point(&answer(&[("办理窗口，地址：下塘西路5号。", 2)]), &sources, "抽签公证去哪里办"));
+        assert!(answers_the_point(&answer(&[("股票认购证抽签公证指引。", 1), ("带身份证到窗口申请。", 3)]), &sources, "抽签怎么公证"));
+        assert!(answers_the_point(&answer(&[]), &sources, q), "nothing supported: verification's call");
+    }
+}
