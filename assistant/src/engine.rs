@@ -440,24 +440,22 @@ impl Assistant {
         };
         let verification = verify(&text, &sources);
         let base = Outcome { generation: Some(stats), ..base };
-        if text.contains(MODEL_DECLINE) && found.is_some() {
-            // Retrieval chose this item for the question, but its sections do not answer it
-            // (a named item too: “恐龙是怎么灭绝的” names an exhibition); the caller asks back.
+        // Retrieval chose this item for the question, but the model found no answer in its
+        // sections (a named item too: “恐龙是怎么灭绝的” names an exhibition), or all it quoted only
+        // names things or says when / how much / where unasked, or the fallback for a general
+        // question would quote such a section: as unsure as a low score, so the caller asks back.
+        let beside_the_point = !text.trim().is_empty()
+            && (text.contains(MODEL_DECLINE)
+                || !answers_the_point(&verification, &sources, question)
+                || (!verification.passed && aspect == Aspect::General && unasked_logistics(retrieved.first().map(|c| c.section.as_str()), question)));
+        if found.is_some() && beside_the_point {
             return Ok(Outcome { kind: OutcomeKind::Declined, text, verification: Some(verification), ..base });
         }
         if text.contains(MODEL_DECLINE) || text.trim().is_empty() {
             let why = "模型未能依据资料作答".to_string();
             return self.send_extractive(&guide, aspect, retrieved.first(), Some(why), Outcome { verification: Some(verification), ..base }, events).await;
         }
-        if found.is_some() && !answers_the_point(&verification, &sources, question) {
-            // The item matched the question's words, but what the model could quote from it only
-            // names things, or says when / how much / where unasked: as unsure as a decline.
-            return Ok(Outcome { kind: OutcomeKind::Declined, text, verification: Some(verification), ..base });
-        }
         if !verification.passed {
-            if found.is_some() && unasked_logistics(retrieved.first().map(|c| c.section.as_str()), question) {
-                return Ok(Outcome { kind: OutcomeKind::Declined, text, verification: Some(verification), ..base });
-            }
             let why = verification.sentences.iter().find_map(|s| s.reason.clone()).unwrap_or_else(|| "引用不存在".into());
             let why = format!("生成的回答未通过核验（{why}）");
             return self.send_extractive(&guide, aspect, retrieved.first(), Some(why), Outcome { verification: Some(verification), ..base }, events).await;
