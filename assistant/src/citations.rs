@@ -13,6 +13,7 @@
 //! (the citation is added and marked automatic); otherwise the answer fails verification.
 
 use std::collections::HashSet;
+use std::ops::Range;
 use std::sync::LazyLock;
 
 use regex::Regex;
@@ -78,36 +79,36 @@ static CITE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"[\[［【]\s*(\d{1,
 static ENUMERATOR: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^\s*(?:[（(]\d{1,2}[）)]|\d{1,2}[、．.)）])").expect("static regex"));
 static NUMBER: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\d+(?:\.\d+)?").expect("static regex"));
 
-/// Sentences of `text`, each keeping the citations written right after its end mark.
-pub fn sentences(text: &str) -> Vec<String> {
+/// Byte ranges of the sentences of `text`, each keeping the citations written right after its
+/// end mark. The ranges cover `text` without gaps (whitespace between sentences included), so
+/// joining some of them rebuilds a shorter answer in the model's own layout.
+fn sentence_spans(text: &str) -> Vec<Range<usize>> {
     let mut out = Vec::new();
-    let mut current = String::new();
-    let chars: Vec<char> = text.chars().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        current.push(c);
-        if matches!(c, '。' | '！' | '？' | '!' | '?' | '；' | ';' | '\n') {
-            // Citations that follow the end mark belong to this sentence: “…20元。[1]”.
-            let rest: String = chars[i + 1..].iter().collect();
-            if let Some(m) = CITE.find(&rest).filter(|m| rest[..m.start()].trim().is_empty()) {
-                current.push_str(&rest[..m.end()]);
-                i += rest[..m.end()].chars().count();
-            }
-            push_sentence(&mut out, &mut current);
+    let mut start = 0;
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if !matches!(c, '。' | '！' | '？' | '!' | '?' | '；' | ';' | '\n') {
+            continue;
         }
-        i += 1;
+        let mut end = i + c.len_utf8();
+        // Citations that follow the end mark belong to this sentence: “…20元。[1]”.
+        let rest = &text[end..];
+        if let Some(m) = CITE.find(rest).filter(|m| rest[..m.start()].trim().is_empty()) {
+            end += m.end();
+            while chars.next_if(|(j, _)| *j < end).is_some() {}
+        }
+        out.push(start..end);
+        start = end;
     }
-    push_sentence(&mut out, &mut current);
+    if start < text.len() {
+        out.push(start..text.len());
+    }
     out
 }
 
-fn push_sentence(out: &mut Vec<String>, current: &mut String) {
-    let s = current.trim().to_string();
-    current.clear();
-    if !s.is_empty() {
-        out.push(s);
-    }
+/// Sentences of `text`, trimmed, each keeping the citations written right after its end mark.
+pub fn sentences(text: &str) -> Vec<String> {
+    sentence_spans(text).into_iter().map(|r| text[r].trim().to_string()).filter(|s| !s.is_empty()).collect()
 }
 
 /// Citation numbers in a sentence.
@@ -160,11 +161,12 @@ pub fn supports(claim: &str, source: &str) -> Result<(), String> {
     }
 }
 
-/// A sentence that states nothing checkable: too short, or a lead-in to a list (“具体如下：”).
+/// A sentence that states nothing checkable: too short, a lead-in to a list (“具体如下：”), or a
+/// question (a small model often repeats the citizen's question before answering it).
 fn is_claim(sentence: &str) -> bool {
     let s = strip_citations(sentence);
-    let lead_in = s.trim_end().ends_with(['：', ':']);
-    !lead_in && content(&s).len() >= 4
+    let states = !s.trim_end().ends_with(['：', ':', '？', '?']);
+    states && content(&s).len() >= 4
 }
 
 /// Verify every claim of `answer` against `sources` (numbered from 1).
@@ -172,42 +174,117 @@ pub fn verify(answer: &str, sources: &[Source]) -> Verification {
     let mut checked = Vec::new();
     let mut forged = Vec::new();
     for s in sentences(answer) {
-        if !is_claim(&s) {
-            continue;
+        if is_claim(&s) {
+            let (c, f) = check(s, sources);
+            checked.push(c);
+            forged.extend(f);
         }
-        let cites = cited(&s);
-        let mut supported_by = None;
-        let mut reason = None;
-        for &n in &cites {
-            match sources.get(n.wrapping_sub(1)) {
-                None => {
-                    forged.push(n);
-                    reason = Some(format!("引用[{n}]不存在"));
-                }
-                Some(src) => match supports(&s, &src.text) {
-                    Ok(()) => {
-                        supported_by = Some(n);
-                        break;
-                    }
-                    Err(why) => reason = Some(format!("[{n}]：{why}")),
-                },
-            }
-        }
-        let mut auto = false;
-        if supported_by.is_none() && cites.iter().all(|n| *n == 0 || *n > sources.len()) {
-            // Uncited (or only forged): attribute to a source that supports it, if any.
-            if let Some(src) = sources.iter().find(|src| supports(&s, &src.text).is_ok()) {
-                supported_by = Some(src.n);
-                auto = true;
-                reason = None;
-            } else if cites.is_empty() {
-                reason = Some("未标注引用，且没有资料支持".into());
-            }
-        }
-        checked.push(CheckedSentence { text: s, cited: cites, supported_by, auto, reason });
     }
     let passed = forged.is_empty() && checked.iter().all(|s| s.supported_by.is_some());
     Verification { sentences: checked, forged, passed }
+}
+
+/// One claim against the sources; also returns the citations it names that do not exist.
+fn check(s: String, sources: &[Source]) -> (CheckedSentence, Vec<usize>) {
+    let cites = cited(&s);
+    let mut forged = Vec::new();
+    let mut supported_by = None;
+    let mut reason = None;
+    for &n in &cites {
+        match sources.get(n.wrapping_sub(1)) {
+            None => {
+                forged.push(n);
+                reason = Some(format!("引用[{n}]不存在"));
+            }
+            Some(src) => match supports(&s, &src.text) {
+                Ok(()) => {
+                    supported_by = Some(n);
+                    break;
+                }
+                Err(why) => reason = Some(format!("[{n}]：{why}")),
+            },
+        }
+    }
+    let mut auto = false;
+    if supported_by.is_none() && cites.iter().all(|n| *n == 0 || *n > sources.len()) {
+        // Uncited (or only forged): attribute to a source that supports it, if any.
+        if let Some(src) = sources.iter().find(|src| supports(&s, &src.text).is_ok()) {
+            supported_by = Some(src.n);
+            auto = true;
+            reason = None;
+        } else if cites.is_empty() {
+            reason = Some("未标注引用，且没有资料支持".into());
+        }
+    }
+    (CheckedSentence { text: s, cited: cites, supported_by, auto, reason }, forged)
+}
+
+/// Largest share of an answer's claims that may be removed for lack of support before the whole
+/// answer is given up: what is shown should be mostly what the model said, and past a third the
+/// model has said too much the sources do not (or answered half of a two-part question).
+pub const MAX_REMOVED_SHARE: f32 = 1.0 / 3.0;
+
+/// A generated answer reduced to what the sources back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Settled {
+    /// The answer as shown: the backed claims in the model's words, each citing the source that
+    /// backs it (and only that one), plus the connecting text.
+    pub text: String,
+    /// `text` verified again: every citation in it exists and supports its sentence.
+    pub verification: Verification,
+    /// Claims taken out because no source backs them, with the reason.
+    pub removed: Vec<CheckedSentence>,
+}
+
+/// What the citizen sees of a generated `answer`: claims that no source backs (a forged `[9]`,
+/// a wrong number, an invented sentence) are removed; every claim left cites exactly the source
+/// that backs it, including claims the model left uncited. `None` when no claim is backed or
+/// more than [`MAX_REMOVED_SHARE`] of them would go: the caller then shows the guide's own words.
+pub fn settle(answer: &str, sources: &[Source]) -> Option<Settled> {
+    let mut pieces: Vec<String> = Vec::new();
+    let (mut kept, mut removed) = (0usize, Vec::new());
+    for span in sentence_spans(answer) {
+        let raw = &answer[span];
+        let s = raw.trim();
+        if !is_claim(s) {
+            pieces.push(raw.to_string());
+            continue;
+        }
+        let (c, _) = check(s.to_string(), sources);
+        match c.supported_by {
+            Some(n) => {
+                kept += 1;
+                let lead = &raw[..raw.len() - raw.trim_start().len()];
+                let tail = &raw[raw.trim_end().len()..];
+                pieces.push(format!("{lead}{}{tail}", cite_only(s, n)));
+            }
+            None => removed.push(c),
+        }
+    }
+    let removed_share = removed.len() as f32 / (kept + removed.len()).max(1) as f32;
+    if kept == 0 || removed_share > MAX_REMOVED_SHARE + 1e-6 {
+        return None;
+    }
+    // A lead-in (“具体如下：”) whose list was removed does not stay dangling.
+    while pieces.last().is_some_and(|p| p.trim().is_empty() || p.trim_end().ends_with(['：', ':'])) {
+        pieces.pop();
+    }
+    let text = tidy(&pieces.concat());
+    let verification = verify(&text, sources);
+    Some(Settled { text, verification, removed })
+}
+
+/// `sentence` with its citation marks replaced by one `[n]` before its end mark.
+fn cite_only(sentence: &str, n: usize) -> String {
+    let bare = strip_citations(sentence);
+    let body = bare.trim_end().trim_end_matches(['。', '！', '？', '!', '?', '；', ';']);
+    let end = &bare.trim_end()[body.len()..];
+    format!("{}[{n}]{end}", body.trim_end())
+}
+
+/// Blank lines left where removed sentences stood collapse to one line break.
+fn tidy(text: &str) -> String {
+    text.lines().map(str::trim_end).filter(|l| !l.trim().is_empty()).collect::<Vec<_>>().join("\n")
 }
 
 #[cfg(test)]
@@ -286,8 +363,44 @@ mod tests {
 
     #[test]
     fn connectives_are_not_claims() {
-        let v = verify("您好！具体如下：\n工本费20元[1]。", &sources());
+        let v = verify("您好！换身份证要交多少钱？具体如下：\n工本费20元[1]。", &sources());
         assert_eq!(v.sentences.len(), 1);
         assert!(v.passed);
+    }
+
+    #[test]
+    fn settling_removes_unbacked_claims_and_cites_the_backing_source() {
+        let answer = "您好！具体如下：\n1. 工本费20元[2][1]。\n2. 还可以享受上门服务并打八折[1]。\n3. 承诺办结时限为15个工作日。";
+        let s = settle(answer, &sources()).expect("two of three claims are backed");
+        assert_eq!(s.text, "您好！具体如下：\n1. 工本费20元[1]。\n3. 承诺办结时限为15个工作日[2]。");
+        assert_eq!(s.removed.len(), 1);
+        assert!(s.removed[0].text.contains("八折"));
+        assert!(s.verification.passed);
+        assert_eq!(s.verification.citation_validity(), Some(1.0));
+        assert_eq!(s.verification.faithfulness(), 1.0);
+    }
+
+    #[test]
+    fn settling_drops_forged_and_wrong_numbers() {
+        // A forged citation on a claim a real source backs is redirected to that source.
+        let s = settle("居民身份证工本费20元[9]。承诺办结时限为15个工作日[2]。", &sources()).unwrap();
+        assert_eq!(s.text, "居民身份证工本费20元[1]。承诺办结时限为15个工作日[2]。");
+        // A wrong number is removed, not repaired.
+        let s = settle("居民身份证工本费25元[1]。承诺办结时限为15个工作日[2]。居民身份证工本费20元[1]。", &sources()).unwrap();
+        assert!(!s.text.contains("25"), "{}", s.text);
+        assert!(s.removed[0].reason.as_deref().unwrap().contains("25"));
+    }
+
+    #[test]
+    fn settling_gives_up_when_too_much_is_unbacked() {
+        assert_eq!(settle("办理身份证可以在网上预约上门服务并享受八折优惠[1]。", &sources()), None);
+        assert_eq!(settle("工本费20元[1]。可以上门办理并打八折[1]。", &sources()), None, "half is too much to remove");
+        assert_eq!(settle("您好！", &sources()), None, "nothing is backed");
+    }
+
+    #[test]
+    fn a_lead_in_whose_list_was_removed_goes_too() {
+        let s = settle("工本费20元[1]。承诺办结时限为15个工作日[2]。可选服务如下：\n上门办理并打八折[1]。", &sources()).unwrap();
+        assert_eq!(s.text, "工本费20元[1]。承诺办结时限为15个工作日[2]。");
     }
 }

@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 use crate::appeal::{Appeal, AppealModel, AppealType};
 use crate::apply::{wants_to_apply, BundleCard, FormView, QuickReply};
 use crate::card::SourcesCard;
-use crate::citations::{verify, Source, Verification};
+use crate::citations::{settle, verify, CheckedSentence, Settled, Source, Verification};
 use crate::extractive;
 use crate::forms::fill::FormProgress;
 use crate::forms::prefill::ELicenceStore;
@@ -104,6 +104,10 @@ pub enum AnswerEvent {
     Token { text: String },
     /// The answer's sources and how each sentence is backed.
     Citations { sources: Vec<Source>, verification: Verification },
+    /// The streamed text is replaced by the answer as verified: claims no source backs are
+    /// `removed`, every claim left cites the source that backs it (sent instead of `Citations`
+    /// when that changes the text).
+    Settled { text: String, removed: Vec<CheckedSentence>, sources: Vec<Source>, verification: Verification },
     /// The streamed text is replaced by this extractive answer, for `reason`.
     Replace { text: String, reason: String, sources: Vec<Source> },
     Clarify { question: String, options: Vec<String> },
@@ -177,6 +181,8 @@ pub struct Outcome {
     pub item: Option<ItemRef>,
     /// Why a generated answer was replaced, when it was.
     pub replaced_because: Option<String>,
+    /// Claims of the generated answer removed because no source backs them.
+    pub removed: Vec<CheckedSentence>,
     #[schema(value_type = Option<Object>)]
     pub generation: Option<GenStats>,
     pub verification: Option<Verification>,
@@ -195,6 +201,7 @@ impl Outcome {
             confidence: None,
             item: None,
             replaced_because: None,
+            removed: Vec::new(),
             generation: None,
             verification: None,
             appeal: None,
@@ -439,6 +446,7 @@ impl Assistant {
             Err(e) => return Err(e),
         };
         let verification = verify(&text, &sources);
+        let settled = settle(&text, &sources);
         let base = Outcome { generation: Some(stats), ..base };
         // Retrieval chose this item for the question, but the model found no answer in its
         // sections (a named item too: “恐龙是怎么灭绝的” names an exhibition), or all it quoted only
@@ -447,25 +455,33 @@ impl Assistant {
         let beside_the_point = !text.trim().is_empty()
             && (text.contains(MODEL_DECLINE)
                 || !answers_the_point(&verification, &sources, question)
-                || (!verification.passed && aspect == Aspect::General && unasked_logistics(retrieved.first().map(|c| c.section.as_str()), question)));
+                || (settled.is_none() && aspect == Aspect::General && unasked_logistics(retrieved.first().map(|c| c.section.as_str()), question)));
         if found.is_some() && beside_the_point {
             return Ok(Outcome { kind: OutcomeKind::Declined, text, verification: Some(verification), ..base });
         }
+        // The guide's own words replace an answer it does not back; the model's is kept for review.
+        let failed = Outcome { verification: Some(verification.clone()), ..base.clone() };
         if text.contains(MODEL_DECLINE) || text.trim().is_empty() {
             let why = "模型未能依据资料作答".to_string();
-            return self.send_extractive(&guide, aspect, retrieved.first(), Some(why), Outcome { verification: Some(verification), ..base }, events).await;
+            return self.send_extractive(&guide, aspect, retrieved.first(), Some(why), failed, events).await;
         }
-        if !verification.passed {
+        let Some(settled) = settled else {
             let why = verification.sentences.iter().find_map(|s| s.reason.clone()).unwrap_or_else(|| "引用不存在".into());
             let why = format!("生成的回答未通过核验（{why}）");
-            return self.send_extractive(&guide, aspect, retrieved.first(), Some(why), Outcome { verification: Some(verification), ..base }, events).await;
-        }
-        if !answers_aspect(&verification, &sources, aspect) {
+            return self.send_extractive(&guide, aspect, retrieved.first(), Some(why), failed, events).await;
+        };
+        if !answers_aspect(&settled.verification, &sources, aspect) {
             let why = format!("生成的回答未依据所问的“{}”作答", section_title(aspect.section()));
-            return self.send_extractive(&guide, aspect, retrieved.first(), Some(why), Outcome { verification: Some(verification), ..base }, events).await;
+            return self.send_extractive(&guide, aspect, retrieved.first(), Some(why), failed, events).await;
         }
-        emit(events, AnswerEvent::Citations { sources: sources.clone(), verification: verification.clone() }).await?;
-        Ok(Outcome { kind: OutcomeKind::Generated, text, sources, verification: Some(verification), ..base })
+        let streamed = text;
+        let Settled { text, verification, removed } = settled;
+        if text != streamed {
+            emit(events, AnswerEvent::Settled { text: text.clone(), removed: removed.clone(), sources: sources.clone(), verification: verification.clone() }).await?;
+        } else {
+            emit(events, AnswerEvent::Citations { sources: sources.clone(), verification: verification.clone() }).await?;
+        }
+        Ok(Outcome { kind: OutcomeKind::Generated, text, sources, removed, verification: Some(verification), ..base })
     }
 
     /// Stream tokens from the model; returns the full text.

@@ -50,7 +50,7 @@ const RULES: &[(Aspect, &[&str])] = &[
 
 /// The aspects a message asks about, most specific first; `General` when none.
 pub fn aspects(message: &str) -> Vec<Aspect> {
-    let found: Vec<Aspect> = RULES.iter().filter(|(_, kws)| kws.iter().any(|k| message.contains(k))).map(|(a, _)| *a).collect();
+    let found: Vec<Aspect> = RULES.iter().filter(|(a, kws)| kws.iter().any(|k| mentions(message, k, *a))).map(|(a, _)| *a).collect();
     if found.is_empty() {
         vec![Aspect::General]
     } else {
@@ -61,6 +61,23 @@ pub fn aspects(message: &str) -> Vec<Aspect> {
 /// The main aspect of a message.
 pub fn aspect(message: &str) -> Aspect {
     aspects(message)[0]
+}
+
+/// Whether `message` uses keyword `k` for aspect `a`. A time word asks for the processing time
+/// limit, unless it asks by when the citizen must act (“出生多久内要上户口”) or how long a
+/// benefit or document lasts (“生育津贴能领多少天”, “有效期多久”): the guide's FAQ answers those,
+/// not its time-limit section.
+fn mentions(message: &str, k: &str, a: Aspect) -> bool {
+    const DEADLINE_AFTER: [&str; 3] = ["内", "之内", "以内"];
+    const LASTS_BEFORE: [&str; 6] = ["领", "休", "享受", "假", "有效", "发放"];
+    message.match_indices(k).any(|(at, _)| {
+        if a != Aspect::TimeLimit {
+            return true;
+        }
+        let after = &message[at + k.len()..];
+        let before: String = message[..at].chars().rev().take(3).collect::<Vec<_>>().into_iter().rev().collect();
+        !DEADLINE_AFTER.iter().any(|d| after.starts_with(d)) && !LASTS_BEFORE.iter().any(|l| before.contains(l))
+    })
 }
 
 /// Words that point back to something said before.
@@ -91,6 +108,16 @@ mod tests {
         assert_eq!(aspect("咨询电话是多少"), Aspect::Phone);
         assert_eq!(aspect("什么是居住证"), Aspect::General);
         assert_eq!(Aspect::Phone.section(), "place");
+    }
+
+    #[test]
+    fn deadlines_and_durations_are_not_the_processing_time() {
+        for m in ["孩子出生多久内要上户口？", "生育津贴能领多少天？", "产假有多少天", "居住证有效期多久", "离职后多长时间以内要办失业登记"] {
+            assert_ne!(aspect(m), Aspect::TimeLimit, "{m}");
+        }
+        for m in ["那要多久？", "护照办结要几个工作日", "收房后多久能办房产证？", "身份证多少天能拿到", "办理时限是多久"] {
+            assert_eq!(aspect(m), Aspect::TimeLimit, "{m}");
+        }
     }
 
     #[test]

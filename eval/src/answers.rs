@@ -2,17 +2,18 @@
 //!
 //! 1. Grounded answers on gov_qa: the official answers are indexed as passages (the retrieval
 //!    eval's index, reused); for N test-split questions the top passages are put in the
-//!    production prompt, the model answers, and the answer is verified like in production.
-//!    Reported: citation validity, faithfulness, character-level F1 and ROUGE-L against the
-//!    official answer, extractive-fallback rate, and the same overlap for the extractive
-//!    baseline (the top passage quoted).
+//!    production prompt, the model answers, and the answer is verified and settled like in
+//!    production (unbacked claims removed, else the top passage quoted). Reported for the
+//!    model's own text and for the shown answer: citation validity and faithfulness; for the
+//!    shown answer also the removal and extractive-fallback rates and character-level F1 and
+//!    ROUGE-L against the official answer, beside the extractive baseline (top passage quoted).
 //! 2. Out-of-knowledge-base questions (`eval/data/out_of_kb.jsonl`, written for this project)
 //!    through the full dialogue engine over the sample knowledge base: the share that ends in a
 //!    refusal or a handoff within two turns, and the share whose reply states no number.
 
 use std::time::Instant;
 
-use banshi_assistant::citations::{verify, Source};
+use banshi_assistant::citations::{settle, verify, Source};
 use banshi_assistant::prompt::{answer_prompt, fit_budget, CONTEXT_BUDGET_CHARS};
 use banshi_assistant::{Assistant, DialogueState, OutcomeKind};
 use banshi_knowledge::search::SearchParams;
@@ -26,12 +27,24 @@ use crate::{EvalError, Split};
 pub struct GroundedRow {
     pub id: u64,
     pub question: String,
+    /// The model's text.
     pub answer: String,
+    /// What the citizen would see: `answer` settled, or the top passage quoted.
+    pub shown: String,
+    /// The model's text passed verification as written.
     pub passed: bool,
+    /// Too little of it was backed: the top passage is shown instead.
+    pub fallback: bool,
+    /// Claims removed from the model's text for lack of support.
+    pub removed: usize,
     /// The model said the sources do not answer (the dialogue then asks back).
     pub declined: bool,
     pub citation_validity: Option<f32>,
     pub faithfulness: f32,
+    /// Of the shown answer (`None` when it cites nothing, like a quoted passage).
+    pub shown_citation_validity: Option<f32>,
+    /// Of the shown answer; a quoted passage is its own source.
+    pub shown_faithfulness: f32,
     pub f1: f64,
     pub rouge_l: f64,
     pub baseline_f1: f64,
@@ -53,8 +66,15 @@ pub struct AnswersReport {
     /// gov_qa split the grounded questions come from.
     pub split: String,
     pub questions: usize,
+    /// Of the model's own text.
     pub citation_validity: f64,
     pub faithfulness: f64,
+    pub passed_rate: f64,
+    /// Of the shown answer.
+    pub shown_citation_validity: f64,
+    pub shown_faithfulness: f64,
+    /// Shown answers with claims removed.
+    pub removal_rate: f64,
     pub fallback_rate: f64,
     pub declined_rate: f64,
     pub f1: f64,
@@ -151,22 +171,28 @@ pub async fn grounded(eval: &RetrievalEval, compute: &ComputeHandle, split: Spli
         }
         let v = verify(&text, &sources);
         let baseline = sources.first().map(|s| s.text.clone()).unwrap_or_default();
-        // What the citizen would see: the verified answer, else the extractive fallback.
-        let shown = if v.passed { text.clone() } else { baseline.clone() };
         let declined = text.contains(banshi_assistant::MODEL_DECLINE);
+        // What the citizen would see: the settled answer, else the extractive fallback.
+        let settled = if declined { None } else { settle(&text, &sources) };
+        let shown = settled.as_ref().map_or_else(|| baseline.clone(), |s| s.text.clone());
         rows.push(GroundedRow {
             id: q.id,
             question: q.question.clone(),
             answer: text,
             passed: v.passed,
+            fallback: settled.is_none(),
+            removed: settled.as_ref().map_or(0, |s| s.removed.len()),
             declined,
             citation_validity: v.citation_validity(),
             faithfulness: v.faithfulness(),
+            shown_citation_validity: settled.as_ref().and_then(|s| s.verification.citation_validity()),
+            shown_faithfulness: settled.as_ref().map_or(1.0, |s| s.verification.faithfulness()),
             f1: char_f1(&shown, &q.answer),
             rouge_l: rouge_l(&shown, &q.answer),
             baseline_f1: char_f1(&baseline, &q.answer),
             baseline_rouge_l: rouge_l(&baseline, &q.answer),
             seconds: started.elapsed().as_secs_f64(),
+            shown,
         });
     }
     crate::progress("answering gov_qa questions", questions.len(), questions.len());
@@ -207,15 +233,23 @@ async fn turn(a: &Assistant, state: &mut DialogueState, q: &str) -> Result<bansh
 pub fn report(split: Split, grounded: Vec<GroundedRow>, ookb: Vec<OutOfKbRow>) -> AnswersReport {
     let n = grounded.len().max(1) as f64;
     let mean = |f: &dyn Fn(&GroundedRow) -> f64| grounded.iter().map(f).sum::<f64>() / n;
-    let validities: Vec<f64> = grounded.iter().filter_map(|r| r.citation_validity.map(f64::from)).collect();
+    let mean_some = |f: &dyn Fn(&GroundedRow) -> Option<f32>| {
+        let v: Vec<f64> = grounded.iter().filter_map(|r| f(r).map(f64::from)).collect();
+        if v.is_empty() { 0.0 } else { v.iter().sum::<f64>() / v.len() as f64 }
+    };
+    let share = |f: &dyn Fn(&GroundedRow) -> bool| grounded.iter().filter(|r| f(r)).count() as f64 / n;
     let m = ookb.len().max(1) as f64;
     AnswersReport {
         split: split.as_str().into(),
         questions: grounded.len(),
-        citation_validity: if validities.is_empty() { 0.0 } else { validities.iter().sum::<f64>() / validities.len() as f64 },
+        citation_validity: mean_some(&|r| r.citation_validity),
         faithfulness: mean(&|r| r.faithfulness as f64),
-        fallback_rate: grounded.iter().filter(|r| !r.passed).count() as f64 / n,
-        declined_rate: grounded.iter().filter(|r| r.declined).count() as f64 / n,
+        passed_rate: share(&|r| r.passed),
+        shown_citation_validity: mean_some(&|r| r.shown_citation_validity),
+        shown_faithfulness: mean(&|r| r.shown_faithfulness as f64),
+        removal_rate: share(&|r| r.removed > 0),
+        fallback_rate: share(&|r| r.fallback),
+        declined_rate: share(&|r| r.declined),
         f1: mean(&|r| r.f1),
         rouge_l: mean(&|r| r.rouge_l),
         baseline_f1: mean(&|r| r.baseline_f1),
@@ -234,10 +268,13 @@ impl AnswersReport {
         format!(
             "# Answer evaluation\n\n\
              ## Grounded answers (gov_qa {} split, {} questions)\n\n\
+             | metric | model's text | shown answer |\n|---|---|---|\n\
+             | citation validity (written citations that exist and support their sentence) | {:.3} | {:.3} |\n\
+             | faithfulness (answer sentences supported by a source) | {:.3} | {:.3} |\n\n\
              | metric | value |\n|---|---|\n\
-             | citation validity (written citations that exist and support their sentence) | {:.3} |\n\
-             | faithfulness (answer sentences supported by a source) | {:.3} |\n\
-             | extractive-fallback rate (answer failed verification) | {:.3} |\n\
+             | model's text passed verification as written | {:.3} |\n\
+             | shown with unbacked claims removed | {:.3} |\n\
+             | extractive fallback (more than a third of the claims unbacked) | {:.3} |\n\
              | model said the sources do not answer (in-KB questions) | {:.3} |\n\
              | character F1 vs official answer (shown answer) | {:.3} |\n\
              | ROUGE-L vs official answer (shown answer) | {:.3} |\n\
@@ -251,7 +288,11 @@ impl AnswersReport {
             self.split,
             self.questions,
             self.citation_validity,
+            self.shown_citation_validity,
             self.faithfulness,
+            self.shown_faithfulness,
+            self.passed_rate,
+            self.removal_rate,
             self.fallback_rate,
             self.declined_rate,
             self.f1,

@@ -95,6 +95,12 @@
       el("div", {}, el("button", { type: "button", onclick: () => openSource(s) }, "[" + s.n + "] " + s.item + " · " + s.title))));
   }
 
+  // What verification took out of a generated answer, folded away under a one-line notice.
+  function removedNotice(removed) {
+    return el("details", { class: "notice removed" }, el("summary", {}, "已删去" + removed.length + "句无法在办事指南中核实的内容"),
+      el("ul", {}, removed.map((r) => el("li", {}, r.text + (r.reason ? "（" + r.reason + "）" : "")))));
+  }
+
   // An assistant turn being streamed (or replayed from history).
   function assistantTurn(role = "assistant") {
     const bubble = el("div", { class: "bubble" });
@@ -121,6 +127,11 @@
           // fact is not stated); a replaced answer already says why.
           if (d.kind === "extractive" && !t.replaced && answer.isConnected) answer.before(el("div", { class: "label" }, "以下内容摘自办事指南原文"));
           break;
+        case "settled":
+          t.text = d.text; t.sources = d.sources || [];
+          if (!answer.isConnected) bubble.append(answer);
+          if (d.removed && d.removed.length) answer.before(removedNotice(d.removed));
+          t.render(); const l1 = sourceList(t.sources); if (l1) bubble.append(l1); break;
         case "replace":
           t.replaced = true;
           t.text = d.text; t.sources = d.sources || [];
@@ -181,6 +192,7 @@
     else if (meta.offer_human !== undefined) t.onEvent("decline", { message: m.text, offer_human: meta.offer_human });
     else {
       if (meta.replaced_because) t.onEvent("replace", { text: m.text, reason: meta.replaced_because, sources: meta.sources });
+      else if (meta.removed) { t.onEvent("settled", { text: m.text, removed: meta.removed, sources: meta.sources }); }
       else { t.onEvent("token", { text: m.text }); if (meta.sources && meta.sources.length) t.onEvent("citations", { sources: meta.sources }); }
       t.onEvent("done", { kind: m.kind });
     }

@@ -102,6 +102,16 @@ fn print_event(ev: &AnswerEvent, started: std::time::Instant, first_token: &mut 
                 println!("  (未通过核验)");
             }
         }
+        AnswerEvent::Settled { text, removed, sources, .. } => {
+            println!();
+            for r in removed {
+                println!("  [已删去：{}（{}）]", r.text, r.reason.as_deref().unwrap_or("无资料支持"));
+            }
+            println!("[核验后的回答]\n{text}");
+            for s in sources {
+                println!("  [{}] {} · {}", s.n, s.item, s.title);
+            }
+        }
         AnswerEvent::Replace { text, reason, sources } => {
             println!("\n[{reason}，已改为办事指南原文摘录]\n{text}");
             for s in sources {

@@ -59,6 +59,8 @@ pub enum SseEventDoc {
     Sources { card: banshi_assistant::card::SourcesCard },
     Token { text: String },
     Citations { sources: Vec<banshi_assistant::citations::Source> },
+    /// The streamed answer as verified: unbacked claims `removed`, each claim citing its source.
+    Settled { text: String, removed: Vec<banshi_assistant::citations::CheckedSentence>, sources: Vec<banshi_assistant::citations::Source> },
     Replace { text: String, reason: String },
     Clarify { question: String, options: Vec<String> },
     Decline { message: String, offer_human: bool },
@@ -308,6 +310,9 @@ async fn finish(app: &App, session: &Session, question: &Message, result: Result
             meta.insert("item".into(), json!(o.item));
             if let Some(r) = &o.replaced_because {
                 meta.insert("replaced_because".into(), json!(r));
+            }
+            if !o.removed.is_empty() {
+                meta.insert("removed".into(), json!(o.removed));
             }
             if let Some(v) = &o.verification {
                 meta.insert("verification".into(), json!(v));
