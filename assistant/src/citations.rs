@@ -133,6 +133,15 @@ fn bigrams(chars: &[char]) -> HashSet<(char, char)> {
     chars.windows(2).map(|w| (w[0], w[1])).collect()
 }
 
+/// How much two short texts share their wording: Dice coefficient over content bigrams (0–1).
+pub(crate) fn similarity(a: &str, b: &str) -> f32 {
+    let (a, b) = (bigrams(&content(a)), bigrams(&content(b)));
+    if a.is_empty() || b.is_empty() {
+        return 0.0;
+    }
+    2.0 * a.intersection(&b).count() as f32 / (a.len() + b.len()) as f32
+}
+
 /// Whether `source` supports `claim`; `Err` says why not.
 pub fn supports(claim: &str, source: &str) -> Result<(), String> {
     let claim = strip_citations(claim);

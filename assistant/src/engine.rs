@@ -26,7 +26,7 @@ use crate::forms::fill::FormProgress;
 use crate::forms::prefill::ELicenceStore;
 use crate::handoff::{Handoff, HandoffReason};
 use crate::records::Records;
-use crate::relevance::{answers_aspect, answers_the_point, unasked_logistics};
+use crate::relevance::{answers_aspect, answers_the_point, matching_faq, unasked_logistics};
 use crate::intent::{self, Aspect};
 use crate::prompt::{self, answer_prompt, fit_budget};
 use crate::AssistantError;
@@ -423,11 +423,17 @@ impl Assistant {
         let item = ItemRef { code: guide.code.clone(), name: guide.name.clone() };
         state.item = Some(item.clone());
         emit(events, AnswerEvent::Sources { card: SourcesCard::from_guide(&guide) }).await?;
-        let aspect = intent::aspect(question);
-        let retrieved: Vec<Chunk> = found
+        // An FAQ entry that asks this very question answers it, whatever its keywords suggest.
+        let faq = matching_faq(question, &guide.faq).and_then(|s| extractive::section_chunk(&guide, &s));
+        let aspect = if faq.is_some() { Aspect::General } else { intent::aspect(question) };
+        let mut retrieved: Vec<Chunk> = found
             .and_then(|f| f.items.iter().find(|i| i.code == code))
             .map(|i| i.chunks.iter().map(|h| h.chunk.clone()).collect())
             .unwrap_or_default();
+        if let Some(f) = faq {
+            retrieved.retain(|c| c.section != f.section);
+            retrieved.insert(0, f);
+        }
         let base = Outcome { confidence, item: Some(item), ..Outcome::plain(OutcomeKind::Extractive, String::new()) };
 
         let stated = aspect == Aspect::General || extractive::aspect_answer(&guide, aspect, 1).is_some();
@@ -547,10 +553,6 @@ fn context(g: &Guide, aspect: Aspect, retrieved: &[Chunk]) -> Vec<Source> {
     fit_budget(sources, prompt::CONTEXT_BUDGET_CHARS)
 }
 
-/// A question about one aspect (fees, time, materials …) is answered only when some sentence
-/// is backed by that aspect's own section, if the prompt had it. A small model otherwise
-/// answers a neighbouring fact faithfully: asked the 换证 fee, it quotes the FAQ's 临时身份证
-/// fee — supported by its source, and still the wrong answer.
 /// Which clarification option a reply picks: its number, its name, or a distinctive part.
 fn pick_option<'a>(reply: &str, options: &'a [ItemRef]) -> Option<&'a ItemRef> {
     let r = reply.trim().trim_end_matches(['。', '.', '！']);

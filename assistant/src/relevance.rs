@@ -5,8 +5,27 @@
 //! shares words with the question, and the model then quotes what that item has: an office's
 //! name, a time limit, an address. These checks turn such answers into a clarifying question.
 
-use crate::citations::{Source, Verification};
+use banshi_knowledge::guide::Faq;
+
+use crate::citations::{similarity, Source, Verification};
 use crate::intent::{self, Aspect};
+
+/// Wording (bigram Dice) a guide's FAQ question must share with the citizen's to be the same
+/// question asked in other words.
+const FAQ_MATCH: f32 = 0.5;
+
+/// The section key (`faq-N`) of the FAQ entry that asks `question`, nearly word for word. Its
+/// answer was written for this question, so it beats the section that the question's keywords
+/// point to: “备案一定要跑窗口吗” is answered by the FAQ (不用，线上可办), not by the office's
+/// address; “办理公积金贷款要交哪些费用” by the FAQ listing them, not by “不收费”.
+pub(crate) fn matching_faq(question: &str, faq: &[Faq]) -> Option<String> {
+    faq.iter()
+        .enumerate()
+        .map(|(i, f)| (i, similarity(question, &f.q)))
+        .filter(|(_, s)| *s >= FAQ_MATCH)
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(i, _)| format!("faq-{}", i + 1))
+}
 
 /// Sections that say when, how much, where and under which law: they answer only a question
 /// about that.
@@ -55,6 +74,10 @@ fn only_names(sentence: &str, source: &Source) -> bool {
     source.item.contains(name) || (ORGANISATIONS.iter().any(|o| name.ends_with(o)) && source.text.contains(&format!("：{name}")))
 }
 
+/// A question about one aspect (fees, time, materials …) is answered only when some sentence
+/// is backed by that aspect's own section, if the prompt had it. A small model otherwise
+/// answers a neighbouring fact faithfully: asked the 换证 fee, it quotes the FAQ's 临时身份证
+/// fee — supported by its source, and still the wrong answer.
 pub(crate) fn answers_aspect(v: &Verification, sources: &[Source], aspect: Aspect) -> bool {
     let section = aspect.section();
     if aspect == Aspect::General || !sources.iter().any(|s| s.section == section) {
@@ -66,6 +89,16 @@ pub(crate) fn answers_aspect(v: &Verification, sources: &[Source], aspect: Aspec
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_faq_entry_matches_its_question_in_other_words() {
+        let faq: Vec<Faq> = ["备案一定要跑窗口吗？", "临时外出就医备案有效期多久？"].iter().map(|q| Faq { q: q.to_string(), a: "…".into() }).collect();
+        assert_eq!(matching_faq("备案一定要跑窗口吗？", &faq).as_deref(), Some("faq-1"));
+        assert_eq!(matching_faq("备案一定要去窗口吗", &faq).as_deref(), Some("faq-1"));
+        assert_eq!(matching_faq("临时外出就医的备案有效期是多久", &faq).as_deref(), Some("faq-2"));
+        assert_eq!(matching_faq("备案需要什么材料", &faq), None);
+        assert_eq!(matching_faq("关于“异地就医备案”：那要多久？", &faq), None, "a follow-up is not an FAQ question");
+    }
 
     #[test]
     fn aspect_questions_need_their_own_section() {

@@ -76,6 +76,20 @@ async fn extractive_answers_follow_ups_clarification_and_decline() {
 }
 
 #[tokio::test]
+async fn a_question_the_guides_faq_asks_gets_the_faqs_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Assistant::new(kb(dir.path(), None).await, None);
+    // “窗口” points at the place section, but the guide's FAQ asks this very question.
+    let (o, _) = ask(&a, &mut DialogueState::default(), "异地就医备案一定要去窗口吗？").await;
+    assert_eq!(o.kind, OutcomeKind::Extractive);
+    assert!(o.text.starts_with("不用") && o.text.contains("线上"), "{}", o.text);
+    assert!(o.sources[0].section.starts_with("faq-"), "{:?}", o.sources);
+    // Without such an FAQ entry the keywords still choose the section.
+    let (o, _) = ask(&a, &mut DialogueState::default(), "异地就医备案在哪里办？").await;
+    assert_eq!(o.sources[0].section, "place", "{}", o.text);
+}
+
+#[tokio::test]
 async fn a_clarification_answered_by_number_answers_that_item() {
     let dir = tempfile::tempdir().unwrap();
     let a = Assistant::new(kb(dir.path(), None).await, None);
@@ -112,7 +126,9 @@ async fn real_model_answers_with_verified_citations() {
     assert!(o.verification.as_ref().unwrap().passed || o.replaced_because.is_some());
     if o.kind == OutcomeKind::Generated {
         assert!(events.iter().any(|e| matches!(e, AnswerEvent::Token { .. })));
-        assert!(events.iter().any(|e| matches!(e, AnswerEvent::Citations { verification, .. } if verification.passed)));
+        // The shown answer cites, for every claim, the section that backs it.
+        assert_eq!(o.verification.as_ref().unwrap().citation_validity(), Some(1.0), "{:?}", o.verification);
+        assert!(events.iter().any(|e| matches!(e, AnswerEvent::Citations { verification, .. } | AnswerEvent::Settled { verification, .. } if verification.passed)));
     }
 
     // The item is named, but its guide does not say: the model finds no answer in the
@@ -124,7 +140,7 @@ async fn real_model_answers_with_verified_citations() {
     assert!(events.iter().any(|e| matches!(e, AnswerEvent::Clarify { .. })));
     let said: String = events.iter().filter_map(|e| if let AnswerEvent::Token { text } = e { Some(text.as_str()) } else { None }).collect();
     assert!(said.contains(banshi_assistant::MODEL_DECLINE), "the model read the sections first: {said}");
-    assert!(!events.iter().any(|e| matches!(e, AnswerEvent::Replace { .. } | AnswerEvent::Citations { .. })));
+    assert!(!events.iter().any(|e| matches!(e, AnswerEvent::Replace { .. } | AnswerEvent::Citations { .. } | AnswerEvent::Settled { .. })));
 
     // Pre-fill by the model: constrained JSON for fields the rules cannot read, each value
     // validated before it is kept and tagged as read by the model.
