@@ -26,7 +26,7 @@ use crate::forms::fill::FormProgress;
 use crate::forms::prefill::ELicenceStore;
 use crate::handoff::{Handoff, HandoffReason};
 use crate::records::Records;
-use crate::relevance::{answers_aspect, answers_the_point, matching_faq, unasked_logistics};
+use crate::relevance::{answers_aspect, answers_the_point, matching_faq, says_nothing, unasked_logistics};
 use crate::intent::{self, Aspect};
 use crate::prompt::{self, answer_prompt, fit_budget};
 use crate::AssistantError;
@@ -457,11 +457,13 @@ impl Assistant {
         // Retrieval chose this item for the question, but the model found no answer in its
         // sections (a named item too: “恐龙是怎么灭绝的” names an exhibition), or all it quoted only
         // names things or says when / how much / where unasked, or the fallback for a general
-        // question would quote such a section: as unsure as a low score, so the caller asks back.
+        // question would quote such a section or one that says nothing (“无受理条件”): as unsure
+        // as a low score, so the caller asks back.
+        let fallback_beside = retrieved.first().is_some_and(|c| unasked_logistics([c.section.as_str()], question) || says_nothing(&c.text, &c.title));
         let beside_the_point = !text.trim().is_empty()
             && (text.contains(MODEL_DECLINE)
                 || !answers_the_point(&verification, &sources, question)
-                || (settled.is_none() && aspect == Aspect::General && unasked_logistics(retrieved.first().map(|c| c.section.as_str()), question)));
+                || (settled.is_none() && aspect == Aspect::General && fallback_beside));
         if found.is_some() && beside_the_point {
             return Ok(Outcome { kind: OutcomeKind::Declined, text, verification: Some(verification), ..base });
         }

@@ -47,6 +47,13 @@ pub(crate) fn unasked_logistics<'a>(sections: impl IntoIterator<Item = &'a str>,
     any
 }
 
+/// Whether a chunk states nothing but its own absence (“受理条件：1. 无受理条件”, “收费标准：无”):
+/// quoting it answers no question. A chunk's text is “【item】title：body”.
+pub(crate) fn says_nothing(text: &str, title: &str) -> bool {
+    let body = text.split_once('：').map_or(text, |(_, b)| b).replace(title, "");
+    body.chars().filter(|c| c.is_alphabetic()).count() <= 2
+}
+
 /// Whether the supported sentences of an answer say something the question asked for: at least
 /// one says more than a name, and not all of those are unasked logistics. True when no sentence
 /// is supported (verification decides those).
@@ -89,6 +96,14 @@ pub(crate) fn answers_aspect(v: &Verification, sources: &[Source], aspect: Aspec
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_section_says_nothing() {
+        assert!(says_nothing("【查询群龙出没——恐龙时代大穿越】受理条件：1. 无受理条件", "受理条件"));
+        assert!(says_nothing("【某事项】收费标准：无", "收费标准"));
+        assert!(!says_nothing("【某事项】收费标准：不收费", "收费标准"));
+        assert!(!says_nothing("【居民身份证换领】受理条件：1. 年满16周岁的中国公民", "受理条件"));
+    }
 
     #[test]
     fn an_faq_entry_matches_its_question_in_other_words() {
