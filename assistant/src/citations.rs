@@ -133,9 +133,12 @@ fn bigrams(chars: &[char]) -> HashSet<(char, char)> {
     chars.windows(2).map(|w| (w[0], w[1])).collect()
 }
 
-/// How much two short texts share their wording: Dice coefficient over content bigrams (0–1).
-pub(crate) fn similarity(a: &str, b: &str) -> f32 {
-    let (a, b) = (bigrams(&content(a)), bigrams(&content(b)));
+/// How much two short texts share their wording: Dice coefficient over content bigrams (0–1),
+/// not counting the bigrams of `common` (words both are expected to share, like an item's name).
+pub(crate) fn similarity(a: &str, b: &str, common: &str) -> f32 {
+    let common = bigrams(&content(common));
+    let distinct = |s: &str| -> HashSet<(char, char)> { bigrams(&content(s)).difference(&common).copied().collect() };
+    let (a, b) = (distinct(a), distinct(b));
     if a.is_empty() || b.is_empty() {
         return 0.0;
     }

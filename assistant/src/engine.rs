@@ -424,7 +424,7 @@ impl Assistant {
         state.item = Some(item.clone());
         emit(events, AnswerEvent::Sources { card: SourcesCard::from_guide(&guide) }).await?;
         // An FAQ entry that asks this very question answers it, whatever its keywords suggest.
-        let faq = matching_faq(question, &guide.faq).and_then(|s| extractive::section_chunk(&guide, &s));
+        let faq = matching_faq(question, &guide.name, &guide.faq).and_then(|s| extractive::section_chunk(&guide, &s));
         let aspect = if faq.is_some() { Aspect::General } else { intent::aspect(question) };
         let mut retrieved: Vec<Chunk> = found
             .and_then(|f| f.items.iter().find(|i| i.code == code))

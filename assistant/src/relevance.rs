@@ -14,14 +14,15 @@ use crate::intent::{self, Aspect};
 /// question asked in other words.
 const FAQ_MATCH: f32 = 0.5;
 
-/// The section key (`faq-N`) of the FAQ entry that asks `question`, nearly word for word. Its
+/// The section key (`faq-N`) of the FAQ entry of item `name` that asks `question`, nearly word
+/// for word (the item's name, which every entry shares, does not count). Its
 /// answer was written for this question, so it beats the section that the question's keywords
 /// point to: “备案一定要跑窗口吗” is answered by the FAQ (不用，线上可办), not by the office's
 /// address; “办理公积金贷款要交哪些费用” by the FAQ listing them, not by “不收费”.
-pub(crate) fn matching_faq(question: &str, faq: &[Faq]) -> Option<String> {
+pub(crate) fn matching_faq(question: &str, name: &str, faq: &[Faq]) -> Option<String> {
     faq.iter()
         .enumerate()
-        .map(|(i, f)| (i, similarity(question, &f.q)))
+        .map(|(i, f)| (i, similarity(question, &f.q, name)))
         .filter(|(_, s)| *s >= FAQ_MATCH)
         .max_by(|a, b| a.1.total_cmp(&b.1))
         .map(|(i, _)| format!("faq-{}", i + 1))
@@ -108,11 +109,15 @@ mod tests {
     #[test]
     fn an_faq_entry_matches_its_question_in_other_words() {
         let faq: Vec<Faq> = ["备案一定要跑窗口吗？", "临时外出就医备案有效期多久？"].iter().map(|q| Faq { q: q.to_string(), a: "…".into() }).collect();
-        assert_eq!(matching_faq("备案一定要跑窗口吗？", &faq).as_deref(), Some("faq-1"));
-        assert_eq!(matching_faq("备案一定要去窗口吗", &faq).as_deref(), Some("faq-1"));
-        assert_eq!(matching_faq("临时外出就医的备案有效期是多久", &faq).as_deref(), Some("faq-2"));
-        assert_eq!(matching_faq("备案需要什么材料", &faq), None);
-        assert_eq!(matching_faq("关于“异地就医备案”：那要多久？", &faq), None, "a follow-up is not an FAQ question");
+        let m = |q: &str| matching_faq(q, "异地就医备案", &faq);
+        assert_eq!(m("备案一定要跑窗口吗？").as_deref(), Some("faq-1"));
+        assert_eq!(m("异地就医备案一定要去窗口吗").as_deref(), Some("faq-1"));
+        assert_eq!(m("临时外出就医的备案有效期是多久").as_deref(), Some("faq-2"));
+        assert_eq!(m("备案需要什么材料"), None);
+        assert_eq!(m("关于“异地就医备案”：那要多久？"), None, "a follow-up is not an FAQ question");
+        // Sharing the item's name is not asking the same question.
+        let faq = [Faq { q: "在外地可以换身份证吗？".into(), a: "…".into() }];
+        assert_eq!(matching_faq("换身份证要交多少钱", "居民身份证换领", &faq), None);
     }
 
     #[test]
