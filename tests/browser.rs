@@ -1,7 +1,8 @@
 //! The chat page in headless Chromium (Debian `chromium` + `chromium-driver`): a full chat —
 //! quick actions, a question, the streamed answer with its sources card, a citation opening its
-//! section, large-font mode, and the history restored after a reload. Screenshots are saved in
-//! the test's output dir. Skips (and says so) when chromedriver is not installed.
+//! section, large-font mode, and the history restored after a reload; and how a generated answer
+//! that lost unbacked claims to verification is shown. Screenshots are saved in the test's
+//! output dir. Skips (and says so) when chromedriver is not installed.
 
 mod common;
 
@@ -53,5 +54,39 @@ async fn citizen_chats_in_the_browser() {
     assert_eq!(count(&c, ".msg:not(.welcome)").await, before);
     assert!(c.find(Locator::Css("html.big")).await.is_ok(), "large font persisted");
     shot(&c, "chat-3-reloaded-large-font.png").await;
+    c.close().await.unwrap();
+}
+
+/// Which claims verification removes depends on what the model writes, so the stored answer is
+/// rewritten as a settled one (the shape `finish` stores) and the page replays it from history.
+#[tokio::test]
+async fn a_settled_answer_shows_what_verification_removed() {
+    let Some(mut driver) = Driver::start("a_settled_answer_shows_what_verification_removed") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    ingest(dir.path(), None);
+    let server = Server::start(dir.path(), None, &[]);
+    let c = driver.browser("420,900").await;
+    c.goto(&server.url).await.unwrap();
+    let input = c.wait().for_element(Locator::Css("#input")).await.unwrap();
+    input.send_keys("换身份证要交多少钱？").await.unwrap();
+    c.find(Locator::Css("#send")).await.unwrap().click().await.unwrap();
+    c.wait().at_most(Duration::from_secs(60)).for_element(Locator::Css(".msg.assistant .sources")).await.unwrap();
+
+    let pool = banshi_knowledge::store::open_sqlite(&dir.path().join("banshi.db")).await.unwrap();
+    let (id, meta): (i64, String) = sqlx::query_as("SELECT id, meta FROM messages WHERE role = 'assistant' ORDER BY id DESC LIMIT 1").fetch_one(&pool).await.unwrap();
+    let mut meta: serde_json::Value = serde_json::from_str(&meta).unwrap();
+    meta["removed"] = serde_json::json!([{ "text": "还可以享受上门服务并打八折[1]。", "cited": [1], "supported_by": null, "auto": false, "reason": "[1]：与所引资料的重合度20%，低于50%" }]);
+    sqlx::query("UPDATE messages SET text = '换领居民身份证需交工本费20元[1]。', kind = 'generated', meta = ? WHERE id = ?").bind(meta.to_string()).bind(id).execute(&pool).await.unwrap();
+
+    c.refresh().await.unwrap();
+    let notice = c.wait().at_most(Duration::from_secs(30)).for_element(Locator::Css(".msg.assistant .notice.removed summary")).await.unwrap();
+    assert_eq!(notice.text().await.unwrap(), "已删去1句无法在办事指南中核实的内容");
+    let answer = c.find(Locator::Css(".msg.assistant .answer")).await.unwrap().text().await.unwrap();
+    assert!(answer.contains("工本费20元") && !answer.contains("八折"), "{answer}");
+    notice.click().await.unwrap();
+    let removed = c.find(Locator::Css(".msg.assistant .notice.removed li")).await.unwrap().text().await.unwrap();
+    assert!(removed.contains("八折") && removed.contains("重合度"), "{removed}");
+    assert!(c.find(Locator::Css(".msg.assistant .sources")).await.is_ok(), "the sources are listed");
+    shot(&c, "chat-4-settled-answer.png").await;
     c.close().await.unwrap();
 }
