@@ -28,7 +28,7 @@ use crate::handoff::{Handoff, HandoffReason};
 use crate::records::Records;
 use crate::relevance::{answers_aspect, answers_the_point, matching_faq, says_nothing, unasked_logistics};
 use crate::intent::{self, Aspect};
-use crate::prompt::{self, answer_prompt, fit_budget};
+use crate::prompt::{self, answer_prompt};
 use crate::AssistantError;
 
 /// Retrieval confidence at or above which the top item is answered directly.
@@ -440,7 +440,7 @@ impl Assistant {
         if !stated || !self.has_generator() {
             return self.send_extractive(&guide, aspect, retrieved.first(), None, base, events).await;
         }
-        let sources = context(&guide, aspect, &retrieved);
+        let sources = prompt::item_context(&guide, aspect, &retrieved);
         emit(events, AnswerEvent::Status { message: "正在生成回答…".into() }).await?;
         let (text, stats) = match self.generate(&answer_prompt(question, &sources), events).await {
             Ok(r) => r,
@@ -468,19 +468,19 @@ impl Assistant {
             return Ok(Outcome { kind: OutcomeKind::Declined, text, verification: Some(verification), ..base });
         }
         // The guide's own words replace an answer it does not back; the model's is kept for review.
-        let failed = Outcome { verification: Some(verification.clone()), ..base.clone() };
+        let failed = || Outcome { verification: Some(verification.clone()), ..base.clone() };
         if text.contains(MODEL_DECLINE) || text.trim().is_empty() {
             let why = "模型未能依据资料作答".to_string();
-            return self.send_extractive(&guide, aspect, retrieved.first(), Some(why), failed, events).await;
+            return self.send_extractive(&guide, aspect, retrieved.first(), Some(why), failed(), events).await;
         }
         let Some(settled) = settled else {
             let why = verification.sentences.iter().find_map(|s| s.reason.clone()).unwrap_or_else(|| "引用不存在".into());
             let why = format!("生成的回答未通过核验（{why}）");
-            return self.send_extractive(&guide, aspect, retrieved.first(), Some(why), failed, events).await;
+            return self.send_extractive(&guide, aspect, retrieved.first(), Some(why), failed(), events).await;
         };
         if !answers_aspect(&settled.verification, &sources, aspect) {
             let why = format!("生成的回答未依据所问的“{}”作答", section_title(aspect.section()));
-            return self.send_extractive(&guide, aspect, retrieved.first(), Some(why), failed, events).await;
+            return self.send_extractive(&guide, aspect, retrieved.first(), Some(why), failed(), events).await;
         }
         let streamed = text;
         let Settled { text, verification, removed } = settled;
@@ -537,22 +537,6 @@ impl Assistant {
         let kept_verification = base.verification.clone().or(Some(verification));
         Ok(Outcome { kind: OutcomeKind::Extractive, text, sources, replaced_because, verification: kept_verification, ..base })
     }
-}
-
-/// Sources for the prompt: the asked aspect's section first, then the retrieved chunks of the
-/// item, then its overview; within the context budget.
-fn context(g: &Guide, aspect: Aspect, retrieved: &[Chunk]) -> Vec<Source> {
-    let mut chunks: Vec<Chunk> = Vec::new();
-    if let Some(c) = extractive::section_chunk(g, aspect.section()) {
-        chunks.push(c);
-    }
-    for c in retrieved.iter().cloned().chain(extractive::section_chunk(g, "overview")) {
-        if !chunks.iter().any(|k| k.section == c.section) {
-            chunks.push(c);
-        }
-    }
-    let sources = chunks.iter().enumerate().map(|(i, c)| extractive::source(i + 1, c)).collect();
-    fit_budget(sources, prompt::CONTEXT_BUDGET_CHARS)
 }
 
 /// Which clarification option a reply picks: its number, its name, or a distinctive part.

@@ -4,7 +4,7 @@
 //! follow-up facts a guide states directly. Faithful by construction: every sentence is a
 //! guide field, and a field the guide does not state is said to be unstated, never filled in.
 
-use banshi_knowledge::chunk::{chunk_guide, material_line, Chunk};
+use banshi_knowledge::chunk::{chunk_body, chunk_guide, material_line, Chunk};
 use banshi_knowledge::Guide;
 
 use crate::citations::Source;
@@ -120,7 +120,7 @@ pub fn answer(g: &Guide, aspect: Aspect, best_chunk: Option<&Chunk>) -> (String,
         }
     }
     let chunk = best_chunk.cloned().or_else(|| section_chunk(g, "overview")).expect("every guide has an overview chunk");
-    let body = chunk.text.split_once('：').map(|(_, b)| b.to_string()).unwrap_or_else(|| chunk.text.clone());
+    let body = chunk_body(&chunk.text).to_string();
     let text = if chunk.section.starts_with("faq-") {
         let answer = body.split_once("答：").map(|(_, a)| a.trim().to_string()).unwrap_or(body);
         format!("{answer}[1]")

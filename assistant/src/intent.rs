@@ -70,12 +70,14 @@ pub fn aspect(message: &str) -> Aspect {
 fn mentions(message: &str, k: &str, a: Aspect) -> bool {
     const DEADLINE_AFTER: [&str; 3] = ["内", "之内", "以内"];
     const LASTS_BEFORE: [&str; 6] = ["领", "休", "享受", "假", "有效", "发放"];
+    if a != Aspect::TimeLimit {
+        return message.contains(k);
+    }
     message.match_indices(k).any(|(at, _)| {
-        if a != Aspect::TimeLimit {
-            return true;
-        }
         let after = &message[at + k.len()..];
-        let before: String = message[..at].chars().rev().take(3).collect::<Vec<_>>().into_iter().rev().collect();
+        // The three characters before the keyword.
+        let from = message[..at].char_indices().rev().nth(2).map_or(0, |(i, _)| i);
+        let before = &message[from..at];
         !DEADLINE_AFTER.iter().any(|d| after.starts_with(d)) && !LASTS_BEFORE.iter().any(|l| before.contains(l))
     })
 }

@@ -5,9 +5,13 @@
 //! sections that match the question's aspect first, then the best retrieved ones, until
 //! [`CONTEXT_BUDGET_CHARS`] is spent.
 
+use banshi_knowledge::chunk::Chunk;
+use banshi_knowledge::Guide;
 use banshi_models::generator::{chatml, Message, Role};
 
 use crate::citations::Source;
+use crate::extractive;
+use crate::intent::Aspect;
 
 /// Fixed for the life of the process: changing it invalidates the cached prefix.
 pub const SYSTEM_PROMPT: &str = "你是政务服务智能客服，依据用户消息中的【参考资料】回答办事问题。\n\
@@ -41,6 +45,22 @@ pub fn answer_prompt(question: &str, sources: &[Source]) -> String {
     }
     user.push_str(&format!("【问题】{question}"));
     chatml(&[Message { role: Role::System, content: SYSTEM_PROMPT.into() }, Message { role: Role::User, content: user }])
+}
+
+/// Sources for a question about item `g`: the asked aspect's section first, then the retrieved
+/// chunks of the item, then its overview; within [`CONTEXT_BUDGET_CHARS`].
+pub fn item_context(g: &Guide, aspect: Aspect, retrieved: &[Chunk]) -> Vec<Source> {
+    let mut chunks: Vec<Chunk> = Vec::new();
+    if let Some(c) = extractive::section_chunk(g, aspect.section()) {
+        chunks.push(c);
+    }
+    for c in retrieved.iter().cloned().chain(extractive::section_chunk(g, "overview")) {
+        if !chunks.iter().any(|k| k.section == c.section) {
+            chunks.push(c);
+        }
+    }
+    let sources = chunks.iter().enumerate().map(|(i, c)| extractive::source(i + 1, c)).collect();
+    fit_budget(sources, CONTEXT_BUDGET_CHARS)
 }
 
 /// Keep sources, in order, while they fit the budget (the first always fits, cut if needed).

@@ -5,6 +5,7 @@
 //! shares words with the question, and the model then quotes what that item has: an office's
 //! name, a time limit, an address. These checks turn such answers into a clarifying question.
 
+use banshi_knowledge::chunk::chunk_body;
 use banshi_knowledge::guide::Faq;
 
 use crate::citations::{similarity, Source, Verification};
@@ -51,8 +52,7 @@ pub(crate) fn unasked_logistics<'a>(sections: impl IntoIterator<Item = &'a str>,
 /// Whether a chunk states nothing but its own absence (“受理条件：1. 无受理条件”, “收费标准：无”):
 /// quoting it answers no question. A chunk's text is “【item】title：body”.
 pub(crate) fn says_nothing(text: &str, title: &str) -> bool {
-    let body = text.split_once('：').map_or(text, |(_, b)| b).replace(title, "");
-    body.chars().filter(|c| c.is_alphabetic()).count() <= 2
+    chunk_body(text).replace(title, "").chars().filter(|c| c.is_alphabetic()).count() <= 2
 }
 
 /// Whether the supported sentences of an answer say something the question asked for: at least

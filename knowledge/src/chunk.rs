@@ -11,6 +11,11 @@ use serde::{Deserialize, Serialize};
 use crate::bundle::Bundle;
 use crate::guide::Guide;
 
+/// A chunk's text without its “【item】title：” head: what the section itself says.
+pub fn chunk_body(text: &str) -> &str {
+    text.split_once('：').map_or(text, |(_, body)| body)
+}
+
 /// A retrievable piece of a guide.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Chunk {
