@@ -6,6 +6,7 @@
 //!
 //! Everything here is blocking CPU work; callers run it on one compute thread.
 
+pub mod attention;
 pub mod compute;
 pub mod e5_tokenizer;
 pub mod e5s1;

@@ -11,10 +11,11 @@
 use std::io::{Read, Seek};
 
 use candle_core::quantized::gguf_file;
-use candle_core::{DType, Device, IndexOp, Module, Result, Tensor, D};
+use candle_core::{DType, Device, IndexOp, Module, Result, Storage, Tensor, D};
 use candle_nn::Embedding;
 use candle_transformers::quantized_nn::RmsNorm;
 
+use crate::attention;
 use crate::qlinear::QLinear;
 
 /// Longest context the preallocated cache holds (prompt + answer).
@@ -46,8 +47,8 @@ impl KvCache {
         Ok(KvCache { v: k.zeros_like()?, k, len: 0 })
     }
 
-    /// Write `k`, `v` (`(1, kv_heads, n, head_dim)`) at `len`; return the filled views.
-    fn append(&mut self, k: &Tensor, v: &Tensor) -> Result<(Tensor, Tensor)> {
+    /// Write `k`, `v` (`(1, kv_heads, n, head_dim)`) at `len`.
+    fn append(&mut self, k: &Tensor, v: &Tensor) -> Result<()> {
         let n = k.dim(2)?;
         if self.len + n > MAX_CONTEXT {
             candle_core::bail!("context of {} tokens exceeds the {MAX_CONTEXT}-token cache", self.len + n);
@@ -55,7 +56,26 @@ impl KvCache {
         self.k.slice_set(k, 2, self.len)?;
         self.v.slice_set(v, 2, self.len)?;
         self.len += n;
+        Ok(())
+    }
+
+    /// The filled part of K and V, as views.
+    fn filled(&self) -> Result<(Tensor, Tensor)> {
         Ok((self.k.narrow(2, 0, self.len)?, self.v.narrow(2, 0, self.len)?))
+    }
+
+    /// Attention of `q` (`(1, heads, rows, head_dim)`, the last `rows` cached positions) over
+    /// the cache, walking the buffers in place; see [`attention`]. `(1, rows, heads · head_dim)`.
+    fn attend(&self, q: &Tensor) -> Result<Tensor> {
+        let (_, heads, rows, head_dim) = q.dims4()?;
+        let (k, _) = self.k.storage_and_layout();
+        let (v, _) = self.v.storage_and_layout();
+        let (Storage::Cpu(k), Storage::Cpu(v)) = (&*k, &*v) else {
+            candle_core::bail!("the in-place attention runs on the CPU only");
+        };
+        let dims = attention::Dims { heads, kv_heads: self.k.dim(1)?, rows, head_dim, len: self.len, capacity: MAX_CONTEXT };
+        let out = attention::attend(&q.flatten_all()?.to_vec1()?, k.as_slice()?, v.as_slice()?, dims);
+        Tensor::from_vec(out, (1, rows, heads * head_dim), q.device())
     }
 }
 
@@ -86,9 +106,21 @@ impl Layer {
         let v = heads(v.broadcast_add(&self.bv)?, self.n_kv_head)?;
         let q = candle_nn::rotary_emb::rope(&q, cos, sin)?;
         let k = candle_nn::rotary_emb::rope(&k, cos, sin)?;
-        let (k, v) = self.cache.append(&k, &v)?;
+        self.cache.append(&k, &v)?;
+        let y = if n <= attention::MAX_ROWS && x.device().is_cpu() {
+            self.cache.attend(&q)?
+        } else {
+            self.gemm_attention(&q, mask)?.reshape((b, n, hidden))?
+        };
+        self.wo.forward(&y)
+    }
+
+    /// Attention through candle's matmul, for long chunks (prefill). `(1, n, heads, head_dim)`.
+    fn gemm_attention(&self, q: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+        let (b, _, n, _) = q.dims4()?;
+        let (k, v) = self.cache.filled()?;
         // The query heads sharing one K/V head are adjacent: fold them into rows so each group
-        // attends to the cache in place, instead of copying the whole cache per group per token.
+        // attends to the cache in place, instead of copying the whole cache per group.
         let groups = self.n_head / self.n_kv_head;
         let q = q.reshape((b, self.n_kv_head, groups * n, self.head_dim))?;
         let att = (q.matmul(&k.t()?)? / (self.head_dim as f64).sqrt())?;
@@ -103,8 +135,7 @@ impl Layer {
         };
         let att = candle_nn::ops::softmax_last_dim(&att)?;
         let y = att.matmul(&v)?.reshape((b, self.n_head, n, self.head_dim))?;
-        let y = y.transpose(1, 2)?.reshape((b, n, hidden))?;
-        self.wo.forward(&y)
+        y.transpose(1, 2)
     }
 }
 
@@ -255,13 +286,18 @@ mod tests {
         (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap()
     }
 
+    /// A chunk longer than the in-place attention takes (GEMM path) against single steps (in
+    /// place), and a short chunk of drafted tokens against the same steps.
     #[test]
     fn one_pass_equals_token_by_token() {
-        let tokens = [3u32, 17, 42, 5, 9, 11];
+        let tokens: Vec<u32> = (0..attention::MAX_ROWS as u32 + 4).map(|i| (i * 7 + 3) % 50).collect();
         let mut m = tiny();
         let all = m.forward(&tokens, true).unwrap();
-        assert_eq!(all.dims(), &[6, m.vocab]);
-        assert_eq!(m.len(), 6);
+        assert_eq!(all.dims(), &[tokens.len(), m.vocab]);
+        assert_eq!(m.len(), tokens.len());
+        m.truncate(tokens.len() - 5);
+        let drafted = m.forward(&tokens[tokens.len() - 5..], true).unwrap();
+        assert!(max_diff(&drafted, &all.narrow(0, tokens.len() - 5, 5).unwrap()) < 1e-3);
         m.clear_kv_cache();
         for (i, t) in tokens.iter().enumerate() {
             let step = m.forward(&[*t], false).unwrap();
