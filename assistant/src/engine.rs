@@ -26,7 +26,7 @@ use crate::forms::fill::FormProgress;
 use crate::forms::prefill::ELicenceStore;
 use crate::handoff::{Handoff, HandoffReason};
 use crate::records::Records;
-use crate::relevance::{answers_aspect, answers_the_point, matching_faq, says_nothing, unasked_logistics};
+use crate::relevance::{answers_aspect, answers_the_point, look_up_only, matching_faq, says_nothing, unasked_logistics};
 use crate::intent::{self, Aspect};
 use crate::prompt::{self, answer_prompt};
 use crate::AssistantError;
@@ -337,6 +337,8 @@ impl Assistant {
             return self.hand_off(state, HandoffReason::Angry, msg, appeal, events).await;
         }
         match found.items.first() {
+            // A look-up service found for a question that asks to do something else.
+            Some(top) if answerable && look_up_only(&top.name, msg) => self.low_confidence(state, msg, &found, appeal, events).await,
             Some(top) if answerable => {
                 let code = top.code.clone();
                 let o = self.answer_item(state, &code, msg, Some(&found), Some(found.confidence), events).await?;

@@ -49,6 +49,28 @@ pub(crate) fn unasked_logistics<'a>(sections: impl IntoIterator<Item = &'a str>,
     any
 }
 
+/// Acts a citizen comes to a counter to do. A look-up service does none of them.
+const ACTS: &[&str] = &[
+    "报名", "报考", "注册", "登记", "备案", "变更", "注销", "预约", "申报", "缴费", "缴纳", "兑奖", "领奖", "领取", "补办", "补领", "换领", "开户", "销户",
+    "挂号", "投诉", "举报",
+];
+
+/// Whether item `name` is a look-up service (“…查询”, 667 of the 2,318 items imported) and the
+/// question, which looks nothing up, asks to do an act the name does not: “大学四六级考试怎么报名”
+/// is not answered by 全国大学英语四六级考试成绩查询, nor “彩票中了大奖去哪里兑奖” by 体育彩票中奖号码查询,
+/// however many words they share. “四六级报名结果怎么查” still is.
+pub(crate) fn look_up_only(name: &str, question: &str) -> bool {
+    // A trailing note in brackets (“（转链接）”) is not part of what the item does.
+    let core = match name.strip_suffix(['）', ')']) {
+        Some(rest) => rest.rfind(['（', '(']).map_or(name, |at| &name[..at]),
+        None => name,
+    };
+    // The name itself, when the question quotes it, says nothing about what is asked.
+    let asked = question.replace(core, "");
+    let looks_up = asked.contains('查') || asked.contains('看');
+    (core.ends_with("查询") || core.ends_with("查阅")) && !looks_up && ACTS.iter().any(|a| asked.contains(a) && !core.contains(a))
+}
+
 /// Whether a chunk states nothing but its own absence (“受理条件：1. 无受理条件”, “收费标准：无”):
 /// quoting it answers no question. A chunk's text is “【item】title：body”.
 pub(crate) fn says_nothing(text: &str, title: &str) -> bool {
@@ -67,7 +89,8 @@ pub(crate) fn answers_the_point(v: &Verification, sources: &[Source], question: 
     if supported.is_empty() {
         return true;
     }
-    let saying: Vec<&str> = supported.iter().filter(|(text, src)| !only_names(text, src)).map(|(_, src)| src.section.as_str()).collect();
+    let saying: Vec<&str> =
+        supported.iter().filter(|(text, src)| !only_names(text, src) && !leans_on_the_name(text, src)).map(|(_, src)| src.section.as_str()).collect();
     !saying.is_empty() && !unasked_logistics(saying, question)
 }
 
@@ -80,6 +103,13 @@ fn only_names(sentence: &str, source: &Source) -> bool {
         return false;
     }
     source.item.contains(name) || (ORGANISATIONS.iter().any(|o| name.ends_with(o)) && source.text.contains(&format!("：{name}")))
+}
+
+/// A sentence backed only through the item's name, which every section of the item carries:
+/// without the name, what it says is not in the source (“恐龙灭绝的依据是《查询群龙出没——恐龙时代大穿越》”).
+fn leans_on_the_name(sentence: &str, source: &Source) -> bool {
+    let rest = crate::citations::strip_citations(sentence).replace(source.item.as_str(), "");
+    rest.chars().filter(|c| c.is_alphanumeric()).count() >= 4 && crate::citations::supports(&rest, &source.text).is_err()
 }
 
 /// A question about one aspect (fees, time, materials …) is answered only when some sentence
@@ -97,6 +127,20 @@ pub(crate) fn answers_aspect(v: &Verification, sources: &[Source], aspect: Aspec
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_look_up_service_does_not_do_other_acts() {
+        assert!(look_up_only("全国大学英语四六级考试成绩查询", "大学四六级考试怎么报名"));
+        assert!(look_up_only("体育彩票中奖号码查询", "彩票中了大奖去哪里兑奖"));
+        assert!(look_up_only("个人信用报告查询（转链接）", "怎么注销信用卡"), "a bracketed note is not the act");
+        assert!(!look_up_only("全国大学英语四六级考试成绩查询", "四六级成绩在哪里查"), "asks to look up");
+        assert!(!look_up_only("全国大学英语四六级考试成绩查询", "四六级报名后怎么看成绩"), "looks something up");
+        assert!(!look_up_only("全国大学英语四六级考试成绩查询", "四六级成绩查询要收费吗"), "no other act");
+        assert!(!look_up_only("考试报名信息查询", "考试怎么报名"), "the name has the act");
+        assert!(!look_up_only("注册会计师全国统一考试报名", "注册会计师考试怎么报名"), "not a look-up service");
+        assert!(!look_up_only("户籍登记（转链接）", "户口怎么登记"));
+        assert!(look_up_only("体育彩票中奖号码查询", "体育彩票中奖号码查询那里能兑奖吗"), "the quoted name looks nothing up");
+    }
 
     #[test]
     fn an_empty_section_says_nothing() {
@@ -170,5 +214,9 @@ mod tests {
         assert!(answers_the_point(&answer(&[("办理窗口，地址：下塘西路5号。", 2)]), &sources, "抽签公证去哪里办"));
         assert!(answers_the_point(&answer(&[("股票认购证抽签公证指引。", 1), ("带身份证到窗口申请。", 3)]), &sources, "抽签怎么公证"));
         assert!(answers_the_point(&answer(&[]), &sources, q), "nothing supported: verification's call");
+        let leaning = answer(&[("股票翻倍的依据是《股票认购证抽签公证指引》。", 1)]);
+        assert!(!answers_the_point(&leaning, &sources, q), "backed only through the item's name");
+        let named = answer(&[("股票认购证抽签公证指引的实施主体是广东省司法厅。", 1)]);
+        assert!(answers_the_point(&named, &sources, "股票认购证抽签公证找哪个部门"), "the rest is in the source too");
     }
 }

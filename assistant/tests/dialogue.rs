@@ -89,6 +89,27 @@ async fn a_question_the_guides_faq_asks_gets_the_faqs_answer() {
     assert_eq!(o.sources[0].section, "place", "{}", o.text);
 }
 
+/// A look-up service (“…查询”) named in a question that asks to do something else is asked
+/// back, not answered with its address; the same service asked where to look up is answered.
+#[tokio::test]
+async fn a_look_up_service_does_not_answer_another_act() {
+    let dir = tempfile::tempdir().unwrap();
+    let kb = kb(dir.path(), None).await;
+    let guide: banshi_knowledge::guide::Guide = serde_json::from_value(serde_json::json!({
+        "code": "TEST-CET-001", "name": "全国大学英语四六级考试成绩查询", "kind": "公共服务", "department": "示例省教育厅",
+        "region": "示例省", "places": [{"name": "办理窗口", "address": "示例市中山大道69号"}], "consult_phone": "020-89338633",
+        "conditions": ["报名参加全国大学英语四六级考试的人员可查询"], "source": {"kind": "sample"}
+    }))
+    .unwrap();
+    kb.import(&[guide], "test", &|_, _| {}).await.unwrap();
+    let a = Assistant::new(kb, None);
+    let (o, _) = ask(&a, &mut DialogueState::default(), "全国大学英语四六级考试成绩查询在哪里办").await;
+    assert_eq!(o.kind, OutcomeKind::Extractive, "{}", o.text);
+    assert!(o.text.contains("中山大道69号"), "{}", o.text);
+    let (o, _) = ask(&a, &mut DialogueState::default(), "全国大学英语四六级考试成绩查询那里怎么报名").await;
+    assert_eq!(o.kind, OutcomeKind::Clarified, "{}", o.text);
+}
+
 #[tokio::test]
 async fn a_clarification_answered_by_number_answers_that_item() {
     let dir = tempfile::tempdir().unwrap();
