@@ -22,11 +22,14 @@ pub async fn run(common: &Common, args: AskArgs) -> anyhow::Result<()> {
         bail!("the knowledge base in {} is empty: run `banshi ingest` first", common.data_dir.display());
     }
     let assistant = Assistant::new(kb, Some(compute));
-    assistant.warm();
     let mut state = DialogueState::default();
     if let Some(q) = args.question {
+        // One question: its search goes first (the sources card in well under a second), its
+        // generation prefills the system prompt as it would have been warmed.
         return turn(&assistant, &mut state, &q).await;
     }
+    // While the citizen types, the system prompt is prefilled once for every turn.
+    assistant.warm();
     print!("您> ");
     std::io::stdout().flush()?;
     for line in std::io::stdin().lock().lines() {
