@@ -12,13 +12,20 @@ use common::browser::*;
 use common::*;
 use fantoccini::Locator;
 
-#[tokio::test]
-async fn citizen_chats_in_the_browser() {
-    let Some(mut driver) = Driver::start("citizen_chats_in_the_browser") else { return };
+/// The sample guides served on loopback and a phone-sized browser; `None` when chromedriver is
+/// missing. The driver and the data dir are returned so they live as long as the test.
+async fn chat_page(test: &str) -> Option<(Driver, tempfile::TempDir, Server, fantoccini::Client)> {
+    let mut driver = Driver::start(test)?;
     let dir = tempfile::tempdir().unwrap();
     ingest(dir.path(), None);
     let server = Server::start(dir.path(), None, &[]);
     let c = driver.browser("420,900").await;
+    Some((driver, dir, server, c))
+}
+
+#[tokio::test]
+async fn citizen_chats_in_the_browser() {
+    let Some((_driver, _dir, server, c)) = chat_page("citizen_chats_in_the_browser").await else { return };
 
     c.goto(&server.url).await.unwrap();
     c.wait().for_element(Locator::Css("#quick button")).await.unwrap();
@@ -61,11 +68,7 @@ async fn citizen_chats_in_the_browser() {
 /// rewritten as a settled one (the shape `finish` stores) and the page replays it from history.
 #[tokio::test]
 async fn a_settled_answer_shows_what_verification_removed() {
-    let Some(mut driver) = Driver::start("a_settled_answer_shows_what_verification_removed") else { return };
-    let dir = tempfile::tempdir().unwrap();
-    ingest(dir.path(), None);
-    let server = Server::start(dir.path(), None, &[]);
-    let c = driver.browser("420,900").await;
+    let Some((_driver, dir, server, c)) = chat_page("a_settled_answer_shows_what_verification_removed").await else { return };
     c.goto(&server.url).await.unwrap();
     let input = c.wait().for_element(Locator::Css("#input")).await.unwrap();
     input.send_keys("换身份证要交多少钱？").await.unwrap();

@@ -14,6 +14,11 @@ use candle_core::utils::barrier_pool;
 /// Most new positions this path takes at once (a decoding step, or a batch of drafted tokens).
 pub const MAX_ROWS: usize = 16;
 
+/// Whether a chunk of `rows` new positions on `device` goes through [`attend`] (else through a GEMM).
+pub fn in_place(rows: usize, device: &candle_core::Device) -> bool {
+    rows <= MAX_ROWS && device.is_cpu()
+}
+
 /// Sizes of one call. `len` counts the filled cache positions, the `rows` new ones last.
 #[derive(Debug, Clone, Copy)]
 pub struct Dims {
@@ -71,11 +76,12 @@ fn one_query(query: &[f32], k: &[f32], v: &[f32], visible: usize, scores: &mut V
         *s = (*s - max).exp();
         sum += *s;
     }
-    let values: Vec<&[f32]> = v.chunks_exact(dim).take(visible).collect();
-    for (w, rows) in scores.chunks(4).zip(values.chunks(4)) {
-        match (w, rows) {
-            ([w0, w1, w2, w3], [a, b, c, d]) => add4(dst, [w0 / sum, w1 / sum, w2 / sum, w3 / sum], [a, b, c, d]),
-            _ => w.iter().zip(rows).for_each(|(w, row)| add4(dst, [w / sum, 0.0, 0.0, 0.0], [row; 4])),
+    // Four weights and the four V rows they scale, the last group possibly shorter.
+    for (w, rows) in scores.chunks(4).zip(v[..visible * dim].chunks(4 * dim)) {
+        let row = |j: usize| &rows[j * dim..(j + 1) * dim];
+        match *w {
+            [w0, w1, w2, w3] => add4(dst, [w0 / sum, w1 / sum, w2 / sum, w3 / sum], [row(0), row(1), row(2), row(3)]),
+            _ => w.iter().enumerate().for_each(|(j, wj)| add4(dst, [wj / sum, 0.0, 0.0, 0.0], [row(j); 4])),
         }
     }
 }

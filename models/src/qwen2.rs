@@ -107,7 +107,7 @@ impl Layer {
         let q = candle_nn::rotary_emb::rope(&q, cos, sin)?;
         let k = candle_nn::rotary_emb::rope(&k, cos, sin)?;
         self.cache.append(&k, &v)?;
-        let y = if n <= attention::MAX_ROWS && x.device().is_cpu() {
+        let y = if attention::in_place(n, x.device()) {
             self.cache.attend(&q)?
         } else {
             self.gemm_attention(&q, mask)?.reshape((b, n, hidden))?
@@ -233,7 +233,8 @@ impl Qwen2 {
             candle_core::bail!("context of {} tokens exceeds {MAX_CONTEXT}", pos + n);
         }
         let input = Tensor::new(tokens, &self.device)?.unsqueeze(0)?;
-        let mask = if n == 1 { None } else { Some(causal_mask(n, pos, &self.device)?) };
+        // Only candle's GEMM path reads a mask; in place, the causal limit is in the loop.
+        let mask = if attention::in_place(n, &self.device) { None } else { Some(causal_mask(n, pos, &self.device)?) };
         let cos = self.cos.narrow(0, pos, n)?;
         let sin = self.sin.narrow(0, pos, n)?;
         let mut x = self.embeddings.forward(&input)?;
