@@ -320,7 +320,7 @@ impl Assistant {
     }
 
     async fn hand_off_form(&self, state: &mut DialogueState, name: &str, msg: &str, events: &Events) -> Result<Outcome, AssistantError> {
-        let appeal = self.appeal.classify(msg);
+        let appeal = crate::appeal::encoder::classify(&self.appeal, self.compute.as_ref(), msg).await;
         let mut o = self.hand_off(state, HandoffReason::FormFailed, msg, &appeal, events).await?;
         o.text = format!("“{name}”的表单多次未能通过校验，{}", o.text);
         Ok(o)

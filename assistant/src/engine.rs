@@ -279,7 +279,7 @@ impl Assistant {
         state.said.push(msg.chars().take(300).collect());
         let excess = state.said.len().saturating_sub(SAID_KEPT);
         state.said.drain(..excess);
-        let appeal = self.appeal.classify(msg);
+        let appeal = crate::appeal::encoder::classify(&self.appeal, self.compute.as_ref(), msg).await;
         let mut outcome = self.route(state, msg, &appeal, events).await?;
         outcome.appeal = Some(appeal);
         Ok(outcome)

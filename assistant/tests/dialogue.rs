@@ -135,7 +135,7 @@ async fn real_model_answers_with_verified_citations() {
     }
     let generator = banshi_models::Generator::from_files(&dir.join(paths[0]), &dir.join(paths[1])).unwrap();
     let embedder = banshi_models::Embedder::from_file(&dir.join(paths[2])).unwrap();
-    let compute = banshi_models::ComputeHandle::spawn(banshi_models::Models { embedder: Some(embedder), generator: Some(generator), ocr: None }, 8);
+    let compute = banshi_models::ComputeHandle::spawn(banshi_models::Models { embedder: Some(embedder), generator: Some(generator), ..banshi_models::Models::default() }, 8);
     let tmp = tempfile::tempdir().unwrap();
     // Sparse retrieval keeps the set-up fast (no corpus embedding); the answer is the model's.
     let a = Assistant::new(kb(tmp.path(), None).await, Some(compute));

@@ -1,7 +1,8 @@
 //! Appeal classification on MSGABench's hotline messages: appeal type (咨询 / 投诉·求助 / 建言)
 //! accuracy and macro-F1, domain accuracy, anger F1 — on the test split (id % 5 == 0), for the
 //! majority class, a TF-IDF (jieba words) + logistic-regression baseline trained on dev, the
-//! shipped seed model and the same classifier trained on dev. Also how often citizens' plain
+//! shipped seed model and the same classifier trained on dev, and the fine-tuned e5 classifier
+//! trained on the seed set and (given its file) on dev. Also how often citizens' plain
 //! questions (gov_qa) would be taken for a complaint, suggestion or off-topic message with the
 //! confidence at which the engine acts on it.
 
@@ -9,9 +10,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use banshi_assistant::appeal::model::{FeatureConfig, Features, Head, TrainConfig};
-use banshi_assistant::appeal::{AppealModel, AppealType, Example, ANGRY, APPEAL_TYPES};
+use banshi_assistant::appeal::{encoder, Appeal, AppealModel, AppealType, Example, ANGRY, APPEAL_TYPES};
 use banshi_assistant::Policy;
 use banshi_knowledge::sparse::SparseEncoder;
+use banshi_models::e5_classifier::E5Classifier;
+use banshi_models::Embedder;
 use serde::Serialize;
 
 use crate::{read_jsonl, EvalError, Split};
@@ -90,25 +93,52 @@ fn gold_types(rows: &[Example]) -> Vec<String> {
     rows.iter().map(|r| AppealType::from_label(&r.appeal_type).map(|t| t.label().to_string()).unwrap_or_else(|| r.appeal_type.clone())).collect()
 }
 
-/// Score a trained model on the test rows (and on `questions`, plain citizens' questions).
+/// What a classifier said of one message: the best of the hotline's three types, and the
+/// whole classification as the engine sees it.
+pub struct Prediction {
+    pub type3: String,
+    pub appeal: Appeal,
+}
+
+/// Score a trained TF-IDF model on the test rows (and on `questions`, plain citizens' questions).
 pub fn score_model(name: &str, m: &AppealModel, test: &[Example], questions: &[String], policy: Policy) -> Scores {
+    let predict = |t: &str| Prediction { type3: m.appeal_type3(t), appeal: m.classify(t) };
+    let test_pred: Vec<Prediction> = test.iter().map(|r| predict(&r.message)).collect();
+    let q_pred: Vec<Appeal> = questions.iter().map(|q| m.classify(q)).collect();
+    score(name, &m.trained_on, test, &test_pred, &q_pred, policy)
+}
+
+/// Score a fine-tuned encoder classifier (see [`score_model`]).
+pub fn score_encoder(name: &str, c: &E5Classifier, embedder: &Embedder, test: &[Example], questions: &[String], policy: Policy) -> Result<Scores, EvalError> {
+    let spec = c.spec();
+    let read = |texts: Vec<&str>| -> Result<Vec<Prediction>, EvalError> {
+        let probs = c.predict(embedder, &texts).map_err(|e| EvalError::Dataset(format!("classifying: {e}")))?;
+        texts
+            .iter()
+            .zip(probs)
+            .map(|(t, p)| match (encoder::appeal_type3(spec, &p), encoder::appeal_from(spec, &p, t)) {
+                (Some(type3), Some(appeal)) => Ok(Prediction { type3, appeal }),
+                _ => Err(EvalError::Dataset(format!("the classifier's heads are not {:?}", encoder::HEADS))),
+            })
+            .collect()
+    };
+    let test_pred = read(test.iter().map(|r| r.message.as_str()).collect())?;
+    let q_pred: Vec<Appeal> = read(questions.iter().map(String::as_str).collect())?.into_iter().map(|p| p.appeal).collect();
+    Ok(score(name, &spec.trained_on, test, &test_pred, &q_pred, policy))
+}
+
+fn score(name: &str, trained_on: &str, test: &[Example], pred: &[Prediction], questions: &[Appeal], policy: Policy) -> Scores {
     let gold = gold_types(test);
-    let pred: Vec<String> = test.iter().map(|r| m.appeal_type3(&r.message)).collect();
-    let (acc, f1, per) = accuracy_f1(&gold, &pred);
-    let with_domain: Vec<&Example> = test.iter().filter(|r| r.domain.is_some()).collect();
-    let domain_ok = with_domain.iter().filter(|r| r.domain.as_deref() == Some(m.domain(&r.message).as_str())).count();
+    let types: Vec<String> = pred.iter().map(|p| p.type3.clone()).collect();
+    let (acc, f1, per) = accuracy_f1(&gold, &types);
+    let with_domain: Vec<(&Example, &Prediction)> = test.iter().zip(pred).filter(|(r, _)| r.domain.is_some()).collect();
+    let domain_ok = with_domain.iter().filter(|(r, p)| r.domain == p.appeal.domain).count();
     let angry_gold: Vec<bool> = test.iter().map(|r| r.sentiment.as_deref() == Some(ANGRY)).collect();
-    let angry_pred: Vec<bool> = test.iter().map(|r| m.angry(&r.message) >= 0.5).collect();
-    let misrouted = questions
-        .iter()
-        .filter(|q| {
-            let a = m.classify(q);
-            a.kind != AppealType::Consult && a.confidence >= policy.sure
-        })
-        .count();
+    let angry_pred: Vec<bool> = pred.iter().map(|p| p.appeal.angry >= 0.5).collect();
+    let misrouted = questions.iter().filter(|a| a.kind != AppealType::Consult && a.confidence >= policy.sure).count();
     Scores {
         model: name.into(),
-        trained_on: m.trained_on.clone(),
+        trained_on: trained_on.into(),
         appeal_accuracy: acc,
         appeal_macro_f1: f1,
         per_type_f1: per,

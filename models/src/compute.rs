@@ -11,6 +11,7 @@ use std::thread;
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::e5_classifier::{ClassifierSpec, E5Classifier};
 use crate::embedder::{Embedder, TextKind};
 use crate::generator::{GenParams, GenStats, Generator};
 use crate::ocr::{Ocr, OcrLine};
@@ -35,6 +36,8 @@ enum Job {
     Generate { prompt: String, params: GenParams, events: mpsc::Sender<GenEvent> },
     /// Prefill a prompt prefix (the fixed system prompt) into the generator's cache.
     Warm { prefix: String },
+    /// Class probabilities of one text, per head of the classifier.
+    Classify { text: String, reply: oneshot::Sender<Result<Vec<Vec<f32>>, ModelError>> },
     /// Read the text lines of an image.
     Ocr { image: image::RgbImage, reply: oneshot::Sender<Result<Vec<OcrLine>, ModelError>> },
     /// Occupies the thread until the sender side is dropped (tests of a busy thread).
@@ -43,10 +46,13 @@ enum Job {
 }
 
 /// The models the thread owns; any may be absent (then its jobs fail with `Missing`).
+#[derive(Default)]
 pub struct Models {
     pub embedder: Option<Embedder>,
     pub generator: Option<Generator>,
     pub ocr: Option<Ocr>,
+    /// A fine-tuned classifier over the embedder (used only with it).
+    pub classifier: Option<E5Classifier>,
 }
 
 /// Cheap to clone; all clones feed the same thread.
@@ -60,6 +66,7 @@ struct Info {
     embed_dim: Option<usize>,
     has_ocr: bool,
     tokenizer: Option<tokenizers::Tokenizer>,
+    classifier: Option<ClassifierSpec>,
 }
 
 impl ComputeHandle {
@@ -70,6 +77,7 @@ impl ComputeHandle {
             embed_dim: models.embedder.as_ref().map(Embedder::dim),
             has_ocr: models.ocr.is_some(),
             tokenizer: models.generator.as_ref().map(|g| g.tokenizer().clone()),
+            classifier: models.classifier.as_ref().filter(|_| models.embedder.is_some()).map(|c| c.spec().clone()),
         });
         thread::Builder::new()
             .name("banshi-compute".into())
@@ -93,14 +101,24 @@ impl ComputeHandle {
     /// Embed texts, or fail at once with `Queue` when the queue is full (interactive callers).
     pub async fn try_embed(&self, texts: Vec<String>, kind: TextKind) -> Result<Vec<Vec<f32>>, ModelError> {
         let (reply, rx) = oneshot::channel();
-        self.tx.try_send(Job::Embed { texts, kind, reply }).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => ModelError::Queue("the compute queue is full".into()),
-            mpsc::error::TrySendError::Closed(_) => stopped(),
-        })?;
+        self.try_send(Job::Embed { texts, kind, reply })?;
         rx.await.map_err(|_| stopped())?
     }
 
-    /// Whether a generator is loaded.
+    /// The fine-tuned classifier's spec, when one is loaded (with its embedder).
+    pub fn classifier(&self) -> Option<&ClassifierSpec> {
+        self.info.classifier.as_ref()
+    }
+
+    /// Class probabilities of `text` per head (`[head][class]`), or `Queue` at once when the
+    /// queue is full (a classification is never worth waiting behind generations for).
+    pub async fn try_classify(&self, text: String) -> Result<Vec<Vec<f32>>, ModelError> {
+        let (reply, rx) = oneshot::channel();
+        self.try_send(Job::Classify { text, reply })?;
+        rx.await.map_err(|_| stopped())?
+    }
+
+    /// Whether OCR models are loaded.
     pub fn has_ocr(&self) -> bool {
         self.info.has_ocr
     }
@@ -132,10 +150,7 @@ impl ComputeHandle {
             return Err(ModelError::Missing("generator".into()));
         }
         let (events, rx) = mpsc::channel(STREAM_BUFFER);
-        self.tx.try_send(Job::Generate { prompt, params, events }).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => ModelError::Queue("the compute queue is full".into()),
-            mpsc::error::TrySendError::Closed(_) => stopped(),
-        })?;
+        self.try_send(Job::Generate { prompt, params, events })?;
         Ok(rx)
     }
 
@@ -144,6 +159,14 @@ impl ComputeHandle {
         if self.has_generator() {
             let _ = self.tx.try_send(Job::Warm { prefix });
         }
+    }
+
+    /// Queue `job`, or `Queue` at once when the queue is full.
+    fn try_send(&self, job: Job) -> Result<(), ModelError> {
+        self.tx.try_send(job).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => ModelError::Queue("the compute queue is full".into()),
+            mpsc::error::TrySendError::Closed(_) => stopped(),
+        })
     }
 
     /// Jobs waiting (not counting the running one).
@@ -167,6 +190,16 @@ fn run(mut models: Models, mut rx: mpsc::Receiver<Job>) {
                 let result = match &models.embedder {
                     Some(e) => e.embed(&refs, kind),
                     None => Err(ModelError::Missing("embedder".into())),
+                };
+                let _ = reply.send(result);
+            }
+            Job::Classify { text, reply } => {
+                if reply.is_closed() {
+                    continue;
+                }
+                let result = match (&models.classifier, &models.embedder) {
+                    (Some(c), Some(e)) => c.predict(e, &[&text]).map(|mut p| p.remove(0)),
+                    _ => Err(ModelError::Missing("classifier".into())),
                 };
                 let _ = reply.send(result);
             }
@@ -224,7 +257,7 @@ mod tests {
 
     fn tiny_handle(queue: usize) -> ComputeHandle {
         let file = E5s1::parse(tiny_file(&tiny_pieces(), &[], 32, 1, 2, 64), "tiny").unwrap();
-        ComputeHandle::spawn(Models { embedder: Some(Embedder::from_e5s1(file).unwrap()), generator: None, ocr: None }, queue)
+        ComputeHandle::spawn(Models { embedder: Some(Embedder::from_e5s1(file).unwrap()), ..Models::default() }, queue)
     }
 
     #[tokio::test]
@@ -236,8 +269,24 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn classifies_on_the_thread() {
+        use crate::e5_classifier::{E5Classifier, HeadSpec};
+        let file = E5s1::parse(tiny_file(&tiny_pieces(), &[], 32, 2, 2, 64), "tiny").unwrap();
+        let embedder = Embedder::from_e5s1(file).unwrap();
+        let heads = vec![HeadSpec { name: "kind".into(), classes: vec!["a".into(), "b".into(), "c".into()] }];
+        let classifier = E5Classifier::from_embedder(&embedder, heads, 1, 60, 1).unwrap();
+        let want = classifier.predict(&embedder, &["身份证"]).unwrap().remove(0);
+        let h = ComputeHandle::spawn(Models { embedder: Some(embedder), classifier: Some(classifier), ..Models::default() }, 2);
+        assert_eq!(h.classifier().map(|s| s.heads.len()), Some(1));
+        assert_eq!(h.try_classify("身份证".into()).await.unwrap(), want);
+        let without = tiny_handle(1);
+        assert!(without.classifier().is_none());
+        assert!(matches!(without.try_classify("x".into()).await, Err(ModelError::Missing(_))));
+    }
+
+    #[tokio::test]
     async fn missing_model_is_an_error() {
-        let h = ComputeHandle::spawn(Models { embedder: None, generator: None, ocr: None }, 1);
+        let h = ComputeHandle::spawn(Models::default(), 1);
         let err = h.embed(vec!["x".into()], TextKind::Query).await.unwrap_err();
         assert!(matches!(err, ModelError::Missing(_)));
     }

@@ -139,14 +139,28 @@ impl Embedder {
 
     /// Mean-pooled (not normalised) last hidden states of each window.
     fn forward_means(&self, batch: &[Window]) -> Result<Vec<Vec<f32>>, ModelError> {
-        let len = batch.iter().map(|w| w.ids.len() + 2).max().unwrap_or(2);
+        let ids: Vec<&[u32]> = batch.iter().map(|w| w.ids.as_slice()).collect();
+        let (hidden, mask) = self.hidden_states(&ids, self.config.layers)?;
+        Ok(masked_mean(&hidden, &mask)?.to_vec2::<f32>()?)
+    }
+
+    /// Content token ids of `text` after its prefix (no specials).
+    pub(crate) fn ids(&self, text: &str, kind: TextKind) -> Vec<u32> {
+        self.tokenizer.encode(&format!("{}{text}", kind.prefix()))
+    }
+
+    /// Hidden states `(b, len, hidden)` after the first `layers` encoder layers, for id lists of
+    /// at most 510 content tokens each (specials are added here), padded to the longest; and
+    /// the `(b, len)` mask, 1 on real tokens.
+    pub(crate) fn hidden_states(&self, batch: &[&[u32]], layers: usize) -> Result<(Tensor, Tensor), ModelError> {
+        let len = batch.iter().map(|w| w.len() + 2).max().unwrap_or(2);
         let (b, h) = (batch.len(), self.config.hidden);
         let mut ids = Vec::with_capacity(b * len);
         let mut mask = Vec::with_capacity(b * len);
         for w in batch {
-            let real = w.ids.len() + 2;
+            let real = w.len() + 2;
             ids.push(self.tokenizer.bos);
-            ids.extend(&w.ids);
+            ids.extend(*w);
             ids.push(self.tokenizer.eos);
             ids.extend(std::iter::repeat_n(self.tokenizer.pad, len - real));
             mask.extend(std::iter::repeat_n(1f32, real));
@@ -157,15 +171,80 @@ impl Embedder {
         let embedded = words.broadcast_add(&positions)?.broadcast_add(&self.token_type)?;
         let embedded = self.layer_norm.forward(&embedded)?;
         let mask = Tensor::from_vec(mask, (b, len), &self.device)?;
-        // Additive mask: 0 where attended, most negative f32 on padding.
-        let additive = ((mask.ones_like()? - &mask)? * f32::MIN as f64)?.unsqueeze(1)?.unsqueeze(1)?;
-        let hidden = self.encoder.forward(&embedded, &additive)?;
-        let summed = hidden.broadcast_mul(&mask.unsqueeze(D::Minus1)?)?.sum(1)?;
-        let counts = mask.sum_keepdim(1)?;
-        let means = summed.broadcast_div(&counts)?;
-        Ok(means.to_vec2::<f32>()?)
+        let encoder = if layers >= self.config.layers {
+            std::borrow::Cow::Borrowed(&self.encoder)
+        } else {
+            // Layers are Arc'd tensors: a shortened copy costs no weight memory.
+            let mut bottom = self.encoder.clone();
+            bottom.layers.truncate(layers);
+            std::borrow::Cow::Owned(bottom)
+        };
+        Ok((encoder.forward(&embedded, &additive_mask(&mask)?)?, mask))
+    }
+
+    /// The model's shape (layers, heads, layer-norm epsilon …).
+    pub fn config(&self) -> E5Config {
+        self.config
+    }
+
+    /// Encoder tensors of layer `i` under E5S1's short names (`q.w`, `fi.b`, …), as stored.
+    pub(crate) fn layer_tensors(&self, i: usize) -> Result<Vec<(&'static str, Tensor)>, ModelError> {
+        LAYER_TENSORS
+            .iter()
+            .map(|(short, _, dims)| {
+                let shape: Vec<usize> = dims.iter().map(|d| d.size(&self.config)).collect();
+                Ok((*short, self.file.tensor(&format!("l{i}.{short}"), &shape, &self.device)?))
+            })
+            .collect()
     }
 }
+
+/// Additive attention mask `(b, 1, 1, len)`: 0 where attended, most negative f32 on padding.
+pub(crate) fn additive_mask(mask: &Tensor) -> candle_core::Result<Tensor> {
+    ((mask.ones_like()? - mask)? * f32::MIN as f64)?.unsqueeze(1)?.unsqueeze(1)
+}
+
+/// Mean of `hidden` `(b, len, h)` over the positions where `mask` `(b, len)` is 1.
+pub(crate) fn masked_mean(hidden: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
+    let summed = hidden.broadcast_mul(&mask.unsqueeze(D::Minus1)?)?.sum(1)?;
+    summed.broadcast_div(&mask.sum_keepdim(1)?)
+}
+
+/// A tensor dimension: the hidden size or the feed-forward size.
+#[derive(Clone, Copy)]
+enum Dim {
+    H,
+    F,
+}
+
+impl Dim {
+    fn size(self, c: &E5Config) -> usize {
+        match self {
+            Dim::H => c.hidden,
+            Dim::F => c.ffn,
+        }
+    }
+}
+
+/// One encoder layer's tensors: E5S1 short name, HF BERT name, shape.
+const LAYER_TENSORS: [(&str, &str, &[Dim]); 16] = [
+    ("q.w", "attention.self.query.weight", &[Dim::H, Dim::H]),
+    ("q.b", "attention.self.query.bias", &[Dim::H]),
+    ("k.w", "attention.self.key.weight", &[Dim::H, Dim::H]),
+    ("k.b", "attention.self.key.bias", &[Dim::H]),
+    ("v.w", "attention.self.value.weight", &[Dim::H, Dim::H]),
+    ("v.b", "attention.self.value.bias", &[Dim::H]),
+    ("ao.w", "attention.output.dense.weight", &[Dim::H, Dim::H]),
+    ("ao.b", "attention.output.dense.bias", &[Dim::H]),
+    ("aln.w", "attention.output.LayerNorm.weight", &[Dim::H]),
+    ("aln.b", "attention.output.LayerNorm.bias", &[Dim::H]),
+    ("fi.w", "intermediate.dense.weight", &[Dim::F, Dim::H]),
+    ("fi.b", "intermediate.dense.bias", &[Dim::F]),
+    ("fo.w", "output.dense.weight", &[Dim::H, Dim::F]),
+    ("fo.b", "output.dense.bias", &[Dim::H]),
+    ("oln.w", "output.LayerNorm.weight", &[Dim::H]),
+    ("oln.b", "output.LayerNorm.bias", &[Dim::H]),
+];
 
 fn bert_config(c: &E5Config) -> Config {
     Config {
@@ -191,29 +270,11 @@ fn bert_config(c: &E5Config) -> Config {
 /// E5S1 encoder tensors under the HF BERT names candle's `BertEncoder` loads.
 fn encoder_tensors(file: &E5s1, device: &Device) -> Result<HashMap<String, Tensor>, ModelError> {
     let c = file.config;
-    let (h, f) = (c.hidden, c.ffn);
     let mut out = HashMap::new();
     for i in 0..c.layers {
-        let p = format!("encoder.layer.{i}");
-        for (short, long, shape) in [
-            ("q.w", "attention.self.query.weight", vec![h, h]),
-            ("q.b", "attention.self.query.bias", vec![h]),
-            ("k.w", "attention.self.key.weight", vec![h, h]),
-            ("k.b", "attention.self.key.bias", vec![h]),
-            ("v.w", "attention.self.value.weight", vec![h, h]),
-            ("v.b", "attention.self.value.bias", vec![h]),
-            ("ao.w", "attention.output.dense.weight", vec![h, h]),
-            ("ao.b", "attention.output.dense.bias", vec![h]),
-            ("aln.w", "attention.output.LayerNorm.weight", vec![h]),
-            ("aln.b", "attention.output.LayerNorm.bias", vec![h]),
-            ("fi.w", "intermediate.dense.weight", vec![f, h]),
-            ("fi.b", "intermediate.dense.bias", vec![f]),
-            ("fo.w", "output.dense.weight", vec![h, f]),
-            ("fo.b", "output.dense.bias", vec![h]),
-            ("oln.w", "output.LayerNorm.weight", vec![h]),
-            ("oln.b", "output.LayerNorm.bias", vec![h]),
-        ] {
-            out.insert(format!("{p}.{long}"), file.tensor(&format!("l{i}.{short}"), &shape, device)?);
+        for (short, long, dims) in LAYER_TENSORS {
+            let shape: Vec<usize> = dims.iter().map(|d| d.size(&c)).collect();
+            out.insert(format!("encoder.layer.{i}.{long}"), file.tensor(&format!("l{i}.{short}"), &shape, device)?);
         }
     }
     Ok(out)

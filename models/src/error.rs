@@ -22,6 +22,9 @@ pub enum ModelError {
     /// The compute thread has stopped or its queue is full.
     #[error("compute queue: {0}")]
     Queue(String),
+    /// Training was given data it cannot use (labels that do not fit, no rows).
+    #[error("training: {0}")]
+    Training(String),
     #[error("cancelled")]
     Cancelled,
 }

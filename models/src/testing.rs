@@ -132,7 +132,7 @@ pub fn tiny_pieces() -> Vec<(&'static str, f32)> {
 /// A compute thread with a tiny embedder (`dim`-sized vectors) built from [`tiny_file`].
 pub fn tiny_compute(dim: usize) -> ComputeHandle {
     let file = crate::e5s1::E5s1::parse(tiny_file(&tiny_pieces(), &[], dim, 1, 2, dim * 2), "tiny").expect("tiny file parses");
-    ComputeHandle::spawn(Models { embedder: Some(Embedder::from_e5s1(file).expect("tiny embedder loads")), generator: None, ocr: None }, 16)
+    ComputeHandle::spawn(Models { embedder: Some(Embedder::from_e5s1(file).expect("tiny embedder loads")), ..Models::default() }, 16)
 }
 
 /// Vocabulary of the tiny chat model: `w0`…`w59`, then the ChatML specials.

@@ -52,6 +52,10 @@ pub struct AppealArgs {
     /// gov_qa.jsonl: its test-split questions check how often plain questions are misrouted.
     #[arg(long, env = "BANSHI_EVAL_GOVQA")]
     questions: Option<PathBuf>,
+    /// A fine-tuned classifier to score as well, e.g. one `banshi train appeal --split dev`
+    /// wrote (DATA_DIR/appeal-encoder.safetensors). The seed-set one is trained here (≈ 1 min).
+    #[arg(long, env = "BANSHI_EVAL_ENCODER")]
+    encoder: Option<PathBuf>,
     /// Where the Markdown + JSON reports go (default DATA_DIR/reports).
     #[arg(long, env = "BANSHI_REPORTS")]
     out: Option<PathBuf>,
@@ -302,8 +306,8 @@ async fn answers(common: &Common, args: AnswersArgs) -> anyhow::Result<()> {
 }
 
 fn appeal(common: &Common, args: AppealArgs) -> anyhow::Result<()> {
-    use banshi_assistant::appeal::{seed_examples, AppealModel};
-    use banshi_eval::appeal::{load, majority, score_model, word_baseline, AppealReport};
+    use banshi_assistant::appeal::{encoder, seed_examples, AppealModel};
+    use banshi_eval::appeal::{load, majority, score_encoder, score_model, word_baseline, AppealReport};
     if !args.dataset.is_file() {
         bail!("dataset {} does not exist (expected hotline_messages.jsonl from ../shared/data/msgabench)", args.dataset.display());
     }
@@ -323,12 +327,29 @@ fn appeal(common: &Common, args: AppealArgs) -> anyhow::Result<()> {
     let policy = banshi_assistant::Policy::default();
     let seed = AppealModel::train(&seed_examples(), "seed set")?;
     let trained = AppealModel::train(&dev, "dev split")?;
-    let models = vec![
+    let mut models = vec![
         majority(&dev, &test),
         word_baseline(&dev, &test),
-        score_model("banshi, seed-trained (ships)", &seed, &test, &questions, policy),
-        score_model("banshi, dev-trained", &trained, &test, &questions, policy),
+        score_model("banshi TF-IDF, seed-trained (ships)", &seed, &test, &questions, policy),
+        score_model("banshi TF-IDF, dev-trained", &trained, &test, &questions, policy),
     ];
+    let embedder_path = common.models_dir().join(banshi_models::setup::EMBEDDER_FILE);
+    if embedder_path.exists() {
+        let embedder = banshi_models::Embedder::from_file(&embedder_path)?;
+        eprintln!("fine-tuning the encoder on the seed set …");
+        let cfg = banshi_models::e5_classifier::TuneConfig::default();
+        let seed_encoder = encoder::train(&embedder, &seed_examples(), &cfg, "seed set", &mut |_| {})?;
+        models.push(score_encoder("banshi e5 fine-tuned, seed-trained", &seed_encoder, &embedder, &test, &questions, policy)?);
+        if let Some(path) = &args.encoder {
+            let c = banshi_models::e5_classifier::E5Classifier::load(path, &embedder)?;
+            eprintln!("scoring {} ({}) …", path.display(), c.spec().trained_on);
+            models.push(score_encoder("banshi e5 fine-tuned", &c, &embedder, &test, &questions, policy)?);
+        }
+    } else if args.encoder.is_some() {
+        bail!("--encoder needs the embedder at {} (run `banshi models fetch`)", embedder_path.display());
+    } else {
+        eprintln!("no embedder at {}: the fine-tuned classifiers are not scored", embedder_path.display());
+    }
     let report = AppealReport {
         dataset: args.dataset.display().to_string(),
         dev_rows: dev.len(),

@@ -15,6 +15,7 @@ use std::path::Path;
 
 use anyhow::Context;
 use banshi_models::setup::{EMBEDDER_FILE, GENERATOR_FILE, GENERATOR_TOKENIZER_FILE};
+use banshi_models::e5_classifier::E5Classifier;
 use banshi_models::{ComputeHandle, Embedder, Generator, Models};
 
 use crate::Common;
@@ -41,7 +42,22 @@ pub fn start_compute(common: &Common, need: Need) -> anyhow::Result<ComputeHandl
             Need::Ocr => (None, None, load_ocr(&dir)),
         }
     };
-    Ok(ComputeHandle::spawn(Models { embedder, generator, ocr }, 64))
+    let classifier = match (&embedder, need) {
+        (Some(e), Need::EmbedderAndGenerator) => load_appeal_encoder(&common.data_dir, e)?,
+        _ => None,
+    };
+    Ok(ComputeHandle::spawn(Models { embedder, generator, ocr, classifier }, 64))
+}
+
+/// The fine-tuned appeal classifier `banshi train appeal` wrote to the data dir, if any.
+fn load_appeal_encoder(data_dir: &Path, embedder: &Embedder) -> anyhow::Result<Option<E5Classifier>> {
+    let path = data_dir.join(banshi_assistant::appeal::encoder::ENCODER_FILE);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let c = E5Classifier::load(&path, embedder).with_context(|| format!("loading the appeal classifier {} (delete it to use the TF-IDF model)", path.display()))?;
+    tracing::info!(trained_on = %c.spec().trained_on, "fine-tuned appeal classifier loaded");
+    Ok(Some(c))
 }
 
 /// The OCR models, when present; without them uploaded images are stored but not read.

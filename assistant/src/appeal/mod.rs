@@ -3,11 +3,13 @@
 //! 教育 …) for routing, whether the citizen is angry, and whether they ask for a person.
 //!
 //! The type, domain and anger come from [`AppealModel`] (TF-IDF + logistic regression, see
-//! [`model`]); asking for a person is a rule, because the words are few and must never be
-//! missed. The model that ships ([`AppealModel::seed`]) is trained on the project's own
-//! hand-written seed set (`assistant/data/appeal_seed.jsonl`); `banshi train appeal` trains one
-//! on a hotline's own labelled messages into the data dir, which the server then prefers.
+//! [`model`]) or, when one was trained, from the fine-tuned e5 encoder ([`encoder`]); asking for
+//! a person is a rule, because the words are few and must never be missed. The model that ships
+//! ([`AppealModel::seed`]) is trained on the project's own hand-written seed set
+//! (`assistant/data/appeal_seed.jsonl`); `banshi train appeal` trains both on a hotline's own
+//! labelled messages into the data dir, which the server then prefers.
 
+pub mod encoder;
 pub mod model;
 
 use std::path::Path;
@@ -120,34 +122,18 @@ impl AppealModel {
     pub fn train(rows: &[Example], trained_on: &str) -> Result<Self, AssistantError> {
         let fc = FeatureConfig::default();
         let tc = TrainConfig::default();
-        let rows: Vec<&Example> = rows.iter().filter(|r| AppealType::from_label(&r.appeal_type).is_some()).collect();
-        if rows.len() < 10 {
-            return Err(AssistantError::Train(format!("{} usable rows; need at least 10 with appeal_type in 咨询/投诉/求助/建言/其他", rows.len())));
-        }
+        let rows = usable(rows)?;
         let texts: Vec<&str> = rows.iter().map(|r| r.message.as_str()).collect();
         let features = Features::fit(&texts, fc);
         let vecs: Vec<_> = texts.iter().map(|t| features.vector(t)).collect();
         let dim = features.len();
-
-        let type_of = |r: &Example| AppealType::from_label(&r.appeal_type).expect("filtered above").label().to_string();
-        let types = classes(rows.iter().map(|r| type_of(r)), 1);
-        let appeal_rows: Vec<_> = rows.iter().zip(&vecs).map(|(r, v)| (v, index(&types, &type_of(r)))).collect();
-        let appeal = Head::train(types, dim, &appeal_rows, tc);
-
-        let domains = classes(rows.iter().filter_map(|r| r.domain.clone()), MIN_DOMAIN_EXAMPLES);
-        let domain_rows: Vec<_> = rows
-            .iter()
-            .zip(&vecs)
-            .filter_map(|(r, v)| r.domain.as_ref().filter(|d| domains.contains(d)).map(|d| (v, index(&domains, d))))
-            .collect();
-        if domains.is_empty() {
-            return Err(AssistantError::Train(format!("no domain has {MIN_DOMAIN_EXAMPLES} or more labelled rows")));
-        }
-        let domain = Head::train(domains, dim, &domain_rows, tc);
-
-        let moods = vec![ANGRY.to_string(), "其他".to_string()];
-        let angry_rows: Vec<_> = rows.iter().zip(&vecs).map(|(r, v)| (v, usize::from(r.sentiment.as_deref() != Some(ANGRY)))).collect();
-        let angry = Head::train(moods, dim, &angry_rows, tc);
+        let sets = LabelSets::of(&rows)?;
+        let labels: Vec<[Option<usize>; 3]> = rows.iter().map(|r| sets.labels(r)).collect();
+        let head = |k: usize, classes: &[String]| {
+            let rows: Vec<_> = vecs.iter().zip(&labels).filter_map(|(v, l)| l[k].map(|y| (v, y))).collect();
+            Head::train(classes.to_vec(), dim, &rows, tc)
+        };
+        let (appeal, domain, angry) = (head(0, &sets.types), head(1, &sets.domains), head(2, &sets.moods));
 
         let mut m = AppealModel { version: 1, trained_on: format!("{trained_on} ({} rows)", rows.len()), features, appeal, domain, angry };
         m.appeal.round();
@@ -214,9 +200,56 @@ impl AppealModel {
         self.angry.probabilities(&self.features.vector(text))[0]
     }
 
+    /// Probabilities of each appeal type, in [`AppealModel::types`] order.
+    pub fn type_probabilities(&self, text: &str) -> Vec<f32> {
+        self.appeal.probabilities(&self.features.vector(text))
+    }
+
+    pub fn types(&self) -> &[String] {
+        &self.appeal.classes
+    }
+
     pub fn domains(&self) -> &[String] {
         &self.domain.classes
     }
+}
+
+/// The classes of the three heads, as found in training rows.
+pub(crate) struct LabelSets {
+    pub types: Vec<String>,
+    /// Domains with at least `MIN_DOMAIN_EXAMPLES` rows.
+    pub domains: Vec<String>,
+    /// 愤怒 and the rest.
+    pub moods: Vec<String>,
+}
+
+impl LabelSets {
+    /// From rows whose appeal types all parse; fails when no domain is frequent enough.
+    pub fn of(rows: &[&Example]) -> Result<Self, AssistantError> {
+        let type_of = |r: &Example| AppealType::from_label(&r.appeal_type).map(|t| t.label().to_string());
+        let types = classes(rows.iter().filter_map(|r| type_of(r)), 1);
+        let domains = classes(rows.iter().filter_map(|r| r.domain.clone()), MIN_DOMAIN_EXAMPLES);
+        if domains.is_empty() {
+            return Err(AssistantError::Train(format!("no domain has {MIN_DOMAIN_EXAMPLES} or more labelled rows")));
+        }
+        Ok(LabelSets { types, domains, moods: vec![ANGRY.to_string(), "其他".to_string()] })
+    }
+
+    /// Class indices of `r` for the type, domain and mood heads (None where it has no usable label).
+    pub fn labels(&self, r: &Example) -> [Option<usize>; 3] {
+        let ty = AppealType::from_label(&r.appeal_type).and_then(|t| self.types.iter().position(|c| c == t.label()));
+        let domain = r.domain.as_ref().and_then(|d| self.domains.iter().position(|c| c == d));
+        [ty, domain, Some(usize::from(r.sentiment.as_deref() != Some(ANGRY)))]
+    }
+}
+
+/// Training rows: those whose appeal type is one the classifier knows; at least 10.
+pub(crate) fn usable(rows: &[Example]) -> Result<Vec<&Example>, AssistantError> {
+    let rows: Vec<&Example> = rows.iter().filter(|r| AppealType::from_label(&r.appeal_type).is_some()).collect();
+    if rows.len() < 10 {
+        return Err(AssistantError::Train(format!("{} usable rows; need at least 10 with appeal_type in 咨询/投诉/求助/建言/其他", rows.len())));
+    }
+    Ok(rows)
 }
 
 /// Distinct labels seen at least `min` times, sorted.
@@ -226,10 +259,6 @@ fn classes(labels: impl Iterator<Item = String>, min: usize) -> Vec<String> {
         *counts.entry(l).or_default() += 1;
     }
     counts.into_iter().filter(|(_, n)| *n >= min).map(|(l, _)| l).collect()
-}
-
-fn index(classes: &[String], label: &str) -> usize {
-    classes.iter().position(|c| c == label).expect("label among classes")
 }
 
 /// The seed set that ships with the project (hand-written; see its README).
