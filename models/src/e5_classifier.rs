@@ -194,22 +194,17 @@ impl E5Classifier {
 
     /// Class probabilities per text, per head: `[text][head][class]`.
     pub fn predict(&self, embedder: &Embedder, texts: &[&str]) -> Result<Vec<Vec<Vec<f32>>>, ModelError> {
-        let ids: Vec<Vec<u32>> = texts.iter().map(|t| self.ids(embedder, t)).collect();
-        let mut order: Vec<usize> = (0..texts.len()).collect();
-        order.sort_by_key(|&i| ids[i].len());
+        let weights = self.weights(false);
         let mut out = vec![Vec::new(); texts.len()];
-        for batch in length_batches(&order, &ids) {
-            let rows: Vec<&[u32]> = batch.iter().map(|&i| ids[i].as_slice()).collect();
-            let (bottom, mask) = embedder.hidden_states(&rows, self.frozen_layers())?;
-            let logits = self.forward(&self.weights(false), &bottom, &mask)?;
-            for (k, l) in logits.iter().enumerate() {
-                let probs = candle_nn::ops::softmax_last_dim(l)?.to_vec2::<f32>()?;
+        self.each_frozen_batch(embedder, texts, |batch, bottom, mask, _| {
+            for l in self.forward(&weights, &bottom, &mask)? {
+                let probs = candle_nn::ops::softmax_last_dim(&l)?.to_vec2::<f32>()?;
                 for (&i, p) in batch.iter().zip(probs) {
-                    debug_assert_eq!(out[i].len(), k);
                     out[i].push(p);
                 }
             }
-        }
+            Ok(())
+        })?;
         Ok(out)
     }
 
@@ -223,12 +218,13 @@ impl E5Classifier {
         self.check_labels(texts.len(), labels)?;
         let cache = self.read_frozen(embedder, texts, progress)?;
         let mut rng = rand::rngs::StdRng::seed_from_u64(cfg.seed);
-        let (encoder_vars, head_vars): (Vec<(&String, &Var)>, Vec<(&String, &Var)>) = self.vars.iter().partition(|(n, _)| n.starts_with('l'));
-        let adam = |vars: Vec<(&String, &Var)>, lr: f64| {
-            AdamW::new(vars.into_iter().map(|(_, v)| v.clone()).collect(), ParamsAdamW { lr, weight_decay: cfg.weight_decay, ..ParamsAdamW::default() })
+        // Layer variables are named `l…`, head variables `h…`.
+        let adam = |prefix: char, lr: f64| {
+            let vars = self.vars.iter().filter(|(n, _)| n.starts_with(prefix)).map(|(_, v)| v.clone()).collect();
+            AdamW::new(vars, ParamsAdamW { lr, weight_decay: cfg.weight_decay, ..ParamsAdamW::default() })
         };
-        let mut encoder_opt = adam(encoder_vars, cfg.learning_rate)?;
-        let mut head_opt = adam(head_vars, cfg.head_learning_rate)?;
+        let mut encoder_opt = adam('l', cfg.learning_rate)?;
+        let mut head_opt = adam('h', cfg.head_learning_rate)?;
         let per_epoch = texts.len().div_ceil(cfg.batch_size.max(1));
         let steps = per_epoch * cfg.epochs;
         let mut step = 0;
@@ -280,21 +276,36 @@ impl E5Classifier {
 
     /// The frozen layers' output for every text, once: `[text] → (len × hidden)`.
     fn read_frozen(&self, embedder: &Embedder, texts: &[&str], progress: &mut dyn FnMut(TuneProgress)) -> Result<Vec<Vec<f32>>, ModelError> {
-        let ids: Vec<Vec<u32>> = texts.iter().map(|t| self.ids(embedder, t)).collect();
-        let mut order: Vec<usize> = (0..texts.len()).collect();
-        order.sort_by_key(|&i| ids[i].len());
         let mut cache = vec![Vec::new(); texts.len()];
         let mut done = 0;
-        for batch in length_batches(&order, &ids) {
-            let rows: Vec<&[u32]> = batch.iter().map(|&i| ids[i].as_slice()).collect();
-            let (hidden, _) = embedder.hidden_states(&rows, self.frozen_layers())?;
+        self.each_frozen_batch(embedder, texts, |batch, hidden, _, ids| {
             for (j, &i) in batch.iter().enumerate() {
                 cache[i] = hidden.get(j)?.narrow(0, 0, ids[i].len() + 2)?.flatten_all()?.to_vec1::<f32>()?;
             }
             done += batch.len();
             progress(TuneProgress::Reading { done, total: texts.len() });
-        }
+            Ok(())
+        })?;
         Ok(cache)
+    }
+
+    /// Run the frozen layers over `texts` in batches of similar length, handing `f` each batch's
+    /// text indices, hidden states `(b, len, hidden)`, mask, and every text's token ids.
+    fn each_frozen_batch(
+        &self,
+        embedder: &Embedder,
+        texts: &[&str],
+        mut f: impl FnMut(&[usize], Tensor, Tensor, &[Vec<u32>]) -> Result<(), ModelError>,
+    ) -> Result<(), ModelError> {
+        let ids: Vec<Vec<u32>> = texts.iter().map(|t| self.ids(embedder, t)).collect();
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&i| ids[i].len());
+        for batch in length_batches(&order, &ids) {
+            let rows: Vec<&[u32]> = batch.iter().map(|&i| ids[i].as_slice()).collect();
+            let (hidden, mask) = embedder.hidden_states(&rows, self.frozen_layers())?;
+            f(&batch, hidden, mask, &ids)?;
+        }
+        Ok(())
     }
 
     /// Cached rows of `batch`, zero-padded to the longest: `(b, len, hidden)` and the mask.
