@@ -4,7 +4,8 @@
 //! shipped seed model and the same classifier trained on dev, and the fine-tuned e5 classifier
 //! trained on the seed set and (given its file) on dev. Also how often citizens' plain
 //! questions (gov_qa) would be taken for a complaint, suggestion or off-topic message with the
-//! confidence at which the engine acts on it.
+//! confidence at which the engine acts on it. And how consistent the labels are with
+//! themselves ([`crate::label_agreement`]), which bounds every model's score.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -17,6 +18,7 @@ use banshi_models::e5_classifier::E5Classifier;
 use banshi_models::Embedder;
 use serde::Serialize;
 
+use crate::label_agreement::{agreement, near_duplicates, LabelAgreement};
 use crate::{read_jsonl, EvalError, Split};
 
 /// Scores of one classifier on the test split.
@@ -44,7 +46,27 @@ pub struct AppealReport {
     pub questions_checked: usize,
     pub sure_threshold: f32,
     pub models: Vec<Scores>,
+    /// Appeal-type labels of near-duplicate messages, over dev and test.
+    pub type_agreement: LabelAgreement,
+    /// Domain labels of the same pairs (where both have one).
+    pub domain_agreement: LabelAgreement,
     pub run_seconds: f64,
+}
+
+/// Jaccard similarity at which two messages count as the same appeal written twice.
+pub const DUPLICATE_THRESHOLD: f64 = 0.7;
+
+/// Label agreement of near-duplicate messages over all `rows`: appeal type, then domain.
+pub fn label_agreement(rows: &[&Example]) -> (LabelAgreement, LabelAgreement) {
+    let texts: Vec<&str> = rows.iter().map(|r| r.message.as_str()).collect();
+    let pairs = near_duplicates(&texts, DUPLICATE_THRESHOLD);
+    let types: Vec<String> = rows.iter().map(|r| gold_type(r)).collect();
+    let types: Vec<Option<&str>> = types.iter().map(|t| Some(t.as_str())).collect();
+    let domains: Vec<Option<&str>> = rows.iter().map(|r| r.domain.as_deref()).collect();
+    let mut distinct: Vec<&str> = domains.iter().flatten().copied().collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    (agreement(&pairs, &types, APPEAL_TYPES.len(), DUPLICATE_THRESHOLD), agreement(&pairs, &domains, distinct.len(), DUPLICATE_THRESHOLD))
 }
 
 /// Accuracy and macro-F1 of `pred` against `gold`, plus per-class F1.
@@ -90,7 +112,11 @@ pub fn load(dataset: &Path) -> Result<(Vec<Example>, Vec<Example>), EvalError> {
 }
 
 fn gold_types(rows: &[Example]) -> Vec<String> {
-    rows.iter().map(|r| AppealType::from_label(&r.appeal_type).map(|t| t.label().to_string()).unwrap_or_else(|| r.appeal_type.clone())).collect()
+    rows.iter().map(gold_type).collect()
+}
+
+fn gold_type(r: &Example) -> String {
+    AppealType::from_label(&r.appeal_type).map(|t| t.label().to_string()).unwrap_or_else(|| r.appeal_type.clone())
 }
 
 /// What a classifier said of one message: the best of the hotline's three types, and the
@@ -239,6 +265,21 @@ impl AppealReport {
                 pct(m.questions_misrouted)
             ));
         }
+        let (t, d) = (&self.type_agreement, &self.domain_agreement);
+        s.push_str(&format!(
+            "\nLabel consistency: {} pairs of near-duplicate messages (character 3-gram Jaccard ≥ {}, {} messages, dev and test) \
+             carry the same appeal type in {:.1}% of pairs; both have a domain in {} pairs, the same one in {:.1}%. \
+             If a label is right with probability q and otherwise one of the other types at random, that agreement implies q ≈ {} (95% interval {}): \
+             about the accuracy a classifier that always found the true type would score against these labels.\n",
+            t.pairs,
+            t.threshold,
+            t.messages,
+            t.agreement * 100.0,
+            d.pairs,
+            d.agreement * 100.0,
+            t.implied_accuracy.map(|q| format!("{q:.2}")).unwrap_or_else(|| "– (no pairs)".into()),
+            t.implied_accuracy_95.map(|(lo, hi)| format!("{lo:.2}–{hi:.2}")).unwrap_or_else(|| "–".into())
+        ));
         s
     }
 }

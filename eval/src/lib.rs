@@ -4,7 +4,8 @@
 //! - [`retrieval`]: gov_qa recall@k / MRR for sparse, dense and hybrid retrieval.
 //! - [`calibrate`]: fitting the retrieval confidence on the dev split.
 //! - [`answers`]: grounded answers (citations, faithfulness, overlap) and out-of-KB refusals.
-//! - [`appeal`]: appeal type / domain / anger classification on hotline messages.
+//! - [`appeal`]: appeal type / domain / anger classification on hotline messages;
+//!   [`label_agreement`]: how often near-duplicate messages carry the same label.
 //! - [`corpus`]: synthetic material documents (images, scanned and text PDFs) for pre-review.
 //! - [`prereview`]: pre-review detection on planted defects, false rejections, OCR accuracy.
 //! - [`forms`]: the 一件事 bundles' fields, materials and visits against their separate items.
@@ -14,6 +15,7 @@ pub mod appeal;
 pub mod calibrate;
 pub mod corpus;
 pub mod forms;
+pub mod label_agreement;
 pub mod prereview;
 pub mod retrieval;
 

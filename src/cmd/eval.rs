@@ -307,7 +307,7 @@ async fn answers(common: &Common, args: AnswersArgs) -> anyhow::Result<()> {
 
 fn appeal(common: &Common, args: AppealArgs) -> anyhow::Result<()> {
     use banshi_assistant::appeal::{encoder, seed_examples, AppealModel};
-    use banshi_eval::appeal::{load, majority, score_encoder, score_model, word_baseline, AppealReport};
+    use banshi_eval::appeal::{label_agreement, load, majority, score_encoder, score_model, word_baseline, AppealReport};
     if !args.dataset.is_file() {
         bail!("dataset {} does not exist (expected hotline_messages.jsonl from ../shared/data/msgabench)", args.dataset.display());
     }
@@ -350,6 +350,7 @@ fn appeal(common: &Common, args: AppealArgs) -> anyhow::Result<()> {
     } else {
         eprintln!("no embedder at {}: the fine-tuned classifiers are not scored", embedder_path.display());
     }
+    let (type_agreement, domain_agreement) = label_agreement(&dev.iter().chain(&test).collect::<Vec<_>>());
     let report = AppealReport {
         dataset: args.dataset.display().to_string(),
         dev_rows: dev.len(),
@@ -358,6 +359,8 @@ fn appeal(common: &Common, args: AppealArgs) -> anyhow::Result<()> {
         questions_checked: questions.len(),
         sure_threshold: policy.sure,
         models,
+        type_agreement,
+        domain_agreement,
         run_seconds: started.elapsed().as_secs_f64(),
     };
     let md = report.markdown();
