@@ -47,11 +47,12 @@ pub fn near_duplicates(texts: &[&str], threshold: f64) -> Vec<(usize, usize)> {
         if b.len() < MIN_GRAMS {
             continue;
         }
-        let mut candidates: Vec<usize> = b[..prefix(b)].iter().filter_map(|g| index.get(g)).flatten().copied().collect();
+        let head = &b[..prefix(b)];
+        let mut candidates: Vec<usize> = head.iter().filter_map(|g| index.get(g)).flatten().copied().collect();
         candidates.sort_unstable();
         candidates.dedup();
         pairs.extend(candidates.into_iter().filter(|&i| jaccard(&sets[i], b) >= threshold).map(|i| (i, j)));
-        for g in &b[..prefix(b)] {
+        for g in head {
             index.entry(*g).or_default().push(j);
         }
     }
@@ -60,9 +61,9 @@ pub fn near_duplicates(texts: &[&str], threshold: f64) -> Vec<(usize, usize)> {
 
 /// Agreement of `labels` (`None`: unlabelled, skipped) over `pairs`, with `classes` classes.
 pub fn agreement(pairs: &[(usize, usize)], labels: &[Option<&str>], classes: usize, threshold: f64) -> LabelAgreement {
-    let labelled: Vec<(&str, &str)> = pairs.iter().filter_map(|&(i, j)| Some((labels[i]?, labels[j]?))).collect();
-    let agree = labelled.iter().filter(|(a, b)| a == b).count();
-    let mut messages: Vec<usize> = pairs.iter().filter(|&&(i, j)| labels[i].is_some() && labels[j].is_some()).flat_map(|&(i, j)| [i, j]).collect();
+    let labelled: Vec<(usize, usize)> = pairs.iter().copied().filter(|&(i, j)| labels[i].is_some() && labels[j].is_some()).collect();
+    let agree = labelled.iter().filter(|&&(i, j)| labels[i] == labels[j]).count();
+    let mut messages: Vec<usize> = labelled.iter().flat_map(|&(i, j)| [i, j]).collect();
     messages.sort_unstable();
     messages.dedup();
     let agreement = agree as f64 / labelled.len().max(1) as f64;
@@ -108,10 +109,14 @@ fn gram_sets(texts: &[&str]) -> Vec<Vec<u32>> {
     let mut order: Vec<(&str, usize)> = df.into_iter().collect();
     order.sort_unstable_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(b.0)));
     let id: HashMap<&str, u32> = order.iter().enumerate().map(|(i, (g, _))| (*g, i as u32)).collect();
-    grams.iter().map(|gs| gs.iter().map(|g| id[g.as_str()]).collect()).map(|mut v: Vec<u32>| {
-        v.sort_unstable();
-        v
-    }).collect()
+    grams
+        .iter()
+        .map(|gs| {
+            let mut v: Vec<u32> = gs.iter().map(|g| id[g.as_str()]).collect();
+            v.sort_unstable();
+            v
+        })
+        .collect()
 }
 
 /// Distinct character 3-grams of the text's letters and digits (masks, spaces, punctuation dropped).
