@@ -2,7 +2,8 @@
 # The main job: full set-up on a fresh machine, then banshi on the embedded default
 # (SQLite + qdrant-edge + local models) with the sample knowledge base.
 #   1. release build (target-cpu=native), 2. fetch + verify model weights,
-#   3. import the bundled guides (only changed guides are re-indexed), load the fictional sample
+#   3. import the bundled guides (only changed guides are re-indexed), train the appeal classifier
+#   on the hotline data's dev split when it is there and no model is, load the fictional sample
 #   citizens (password printed unless BANSHI_SAMPLE_PASSWORD is set), 4. serve the API and
 #   the chat page (http://127.0.0.1:8080 unless BANSHI_ADDR says otherwise).
 set -euo pipefail
@@ -15,5 +16,11 @@ cargo build --release --bin banshi
 banshi="$CARGO_TARGET_DIR/release/banshi"
 "$banshi" models fetch
 "$banshi" ingest
+# The appeal classifier that runs is the one `banshi eval appeal` measures: TF-IDF trained on the
+# hotline data's dev split (seconds). A city trains on its own labelled messages the same way.
+hotline="${BANSHI_HOTLINE_DATA:-../shared/data/msgabench/hotline_messages.jsonl}"
+if [ -f "$hotline" ] && [ ! -f "$BANSHI_DATA/appeal-model.json" ]; then
+    "$banshi" train appeal --dataset "$hotline" --split dev --encoder-epochs 0
+fi
 "$banshi" citizens samples
 exec "$banshi" serve "$@"

@@ -49,7 +49,7 @@ enum Command {
         action: cmd::models::Action,
     },
     /// Serve the HTTP API and the citizen chat page.
-    Serve(cmd::serve::ServeArgs),
+    Serve(Box<cmd::serve::ServeArgs>),
     /// Import item guides into the knowledge base and index them.
     Ingest(cmd::knowledge::IngestArgs),
     /// Ask the assistant (streams the answer; interactive conversation when no question is given).
@@ -88,7 +88,13 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("BANSHI_LOG")
         .unwrap_or_else(|_| "warn,qdrant_edge=error,banshi=info,banshi_server=info,tower_http=warn".into());
-    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Every line passes through the one masking function (ID numbers, phones, names, personal
+    // fields), so a call site that logs personal data by mistake is still covered.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(|| banshi_server::mask::MaskedWriter::new(std::io::stderr()));
     if cli.common.log_format == "json" {
         logs.json().init();
     } else {
@@ -96,7 +102,7 @@ async fn main() -> anyhow::Result<()> {
     }
     match cli.command {
         Command::Models { action } => cmd::models::run(&cli.common, action).await,
-        Command::Serve(args) => cmd::serve::run(&cli.common, args).await,
+        Command::Serve(args) => cmd::serve::run(&cli.common, *args).await,
         Command::Ingest(args) => cmd::knowledge::ingest(&cli.common, args).await,
         Command::Ask(args) => cmd::ask::run(&cli.common, args).await,
         Command::Search(args) => cmd::knowledge::search(&cli.common, args).await,

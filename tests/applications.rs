@@ -126,14 +126,27 @@ async fn newborn_bundle_from_question_to_tracking_number() {
     assert_eq!(status, 409, "not done before accepted: {body}");
     let (status, body) = post(&format!("{api}/agent/applications/{no}/status"), &agent, json!({"status": "returned"})).await;
     assert_eq!(status, 422, "returning needs a reason: {body}");
-    for step in ["accepted", "in_review"] {
-        let (status, body) = post(&format!("{api}/agent/applications/{no}/status"), &agent, json!({"status": step})).await;
-        assert_eq!(status, 200, "{body}");
-    }
+    let (status, body) = post(&format!("{api}/agent/applications/{no}/status"), &agent, json!({"status": "accepted"})).await;
+    assert_eq!((status, &body["next"]), (200, &json!(["in_review", "returned"])), "{body}");
+    // Skipping the review is refused, naming the current status and the steps allowed from it.
+    let (status, body) = post(&format!("{api}/agent/applications/{no}/status"), &agent, json!({"status": "done"})).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("conflict")), "accepted → done skips the review: {body}");
+    let refusal = body["error"]["message"].as_str().unwrap();
+    assert!(refusal.contains("“已受理”") && refusal.contains("转入审核（in_review）") && refusal.contains("退回（returned）"), "{refusal}");
+    let (status, body) = post(&format!("{api}/agent/applications/{no}/status"), &agent, json!({"status": "in_review"})).await;
+    assert_eq!(status, 200, "{body}");
+    // The console's detail: the values with their sources, the steps allowed now, who did what.
+    let (status, detail) = get(&format!("{api}/agent/applications/{no}"), &agent).await;
+    assert_eq!((status, detail["status"].as_str(), &detail["next"]), (200, Some("in_review"), &json!(["done", "returned"])), "{detail}");
+    assert_eq!(detail["value_sources"]["child_name"], "电子证照·出生医学证明");
+    assert!(detail["fields"].as_array().unwrap().iter().any(|f| f["key"] == "child_name" && f["label"] == "新生儿姓名"), "the form's labels: {detail}");
+    let history: Vec<(&str, &str)> = detail["history"].as_array().unwrap().iter().map(|e| (e["status"].as_str().unwrap(), e["actor"].as_str().unwrap())).collect();
+    assert_eq!(history, [("submitted", "citizen"), ("accepted", "user:zhou"), ("in_review", "user:zhou")]);
     let (_, events) = ask(url, &s, &format!("进度查询 {}", no.to_lowercase()), None).await;
     let answer = text(&events);
     assert!(answer.contains("审核中") && answer.contains("个工作日"), "{answer}");
-    let (status, progress) = get(&format!("{api}/applications/{no}"), "").await;
+    // By number with a second factor: the submitting session's token (tests/abuse.rs: the phone's last 4).
+    let (status, progress) = get(&format!("{api}/applications/{no}"), &s.token).await;
     assert_eq!((status, progress["application"]["status"].as_str()), (200, Some("in_review")));
     assert!(progress.to_string().find("35010219930412124X").is_none(), "progress by number shows no personal data");
 
@@ -142,6 +155,36 @@ async fn newborn_bundle_from_question_to_tracking_number() {
     assert_eq!(status, 403);
     let (status, list) = get(&format!("{api}/agent/applications?status=in_review"), &agent).await;
     assert_eq!((status, list.as_array().unwrap().len()), (200, 1));
+
+    // 办结 is final: nothing follows it.
+    let (status, body) = post(&format!("{api}/agent/applications/{no}/status"), &agent, json!({"status": "done"})).await;
+    assert_eq!((status, &body["next"]), (200, &json!([])), "{body}");
+    let (status, body) = post(&format!("{api}/agent/applications/{no}/status"), &agent, json!({"status": "returned", "note": "补充材料"})).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("已是最终状态"), "{body}");
+    let (_, progress) = get(&format!("{api}/applications/{no}"), &s.token).await;
+    assert_eq!(progress["application"]["status"], "done");
+}
+
+/// 转人工 after the assistant answered: the agent's ticket summary names what was answered,
+/// whatever kind of answer it was (the field trial's ticket after a 一件事 card said “已答复 无”).
+#[tokio::test]
+async fn the_ticket_summary_names_what_the_assistant_answered_before_the_handoff() {
+    let (_dir, server) = setup();
+    let url = &server.url;
+    let api = format!("{url}/api/v1");
+    let s = create_session(url).await;
+    let (_, events) = ask(url, &s, "孩子刚出生，要办哪些手续？", None).await;
+    assert_eq!(event(&events, "bundle")["card"]["code"], "BUNDLE-XSECS");
+    let (_, events) = ask(url, &s, "转人工", None).await;
+    assert_eq!(event(&events, "handoff")["reason"], "asked_human");
+    let id = event(&events, "ticket")["ticket_id"].as_i64().unwrap();
+
+    let agent = login(url, "zhou", AGENT_PW).await;
+    let (status, detail) = get(&format!("{api}/agent/tickets/{id}"), &agent).await;
+    assert_eq!(status, 200, "{detail}");
+    let answered: Vec<&str> = detail["ticket"]["summary"]["answered"].as_array().unwrap().iter().map(|l| l.as_str().unwrap()).collect();
+    assert_eq!(answered, ["已介绍“新生儿出生一件事”：孩子刚出生，要办哪些手续？"], "{detail}");
 }
 
 #[tokio::test]
@@ -158,7 +201,9 @@ async fn anonymous_citizen_is_prefilled_from_what_they_said_and_a_failing_form_g
     assert_eq!((field(form, "child_name")["value"].as_str(), field(form, "child_name")["source"].as_str()), (Some("王小明"), Some("对话中提到")), "{form}");
     assert_eq!(field(form, "child_gender")["value"], "男");
     assert!(field(form, "phone")["value"].is_null(), "not signed in: no profile");
-    assert!(form["materials"].as_array().unwrap().iter().all(|m| m["exempt"].is_null() || m["exempt"].as_str().unwrap().contains("办结后共享")), "no e-licences without signing in");
+    // 免提交 without signing in: only what the bundle issues itself, and the online form filled here.
+    let exempt_ok = |e: &str| e.contains("办结后共享") || e.starts_with("在线填写");
+    assert!(form["materials"].as_array().unwrap().iter().all(|m| m["exempt"].is_null() || exempt_ok(m["exempt"].as_str().unwrap())), "no e-licences without signing in");
 
     // Profiles are validated like forms; without signing in there is none to change.
     let (status, _) = post(&format!("{api}/sessions/{}/profile", s.id), &s.token, json!({"phone": "13800000000"})).await;

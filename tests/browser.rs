@@ -78,7 +78,13 @@ async fn a_settled_answer_shows_what_verification_removed() {
     let pool = banshi_knowledge::store::open_sqlite(&dir.path().join("banshi.db")).await.unwrap();
     let (id, meta): (i64, String) = sqlx::query_as("SELECT id, meta FROM messages WHERE role = 'assistant' ORDER BY id DESC LIMIT 1").fetch_one(&pool).await.unwrap();
     let mut meta: serde_json::Value = serde_json::from_str(&meta).unwrap();
-    meta["removed"] = serde_json::json!([{ "text": "还可以享受上门服务并打八折[1]。", "cited": [1], "supported_by": null, "auto": false, "reason": "[1]：与所引资料的重合度20%，低于50%" }]);
+    let removed = serde_json::json!([{ "text": "还可以享受上门服务并打八折[1]。", "cited": [1], "supported_by": null, "auto": false, "reason": "[1]：与所引资料的重合度20%，低于50%" }]);
+    meta["removed"] = removed.clone();
+    // The record keeps the events the citizen was left with; the page renders history from them.
+    meta["shown"] = serde_json::json!([
+        {"type": "sources", "card": meta["card"]},
+        {"type": "settled", "text": "换领居民身份证需交工本费20元[1]。", "removed": removed, "sources": meta["sources"], "verification": null},
+    ]);
     sqlx::query("UPDATE messages SET text = '换领居民身份证需交工本费20元[1]。', kind = 'generated', meta = ? WHERE id = ?").bind(meta.to_string()).bind(id).execute(&pool).await.unwrap();
 
     c.refresh().await.unwrap();

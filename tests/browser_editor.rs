@@ -87,11 +87,92 @@ async fn an_editor_publishes_and_rolls_back_a_guide() {
 
     // The gap dashboard shows what citizens asked that no guide answers.
     for _ in 0..3 {
-        ask_citizen(&citizen, &server.url, "宠物医保怎么办理").await;
+        let a = ask_citizen(&citizen, &server.url, "宠物医保怎么办理").await;
+        eprintln!("gap question answered: {a}");
     }
     click_text(&editor, "[data-tab]", "服务缺口", WAIT).await;
     wait_text(&editor, ".gap", "宠物医保怎么办理", WAIT).await;
     shot(&editor, "editor-5-gaps.png").await;
     editor.close().await.unwrap();
     citizen.close().await.unwrap();
+}
+
+async fn input_value(c: &Client, css: &str) -> String {
+    c.find(Locator::Css(css)).await.unwrap().prop("value").await.unwrap().unwrap_or_default()
+}
+
+/// Issue 24: after a rollback the form still showed the rolled-back value ("编辑基于第 2 版 · 线上第
+/// 1 版") and 发布 put it back live. Now: the form shows the time limits with the guide's own
+/// units (60日, 15个工作日); a form left open while someone else rolls back cannot save or
+/// publish over the rollback (the reason is shown); after a rollback in the console the form
+/// reloads the live version, and 发布 on it changes nothing.
+#[tokio::test]
+async fn a_rollback_reloads_the_form_and_publish_never_brings_back_what_was_rolled_back() {
+    let Some(mut driver) = Driver::start("a_rollback_reloads_the_form_and_publish_never_brings_back_what_was_rolled_back") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    ingest(dir.path(), None);
+    add_user(dir.path(), "wang", "editor", PW);
+    add_user(dir.path(), "li", "editor", PW);
+    let server = Server::start(dir.path(), None, &[]);
+    let api = format!("{}/api/v1", server.url);
+    let editor = driver.browser("1280,1000").await;
+    let fee_now = || async {
+        let s = create_session(&server.url).await;
+        let (_, events) = ask(&server.url, &s, "换身份证要交多少钱", None).await;
+        events.iter().filter(|e| e.event == "token").map(|e| e.data["text"].as_str().unwrap_or_default().to_string()).collect::<String>()
+    };
+
+    editor.goto(&format!("{}/editor", server.url)).await.unwrap();
+    set(&editor, "#username", "wang").await;
+    set(&editor, "#password", PW).await;
+    editor.find(Locator::Css("#login-form button")).await.unwrap().click().await.unwrap();
+    set(&editor, "#q", "居民身份证换领").await;
+    click_text(&editor, ".item", "居民身份证换领", WAIT).await;
+    wait_text(&editor, ".detail-head", "编辑基于第 1 版 · 线上第 1 版", WAIT).await;
+    // The units as the guide states them: 60日 (calendar days) and 15个工作日.
+    assert_eq!(input_value(&editor, "#f-legal_time_limit").await, "60");
+    assert_eq!(input_value(&editor, "#f-legal_time_limit-unit").await, "calendar_days");
+    assert_eq!(input_value(&editor, "#f-promised_time_limit-unit").await, "working_days");
+    click_text(&editor, ".actions button", "预览回答", WAIT).await;
+    wait_text(&editor, ".preview", "法定办结时限为60日", WAIT).await;
+    shot(&editor, "editor-rollback-1-units-and-preview.png").await;
+
+    set(&editor, "#fee-amount-0", "30").await;
+    click_text(&editor, ".actions button", "发布", WAIT).await;
+    wait_text(&editor, ".detail-head", "线上第 2 版", WAIT).await;
+    assert!(fee_now().await.contains("30元"));
+
+    // Li rolls back while Wang's form still shows version 2: Wang's edit is refused, not saved over it.
+    let li = login(&server.url, "li", PW).await;
+    let (status, _) = post(&format!("{api}/editor/guides/SAMPLE-GA-001/rollback"), &li, serde_json::json!({"version": 1})).await;
+    assert_eq!(status, 200);
+    set(&editor, "#f-promised_time_limit", "7").await;
+    click_text(&editor, ".actions button", "发布", WAIT).await;
+    wait_text(&editor, ".error", "已被回滚", WAIT).await;
+    shot(&editor, "editor-rollback-2-stale-form-refused.png").await;
+    assert!(fee_now().await.contains("20元"), "the refused edit changed nothing");
+
+    // Reopened, the form edits the live version 1; publish a new version 3, then roll back to 1 in the console.
+    click_text(&editor, ".item", "居民身份证换领", WAIT).await;
+    wait_text(&editor, ".detail-head", "编辑基于第 1 版 · 线上第 1 版", WAIT).await;
+    assert_eq!(input_value(&editor, "#fee-amount-0").await, "20");
+    set(&editor, "#fee-amount-0", "25").await;
+    click_text(&editor, ".actions button", "发布", WAIT).await;
+    wait_text(&editor, ".detail-head", "线上第 3 版", WAIT).await;
+    assert!(fee_now().await.contains("25元"));
+    wait_text(&editor, ".versions tr:last-child", "第 1 版", WAIT).await;
+    editor.find(Locator::Css(".versions tr:last-child button")).await.unwrap().click().await.unwrap();
+    editor.accept_alert().await.unwrap();
+    let head = wait_text(&editor, ".detail-head", "编辑基于第 1 版 · 线上第 1 版", WAIT).await;
+    assert!(head.text().await.unwrap().contains("第 3 版已撤下"), "{}", head.text().await.unwrap());
+    assert_eq!(input_value(&editor, "#fee-amount-0").await, "20", "the form shows the live version, not the rolled-back one");
+    // 发布 on the reloaded form republishes nothing.
+    click_text(&editor, ".actions button", "发布", WAIT).await;
+    wait_text(&editor, ".toast", "无需发布", WAIT).await;
+    wait_text(&editor, ".versions tr.live", "第 1 版", WAIT).await;
+    shot(&editor, "editor-rollback-3-reloaded-after-rollback.png").await;
+    assert!(fee_now().await.contains("20元"), "still rolled back");
+    let (_, g) = get(&format!("{api}/editor/guides/SAMPLE-GA-001"), &li).await;
+    assert_eq!((g["live_version"].as_u64(), g["latest_version"].as_u64()), (Some(1), Some(3)), "no new version: {g}");
+    editor.close().await.unwrap();
 }

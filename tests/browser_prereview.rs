@@ -77,6 +77,10 @@ async fn clean_and_defective_sets_get_their_reports() {
     let text = report.text().await.unwrap();
     assert!(report.find(Locator::Css(".card-head .v-pass")).await.is_ok(), "{text}");
     assert!(report.find_all(Locator::Css(".v-fix, .v-fail")).await.unwrap().is_empty(), "{text}");
+    // The optional 父母结婚证 was not uploaded: a neutral 未上传（非必需）, not a green 通过.
+    let optional = report.find(Locator::Css(".pr-not_uploaded")).await.unwrap_or_else(|_| panic!("an optional line: {text}"));
+    let optional_text = optional.text().await.unwrap();
+    assert!(optional_text.contains("父母结婚证") && optional_text.contains("未上传（非必需）") && !optional_text.contains("通过"), "{optional_text}");
     shot(&c, "prereview-2-clean-report.png").await;
 
     // A new conversation with a defective set.

@@ -102,6 +102,145 @@ async fn editors_publish_and_roll_back_and_everything_is_audited() {
     assert_eq!(users.as_array().unwrap().len(), 4, "every user added is logged");
 }
 
+/// Issue 24: after a rollback the console reloaded the rolled-back version and 发布 put it back
+/// live. Now an edit starts from the version rolled back to, and publishing a rolled-back
+/// version — or a draft built on one — is a 409 that changes nothing.
+#[tokio::test]
+async fn a_rollback_is_never_undone_by_publishing_what_was_rolled_back() {
+    let dir = tempfile::tempdir().unwrap();
+    ingest(dir.path(), None);
+    add_user(dir.path(), "wang", "editor", PW);
+    add_user(dir.path(), "li", "editor", PW);
+    add_user(dir.path(), "root", "admin", PW);
+    let server = Server::start(dir.path(), None, &[]);
+    let url = &server.url;
+    let api = format!("{url}/api/v1");
+    let (wang, li) = (login(url, "wang", PW).await, login(url, "li", PW).await);
+    let fee = |g: &Value| g["fees"][0]["amount_yuan"].as_f64();
+
+    let (_, g) = get(&format!("{api}/editor/guides/{CODE}"), &wang).await;
+    assert_eq!((g["editing_version"].as_u64(), g["latest_version"].as_u64(), g["live_version"].as_u64()), (Some(1), Some(1), Some(1)), "{g}");
+    let mut raised = g["editing"].clone();
+    raised["fees"][0]["amount_yuan"] = json!(30.0);
+    let (status, d) = post(&format!("{api}/editor/guides/{CODE}/drafts"), &wang, json!({"base_version": 1, "guide": raised})).await;
+    assert_eq!((status, d["version"].as_u64()), (201, Some(2)), "{d}");
+    let (status, _) = post(&format!("{api}/editor/guides/{CODE}/publish"), &wang, json!({"version": 2})).await;
+    assert_eq!(status, 200);
+    // Li starts a draft on version 2 before it is rolled back.
+    let (_, g2) = get(&format!("{api}/editor/guides/{CODE}"), &li).await;
+    assert_eq!(g2["editing_version"], 2);
+    let mut higher = g2["editing"].clone();
+    higher["fees"][0]["amount_yuan"] = json!(35.0);
+    let (status, d3) = post(&format!("{api}/editor/guides/{CODE}/drafts"), &li, json!({"base_version": 2, "guide": higher})).await;
+    assert_eq!((status, d3["version"].as_u64()), (201, Some(3)), "{d3}");
+
+    let (status, _) = post(&format!("{api}/editor/guides/{CODE}/rollback"), &wang, json!({"version": 1})).await;
+    assert_eq!(status, 200);
+    assert!(answer(url, "换身份证要交多少钱").await.contains("20元"));
+
+    // What the console loads now: the live version 1 to edit, not the rolled-back 2 or the draft 3 built on it.
+    let (_, g) = get(&format!("{api}/editor/guides/{CODE}"), &wang).await;
+    assert_eq!((g["editing_version"].as_u64(), g["live_version"].as_u64(), g["latest_version"].as_u64()), (Some(1), Some(1), Some(3)), "{g}");
+    assert_eq!(fee(&g["editing"]), Some(20.0));
+
+    // Publishing the rolled-back version, or the draft built on it, is refused with the reason.
+    let (status, e) = post(&format!("{api}/editor/guides/{CODE}/publish"), &wang, json!({"version": 2})).await;
+    assert_eq!((status, e["error"]["code"].as_str()), (409, Some("conflict")), "{e}");
+    let m = e["error"]["message"].as_str().unwrap();
+    assert!(m.contains("第 2 版已被撤下") && m.contains("线上现为第 1 版") && m.contains("回滚到此版"), "{m}");
+    let (status, e) = post(&format!("{api}/editor/guides/{CODE}/publish"), &li, json!({"version": 3})).await;
+    assert_eq!(status, 409, "{e}");
+    let m = e["error"]["message"].as_str().unwrap();
+    assert!(m.contains("第 3 版草稿是在第 2 版上修改的") && m.contains("重新载入"), "{m}");
+    // A stale form (still on version 2) cannot save over the rollback either.
+    let (status, e) = post(&format!("{api}/editor/guides/{CODE}/drafts"), &wang, json!({"base_version": 2, "guide": raised})).await;
+    assert_eq!(status, 409, "{e}");
+    assert!(e["error"]["message"].as_str().unwrap().contains("已被回滚"), "{e}");
+    assert!(answer(url, "换身份证要交多少钱").await.contains("20元"), "nothing refused went live");
+
+    // Editing the version rolled back to works as ever.
+    let mut lower = g["editing"].clone();
+    lower["fees"][0]["amount_yuan"] = json!(25.0);
+    let (status, d4) = post(&format!("{api}/editor/guides/{CODE}/drafts"), &wang, json!({"base_version": 1, "guide": lower})).await;
+    assert_eq!((status, d4["version"].as_u64()), (201, Some(4)), "{d4}");
+    let (status, _) = post(&format!("{api}/editor/guides/{CODE}/publish"), &wang, json!({"version": 4})).await;
+    assert_eq!(status, 200);
+    assert!(answer(url, "换身份证要交多少钱").await.contains("25元"));
+
+    let root = login(url, "root", PW).await;
+    let (_, log) = get(&format!("{api}/admin/audit?entity=guide&entity_id={CODE}"), &root).await;
+    let actions: Vec<&str> = log.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["guide.publish", "guide.draft", "guide.rollback", "guide.draft", "guide.publish", "guide.draft"], "refusals are not logged");
+}
+
+/// A real Guangdong catalogue row whose legal limit is “60(自然日)” and promised limit
+/// “15(工作日)” (建设项目环境影响报告书审批), as shipped in knowledge/guides/gd.
+fn catalogue_guide(code: &str) -> Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("knowledge/guides/gd/gd-catalogue.jsonl");
+    let text = std::fs::read_to_string(path).unwrap();
+    text.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()).find(|g| g["code"] == code).unwrap()
+}
+
+const EIA: &str = "11440000006940060Q2440113106001";
+
+/// Issue 24: the legal limit “60日” of a catalogue item was labelled 工作日, and the preview of
+/// “多久能办好” quoted 基本信息. Imported from the real catalogue file, a 日 limit stays 日 and a
+/// 工作日 limit stays 工作日 in the editor's guide, the preview card and answers, and the
+/// citizen's card and answer.
+#[tokio::test]
+async fn time_limits_keep_their_units_from_the_catalogue_to_the_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = dir.path().join("gd-rows.jsonl");
+    std::fs::write(&rows, format!("{}\n", catalogue_guide(EIA))).unwrap();
+    let out = std::process::Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--no-models", "ingest", "--path"])
+        .arg(sample_dir())
+        .arg("--path")
+        .arg(&rows)
+        .env("BANSHI_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    add_user(dir.path(), "wang", "editor", PW);
+    let server = Server::start(dir.path(), None, &[]);
+    let url = &server.url;
+    let api = format!("{url}/api/v1");
+    let wang = login(url, "wang", PW).await;
+
+    let (status, g) = get(&format!("{api}/editor/guides/{EIA}"), &wang).await;
+    assert_eq!(status, 200, "{g}");
+    let guide = &g["editing"];
+    assert_eq!((guide["legal_time_limit"]["days"].as_u64(), guide["legal_time_limit"]["unit"].as_str()), (Some(60), Some("calendar_days")), "{guide}");
+    assert_eq!(guide["promised_time_limit"]["unit"], "working_days");
+
+    // The editor's preview, with its default questions (“…多久能办好？” among them).
+    let (status, p) = post(&format!("{api}/editor/preview"), &wang, json!({"guide": guide})).await;
+    assert_eq!(status, 200, "{p}");
+    assert_eq!((p["card"]["legal_time_limit"].as_str(), p["card"]["promised_time_limit"].as_str()), (Some("60日"), Some("15个工作日")), "{p}");
+    let how_long = p["answers"].as_array().unwrap().iter().find(|a| a["question"].as_str().unwrap().contains("多久能办好")).expect("a time question");
+    let text = how_long["answer"].as_str().unwrap();
+    assert!(text.contains("法定办结时限为60日") && text.contains("承诺办结时限为15个工作日"), "{how_long}");
+    assert!(!text.contains("60个工作日") && !text.contains("基本信息"), "{text}");
+    assert!(how_long["sources"].as_array().unwrap().iter().all(|s| s["section"] == "time_limit"), "{how_long}");
+
+    // The same for a sample item whose name ends in 换领 (the preview quoted 基本信息 for it).
+    let (_, sample) = get(&format!("{api}/editor/guides/{CODE}"), &wang).await;
+    let (_, p) = post(&format!("{api}/editor/preview"), &wang, json!({"guide": sample["editing"]})).await;
+    let how_long = p["answers"].as_array().unwrap().iter().find(|a| a["question"] == "居民身份证换领多久能办好？").expect("the preview's time question");
+    assert!(how_long["answer"].as_str().unwrap().contains("法定办结时限为60日"), "{how_long}");
+    assert!(how_long["sources"].as_array().unwrap().iter().all(|s| s["section"] == "time_limit"), "{how_long}");
+
+    // A citizen asking gets the same units, card and answer.
+    let s = create_session(url).await;
+    let (_, events) = ask(url, &s, "建设项目环境影响报告书审批要多久？", None).await;
+    let card = &events.iter().find(|e| e.event == "sources").expect("a sources card").data["card"];
+    assert_eq!((card["legal_time_limit"].as_str(), card["promised_time_limit"].as_str()), (Some("60日"), Some("15个工作日")), "{card}");
+    let text: String = events.iter().filter(|e| e.event == "token").map(|e| e.data["text"].as_str().unwrap_or_default().to_string()).collect();
+    assert!(text.contains("60日") && !text.contains("60个工作日"), "{text}");
+}
+
 #[tokio::test]
 async fn curated_answers_come_first_marked_with_their_source() {
     let dir = tempfile::tempdir().unwrap();
@@ -163,7 +302,8 @@ async fn the_gap_dashboard_groups_real_failures_and_a_curated_answer_closes_one(
     let dir = tempfile::tempdir().unwrap();
     ingest(dir.path(), None);
     add_user(dir.path(), "wang", "editor", PW);
-    let server = Server::start(dir.path(), None, &["--max-waiting", "64"]);
+    // Replays 200+ conversations from one address: the per-address limits are off here (tests/abuse.rs tests them).
+    let server = Server::start(dir.path(), None, &["--max-waiting", "64", "--limit-sessions", "off", "--limit-messages-per-address", "off", "--limit-ratings", "off", "--limit-handoffs-per-address", "off"]);
     let url = &server.url;
     let api = format!("{url}/api/v1");
 

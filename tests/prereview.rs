@@ -114,3 +114,58 @@ async fn clean_and_defective_sets_are_reviewed_with_reasons() {
     let stored = std::fs::read_dir(dir.path().join("uploads")).unwrap().count();
     assert!(stored >= 3, "files stored content-addressed: {stored} prefixes");
 }
+
+/// Issue 24, as a citizen meets it in 新生儿出生一件事 (anonymous, so nothing is 免提交 as an
+/// e-licence): the front of an ID card (no 居民身份证 / 签发机关 / 有效期限 on it, and the labels
+/// and values on separate lines, as OCR reads the boxes) and its back are each recognised as a
+/// 居民身份证, with the front's 姓名 read; the report never asks for the 联合申请表（在线填写） —
+/// the form filled in the chat is it — and optional materials nobody uploaded are 未上传（非必需）,
+/// not 通过.
+#[tokio::test]
+async fn id_card_sides_the_online_form_and_optional_materials() {
+    let dir = tempfile::tempdir().unwrap();
+    ingest_with_bundles(dir.path());
+    let server = Server::start(dir.path(), None, &[]);
+    let url = &server.url;
+    let api = format!("{url}/api/v1");
+    let s = create_session(url).await;
+    let (_, events) = ask(url, &s, "孩子刚出生，要办哪些手续？", None).await;
+    assert!(events.iter().any(|e| e.event == "bundle" && e.data["card"]["code"] == "BUNDLE-XSECS"), "{:?}", names(&events));
+    let (_, events) = ask(url, &s, "开始办理", None).await;
+    let form = &events.iter().find(|e| e.event == "form").expect("the merged form").data["form"];
+    let online = "新生儿出生一件事联合申请表（在线填写）";
+    let listed = form["materials"].as_array().unwrap().iter().find(|m| m["name"] == online).expect("the online form is listed");
+    assert!(listed["exempt"].as_str().unwrap().contains("在线填写"), "{listed}");
+
+    let front = text_pdf(&lines(&["姓名", MOTHER.0, "性别", "女", "民族", "汉", "出生", "1993年4月12日", "住址", "示例市鼓楼区五四路100号", "公民身份号码", MOTHER.1]));
+    let (status, b) = upload(&api, &s, "身份证人像面.pdf", None, front).await;
+    assert_eq!(status, 201, "{b}");
+    assert_eq!(b["upload"]["recognised"]["kind"], "id_card", "the front side: {b}");
+    assert_eq!(b["upload"]["recognised"]["fields"]["姓名"], MOTHER.0, "label and value on separate lines: {b}");
+    let back = text_pdf(&lines(&["中华人民共和国", "居民身份证", "签发机关", "示例市公安局", "有效期限", "2016.03.01-2036.03.01"]));
+    let (status, b) = upload(&api, &s, "身份证国徽面.pdf", None, back).await;
+    assert_eq!((status, b["upload"]["recognised"]["kind"].as_str()), (201, Some("id_card")), "the back side: {b}");
+    assert_eq!(b["upload"]["recognised"]["fields"]["有效期至"], "2036-03-01");
+
+    let (status, a) = post(&format!("{api}/sessions/{}/prereview", s.id), &s.token, json!({})).await;
+    assert_eq!(status, 200, "{a}");
+    let report = &a["report"];
+    let lines_of = report["materials"].as_array().unwrap();
+    let line = |name: &str| lines_of.iter().find(|m| m["material"] == name).unwrap_or_else(|| panic!("{name} in {report:#}"));
+    let ids = line("父母双方居民身份证");
+    assert_eq!((ids["verdict"].as_str(), ids["uploads"].as_array().unwrap().len()), (Some("pass"), 2), "both sides count for the ID cards: {ids:#}");
+    let form_line = line(online);
+    assert_eq!(form_line["verdict"], "pass", "{form_line:#}");
+    assert!(form_line["findings"].as_array().unwrap().is_empty() && form_line["note"].as_str().unwrap().contains("在线填写"), "{form_line:#}");
+    let asks: Vec<&str> = lines_of.iter().flat_map(|m| m["findings"].as_array().unwrap().iter().map(|f| f["fix"].as_str().unwrap())).collect();
+    assert!(!asks.iter().any(|f| f.contains("申请表")), "nobody is asked to photograph the online form: {asks:?}");
+    // Optional materials nobody uploaded: their own neutral verdict, never a green 通过.
+    let optional: Vec<&str> = form["materials"].as_array().unwrap().iter().filter(|m| m["required"] == false && m["exempt"].is_null()).map(|m| m["name"].as_str().unwrap()).collect();
+    assert!(!optional.is_empty(), "{form:#}");
+    for name in optional {
+        let l = line(name);
+        assert_eq!((l["verdict"].as_str(), l["uploads"].as_array().unwrap().len()), (Some("not_uploaded"), 0), "{l:#}");
+    }
+    assert!(report["summary"].as_str().unwrap().contains("非必需材料未上传"), "{report:#}");
+    assert_ne!(report["verdict"], "not_uploaded", "a report's verdict is pass, fix or fail");
+}

@@ -21,7 +21,7 @@ use crate::forms::fill::{FormProgress, ValueSource};
 use crate::forms::prefill::{prefill, ELicence, Profile};
 use crate::forms::{FormSpec, Target};
 use crate::handoff::HandoffReason;
-use crate::records::describe;
+use crate::records::{describe, ApplicationView};
 use crate::{AnswerEvent, Assistant, AssistantError, DialogueState, ItemRef, Outcome, OutcomeKind};
 
 /// Tracking numbers: `BS` + date + six digits.
@@ -135,14 +135,19 @@ impl FormView {
     }
 }
 
-/// The materials of `spec` as the page shows them, with the 免提交 reasons in `exempt`.
+/// The 免提交 reason of a material that is the application form filled in online.
+pub const ONLINE_FORM_EXEMPT: &str = "在线填写：即本次在线填写的申请表，提交申请时自动生成，无需上传";
+
+/// The materials of `spec` as the page shows them, with the 免提交 reasons in `exempt`; a
+/// material that is the online form itself is always 免提交 (the form filled here is it), so
+/// no one is asked to photograph it.
 pub fn materials_view(spec: &FormSpec, exempt: &std::collections::BTreeMap<String, String>) -> Vec<MaterialView> {
     spec.materials
         .iter()
         .map(|m| MaterialView {
             name: m.name.clone(),
             required: m.required,
-            exempt: exempt.get(&m.name).cloned(),
+            exempt: exempt.get(&m.name).cloned().or_else(|| m.online_form.then(|| ONLINE_FORM_EXEMPT.to_string())),
             tolerance: m.tolerance,
             needed_by: m.needed_by.iter().map(|n| n.1.clone()).collect::<std::collections::BTreeSet<_>>().into_iter().collect(),
         })
@@ -183,6 +188,7 @@ impl Assistant {
         let spec = FormSpec::for_bundle(&b, &guides).map_err(AssistantError::Train)?;
         let item = ItemRef { code: b.code.clone(), name: b.name.clone() };
         state.item = Some(item.clone());
+        state.last_item = Some(item.clone());
         let card = BundleCard {
             code: b.code.clone(),
             name: b.name.clone(),
@@ -381,17 +387,49 @@ impl Assistant {
         }
     }
 
-    /// Progress query by tracking number.
-    pub(crate) async fn progress(&self, msg: &str, events: &Events) -> Result<Option<Outcome>, AssistantError> {
+    /// Progress query (进度查询): by tracking number, or — signed in, or after submitting in
+    /// this conversation — the citizen's own applications without one. A number is answered
+    /// only for its owner (submitted in this conversation or by the signed-in citizen), so
+    /// guessing numbers in the chat reveals nothing.
+    pub(crate) async fn progress(&self, state: &DialogueState, msg: &str, events: &Events) -> Result<Option<Outcome>, AssistantError> {
         let number = TRACKING.find(msg).map(|m| m.as_str().to_uppercase());
-        let text = match (number, &self.records) {
-            (None, _) if PROGRESS.is_match(msg) => "请提供受理编号（提交申请后获得，以 BS 开头的 16 位编号），我来为您查询办理进度。".to_string(),
-            (None, _) => return Ok(None),
-            (Some(_), None) => "当前渠道暂不支持进度查询，请通过网页客服或拨打12345查询。".to_string(),
-            (Some(no), Some(records)) => match records.application(&no).await.map_err(AssistantError::Train)? {
-                Some(a) => describe(&a, chrono::Local::now().date_naive()),
-                None => format!("没有查到受理编号 {no} 的申请，请核对编号是否正确。"),
+        if number.is_none() && !PROGRESS.is_match(msg) {
+            return Ok(None);
+        }
+        let Some(records) = &self.records else {
+            let text = "当前渠道暂不支持进度查询，请通过网页客服或拨打12345查询。".to_string();
+            emit(events, AnswerEvent::Token { text: text.clone() }).await?;
+            return Ok(Some(Outcome::plain(OutcomeKind::Progress, text)));
+        };
+        let today = chrono::Local::now().date_naive();
+        let mut own: Vec<ApplicationView> = match state.citizen_id {
+            Some(c) => records.citizen_applications(c).await.map_err(AssistantError::Train)?,
+            None => Vec::new(),
+        };
+        for no in &state.submitted {
+            if !own.iter().any(|a| &a.tracking_no == no) {
+                if let Some(a) = records.application(no).await.map_err(AssistantError::Train)? {
+                    own.push(a);
+                }
+            }
+        }
+        let text = match number {
+            Some(no) => match own.iter().find(|a| a.tracking_no == no) {
+                Some(a) => describe(a, today),
+                None => match records.application(&no).await.map_err(AssistantError::Train)? {
+                    Some(_) => format!(
+                        "受理编号 {no} 不是在本次对话中提交的。为保护申请人信息，请登录提交时使用的账号后再查询，或在进度查询页面输入编号和申请时预留手机号的后4位。"
+                    ),
+                    None => format!("没有查到受理编号 {no} 的申请，请核对编号是否正确。"),
+                },
             },
+            None if own.is_empty() => "请提供受理编号（提交申请后获得，以 BS 开头的 16 位编号），我来为您查询办理进度；登录后可直接查看您提交的申请。".to_string(),
+            None => {
+                own.sort_by(|a, b| b.submitted_on.cmp(&a.submitted_on).then(b.tracking_no.cmp(&a.tracking_no)));
+                let mut t = if own.len() == 1 { String::new() } else { format!("您有 {} 件申请（最近的在前）：\n", own.len()) };
+                t.push_str(&own.iter().take(5).map(|a| describe(a, today)).collect::<Vec<_>>().join("\n"));
+                t
+            }
         };
         emit(events, AnswerEvent::Token { text: text.clone() }).await?;
         Ok(Some(Outcome::plain(OutcomeKind::Progress, text)))

@@ -22,6 +22,17 @@ use serde::{Deserialize, Serialize};
 /// Share of a claim's bigrams that must occur in the cited source.
 pub const MIN_BIGRAM_SUPPORT: f32 = 0.5;
 
+/// Words that decide what a sentence asserts — that something is free, not needed, immediate
+/// or forever — in classes of words that say the same. Wording overlap cannot tell “驾驶证换证
+/// 免费” from a source that says the fee is 10元, so a sentence using one of these is backed
+/// only by a source that says one of the same class (chosen on the injection dev split).
+const DECISIVE: [&[&str]; 4] = [
+    &["免费", "不收费", "免收", "不收取", "无需缴费", "不需缴费", "不需要缴费", "零收费", "不要钱", "不花钱"],
+    &["不需要", "不需", "无需", "无须", "不用", "不必", "免于", "免予", "免提交", "不要求"],
+    &["当天", "当日", "即办", "立等可取", "立即办结", "当场"],
+    &["终身", "永久", "长期有效"],
+];
+
 /// A numbered source in the prompt.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Source {
@@ -106,6 +117,19 @@ fn sentence_spans(text: &str) -> Vec<Range<usize>> {
     out
 }
 
+/// `text` without a last sentence that has no end mark: what is left of an answer the token
+/// budget cut off (“…并有求职[3]”). Text that ends with its end mark comes back whole.
+pub fn complete_sentences(text: &str) -> &str {
+    let ends_sentence = |s: &str| {
+        let s = CITE.replace_all(s, "");
+        s.trim_end().ends_with(['。', '！', '？', '!', '?', '；', ';']) || s.ends_with('\n')
+    };
+    match sentence_spans(text).last() {
+        Some(last) if !ends_sentence(&text[last.clone()]) => text[..last.start].trim_end(),
+        _ => text,
+    }
+}
+
 /// Sentences of `text`, trimmed, each keeping the citations written right after its end mark.
 pub fn sentences(text: &str) -> Vec<String> {
     sentence_spans(text).into_iter().map(|r| text[r].trim().to_string()).filter(|s| !s.is_empty()).collect()
@@ -116,6 +140,13 @@ pub fn cited(sentence: &str) -> Vec<usize> {
     let mut v: Vec<usize> = CITE.captures_iter(sentence).filter_map(|c| c[1].parse().ok()).collect();
     v.dedup();
     v
+}
+
+/// The sources `text` cites by number, in their order (numbers are kept, so `[n]` still
+/// finds its source).
+pub fn cited_sources(text: &str, sources: Vec<Source>) -> Vec<Source> {
+    let numbers: HashSet<usize> = CITE.captures_iter(text).filter_map(|c| c[1].parse().ok()).collect();
+    sources.into_iter().filter(|s| numbers.contains(&s.n)).collect()
 }
 
 /// The sentence without citation marks.
@@ -156,6 +187,13 @@ pub fn supports(claim: &str, source: &str) -> Result<(), String> {
     for n in NUMBER.find_iter(&claim) {
         if !source.contains(n.as_str()) {
             return Err(format!("数字“{}”不在所引资料中", n.as_str()));
+        }
+    }
+    for class in DECISIVE {
+        if let Some(w) = class.iter().find(|w| claim.contains(*w)) {
+            if !class.iter().any(|v| source.contains(v)) {
+                return Err(format!("“{w}”在所引资料中没有依据"));
+            }
         }
     }
     let c = content(&claim);
@@ -203,7 +241,7 @@ fn check(s: String, sources: &[Source]) -> (CheckedSentence, Vec<usize>) {
     let mut supported_by = None;
     let mut reason = None;
     for &n in &cites {
-        match sources.get(n.wrapping_sub(1)) {
+        match sources.iter().find(|src| src.n == n) {
             None => {
                 forged.push(n);
                 reason = Some(format!("引用[{n}]不存在"));
@@ -218,7 +256,7 @@ fn check(s: String, sources: &[Source]) -> (CheckedSentence, Vec<usize>) {
         }
     }
     let mut auto = false;
-    if supported_by.is_none() && cites.iter().all(|n| *n == 0 || *n > sources.len()) {
+    if supported_by.is_none() && cites.iter().all(|n| !sources.iter().any(|src| src.n == *n)) {
         // Uncited (or only forged): attribute to a source that supports it, if any.
         if let Some(src) = sources.iter().find(|src| supports(&s, &src.text).is_ok()) {
             supported_by = Some(src.n);
@@ -253,26 +291,26 @@ pub struct Settled {
 /// that backs it, including claims the model left uncited. `None` when no claim is backed or
 /// more than [`MAX_REMOVED_SHARE`] of them would go: the caller then shows the guide's own words.
 pub fn settle(answer: &str, sources: &[Source]) -> Option<Settled> {
-    let mut pieces: Vec<String> = Vec::new();
+    // Each piece with the source that backs it (None: connecting text).
+    let mut pieces: Vec<(String, Option<usize>)> = Vec::new();
     let (mut kept, mut removed) = (0usize, Vec::new());
     for span in sentence_spans(answer) {
         let raw = &answer[span];
         let s = raw.trim();
         if !is_claim(s) {
-            pieces.push(raw.to_string());
+            pieces.push((raw.to_string(), None));
             continue;
         }
         let (c, _) = check(s.to_string(), sources);
         match c.supported_by {
             Some(n) => {
                 kept += 1;
-                let lead = &raw[..raw.len() - raw.trim_start().len()];
-                let tail = &raw[raw.trim_end().len()..];
-                pieces.push(format!("{lead}{}{tail}", cite_only(s, n)));
+                pieces.push((raw.to_string(), Some(n)));
             }
             None => removed.push(c),
         }
     }
+    let mut pieces = cite_runs(pieces);
     let removed_share = removed.len() as f32 / (kept + removed.len()).max(1) as f32;
     if kept == 0 || removed_share > MAX_REMOVED_SHARE + 1e-6 {
         return None;
@@ -284,6 +322,24 @@ pub fn settle(answer: &str, sources: &[Source]) -> Option<Settled> {
     let text = tidy(&pieces.concat());
     let verification = verify(&text, sources);
     Some(Settled { text, verification, removed })
+}
+
+/// The pieces' text with citations placed: a run of consecutive claims backed by the same
+/// source (a material list copied from one section) cites it once, after the run's last claim,
+/// instead of a `[1]` on every line; every other claim cites its own source.
+fn cite_runs(pieces: Vec<(String, Option<usize>)>) -> Vec<String> {
+    let next_source = |from: usize| pieces[from..].iter().find(|(p, n)| n.is_some() || !p.trim().is_empty()).and_then(|(_, n)| *n);
+    (0..pieces.len())
+        .map(|i| {
+            let (raw, n) = &pieces[i];
+            let Some(n) = *n else { return raw.clone() };
+            let s = raw.trim();
+            let lead = &raw[..raw.len() - raw.trim_start().len()];
+            let tail = &raw[raw.trim_end().len()..];
+            let body = if next_source(i + 1) == Some(n) { strip_citations(s) } else { cite_only(s, n) };
+            format!("{lead}{body}{tail}")
+        })
+        .collect()
 }
 
 /// `sentence` with its citation marks replaced by one `[n]` before its end mark.
@@ -302,6 +358,40 @@ fn tidy(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn free_not_needed_and_at_once_need_a_source_that_says_so() {
+        let fee = "收费标准：机动车驾驶证工本费每证10元。";
+        assert!(supports("驾驶证换证免费[1]。", fee).unwrap_err().contains("免费"));
+        assert!(supports("机动车驾驶证工本费每证10元[1]。", fee).is_ok());
+        assert!(supports("结婚登记不收费[1]。", "收费标准：结婚登记免收费用。").is_ok(), "same class, other words");
+        let materials = "申请材料：居民身份证原件；户口簿原件。";
+        assert!(supports("办理居住证不需要任何材料[1]。", materials).is_err());
+        assert!(supports("护照当天就能拿到[1]。", "承诺时限：7个工作日。").is_err());
+    }
+
+    #[test]
+    fn a_sentence_the_budget_cut_off_is_dropped() {
+        assert_eq!(complete_sentences("需办理失业登记[1]。并有求职[3]"), "需办理失业登记[1]。");
+        assert_eq!(complete_sentences("材料如下：\n1. 身份证；\n2. 纸质或电子"), "材料如下：\n1. 身份证；");
+        assert_eq!(complete_sentences("工本费20元。[1]"), "工本费20元。[1]");
+        assert_eq!(complete_sentences("没有句号"), "");
+    }
+
+    #[test]
+    fn a_run_of_claims_from_one_source_cites_it_once_and_only_cited_sources_are_listed() {
+        let src = |n: usize, text: &str| Source { n, code: "X".into(), item: "事项".into(), section: "materials".into(), title: "申请材料".into(), text: text.into() };
+        let sources = vec![src(1, "申请材料：居民身份证原件；户口簿原件；近期免冠照片一张。"), src(2, "收费标准：工本费20元。")];
+        let answer = "需要带：\n1. 居民身份证原件[1]；\n2. 户口簿原件[1]；\n3. 近期免冠照片一张[1]。\n工本费20元[2]。";
+        let s = settle(answer, &sources).expect("all backed");
+        assert_eq!(cited(&s.text).len(), 2, "{}", s.text);
+        assert_eq!(s.text.matches("[1]").count(), 1, "{}", s.text);
+        assert!(s.text.contains("照片一张[1]。"), "the run's last claim cites it: {}", s.text);
+        assert!(s.verification.passed, "{:?}", s.verification);
+        let listed = cited_sources(&s.text, sources.clone());
+        assert_eq!(listed.len(), 2);
+        assert_eq!(cited_sources("工本费20元[2]。", sources).iter().map(|s| s.n).collect::<Vec<_>>(), vec![2]);
+    }
 
     fn sources() -> Vec<Source> {
         let s = |n: usize, text: &str| Source {

@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 use crate::appeal::{Appeal, AppealModel, AppealType};
 use crate::apply::{wants_to_apply, BundleCard, FormView, QuickReply};
 use crate::card::SourcesCard;
-use crate::citations::{settle, verify, CheckedSentence, Settled, Source, Verification};
+use crate::citations::{cited_sources, complete_sentences, settle, verify, CheckedSentence, Settled, Source, Verification};
 use crate::extractive;
 use crate::forms::fill::FormProgress;
 use crate::forms::prefill::ELicenceStore;
@@ -83,6 +83,9 @@ pub struct DialogueState {
     /// The signed-in citizen (their profile and e-licences pre-fill forms).
     #[serde(default)]
     pub citizen_id: Option<i64>,
+    /// When the citizen signed in (RFC 3339): the server ends sign-ins that are too old or idle.
+    #[serde(default)]
+    pub citizen_signed_in_at: Option<String>,
     /// The form being filled in the chat.
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
@@ -90,6 +93,14 @@ pub struct DialogueState {
     /// The citizen's recent messages, for pre-filling from what they said.
     #[serde(default)]
     pub said: Vec<String>,
+    /// The item the conversation was last about, kept when a follow-up no longer applies (a
+    /// declined answer): a handoff is routed to its department.
+    #[serde(default)]
+    pub last_item: Option<ItemRef>,
+    /// Tracking numbers of applications submitted in this conversation (their progress is
+    /// answered here without signing in).
+    #[serde(default)]
+    pub submitted: Vec<String>,
 }
 
 /// Messages kept in [`DialogueState::said`].
@@ -110,6 +121,9 @@ pub enum AnswerEvent {
     Settled { text: String, removed: Vec<CheckedSentence>, sources: Vec<Source>, verification: Verification },
     /// The streamed text is replaced by this extractive answer, for `reason`.
     Replace { text: String, reason: String, sources: Vec<Source> },
+    /// The streamed text is taken back unshown, for `reason` (the turn then clarifies, declines
+    /// or hands off). See [`crate::contract`].
+    Withdraw { reason: String },
     Clarify { question: String, options: Vec<String> },
     Decline { message: String, offer_human: bool },
     /// The conversation goes to a person, for `reason`.
@@ -290,7 +304,7 @@ impl Assistant {
         if appeal.asks_human {
             return self.hand_off(state, HandoffReason::AskedHuman, msg, appeal, events).await;
         }
-        if let Some(o) = self.progress(msg, events).await? {
+        if let Some(o) = self.progress(state, msg, events).await? {
             return Ok(o);
         }
         if let Some(o) = self.continue_form(state, msg, events).await? {
@@ -344,7 +358,11 @@ impl Assistant {
                 let o = self.answer_item(state, &code, msg, Some(&found), Some(found.confidence), events).await?;
                 if o.kind == OutcomeKind::Declined {
                     // The model read the item's sections and found no answer in them: that is
-                    // as unsure as a low retrieval score, so ask back and then decline.
+                    // as unsure as a low retrieval score, so ask back and then decline. What it
+                    // streamed is taken back first.
+                    if !o.text.trim().is_empty() {
+                        emit(events, AnswerEvent::Withdraw { reason: "模型未能在该事项的办事指南中找到答案，已撤回生成的内容".into() }).await?;
+                    }
                     state.item = None;
                     return self.low_confidence(state, msg, &found, appeal, events).await;
                 }
@@ -359,14 +377,20 @@ impl Assistant {
     pub(crate) async fn hand_off(&self, state: &mut DialogueState, reason: HandoffReason, msg: &str, appeal: &Appeal, events: &Events) -> Result<Outcome, AssistantError> {
         state.clarifying = None;
         state.low_confidence = 0;
-        let item_department = match &state.item {
-            Some(i) => self.kb.guide(&i.code).await?.map(|g| g.department),
+        // The conversation's item routes the ticket to its own department (a bundle's lead
+        // department); the classifier's domain only when no item was discussed.
+        let item = state.item.clone().or_else(|| state.last_item.clone());
+        let item_department = match &item {
+            Some(i) => match self.kb.guide(&i.code).await? {
+                Some(g) => Some(g.department),
+                None => self.kb.bundle(&i.code).await?.map(|b| b.department),
+            },
             None => None,
         };
         let message = format!("已为您转接人工客服（{}）。请稍候，客服人员将在这里回复您。", reason.label());
         emit(events, AnswerEvent::Handoff { reason, message: message.clone() }).await?;
-        let handoff = Handoff { reason, question: msg.to_string(), appeal: Some(appeal.clone()), item: state.item.clone(), item_department };
-        Ok(Outcome { item: state.item.clone(), handoff: Some(handoff), ..Outcome::plain(OutcomeKind::Handoff, message) })
+        let handoff = Handoff { reason, question: msg.to_string(), appeal: Some(appeal.clone()), item: item.clone(), item_department };
+        Ok(Outcome { item, handoff: Some(handoff), ..Outcome::plain(OutcomeKind::Handoff, message) })
     }
 
     async fn acknowledge_suggestion(&self, appeal: &Appeal, events: &Events) -> Result<Outcome, AssistantError> {
@@ -424,6 +448,7 @@ impl Assistant {
         let guide = self.kb.guide(code).await?.ok_or_else(|| AssistantError::NotFound(code.to_string()))?;
         let item = ItemRef { code: guide.code.clone(), name: guide.name.clone() };
         state.item = Some(item.clone());
+        state.last_item = Some(item.clone());
         emit(events, AnswerEvent::Sources { card: SourcesCard::from_guide(&guide) }).await?;
         // An FAQ entry that asks this very question answers it, whatever its keywords suggest.
         let faq = matching_faq(question, &guide.name, &guide.faq).and_then(|s| extractive::section_chunk(&guide, &s));
@@ -453,6 +478,9 @@ impl Assistant {
             }
             Err(e) => return Err(e),
         };
+        // The token budget ran out mid-sentence: only complete sentences can be checked and shown.
+        let streamed = text;
+        let text = if stats.stopped_by_eos { streamed.clone() } else { complete_sentences(&streamed).to_string() };
         let verification = verify(&text, &sources);
         let settled = settle(&text, &sources);
         let base = Outcome { generation: Some(stats), ..base };
@@ -484,8 +512,9 @@ impl Assistant {
             let why = format!("生成的回答未依据所问的“{}”作答", section_title(aspect.section()));
             return self.send_extractive(&guide, aspect, retrieved.first(), Some(why), failed(), events).await;
         }
-        let streamed = text;
         let Settled { text, verification, removed } = settled;
+        // 出处 lists what the shown answer cites, not every section the model was given.
+        let sources = cited_sources(&text, sources);
         if text != streamed {
             emit(events, AnswerEvent::Settled { text: text.clone(), removed: removed.clone(), sources: sources.clone(), verification: verification.clone() }).await?;
         } else {

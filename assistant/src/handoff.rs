@@ -134,7 +134,9 @@ pub struct Turn<'a> {
 pub struct Summary {
     /// What the citizen wants: their messages, most recent last (at most three, shortened).
     pub wants: Vec<String>,
-    /// What the assistant already answered: item and the question, one line each.
+    /// What the citizen was already answered (by the assistant or an agent), one line each,
+    /// most recent last (at most five): the item and the question for answers from the guides,
+    /// what was introduced, filled, submitted or pre-reviewed otherwise.
     pub answered: Vec<String>,
     /// What is still missing for the agent to do.
     pub missing: String,
@@ -154,6 +156,43 @@ fn short(s: &str, n: usize) -> String {
     }
 }
 
+/// Lines of [`Summary::answered`] kept (the most recent; the transcript has the rest).
+const MAX_ANSWERED: usize = 5;
+
+/// Outcome kinds of assistant messages that answer nothing: the assistant asked back, declined,
+/// chatted, handed off, took a suggestion or found the question out of scope.
+const NOT_ANSWERS: [&str; 6] = ["clarified", "declined", "small_talk", "handoff", "suggestion", "out_of_scope"];
+
+/// What message `t` answered, as one summary line (`question` is the citizen's message before
+/// it), or None when it answered nothing. Every assistant message with an outcome kind is an
+/// answer unless its kind is in [`NOT_ANSWERS`] (an interrupted answer has no kind), so a kind
+/// added later is summarised rather than silently left out; an agent's reply is an answer too.
+fn answered_line(t: &Turn<'_>, question: &str) -> Option<String> {
+    let q = short(question, 40);
+    match t.role {
+        "agent" => return Some(format!("人工客服已答复：{}", short(t.text, 40))),
+        "assistant" => {}
+        _ => return None,
+    }
+    let kind = t.kind?;
+    if NOT_ANSWERS.contains(&kind) {
+        return None;
+    }
+    Some(match kind {
+        "generated" | "extractive" => format!("已就“{}”答复：{q}", t.item.unwrap_or("办事指南")),
+        "curated" => format!("已以标准答复答复：{q}"),
+        "bundle" => format!("已介绍“{}”：{q}", t.item.unwrap_or("一件事")),
+        "form_step" => "已协助在线填写申请表".to_string(),
+        "submitted" => format!("已提交申请：{}", short(t.text, 50)),
+        "progress" => format!("已答复办理进度：{}", short(t.text, 50)),
+        "prereview" => format!("已预审材料：{}", short(t.text, 50)),
+        _ => match t.item {
+            Some(item) => format!("已就“{item}”答复：{q}"),
+            None => format!("已答复：{q}"),
+        },
+    })
+}
+
 /// Summarise `transcript` (oldest first) for a handoff.
 pub fn summarise(transcript: &[Turn<'_>], h: &Handoff) -> Summary {
     let substantive = |t: &&Turn<'_>| t.role == "user" && t.text.chars().count() > 2;
@@ -162,16 +201,22 @@ pub fn summarise(transcript: &[Turn<'_>], h: &Handoff) -> Summary {
         wants.push(short(&h.question, 80));
     }
     let wants = wants.split_off(wants.len().saturating_sub(3));
-    let mut answered = Vec::new();
+    let mut answered: Vec<String> = Vec::new();
     let mut last_question = "";
     for t in transcript {
         if t.role == "user" {
-            last_question = t.text;
-        } else if t.role == "assistant" && matches!(t.kind, Some("generated" | "extractive")) {
-            let item = t.item.unwrap_or("办事指南");
-            answered.push(format!("已就“{}”答复：{}", item, short(last_question, 40)));
+            if t.kind != Some("upload") {
+                last_question = t.text;
+            }
+            continue;
+        }
+        if let Some(line) = answered_line(t, last_question) {
+            if answered.last() != Some(&line) {
+                answered.push(line);
+            }
         }
     }
+    let answered = answered.split_off(answered.len().saturating_sub(MAX_ANSWERED));
     Summary {
         wants,
         answered,
@@ -211,6 +256,52 @@ mod tests {
         assert!(s.missing.contains("责任部门"));
         assert_eq!(HandoffReason::Complaint.priority(), 1);
         assert_eq!(HandoffReason::LowConfidence.priority(), 2);
+    }
+
+    /// Every way the assistant answers is summarised, not only answers from the guides' text
+    /// (the field trial's ticket after a 一件事 card said “已答复 无”).
+    #[test]
+    fn every_kind_of_answer_is_summarised_and_non_answers_are_not() {
+        let h = Handoff { reason: HandoffReason::AskedHuman, question: "转人工".into(), appeal: None, item: None, item_department: None };
+        let transcript = [
+            turn("user", "孩子刚出生，要办哪些手续？", None, None),
+            turn("assistant", "可以一次办好新生儿出生一件事……", Some("bundle"), Some("新生儿出生一件事")),
+            turn("user", "开始办理", None, None),
+            turn("assistant", "已为您预填……", Some("form_step"), None),
+            turn("user", "随母", None, None),
+            turn("assistant", "还需要……", Some("form_step"), None),
+            turn("assistant", "“新生儿出生一件事”已提交，受理编号 BS20261204000001。", Some("submitted"), None),
+            turn("user", "社保卡丢了怎么办", None, None),
+            turn("assistant", "请问是哪一项？", Some("clarified"), None),
+            turn("user", "天气怎么样", None, None),
+            turn("assistant", "抱歉……", Some("out_of_scope"), None),
+            turn("user", "公积金怎么提取", None, None),
+            turn("assistant", "提取公积金需……", Some("curated"), None),
+            turn("user", "还有问题", None, None),
+            turn("assistant", "回答中断", None, None),
+            turn("agent", "您好，已为您查询，材料齐全。", None, None),
+            turn("user", "转人工", None, None),
+            turn("assistant", "已为您转接人工客服", Some("handoff"), None),
+        ];
+        let s = summarise(&transcript, &h);
+        assert_eq!(
+            s.answered,
+            [
+                "已介绍“新生儿出生一件事”：孩子刚出生，要办哪些手续？",
+                "已协助在线填写申请表",
+                "已提交申请：“新生儿出生一件事”已提交，受理编号 BS20261204000001。",
+                "已以标准答复答复：公积金怎么提取",
+                "人工客服已答复：您好，已为您查询，材料齐全。",
+            ]
+        );
+        // Repeated lines collapse; a long conversation keeps its most recent answers.
+        let same: Vec<Turn<'_>> = (0..3).flat_map(|_| [turn("user", "换身份证要带什么？", None, None), turn("assistant", "原证件", Some("extractive"), Some("居民身份证换领"))]).collect();
+        assert_eq!(summarise(&same, &h).answered, ["已就“居民身份证换领”答复：换身份证要带什么？"]);
+        let questions: Vec<String> = (1..=8).map(|i| format!("第{i}个问题")).collect();
+        let many: Vec<Turn<'_>> = questions.iter().flat_map(|q| [turn("user", q, None, None), turn("assistant", "答", Some("generated"), None)]).collect();
+        let s = summarise(&many, &h);
+        assert_eq!(s.answered.len(), 5, "{:?}", s.answered);
+        assert_eq!((s.answered[0].as_str(), s.answered[4].as_str()), ("已就“办事指南”答复：第4个问题", "已就“办事指南”答复：第8个问题"));
     }
 
     #[test]

@@ -4,12 +4,14 @@
 //!   clarifying question or a decline; events stream as they happen.
 //! - [`prompt`]: the cached system prompt and the context budget; [`citations`]: parsing and
 //!   verifying `[n]`; [`extractive`]: answers in the guide's own words; [`card`]: the sources
-//!   card; [`intent`]: aspects and follow-ups.
+//!   card; [`intent`]: aspects and follow-ups; [`contract`]: every streamed token is confirmed,
+//!   replaced or withdrawn before the turn ends.
 
 pub mod appeal;
 pub mod apply;
 pub mod card;
 pub mod citations;
+pub mod contract;
 pub mod engine;
 pub mod extractive;
 pub mod forms;

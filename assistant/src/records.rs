@@ -27,6 +27,8 @@ pub struct ApplicationView {
 pub trait Records: Send + Sync {
     async fn profile(&self, citizen_id: i64) -> Result<Option<Profile>, String>;
     async fn application(&self, tracking_no: &str) -> Result<Option<ApplicationView>, String>;
+    /// The applications a signed-in citizen submitted, newest first.
+    async fn citizen_applications(&self, citizen_id: i64) -> Result<Vec<ApplicationView>, String>;
 }
 
 pub fn status_zh(s: &str) -> &'static str {

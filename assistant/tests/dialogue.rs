@@ -96,17 +96,17 @@ async fn a_look_up_service_does_not_answer_another_act() {
     let dir = tempfile::tempdir().unwrap();
     let kb = kb(dir.path(), None).await;
     let guide: banshi_knowledge::guide::Guide = serde_json::from_value(serde_json::json!({
-        "code": "TEST-CET-001", "name": "全国大学英语四六级考试成绩查询", "kind": "公共服务", "department": "示例省教育厅",
+        "code": "TEST-PTH-001", "name": "普通话水平测试成绩查询", "kind": "公共服务", "department": "示例省语言文字工作委员会",
         "region": "示例省", "places": [{"name": "办理窗口", "address": "示例市中山大道69号"}], "consult_phone": "020-89338633",
-        "conditions": ["报名参加全国大学英语四六级考试的人员可查询"], "source": {"kind": "sample"}
+        "conditions": ["参加普通话水平测试的人员可查询"], "source": {"kind": "sample"}
     }))
     .unwrap();
     kb.import(&[guide], "test", &|_, _| {}).await.unwrap();
     let a = Assistant::new(kb, None);
-    let (o, _) = ask(&a, &mut DialogueState::default(), "全国大学英语四六级考试成绩查询在哪里办").await;
+    let (o, _) = ask(&a, &mut DialogueState::default(), "普通话水平测试成绩查询在哪里办").await;
     assert_eq!(o.kind, OutcomeKind::Extractive, "{}", o.text);
     assert!(o.text.contains("中山大道69号"), "{}", o.text);
-    let (o, _) = ask(&a, &mut DialogueState::default(), "全国大学英语四六级考试成绩查询那里怎么报名").await;
+    let (o, _) = ask(&a, &mut DialogueState::default(), "普通话水平测试成绩查询那里怎么报名").await;
     assert_eq!(o.kind, OutcomeKind::Clarified, "{}", o.text);
 }
 
@@ -161,6 +161,8 @@ async fn real_model_answers_with_verified_citations() {
     assert!(events.iter().any(|e| matches!(e, AnswerEvent::Clarify { .. })));
     let said: String = events.iter().filter_map(|e| if let AnswerEvent::Token { text } = e { Some(text.as_str()) } else { None }).collect();
     assert!(said.contains(banshi_assistant::MODEL_DECLINE), "the model read the sections first: {said}");
+    let withdrawn = events.iter().position(|e| matches!(e, AnswerEvent::Withdraw { .. })).expect("what the model streamed is withdrawn");
+    assert!(withdrawn < events.iter().position(|e| matches!(e, AnswerEvent::Clarify { .. })).unwrap(), "before the clarification");
     assert!(!events.iter().any(|e| matches!(e, AnswerEvent::Replace { .. } | AnswerEvent::Citations { .. } | AnswerEvent::Settled { .. })));
 
     // Pre-fill by the model: constrained JSON for fields the rules cannot read, each value
@@ -175,4 +177,28 @@ async fn real_model_answers_with_verified_citations() {
     assert!(p.values.get("delivery").is_none_or(|v| v.value == "邮寄送达"), "{:?}", p.values.get("delivery"));
     assert!(!p.values.contains_key("name") && !p.values.contains_key("birth_date"), "nothing the citizen did not say: {:?}", p.plain_values());
     assert!(p.errors.is_empty(), "nothing invalid is kept: {:?}", p.errors);
+}
+
+/// A handoff goes to the department of the item the conversation was about, even after the
+/// model found no answer in it: not to whatever domain the classifier guesses. The tiny model's
+/// words all read “知识库中没有相关信息N”, so whatever it writes is the model declining; the
+/// engine withdraws that text and asks back.
+#[tokio::test]
+async fn a_handoff_is_routed_to_the_discussed_items_department() {
+    use banshi_models::testing::{tiny_generator_with, tiny_qwen_tokenizer_with};
+    use banshi_models::{ComputeHandle, Models};
+    let dir = tempfile::tempdir().unwrap();
+    let declining = tiny_generator_with(tiny_qwen_tokenizer_with(|i| format!("{}{i}", banshi_assistant::MODEL_DECLINE)));
+    let compute = ComputeHandle::spawn(Models { generator: Some(declining), ..Models::default() }, 16);
+    let a = Assistant::new(kb(dir.path(), None).await, Some(compute));
+    let mut state = DialogueState::default();
+    let (o, events) = ask(&a, &mut state, "新生儿出生登记要带什么材料").await;
+    assert_eq!(o.kind, OutcomeKind::Clarified, "{}\n{events:?}", o.text);
+    let w = events.iter().position(|e| matches!(e, AnswerEvent::Withdraw { .. })).expect("the streamed text is withdrawn");
+    assert!(w < events.iter().position(|e| matches!(e, AnswerEvent::Clarify { .. })).unwrap());
+    assert!(state.item.is_none(), "no follow-up on an item that did not answer");
+    let (o, _) = ask(&a, &mut state, "我要人工客服").await;
+    let h = o.handoff.expect("a handoff");
+    assert_eq!(h.item.as_ref().map(|i| i.code.as_str()), Some("SAMPLE-GA-002"), "{h:?}");
+    assert_eq!(h.department().as_deref(), Some("示例市公安局"));
 }

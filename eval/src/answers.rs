@@ -13,7 +13,7 @@
 
 use std::time::Instant;
 
-use banshi_assistant::citations::{settle, verify, Source};
+use banshi_assistant::citations::{complete_sentences, settle, verify, Source};
 use banshi_assistant::prompt::{answer_prompt, fit_budget, CONTEXT_BUDGET_CHARS};
 use banshi_assistant::{Assistant, DialogueState, OutcomeKind};
 use banshi_knowledge::search::SearchParams;
@@ -50,6 +50,10 @@ pub struct GroundedRow {
     pub baseline_f1: f64,
     pub baseline_rouge_l: f64,
     pub seconds: f64,
+    /// The model hit the token budget.
+    pub cut_by_budget: bool,
+    /// The shown (generated) answer ends without an end mark: cut mid-sentence.
+    pub ends_mid_sentence: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -75,6 +79,10 @@ pub struct AnswersReport {
     pub shown_faithfulness: f64,
     /// Shown answers with claims removed.
     pub removal_rate: f64,
+    /// Answers the token budget cut (their unfinished last sentence is dropped).
+    pub cut_by_budget: usize,
+    /// Shown generated answers that end mid-sentence (should be 0).
+    pub ends_mid_sentence: usize,
     pub fallback_rate: f64,
     pub declined_rate: f64,
     pub f1: f64,
@@ -162,12 +170,20 @@ pub async fn grounded(eval: &RetrievalEval, compute: &ComputeHandle, split: Spli
         let sources = fit_budget(sources, CONTEXT_BUDGET_CHARS);
         let mut rx = compute.generate(answer_prompt(&q.question, &sources), GenParams { max_tokens: 200, ..GenParams::default() })?;
         let mut text = String::new();
+        let mut cut = false;
         while let Some(ev) = rx.recv().await {
             match ev {
                 GenEvent::Text(t) => text.push_str(&t),
-                GenEvent::Done(_) => break,
+                GenEvent::Done(stats) => {
+                    cut = !stats.stopped_by_eos;
+                    break;
+                }
                 GenEvent::Error(e) => return Err(EvalError::Dataset(format!("generation failed: {e}"))),
             }
+        }
+        // As in production: a sentence the token budget cut off is not shown.
+        if cut {
+            text = complete_sentences(&text).to_string();
         }
         let v = verify(&text, &sources);
         let baseline = sources.first().map(|s| s.text.clone()).unwrap_or_default();
@@ -192,6 +208,8 @@ pub async fn grounded(eval: &RetrievalEval, compute: &ComputeHandle, split: Spli
             baseline_f1: char_f1(&baseline, &q.answer),
             baseline_rouge_l: rouge_l(&baseline, &q.answer),
             seconds: started.elapsed().as_secs_f64(),
+            cut_by_budget: cut,
+            ends_mid_sentence: settled.as_ref().is_some_and(|s| complete_sentences(&s.text) != s.text),
             shown,
         });
     }
@@ -248,6 +266,8 @@ pub fn report(split: Split, grounded: Vec<GroundedRow>, ookb: Vec<OutOfKbRow>) -
         shown_citation_validity: mean_some(&|r| r.shown_citation_validity),
         shown_faithfulness: mean(&|r| r.shown_faithfulness as f64),
         removal_rate: share(&|r| r.removed > 0),
+        cut_by_budget: grounded.iter().filter(|r| r.cut_by_budget).count(),
+        ends_mid_sentence: grounded.iter().filter(|r| r.ends_mid_sentence).count(),
         fallback_rate: share(&|r| r.fallback),
         declined_rate: share(&|r| r.declined),
         f1: mean(&|r| r.f1),
@@ -280,7 +300,9 @@ impl AnswersReport {
              | ROUGE-L vs official answer (shown answer) | {:.3} |\n\
              | baseline: top passage quoted — character F1 | {:.3} |\n\
              | baseline: top passage quoted — ROUGE-L | {:.3} |\n\
-             | seconds per answer | {:.1} |\n\n\
+             | seconds per answer | {:.1} |\n\
+             | answers cut by the token budget (last sentence dropped) | {} |\n\
+             | shown answers ending mid-sentence | {} |\n\n\
              ## Out-of-knowledge-base questions ({})\n\n\
              | metric | value |\n|---|---|\n\
              | refusal-or-handoff rate (within two turns) | {:.3} |\n\
@@ -300,6 +322,8 @@ impl AnswersReport {
             self.baseline_f1,
             self.baseline_rouge_l,
             self.seconds_per_answer,
+            self.cut_by_budget,
+            self.ends_mid_sentence,
             self.out_of_kb,
             self.refusal_or_handoff_rate,
             self.no_number_rate

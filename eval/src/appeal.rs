@@ -31,6 +31,9 @@ pub struct Scores {
     pub per_type_f1: BTreeMap<String, f64>,
     /// On test rows with a domain label.
     pub domain_accuracy: f64,
+    /// Tickets routed to the department that handles the labelled domain (the engine's routing
+    /// when no item was discussed: domain → department), on test rows with a domain label.
+    pub department_accuracy: Option<f64>,
     /// F1 of the 愤怒 label (`None` for baselines without a sentiment head).
     pub angry_f1: Option<f64>,
     /// Share of gov_qa questions taken for a non-question at the engine's `sure` threshold.
@@ -159,6 +162,8 @@ fn score(name: &str, trained_on: &str, test: &[Example], pred: &[Prediction], qu
     let (acc, f1, per) = accuracy_f1(&gold, &types);
     let with_domain: Vec<(&Example, &Prediction)> = test.iter().zip(pred).filter(|(r, _)| r.domain.is_some()).collect();
     let domain_ok = with_domain.iter().filter(|(r, p)| r.domain == p.appeal.domain).count();
+    let department = |d: Option<&str>| banshi_assistant::handoff::department_for(d.unwrap_or_default());
+    let department_ok = with_domain.iter().filter(|(r, p)| department(r.domain.as_deref()) == department(p.appeal.domain.as_deref())).count();
     let angry_gold: Vec<bool> = test.iter().map(|r| r.sentiment.as_deref() == Some(ANGRY)).collect();
     let angry_pred: Vec<bool> = pred.iter().map(|p| p.appeal.angry >= 0.5).collect();
     let misrouted = questions.iter().filter(|a| a.kind != AppealType::Consult && a.confidence >= policy.sure).count();
@@ -169,6 +174,7 @@ fn score(name: &str, trained_on: &str, test: &[Example], pred: &[Prediction], qu
         appeal_macro_f1: f1,
         per_type_f1: per,
         domain_accuracy: domain_ok as f64 / with_domain.len().max(1) as f64,
+        department_accuracy: Some(department_ok as f64 / with_domain.len().max(1) as f64),
         angry_f1: Some(binary_f1(&angry_gold, &angry_pred)),
         questions_misrouted: (!questions.is_empty()).then(|| misrouted as f64 / questions.len() as f64),
     }
@@ -196,6 +202,7 @@ pub fn majority(dev: &[Example], test: &[Example]) -> Scores {
         appeal_macro_f1: f1,
         per_type_f1: per,
         domain_accuracy: domain_ok as f64 / with_domain.len().max(1) as f64,
+        department_accuracy: None,
         angry_f1: None,
         questions_misrouted: None,
     }
@@ -236,6 +243,7 @@ pub fn word_baseline(dev: &[Example], test: &[Example]) -> Scores {
         appeal_macro_f1: f1,
         per_type_f1: per,
         domain_accuracy: ok as f64 / n.max(1) as f64,
+        department_accuracy: None,
         angry_f1: None,
         questions_misrouted: None,
     }
@@ -249,18 +257,19 @@ impl AppealReport {
              off-topic with confidence ≥ {:.2}, the level at which the engine acts without retrieval's agreement. Run {:.1} s.\n\n",
             self.dataset, self.dev_rows, self.test_rows, self.test_rows_with_domain, self.questions_checked, self.sure_threshold, self.run_seconds
         );
-        s.push_str("| model | trained on | type accuracy | type macro-F1 | F1 咨询 / 投诉求助 / 建言 | domain accuracy | 愤怒 F1 | misrouted |\n|---|---|---|---|---|---|---|---|\n");
+        s.push_str("| model | trained on | type accuracy | type macro-F1 | F1 咨询 / 投诉求助 / 建言 | domain accuracy | routed to the right department | 愤怒 F1 | misrouted |\n|---|---|---|---|---|---|---|---|---|\n");
         let pct = |v: Option<f64>| v.map(|v| format!("{:.1}%", v * 100.0)).unwrap_or_else(|| "–".into());
         for m in &self.models {
             let per = APPEAL_TYPES.iter().map(|t| format!("{:.3}", m.per_type_f1.get(*t).copied().unwrap_or(0.0))).collect::<Vec<_>>().join(" / ");
             s.push_str(&format!(
-                "| {} | {} | {:.3} | {:.3} | {} | {:.3} | {} | {} |\n",
+                "| {} | {} | {:.3} | {:.3} | {} | {:.3} | {} | {} | {} |\n",
                 m.model,
                 m.trained_on,
                 m.appeal_accuracy,
                 m.appeal_macro_f1,
                 per,
                 m.domain_accuracy,
+                m.department_accuracy.map(|v| format!("{v:.3}")).unwrap_or_else(|| "–".into()),
                 m.angry_f1.map(|v| format!("{v:.3}")).unwrap_or_else(|| "–".into()),
                 pct(m.questions_misrouted)
             ));

@@ -8,6 +8,7 @@
 //!   [`label_agreement`]: how often near-duplicate messages carry the same label.
 //! - [`corpus`]: synthetic material documents (images, scanned and text PDFs) for pre-review.
 //! - [`prereview`]: pre-review detection on planted defects, false rejections, OCR accuracy.
+//! - [`injection`]: injection attempts through the dialogue engine and the stream contract.
 //! - [`forms`]: the 一件事 bundles' fields, materials and visits against their separate items.
 
 pub mod answers;
@@ -15,6 +16,7 @@ pub mod appeal;
 pub mod calibrate;
 pub mod corpus;
 pub mod forms;
+pub mod injection;
 pub mod label_agreement;
 pub mod prereview;
 pub mod retrieval;
@@ -31,7 +33,7 @@ pub enum Split {
 
 impl Split {
     pub fn contains(self, id: u64) -> bool {
-        (id % 5 == 0) == (self == Split::Test)
+        id.is_multiple_of(5) == (self == Split::Test)
     }
 
     pub fn as_str(self) -> &'static str {

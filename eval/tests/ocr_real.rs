@@ -38,3 +38,39 @@ fn rendered_chinese_documents_are_read() {
     eprintln!("character accuracy {accuracy:.4} over {chars} characters; {:.1} s for 3 pages", t.elapsed().as_secs_f64());
     assert!(accuracy >= 0.95, "character accuracy {accuracy:.4}");
 }
+
+/// A photographed resident ID card, each side on its own: the front (人像面) has no 居民身份证 /
+/// 签发机关 / 有效期限 text, and its labels stand far from their values, so OCR reads label and
+/// value as separate boxes (separate lines); the back (国徽面) has the issuer and validity. Both
+/// are recognised as 居民身份证 by the pre-review rules, and the front's 姓名 and number are read.
+#[test]
+fn both_sides_of_a_photographed_id_card_are_recognised_after_ocr() {
+    use banshi_assistant::prereview::recognize::{classify, fields, MaterialKind};
+    let dir = banshi_models::default_models_dir();
+    if !dir.join(OCR_DET_FILE).exists() || !Renderer::available() {
+        eprintln!("SKIPPED: needs {OCR_DET_FILE} in {} and fonts-noto-cjk", dir.display());
+        return;
+    }
+    let ocr = Ocr::from_files(&dir.join(OCR_DET_FILE), &dir.join(OCR_REC_FILE)).unwrap();
+    let renderer = Renderer::new().unwrap();
+    let gap = "\u{3000}\u{3000}";
+    let front = [
+        format!("姓名{gap}林晓梅"),
+        format!("性别{gap}女{gap}\u{3000}民族{gap}汉"),
+        format!("出生{gap}1993 年 4 月 12 日"),
+        format!("住址{gap}示例市鼓楼区五四路100号"),
+        format!("公民身份号码{gap}35010219930412124X"),
+    ];
+    let back = ["中华人民共和国".to_string(), "居民身份证".to_string(), format!("签发机关{gap}示例市公安局"), format!("有效期限{gap}2016.03.01-2036.03.01")];
+    // As pre-review reads an image: one line per OCR box, top to bottom.
+    let read = |lines: &[String]| ocr.recognize(&renderer.page(lines, 32.0, 1000, 700)).unwrap().into_iter().map(|l| l.text).collect::<Vec<_>>().join("\n");
+    let text = read(&front);
+    eprintln!("--- front\n{text}");
+    assert_eq!(classify(&text).0, MaterialKind::IdCard, "{text}");
+    let f = fields(&text);
+    assert_eq!((f.get("姓名").map(String::as_str), f.get("公民身份号码").map(String::as_str)), (Some("林晓梅"), Some("35010219930412124X")), "{text}");
+    let text = read(&back);
+    eprintln!("--- back\n{text}");
+    assert_eq!(classify(&text).0, MaterialKind::IdCard, "{text}");
+    assert_eq!(fields(&text).get("有效期至").map(String::as_str), Some("2036-03-01"), "{text}");
+}

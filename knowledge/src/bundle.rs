@@ -142,6 +142,11 @@ pub struct MaterialRow {
     /// Issued by this item of the bundle: shared, not submitted.
     pub produced_by: Option<String>,
     pub notes: Option<String>,
+    /// It is the application form filled in online (every item material it stands for is its
+    /// item's form, [`crate::guide::Material::online_form`]): applying fills it, it is never
+    /// uploaded. Absent in rows stored before it existed: false.
+    #[serde(default)]
+    pub online_form: bool,
 }
 
 fn guide<'a>(guides: &'a [Guide], code: &str) -> Option<&'a Guide> {
@@ -265,7 +270,7 @@ impl Bundle {
     }
 
     /// One list of materials: declared merges first, then every other item material, merged
-    /// by exact name; each line says which items need it.
+    /// by exact name; each line says which items need it, and whether it is the online form.
     pub fn material_list(&self, guides: &[Guide]) -> Vec<MaterialRow> {
         let mut rows: Vec<MaterialRow> = self
             .materials
@@ -278,6 +283,7 @@ impl Bundle {
                 needed_by: Vec::new(),
                 produced_by: m.produced_by.clone(),
                 notes: m.notes.clone(),
+                online_form: true,
             })
             .collect();
         for item in &self.items {
@@ -300,12 +306,16 @@ impl Bundle {
                             needed_by: Vec::new(),
                             produced_by: None,
                             notes: None,
+                            online_form: true,
                         });
                         rows.last_mut().expect("just pushed")
                     }
                 };
                 row.required |= mat.required;
                 row.tolerance &= mat.tolerance;
+                // Every item's form is part of the merged form, so a line standing only for
+                // items' forms is the merged form itself.
+                row.online_form &= mat.online_form;
                 if row.e_licence.is_none() {
                     row.e_licence = mat.e_licence.clone();
                 }
@@ -370,7 +380,7 @@ mod tests {
         });
         g.materials = materials
             .iter()
-            .map(|n| Material { name: n.to_string(), required: true, originals: 1, copies: 0, form: None, e_licence: None, tolerance: false, origin: None, notes: None })
+            .map(|n| Material { name: n.to_string(), required: true, originals: 1, copies: 0, form: None, e_licence: None, tolerance: false, origin: None, notes: None, online_form: false })
             .collect();
         g
     }
@@ -385,6 +395,24 @@ mod tests {
             "source": {"kind": "sample"}
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn a_line_standing_only_for_the_items_forms_is_the_online_form() {
+        let mut guides = [item("A", &[("phone", FieldKind::Phone, true)], &["A申请表", "户口簿"]), item("B", &[("phone", FieldKind::Phone, true)], &["B登记表", "照片"])];
+        for g in &mut guides {
+            g.materials[0].online_form = true;
+        }
+        let mut b = bundle();
+        b.produced.clear();
+        b.materials = serde_json::from_value(serde_json::json!([
+            {"name": "联合申请表（在线填写）", "covers": ["A:A申请表"]},
+            {"name": "登记表和照片", "covers": ["B:B登记表", "B:照片"]}
+        ]))
+        .unwrap();
+        let list = b.material_list(&guides);
+        let online: Vec<(&str, bool)> = list.iter().map(|r| (r.name.as_str(), r.online_form)).collect();
+        assert_eq!(online, [("联合申请表（在线填写）", true), ("登记表和照片", false), ("户口簿", false)], "a line that is also a photo is not the form");
     }
 
     #[test]

@@ -28,9 +28,12 @@ pub struct Curated {
     pub updated_at: String,
 }
 
+/// An active answer with the character bigrams of its question, for matching.
+type Indexed = (Curated, HashSet<(char, char)>);
+
 pub struct CuratedStore {
     pool: SqlitePool,
-    active: RwLock<Vec<(Curated, HashSet<(char, char)>)>>,
+    active: RwLock<Vec<Indexed>>,
 }
 
 fn normalise(s: &str) -> Vec<char> {

@@ -11,6 +11,12 @@ pub enum KnowledgeError {
     /// Someone saved `code` after the version the change was based on.
     #[error("{code} was changed by {by} (now v{latest}) after v{base}, the version this edit started from")]
     Conflict { code: String, base: u32, latest: u32, by: String },
+    /// Work that builds on a version no longer on the live line: `root`, the published version
+    /// the edit (or the draft `version`) started from, was rolled back or replaced by a later
+    /// publish. Saving or publishing it would bring back what is no longer live. `publishing`
+    /// tells a refused publish from a refused save.
+    #[error("{code} v{version} builds on v{root}, which is no longer live (live: {live:?})")]
+    Stale { code: String, version: u32, root: u32, live: Option<u32>, publishing: bool },
     /// The requested version cannot be made live (a draft that failed validation, unknown).
     #[error("{0}")]
     NotAllowed(String),

@@ -120,10 +120,18 @@ pub struct Material {
     pub origin: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notes: Option<String>,
+    /// This material is the application form itself (the guide's `form`): applying online
+    /// fills it in, so it is never uploaded or photographed. Only valid when the guide has a form.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub online_form: bool,
 }
 
 fn yes() -> bool {
     true
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// One step of the process (办理流程).
@@ -135,39 +143,82 @@ pub struct Step {
     pub description: String,
 }
 
-/// A time limit; `days == 0` means 即办 (handled on the spot).
+/// A time limit; `days == 0` means 即办 (handled on the spot). The unit is data, as the source
+/// states it: 60日 (calendar days) and 60个工作日 are different limits.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TimeLimit {
+    /// How many `unit`s (days, or months for [`DayUnit::Months`]); the name predates months.
     pub days: u32,
+    /// Absent in a file means 工作日, the unit of most limits (and of files written before the
+    /// unit was recorded).
     #[serde(default)]
     pub unit: DayUnit,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }
 
+/// The unit of a [`TimeLimit`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DayUnit {
     /// 工作日.
     #[default]
     WorkingDays,
-    /// 自然日.
+    /// 自然日 (a source's “日” or “天”).
     CalendarDays,
+    /// 个月 (calendar months).
+    Months,
+}
+
+impl DayUnit {
+    /// The unit as a limit is written after its number: “个工作日”, “日”, “个月”.
+    pub fn zh(self) -> &'static str {
+        match self {
+            DayUnit::WorkingDays => "个工作日",
+            DayUnit::CalendarDays => "日",
+            DayUnit::Months => "个月",
+        }
+    }
+
+    /// The unit a source's word names: 工作日, 自然日 / 日 / 天, 个月; `None` for anything
+    /// else (the caller drops the value rather than guess a unit).
+    pub fn from_zh(word: &str) -> Option<DayUnit> {
+        match word.trim() {
+            "工作日" | "个工作日" => Some(DayUnit::WorkingDays),
+            "自然日" | "个自然日" | "日" | "天" | "日历日" => Some(DayUnit::CalendarDays),
+            "个月" | "自然月" | "个自然月" => Some(DayUnit::Months),
+            _ => None,
+        }
+    }
 }
 
 impl TimeLimit {
-    /// Chinese display: “即办”, “20个工作日”, “30日”.
+    /// Chinese display: “即办”, “20个工作日”, “30日”, “3个月”.
     pub fn display(&self) -> String {
-        let base = match (self.days, self.unit) {
-            (0, _) => "即办".to_string(),
-            (d, DayUnit::WorkingDays) => format!("{d}个工作日"),
-            (d, DayUnit::CalendarDays) => format!("{d}日"),
+        let base = match self.days {
+            0 => "即办".to_string(),
+            d => format!("{d}{}", self.unit.zh()),
         };
         match &self.note {
             Some(n) if !n.is_empty() => format!("{base}（{n}）"),
             _ => base,
         }
+    }
+
+    /// A limit as sources write it: “30(工作日)”, “60（自然日）”, “60日”, “15个工作日”,
+    /// “3个月”, “20天”, “即办” / “当场办结” (0). `None` for anything else — a number without a
+    /// unit, a range, prose — so an importer drops it and says so instead of guessing a unit.
+    pub fn parse(text: &str) -> Option<TimeLimit> {
+        static RE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+            regex::Regex::new(r"^(\d{1,4})\s*[（(]?\s*(个工作日|工作日|个自然日|自然日|日历日|日|天|个自然月|自然月|个月)\s*[)）]?$").expect("static regex")
+        });
+        let t = text.trim().trim_end_matches(['。', '.']);
+        if matches!(t, "即办" | "即办件" | "当场办结" | "当场办理" | "立即办结") {
+            return Some(TimeLimit { days: 0, unit: DayUnit::WorkingDays, note: None });
+        }
+        let c = RE.captures(t)?;
+        Some(TimeLimit { days: c[1].parse().ok()?, unit: DayUnit::from_zh(&c[2])?, note: None })
     }
 }
 
@@ -269,6 +320,9 @@ impl Guide {
             if m.name.trim().is_empty() {
                 problems.push(format!("第 {} 项申请材料缺少名称", i + 1));
             }
+            if m.online_form && self.form.is_none() {
+                problems.push(format!("第 {} 项申请材料“{}”标为在线填写（online_form），但本事项没有在线申请表（form）", i + 1, m.name));
+            }
         }
         for (i, f) in self.faq.iter().enumerate() {
             if f.q.trim().is_empty() || f.a.trim().is_empty() {
@@ -277,7 +331,8 @@ impl Guide {
         }
         if let Some(fees) = &self.fees {
             for (i, f) in fees.iter().enumerate() {
-                if f.amount_yuan.is_some_and(|a| !(a >= 0.0)) {
+                // Negative, or not a number at all (NaN compares with nothing).
+                if f.amount_yuan.is_some_and(|a| a.partial_cmp(&0.0).is_none_or(std::cmp::Ordering::is_lt)) {
                     problems.push(format!("第 {} 项收费金额不能为负数", i + 1));
                 }
             }
@@ -371,5 +426,41 @@ mod tests {
         assert_eq!(g.fees_display().unwrap(), "不收费");
         g.fees = Some(vec![Fee { name: "工本费".into(), amount_yuan: Some(20.0), note: None, basis: None }]);
         assert_eq!(g.fees_display().unwrap(), "工本费20元");
+    }
+
+    #[test]
+    fn limits_keep_the_unit_the_source_wrote() {
+        let shown = |s: &str| TimeLimit::parse(s).map(|t| t.display());
+        for (src, want) in [
+            ("30(工作日)", "30个工作日"),
+            ("60（自然日）", "60日"),
+            ("60(自然日)", "60日"),
+            ("60日", "60日"),
+            ("20天", "20日"),
+            ("15个工作日", "15个工作日"),
+            ("3个月", "3个月"),
+            ("6(个月)", "6个月"),
+            ("即办", "即办"),
+        ] {
+            assert_eq!(shown(src).as_deref(), Some(want), "{src}");
+        }
+        for src in ["约3天", "30", "3-5个工作日", "无", "三个月", "3月"] {
+            assert_eq!(shown(src), None, "{src}: no unit is guessed");
+        }
+        // Files written before months existed, and without a unit, still load (工作日).
+        let t: TimeLimit = serde_json::from_str(r#"{"days": 5}"#).unwrap();
+        assert_eq!(t.unit, DayUnit::WorkingDays);
+        let t: TimeLimit = serde_json::from_str(r#"{"days": 3, "unit": "months"}"#).unwrap();
+        assert_eq!(t.display(), "3个月");
+    }
+
+    #[test]
+    fn an_online_form_material_needs_the_form() {
+        let mut g = minimal();
+        g.materials.push(serde_json::from_value(serde_json::json!({"name": "居民身份证申领登记表", "online_form": true})).unwrap());
+        assert!(g.validate().iter().any(|p| p.contains("online_form")), "{:?}", g.validate());
+        let plain: Material = serde_json::from_value(serde_json::json!({"name": "照片"})).unwrap();
+        assert!(!plain.online_form, "absent means not the form");
+        assert!(!serde_json::to_string(&plain).unwrap().contains("online_form"), "files without it stay as they are");
     }
 }

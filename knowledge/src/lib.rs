@@ -5,6 +5,7 @@
 //! - [`chunk`]: guides → sections; [`sparse`]: jieba vectors; [`index`]: the qdrant-edge
 //!   shard behind [`index::VectorIndex`]; [`indexer`]: incremental sync; [`search`]: fusion,
 //!   grouping per item, confidence.
+//! - [`private`]: owner-only files and directories for the data dir (personal data).
 //!
 //! [`KnowledgeBase`] ties them together for one data dir.
 
@@ -18,6 +19,7 @@ pub mod import;
 pub mod index;
 pub mod indexer;
 pub mod names;
+pub mod private;
 pub mod vocab;
 pub mod search;
 pub mod sparse;
@@ -165,10 +167,11 @@ impl KnowledgeBase {
         self.sync(docs, true, progress).await
     }
 
-    /// Make `version` of guide `code` live (publish a draft or roll back) and re-index only
-    /// that guide, so answers use it at once. Returns the version live before.
-    pub async fn make_live(&self, code: &str, version: u32) -> Result<Option<u32>, KnowledgeError> {
-        let before = self.store.make_live(code, version).await?;
+    /// Make `version` of guide `code` live (publish a draft or roll back, checked as
+    /// [`store::DocStore::make_live`] says) and re-index only that guide, so answers use it at
+    /// once. Returns the version live before.
+    pub async fn make_live(&self, code: &str, version: u32, how: store::GoLive) -> Result<Option<u32>, KnowledgeError> {
+        let before = self.store.make_live(code, version, how).await?;
         let live = self.store.live(code).await?.ok_or_else(|| KnowledgeError::NotFound(code.to_string()))?;
         self.searcher.names.set(&live);
         self.sync(vec![(live.code.clone(), chunk::chunk_guide(&live))], false, &|_, _| {}).await?;
@@ -177,14 +180,14 @@ impl KnowledgeBase {
 
     /// Make `version` of bundle `code` live (after checking it against the live guides: every
     /// item live, field maps and covers pointing at real fields and materials) and re-index it.
-    pub async fn make_live_bundle(&self, code: &str, version: u32) -> Result<Option<u32>, KnowledgeError> {
+    pub async fn make_live_bundle(&self, code: &str, version: u32, how: store::GoLive) -> Result<Option<u32>, KnowledgeError> {
         let b = self.bundles.version(code, version).await?.ok_or_else(|| KnowledgeError::NotFound(format!("{code} v{version}")))?;
         let guides = self.store.all_live().await?;
         let problems = b.check(&guides);
         if !problems.is_empty() {
             return Err(KnowledgeError::Invalid { code: code.to_string(), problems });
         }
-        let before = self.bundles.make_live(code, version).await?;
+        let before = self.bundles.make_live(code, version, how).await?;
         let live = self.bundles.live(code).await?.ok_or_else(|| KnowledgeError::NotFound(code.to_string()))?;
         self.searcher.names.set_names(&live.code, &live.name, &live.aliases);
         self.sync(vec![(live.code.clone(), chunk::chunk_bundle(&live, &guides))], false, &|_, _| {}).await?;

@@ -19,7 +19,24 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// Open (creating if needed) the SQLite database at `path` with WAL journaling and
 /// `synchronous=FULL`: a commit is on disk before it is acknowledged.
+///
+/// The database holds personal data, so it is owner-only: its directory is created (or
+/// tightened to) 0700, the file is created 0600 before SQLite opens it (SQLite gives the `-wal`
+/// and `-shm` files the database's mode), and an existing database, `-wal` and `-shm` with
+/// looser modes are tightened to 0600 ([`crate::private`]). Fails when the directory or file
+/// cannot be created or its mode changed, or when SQLite cannot open it.
 pub async fn open_sqlite(path: &std::path::Path) -> Result<SqlitePool, KnowledgeError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        crate::private::create_dir_all(dir).map_err(|e| KnowledgeError::io(dir, e))?;
+        crate::private::restrict(dir).map_err(|e| KnowledgeError::io(dir, e))?;
+    }
+    crate::private::create_file(path).map_err(|e| KnowledgeError::io(path, e))?;
+    for suffix in ["-wal", "-shm"] {
+        let mut side = path.as_os_str().to_owned();
+        side.push(suffix);
+        let side = std::path::PathBuf::from(side);
+        crate::private::restrict(&side).map_err(|e| KnowledgeError::io(&side, e))?;
+    }
     let options = SqliteConnectOptions::new()
         .filename(path)
         .create_if_missing(true)
@@ -49,6 +66,59 @@ pub struct VersionInfo {
     pub author: String,
     pub created_at: String,
     pub live: bool,
+}
+
+/// How a version is made live: publishing (a draft that builds on the live version, or the
+/// live version itself again) or rolling back (any version that was published before).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GoLive {
+    Publish,
+    Rollback,
+}
+
+/// Every version of one document as its line of edits: `(status, base)` by version, where
+/// `base` is the version the edit started from (0 for the first).
+struct Lineage {
+    versions: std::collections::BTreeMap<u32, (String, u32)>,
+    live: Option<u32>,
+}
+
+impl Lineage {
+    async fn load(db: &mut sqlx::SqliteConnection, table: &str, versions: &str, code: &str) -> Result<Lineage, KnowledgeError> {
+        let live: Option<i64> = sqlx::query_scalar(&format!("SELECT live_version FROM {table} WHERE code = ?")).bind(code).fetch_optional(&mut *db).await?.flatten();
+        let rows = sqlx::query(&format!("SELECT version, status, COALESCE(base_version, version - 1) FROM {versions} WHERE code = ?")).bind(code).fetch_all(&mut *db).await?;
+        let versions = rows.into_iter().map(|r| (r.get::<i64, _>(0) as u32, (r.get::<String, _>(1), r.get::<i64, _>(2).max(0) as u32))).collect();
+        Ok(Lineage { versions, live: live.map(|v| v as u32) })
+    }
+
+    /// The published version `v`'s edits start from: `v` itself when published, else the first
+    /// published version down its chain of drafts (0 when the chain starts from nothing).
+    /// `None` when `v` does not exist.
+    fn root(&self, mut v: u32) -> Option<u32> {
+        loop {
+            if v == 0 {
+                return Some(0);
+            }
+            let (status, base) = self.versions.get(&v)?;
+            // A base is always older than its version, so the walk ends.
+            if status == "published" || *base >= v {
+                return Some(v);
+            }
+            v = *base;
+        }
+    }
+
+    /// Whether `v` is on the live line: the live version, or a draft built (through drafts) on
+    /// it — or, while nothing is live, a draft built from nothing.
+    fn alive(&self, v: u32) -> bool {
+        self.versions.contains_key(&v) && self.root(v) == Some(self.live.unwrap_or(0))
+    }
+
+    /// The version an edit starts from: the newest version on the live line (a rolled-back
+    /// version, and drafts built on it, are history only). 0 when there is none.
+    fn head(&self) -> u32 {
+        self.versions.keys().rev().copied().find(|&v| self.alive(v)).unwrap_or(0)
+    }
 }
 
 fn doc_meta_time<D: Document>(d: &D) -> Option<String> {
@@ -207,10 +277,12 @@ impl<D: Document> DocStore<D> {
         Ok(Saved::Version(version as u32))
     }
 
-    /// Save `doc` as a new draft version on top of `base` (the latest version the editor loaded;
-    /// 0 for a new document). Fails with `Conflict` when someone saved a newer version since —
-    /// the check and the insert are one transaction, so two editors cannot both win. The live
-    /// version is unchanged until [`DocStore::make_live`].
+    /// Save `doc` as a new draft version on top of `base`: the version the editor loaded to
+    /// edit ([`DocStore::head`]; 0 for a new document). Fails with `Conflict` when someone saved
+    /// a newer draft on the live line since, and with `Stale` when `base` is no longer on the
+    /// live line (it was rolled back, or a later version was published) — the check and the
+    /// insert are one transaction, so two editors cannot both win. The live version is
+    /// unchanged until [`DocStore::make_live`].
     pub async fn save_draft(&self, doc: &D, base: u32, author: &str) -> Result<u32, KnowledgeError> {
         let (table, versions) = (D::TABLE, D::VERSIONS);
         let code = doc.code();
@@ -219,22 +291,30 @@ impl<D: Document> DocStore<D> {
             return Err(KnowledgeError::Invalid { code: code.to_string(), problems });
         }
         let mut tx = self.pool.begin().await?;
-        let latest: i64 = sqlx::query_scalar(&format!("SELECT latest_version FROM {table} WHERE code = ?")).bind(code).fetch_optional(&mut *tx).await?.unwrap_or(0);
-        if latest as u32 != base {
-            let by: String = sqlx::query_scalar(&format!("SELECT author FROM {versions} WHERE code = ? AND version = ?")).bind(code).bind(latest).fetch_optional(&mut *tx).await?.unwrap_or_default();
-            return Err(KnowledgeError::Conflict { code: code.to_string(), base, latest: latest as u32, by });
+        let lineage = Lineage::load(&mut tx, table, versions, code).await?;
+        let head = lineage.head();
+        if base != head {
+            if base != 0 && !lineage.alive(base) {
+                if let Some(root) = lineage.root(base) {
+                    return Err(KnowledgeError::Stale { code: code.to_string(), version: base, root, live: lineage.live, publishing: false });
+                }
+            }
+            let by: String = sqlx::query_scalar(&format!("SELECT author FROM {versions} WHERE code = ? AND version = ?")).bind(code).bind(head).fetch_optional(&mut *tx).await?.unwrap_or_default();
+            return Err(KnowledgeError::Conflict { code: code.to_string(), base, latest: head, by });
         }
+        let latest = lineage.versions.keys().next_back().copied().unwrap_or(0) as i64;
         let version = latest + 1;
         let now = chrono::Utc::now().to_rfc3339();
         let mut stored = doc.clone();
         stored.stamp(version as u32, Status::Draft, &now, author);
-        sqlx::query(&format!("INSERT INTO {versions} (code, version, status, name, body, author, created_at) VALUES (?, ?, 'draft', ?, ?, ?, ?)"))
+        sqlx::query(&format!("INSERT INTO {versions} (code, version, status, name, body, author, created_at, base_version) VALUES (?, ?, 'draft', ?, ?, ?, ?, ?)"))
             .bind(code)
             .bind(version)
             .bind(doc.name())
             .bind(serde_json::to_string(&stored).expect("documents serialise"))
             .bind(author)
             .bind(&now)
+            .bind(base)
             .execute(&mut *tx)
             .await?;
         sqlx::query(&format!(
@@ -252,13 +332,29 @@ impl<D: Document> DocStore<D> {
         Ok(version as u32)
     }
 
-    /// Make `version` of `code` the live one (publish a draft, or roll back to an earlier
-    /// version). Returns the version that was live before.
-    pub async fn make_live(&self, code: &str, version: u32) -> Result<Option<u32>, KnowledgeError> {
+    /// Make `version` of `code` the live one. [`GoLive::Publish`]: `version` must be on the live
+    /// line — the live version itself, or a draft built on it — else `Stale` (a version that
+    /// was rolled back, or a draft built on one, never goes live by publishing: that would
+    /// silently bring back what was withdrawn). [`GoLive::Rollback`]: `version` must have been
+    /// published before, else `NotAllowed`. `NotFound` for an unknown version, `Invalid` when
+    /// it fails validation. The checks and the switch are one transaction. Returns the version
+    /// that was live before.
+    pub async fn make_live(&self, code: &str, version: u32, how: GoLive) -> Result<Option<u32>, KnowledgeError> {
         let (table, versions) = (D::TABLE, D::VERSIONS);
         let mut tx = self.pool.begin().await?;
         let body: Option<String> = sqlx::query_scalar(&format!("SELECT body FROM {versions} WHERE code = ? AND version = ?")).bind(code).bind(version).fetch_optional(&mut *tx).await?;
         let body = body.ok_or_else(|| KnowledgeError::NotFound(format!("{code} v{version}")))?;
+        let lineage = Lineage::load(&mut tx, table, versions, code).await?;
+        match how {
+            GoLive::Publish if !lineage.alive(version) => {
+                let root = lineage.root(version).unwrap_or(version);
+                return Err(KnowledgeError::Stale { code: code.to_string(), version, root, live: lineage.live, publishing: true });
+            }
+            GoLive::Rollback if lineage.versions.get(&version).is_none_or(|(status, _)| status != "published") => {
+                return Err(KnowledgeError::NotAllowed(format!("第 {version} 版从未发布过，只能回滚到已发布的版本")));
+            }
+            _ => {}
+        }
         let mut doc: D = parse(code, version as i64, body)?;
         let problems = doc.validate();
         if !problems.is_empty() {
@@ -284,6 +380,14 @@ impl<D: Document> DocStore<D> {
     pub async fn version(&self, code: &str, version: u32) -> Result<Option<D>, KnowledgeError> {
         let body: Option<String> = sqlx::query_scalar(&format!("SELECT body FROM {} WHERE code = ? AND version = ?", D::VERSIONS)).bind(code).bind(version).fetch_optional(&self.pool).await?;
         body.map(|b| parse(code, version as i64, b)).transpose()
+    }
+
+    /// The version an edit of `code` starts from: the newest draft built on the live version,
+    /// else the live version — after a rollback, the version rolled back to, never the one
+    /// rolled back (nor drafts built on it). `None` when `code` has no versions.
+    pub async fn head(&self, code: &str) -> Result<Option<u32>, KnowledgeError> {
+        let lineage = Lineage::load(&mut *self.pool.acquire().await?, D::TABLE, D::VERSIONS, code).await?;
+        Ok(Some(lineage.head()).filter(|&v| v != 0))
     }
 
     /// Every version of a document, newest first.
@@ -369,14 +473,63 @@ mod tests {
         assert!(matches!(&e, KnowledgeError::Conflict { latest: 2, by, .. } if by == "editor-a"), "{e}");
         let fee = |g: Guide| g.fees.unwrap()[0].amount_yuan;
         assert_eq!(fee(store.live(&code).await.unwrap().unwrap()), Some(20.0), "a draft is not live");
-        assert_eq!(store.make_live(&code, 2).await.unwrap(), Some(1));
+        assert_eq!(store.make_live(&code, 2, GoLive::Publish).await.unwrap(), Some(1));
         assert_eq!(fee(store.live(&code).await.unwrap().unwrap()), Some(30.0));
-        assert_eq!(store.make_live(&code, 1).await.unwrap(), Some(2), "roll back");
+        assert_eq!(store.make_live(&code, 1, GoLive::Rollback).await.unwrap(), Some(2), "roll back");
         assert_eq!(fee(store.live(&code).await.unwrap().unwrap()), Some(20.0));
         let h = store.history(&code).await.unwrap();
         assert_eq!(h.iter().map(|v| (v.version, v.live)).collect::<Vec<_>>(), [(2, false), (1, true)]);
         assert_eq!(h[0].author, "editor-a");
-        assert!(matches!(store.make_live(&code, 9).await, Err(KnowledgeError::NotFound(_))));
+        assert!(matches!(store.make_live(&code, 9, GoLive::Publish).await, Err(KnowledgeError::NotFound(_))));
+    }
+
+    #[tokio::test]
+    async fn after_a_rollback_edits_start_from_the_live_version_and_nothing_rolled_back_is_republished() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = GuideStore::new(open_sqlite(&dir.path().join("banshi.db")).await.unwrap()).await.unwrap();
+        let code = guide(20.0).code;
+        let fee = |g: Guide| g.fees.unwrap()[0].amount_yuan;
+        store.publish(&guide(20.0), "import").await.unwrap();
+        assert_eq!(store.head(&code).await.unwrap(), Some(1));
+        assert_eq!(store.save_draft(&guide(30.0), 1, "editor-a").await.unwrap(), 2);
+        assert_eq!(store.head(&code).await.unwrap(), Some(2), "a draft on the live version is what the next edit continues");
+        store.make_live(&code, 2, GoLive::Publish).await.unwrap();
+        // A draft on version 2, then version 2 is rolled back.
+        assert_eq!(store.save_draft(&guide(35.0), 2, "editor-b").await.unwrap(), 3);
+        assert_eq!(store.make_live(&code, 1, GoLive::Rollback).await.unwrap(), Some(2));
+        assert_eq!(store.head(&code).await.unwrap(), Some(1), "the rolled-back version and drafts on it are history");
+        for v in [2, 3] {
+            let e = store.make_live(&code, v, GoLive::Publish).await.unwrap_err();
+            assert!(matches!(e, KnowledgeError::Stale { version, root: 2, live: Some(1), publishing: true, .. } if version == v), "v{v}: {e}");
+        }
+        assert_eq!(fee(store.live(&code).await.unwrap().unwrap()), Some(20.0), "nothing rolled back came back");
+        let e = store.save_draft(&guide(40.0), 2, "editor-a").await.unwrap_err();
+        assert!(matches!(e, KnowledgeError::Stale { version: 2, root: 2, live: Some(1), publishing: false, .. }), "{e}");
+        assert!(matches!(store.save_draft(&guide(40.0), 3, "editor-b").await.unwrap_err(), KnowledgeError::Stale { root: 2, .. }));
+        // Editing the live version works, and that draft publishes.
+        assert_eq!(store.save_draft(&guide(25.0), 1, "editor-a").await.unwrap(), 4);
+        assert!(matches!(store.save_draft(&guide(26.0), 1, "editor-b").await.unwrap_err(), KnowledgeError::Conflict { latest: 4, .. }), "the usual conflict");
+        assert_eq!(store.head(&code).await.unwrap(), Some(4));
+        store.make_live(&code, 4, GoLive::Publish).await.unwrap();
+        assert_eq!(fee(store.live(&code).await.unwrap().unwrap()), Some(25.0));
+        // Rolling back needs a version that was published; publishing the live one again is harmless.
+        assert!(matches!(store.make_live(&code, 3, GoLive::Rollback).await.unwrap_err(), KnowledgeError::NotAllowed(_)));
+        assert_eq!(store.make_live(&code, 4, GoLive::Publish).await.unwrap(), Some(4));
+        assert_eq!(store.make_live(&code, 2, GoLive::Rollback).await.unwrap(), Some(4), "any published version can be rolled back to");
+    }
+
+    #[tokio::test]
+    async fn drafts_saved_before_bases_were_recorded_build_on_the_version_before_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = GuideStore::new(open_sqlite(&dir.path().join("banshi.db")).await.unwrap()).await.unwrap();
+        let code = guide(20.0).code;
+        store.publish(&guide(20.0), "import").await.unwrap();
+        store.save_draft(&guide(30.0), 1, "editor-a").await.unwrap();
+        sqlx::query("UPDATE guide_versions SET base_version = NULL").execute(store.pool()).await.unwrap();
+        assert_eq!(store.head(&code).await.unwrap(), Some(2));
+        assert_eq!(store.save_draft(&guide(31.0), 2, "editor-a").await.unwrap(), 3);
+        store.make_live(&code, 3, GoLive::Publish).await.unwrap();
+        assert_eq!(store.live(&code).await.unwrap().unwrap().fees.unwrap()[0].amount_yuan, Some(31.0));
     }
 
     #[tokio::test]

@@ -2,7 +2,7 @@
 //! much they say.
 //!
 //! The retrieval confidence asks how much of a question the top item's text covers. Counted
-//! word by word, “明天示例市会下雨吗” is half covered by a flood-report guide (示例市, 明天);
+//! word by word, “示例市明天下不下雨” is half covered by a flood-report guide (示例市, 明天);
 //! weighted by inverse document frequency it is not, because 下雨 — the word that matters —
 //! appears in no guide at all. A word the knowledge base has never seen weighs the most.
 //!

@@ -38,7 +38,7 @@ pub struct Dims {
 ///
 /// Panics if the slices are shorter than `d` says (callers pass the cache they filled).
 pub fn attend(q: &[f32], k: &[f32], v: &[f32], d: Dims) -> Vec<f32> {
-    assert!(d.rows >= 1 && d.rows <= d.len && d.len <= d.capacity && d.heads % d.kv_heads == 0);
+    assert!(d.rows >= 1 && d.rows <= d.len && d.len <= d.capacity && d.heads.is_multiple_of(d.kv_heads));
     assert!(q.len() >= d.heads * d.rows * d.head_dim);
     let cache = d.kv_heads * d.capacity * d.head_dim;
     assert!(k.len() >= cache && v.len() >= cache);

@@ -293,7 +293,7 @@ impl E5s1 {
     /// lookups without dequantising the whole 250k-row table.
     pub fn q4_rows(&self, name: &str, cols: usize, rows: &[u32]) -> Result<Vec<f32>, ModelError> {
         let e = self.entry(name)?;
-        if e.dtype != DType::Q4_0 || cols % Q4_BLOCK_VALUES != 0 {
+        if e.dtype != DType::Q4_0 || !cols.is_multiple_of(Q4_BLOCK_VALUES) {
             return Err(self.bad(format!("tensor {name} is not a Q4_0 matrix with {cols} columns")));
         }
         let row_bytes = cols / Q4_BLOCK_VALUES * Q4_BLOCK_BYTES;

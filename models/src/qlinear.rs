@@ -73,7 +73,7 @@ fn gemv_q4k(w: &QTensor, x: &Tensor) -> Result<Tensor> {
     }
     let bytes = w.data()?;
     let size = std::mem::size_of::<BlockQ4K>();
-    if bytes.len() != n * k / 256 * size || (bytes.as_ptr() as usize) % std::mem::align_of::<BlockQ4K>() != 0 {
+    if bytes.len() != n * k / 256 * size || !(bytes.as_ptr() as usize).is_multiple_of(std::mem::align_of::<BlockQ4K>()) {
         candle_core::bail!("Q4K storage of {} bytes does not hold a {n}x{k} matrix", bytes.len());
     }
     // SAFETY: candle's CPU storage of a Q4K tensor is a `Vec<BlockQ4K>`; length and alignment are

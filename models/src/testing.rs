@@ -199,9 +199,15 @@ pub fn tiny_qwen2_gguf() -> Vec<u8> {
 /// A word-level tokenizer for the tiny model: whitespace-separated `wN` words plus the ChatML
 /// special tokens `<|im_start|>` (60), `<|im_end|>` (61), `<|endoftext|>` (62).
 pub fn tiny_qwen_tokenizer() -> tokenizers::Tokenizer {
+    tiny_qwen_tokenizer_with(|i| format!("w{i}"))
+}
+
+/// The tiny model's tokenizer with word `i` spelled `word(i)` (distinct for distinct `i`): a
+/// test can choose what the random model's output reads as (e.g. a phrase every word contains).
+pub fn tiny_qwen_tokenizer_with(word: impl Fn(usize) -> String) -> tokenizers::Tokenizer {
     let mut vocab = serde_json::Map::new();
     for i in 0..TINY_QWEN_WORDS {
-        vocab.insert(format!("w{i}"), (i as u64).into());
+        vocab.insert(word(i), (i as u64).into());
     }
     let specials = ["<|im_start|>", "<|im_end|>", "<|endoftext|>"];
     for (i, s) in specials.iter().enumerate() {
@@ -216,16 +222,21 @@ pub fn tiny_qwen_tokenizer() -> tokenizers::Tokenizer {
         "version": "1.0", "truncation": null, "padding": null, "added_tokens": added,
         "normalizer": null, "pre_tokenizer": {"type": "Whitespace"}, "post_processor": null,
         "decoder": {"type": "WordPiece", "prefix": "##", "cleanup": false},
-        "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "w0"}
+        "model": {"type": "WordLevel", "vocab": vocab, "unk_token": word(0)}
     });
     json.to_string().parse().expect("tiny tokenizer parses")
 }
 
 /// A generator over [`tiny_qwen2_gguf`] and [`tiny_qwen_tokenizer`].
 pub fn tiny_generator() -> crate::Generator {
+    tiny_generator_with(tiny_qwen_tokenizer())
+}
+
+/// A generator over [`tiny_qwen2_gguf`] and `tokenizer` (see [`tiny_qwen_tokenizer_with`]).
+pub fn tiny_generator_with(tokenizer: tokenizers::Tokenizer) -> crate::Generator {
     let bytes = tiny_qwen2_gguf();
     let mut cursor = std::io::Cursor::new(bytes);
     let content = candle_core::quantized::gguf_file::Content::read(&mut cursor).expect("tiny gguf reads");
     let model = crate::qwen2::Qwen2::from_gguf(content, &mut cursor, &candle_core::Device::Cpu).expect("tiny qwen2 loads");
-    crate::Generator::new(model, tiny_qwen_tokenizer())
+    crate::Generator::new(model, tokenizer)
 }

@@ -4,10 +4,11 @@
 //! Passwords are hashed with argon2id (PHC strings); tokens are random and stored only as
 //! SHA-256, so a copy of the database reveals neither. A citizen's token presented to a console
 //! endpoint is recognised and refused with 403 (not 401), so a mini-program bug is easy to see.
-//! Repeated failed log-ins lock the username for a while ([`LoginGuard`]).
+//! Repeated failed log-ins slow down that username from that address, with exponential backoff,
+//! and a limit on failures per address stops one address from trying many accounts
+//! ([`LoginGuard`]); nobody can lock someone else out.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use argon2::password_hash::rand_core::OsRng;
@@ -19,15 +20,12 @@ use axum::http::HeaderMap;
 use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
+use crate::limits::{address_key, retry_secs, BoundedMap, Expires, LimitConfig, MemoryLimiter, Rate};
 use crate::store::{StaffRole, User};
 use crate::App;
 
 /// How long a console log-in lasts.
 pub const SESSION_HOURS: i64 = 12;
-/// Failed log-ins before a username is locked.
-const MAX_FAILURES: u32 = 5;
-/// How long the lock lasts.
-const LOCKOUT: Duration = Duration::from_secs(300);
 
 /// SHA-256 of a token, hex: what the store keeps.
 pub fn hash_token(token: &str) -> String {
@@ -75,34 +73,102 @@ pub fn check_password_strength(password: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Locks a username after repeated failures. In memory: a restart forgets, which is fine for
-/// slowing down guessing.
-#[derive(Default)]
+/// Slows down password guessing without letting anyone lock someone else out.
+///
+/// Failures are counted per (username, client address): after `login_free_failures` the pair
+/// must wait `login_backoff`, doubled with each further failure up to `login_backoff_max`; a pair
+/// quiet for `login_backoff_max` starts afresh. Failures are also counted per address over all
+/// usernames (`login_failures_per_address`), so one address cannot try many accounts. A username
+/// locked from one address still logs in from another. Staff and citizens share the guard with
+/// distinct keys (`citizen:` prefix). In memory and bounded ([`BoundedMap`], `max_keys` pairs and
+/// addresses): a restart forgets, which is fine for slowing down guessing; with several replicas
+/// each counts its own.
 pub struct LoginGuard {
-    failures: Mutex<HashMap<String, (u32, Option<Instant>)>>,
+    pairs: BoundedMap<(String, String), Backoff>,
+    addresses: MemoryLimiter,
+    free_failures: u32,
+    backoff: Duration,
+    backoff_max: Duration,
+    per_address: Rate,
+}
+
+struct Backoff {
+    failures: u32,
+    locked_until: Instant,
+    last: Instant,
+    forget_after: Duration,
+}
+
+impl Expires for Backoff {
+    fn expires_at(&self) -> Instant {
+        self.locked_until.max(self.last + self.forget_after)
+    }
+}
+
+impl Default for LoginGuard {
+    fn default() -> Self {
+        LoginGuard::new(&LimitConfig::default())
+    }
 }
 
 impl LoginGuard {
-    /// `Err(seconds)` while `username` is locked.
-    pub fn check(&self, username: &str) -> Result<(), u64> {
-        let map = self.failures.lock().expect("login guard lock");
-        match map.get(username) {
-            Some((_, Some(until))) if *until > Instant::now() => Err((*until - Instant::now()).as_secs().max(1)),
-            _ => Ok(()),
+    pub fn new(c: &LimitConfig) -> Self {
+        LoginGuard {
+            pairs: BoundedMap::new(c.max_keys),
+            addresses: MemoryLimiter::new(c.max_keys),
+            free_failures: c.login_free_failures.max(1),
+            backoff: c.login_backoff,
+            backoff_max: c.login_backoff_max.max(c.login_backoff),
+            per_address: c.login_failures_per_address,
         }
     }
 
-    pub fn failed(&self, username: &str) {
-        let mut map = self.failures.lock().expect("login guard lock");
-        let e = map.entry(username.to_string()).or_insert((0, None));
-        e.0 += 1;
-        if e.0 >= MAX_FAILURES {
-            *e = (0, Some(Instant::now() + LOCKOUT));
-        }
+    /// `Err(seconds)` while `username` may not be tried from `ip`: the pair is backing off, or
+    /// the address has used up its failures.
+    pub fn check(&self, username: &str, ip: IpAddr) -> Result<(), u64> {
+        self.check_at(username, ip, Instant::now())
     }
 
-    pub fn succeeded(&self, username: &str) {
-        self.failures.lock().expect("login guard lock").remove(username);
+    /// Count a failure; `Some(seconds)` when it starts a wait for the pair.
+    pub fn failed(&self, username: &str, ip: IpAddr) -> Option<u64> {
+        self.failed_at(username, ip, Instant::now())
+    }
+
+    /// The right password: the pair starts afresh (the address's failures stay counted).
+    pub fn succeeded(&self, username: &str, ip: IpAddr) {
+        let key = (username.to_string(), address_key(ip));
+        self.pairs.with(Instant::now(), |m| m.remove(&key));
+    }
+
+    fn check_at(&self, username: &str, ip: IpAddr, now: Instant) -> Result<(), u64> {
+        let key = (username.to_string(), address_key(ip));
+        let wait = self.pairs.with(now, |m| m.get(&key).filter(|b| b.locked_until > now).map(|b| b.locked_until - now));
+        if let Some(wait) = wait {
+            return Err(retry_secs(wait));
+        }
+        self.addresses.peek_at(&key.1, self.per_address, 1, now).map_err(retry_secs)
+    }
+
+    fn failed_at(&self, username: &str, ip: IpAddr, now: Instant) -> Option<u64> {
+        let key = (username.to_string(), address_key(ip));
+        // Over the address limit the next check refuses; the charge itself may fail then.
+        let _ = self.addresses.charge_at(&key.1, self.per_address, 1, now);
+        self.pairs.with(now, |m| {
+            let fresh = Backoff { failures: 0, locked_until: now, last: now, forget_after: self.backoff_max };
+            let b = m.entry(key).or_insert(fresh);
+            if b.expires_at() <= now {
+                b.failures = 0;
+            }
+            b.failures += 1;
+            b.last = now;
+            if b.failures < self.free_failures {
+                return None;
+            }
+            let doublings = (b.failures - self.free_failures).min(20);
+            let wait = self.backoff.saturating_mul(1 << doublings).min(self.backoff_max);
+            b.locked_until = now + wait;
+            Some(retry_secs(wait))
+        })
     }
 }
 
@@ -209,15 +275,62 @@ mod tests {
         assert!(check_password_strength("Banshi-2026-ok").is_ok());
     }
 
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
     #[test]
-    fn repeated_failures_lock_the_username() {
+    fn repeated_failures_lock_the_username_from_that_address_only() {
         let g = LoginGuard::default();
-        for _ in 0..MAX_FAILURES {
-            assert!(g.check("a").is_ok());
-            g.failed("a");
+        let (attacker, victim) = (ip("198.51.100.7"), ip("192.0.2.10"));
+        for i in 0..5 {
+            assert!(g.check("a", attacker).is_ok());
+            assert_eq!(g.failed("a", attacker).is_some(), i == 4, "the fifth failure starts a wait");
         }
-        assert!(g.check("a").unwrap_err() > 0);
-        assert!(g.check("b").is_ok(), "other users are not affected");
+        assert_eq!(g.check("a", attacker).unwrap_err(), 30);
+        assert!(g.check("a", victim).is_ok(), "the same username from another address is not locked");
+        assert!(g.check("b", attacker).is_ok(), "other usernames are not locked by one");
+        g.succeeded("a", victim);
+        assert!(g.check("a", attacker).is_err(), "someone else's success does not unlock the attacker");
+    }
+
+    #[test]
+    fn waits_double_up_to_the_maximum_and_are_forgotten() {
+        let g = LoginGuard::default();
+        let (a, t0) = (ip("198.51.100.7"), Instant::now());
+        let mut now = t0;
+        let mut waits = Vec::new();
+        for _ in 0..10 {
+            if let Some(w) = g.failed_at("u", a, now) {
+                waits.push(w);
+                assert_eq!(g.check_at("u", a, now), Err(w));
+                now += Duration::from_secs(w);
+                assert!(g.check_at("u", a, now).is_ok(), "the wait ends");
+            }
+        }
+        assert_eq!(waits, [30, 60, 120, 240, 480, 900]);
+        // Quiet for the longest wait: the count starts afresh.
+        now += Duration::from_secs(900);
+        assert_eq!(g.failed_at("u", a, now), None);
+    }
+
+    #[test]
+    fn one_address_cannot_try_many_usernames() {
+        let c = LimitConfig { login_failures_per_address: Rate::per(10, Duration::from_secs(900)), ..LimitConfig::default() };
+        let g = LoginGuard::new(&c);
+        let (a, t0) = (ip("198.51.100.7"), Instant::now());
+        for i in 0..10 {
+            assert!(g.check_at(&format!("user{i}"), a, t0).is_ok());
+            g.failed_at(&format!("user{i}"), a, t0);
+        }
+        assert_eq!(g.check_at("anyone", a, t0), Err(90), "every username from that address waits");
+        assert!(g.check_at("anyone", ip("192.0.2.10"), t0).is_ok(), "other addresses do not");
+        assert!(g.check_at("anyone", a, t0 + Duration::from_secs(90)).is_ok(), "one more failure is allowed per interval");
+        // IPv6 neighbours in one /64 are one address.
+        for i in 0..10 {
+            g.failed_at("v6", ip(&format!("2001:db8::{i}")), t0);
+        }
+        assert!(g.check_at("other", ip("2001:db8::ffff"), t0).is_err());
     }
 
     #[test]

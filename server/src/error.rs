@@ -2,6 +2,10 @@
 //!
 //! Every error body has the same shape, `{"error": {"code": "...", "message": "..."}}`: `code`
 //! is stable for programs (mini-programs switch on it), `message` is Chinese for people.
+//! Extractor rejections and bare error responses (unknown route, wrong method, the body
+//! limit's 413) are turned into the same body by [`rejection`].
+
+pub mod rejection;
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -23,6 +27,16 @@ pub enum ApiError {
     /// No session token, or one that does not own the session.
     #[error("缺少或无效的会话令牌")]
     Unauthorized,
+    /// A staff log-in with a wrong username or password (not a session problem: the client
+    /// keeps its state and asks again).
+    #[error("用户名或密码不正确")]
+    InvalidCredentials,
+    /// Another credential is missing or wrong (the metrics token); the message says which.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The citizen's sign-in in this session has expired (idle or too old): sign in again.
+    #[error("登录已超时，请重新登录")]
+    SignInExpired,
     /// Authenticated, but not allowed (a citizen's token on a console endpoint, wrong role).
     #[error("{0}")]
     Forbidden(String),
@@ -34,12 +48,20 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     NotFound(String),
+    /// The route exists, but not with this method; the message names the methods it takes.
+    #[error("{0}")]
+    MethodNotAllowed(String),
     /// The wait queue is full; retry after the given number of seconds.
     #[error("当前咨询人数较多，请 {0} 秒后重试")]
     Busy(u64),
-    /// Too many failed log-ins for this username; retry after the given number of seconds.
+    /// Too many failed log-ins for this username from this address, or from this address
+    /// overall; retry after the given number of seconds.
     #[error("登录失败次数过多，请 {0} 秒后再试")]
     Locked(u64),
+    /// A rate limit or quota was reached (see [`crate::limits`]): the Chinese message says which;
+    /// retry after the given number of seconds.
+    #[error("{0}")]
+    RateLimited(String, u64),
     /// A dependency (database, index) is failing.
     #[error("{0}")]
     Unavailable(String),
@@ -69,11 +91,13 @@ impl ApiError {
             ApiError::BadRequest(_) | ApiError::InvalidFields(..) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized | ApiError::InvalidCredentials | ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            ApiError::SignInExpired => StatusCode::FORBIDDEN,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Busy(_) | ApiError::Locked(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Busy(_) | ApiError::Locked(_) | ApiError::RateLimited(..) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -85,12 +109,16 @@ impl ApiError {
             ApiError::InvalidFields(..) => "invalid_fields",
             ApiError::TooLarge(_) => "too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
-            ApiError::Unauthorized => "unauthorized",
+            ApiError::Unauthorized | ApiError::Unauthenticated(_) => "unauthorized",
+            ApiError::InvalidCredentials => "invalid_credentials",
+            ApiError::SignInExpired => "sign_in_expired",
+            ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::Conflict(_) => "conflict",
             ApiError::NotFound(_) => "not_found",
             ApiError::Busy(_) => "busy",
             ApiError::Locked(_) => "locked",
+            ApiError::RateLimited(..) => "rate_limited",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
         }
@@ -111,7 +139,7 @@ impl IntoResponse for ApiError {
             tracing::error!(code = self.code(), "{detail}");
         }
         let mut res = (self.status(), axum::Json(self.body())).into_response();
-        if let ApiError::Busy(secs) | ApiError::Locked(secs) = self {
+        if let ApiError::Busy(secs) | ApiError::Locked(secs) | ApiError::RateLimited(_, secs) = self {
             res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         res
@@ -140,18 +168,6 @@ impl From<banshi_assistant::AssistantError> for ApiError {
     }
 }
 
-/// JSON body rejections (wrong type, missing field, bad JSON) in the same shape.
-impl From<axum::extract::rejection::JsonRejection> for ApiError {
-    fn from(r: axum::extract::rejection::JsonRejection) -> Self {
-        match r.status() {
-            StatusCode::PAYLOAD_TOO_LARGE => return ApiError::TooLarge("请求体过大".into()),
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => return ApiError::UnsupportedMediaType("请求体须为 JSON（Content-Type: application/json）".into()),
-            _ => {}
-        }
-        ApiError::BadRequest(format!("请求体无效：{}", r.body_text()))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,6 +182,10 @@ mod tests {
     #[test]
     fn codes_are_stable() {
         assert_eq!(ApiError::Unauthorized.code(), "unauthorized");
+        assert_eq!((ApiError::InvalidCredentials.status(), ApiError::InvalidCredentials.code()), (StatusCode::UNAUTHORIZED, "invalid_credentials"));
+        assert_eq!(ApiError::InvalidCredentials.to_string(), "用户名或密码不正确");
+        assert_eq!((ApiError::SignInExpired.status(), ApiError::SignInExpired.code()), (StatusCode::FORBIDDEN, "sign_in_expired"));
+        assert_eq!(ApiError::MethodNotAllowed("x".into()).status(), StatusCode::METHOD_NOT_ALLOWED);
         assert_eq!(ApiError::BadRequest("x".into()).status(), StatusCode::UNPROCESSABLE_ENTITY);
     }
 }

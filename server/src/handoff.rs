@@ -16,8 +16,11 @@ use crate::App;
 /// Minutes per queue position when there is no history to estimate from.
 const DEFAULT_MINUTES_PER_POSITION: f64 = 3.0;
 
-/// Open a handoff ticket for `session_id` with a summary of its transcript.
+/// Open a handoff ticket for `session_id` with a summary of its transcript. Charged to the
+/// session's handoff limits first ([`crate::limits::Limits::handoff`]): over them, 429
+/// `rate_limited` and no ticket.
 pub async fn open(app: &App, session_id: &str, h: &Handoff) -> Result<Ticket, ApiError> {
+    app.limits.handoff(session_id).await?;
     let summary = summary_of(app, session_id, h).await?;
     let t = NewTicket {
         session_id: session_id.to_string(),
@@ -70,7 +73,9 @@ pub async fn record_suggestion(app: &App, session_id: &str, text: &str, appeal: 
     Ok(ticket)
 }
 
-/// After a 不满意 / 非常不满意 rating: a follow-up (整改 / 回访) ticket, urgent.
+/// After a 不满意 / 非常不满意 rating: a follow-up (整改 / 回访) ticket, urgent. The caller decides
+/// whether the rating deserves one ([`deserves_follow_up`]) and charges the handoff limits
+/// before storing the rating, so a refusal leaves nothing half done.
 pub async fn open_follow_up(app: &App, session_id: &str, parent: Option<&Ticket>, level: i64, comment: Option<&str>) -> Result<Ticket, ApiError> {
     let wants = match comment {
         Some(c) if !c.trim().is_empty() => format!("评价：{}；意见：{}", level_zh(level), c.trim()),
@@ -106,6 +111,18 @@ pub async fn open_follow_up(app: &App, session_id: &str, parent: Option<&Ticket>
     app.live.to_agents(AgentEvent::Ticket { ticket: ticket.clone() });
     publish_queue(app).await?;
     Ok(ticket)
+}
+
+/// Whether a bad rating of `session` opens a priority follow-up ticket: when it rates a ticket,
+/// when a citizen is signed in, or when the session got at least one answer (from the assistant
+/// or an agent). An anonymous session that never got one has nothing to follow up, and a script
+/// creating sessions to rate them must not push real handoffs down the queue.
+pub async fn deserves_follow_up(app: &App, session: &crate::store::Session, parent: Option<&Ticket>) -> Result<bool, ApiError> {
+    if parent.is_some() || session.state.citizen_id.is_some() {
+        return Ok(true);
+    }
+    let messages = app.store.messages(&session.id, 0, 200).await?;
+    Ok(messages.iter().any(|m| matches!(m.role, Role::Assistant | Role::Agent)))
 }
 
 /// 好差评 levels in words (5 非常满意 … 1 非常不满意).

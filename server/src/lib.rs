@@ -8,22 +8,25 @@
 //!   applications behind the `Store` trait (SQLite
 //!   by default).
 //! - [`routes`]: handlers; [`error`]: the one error → status mapping; [`admission`]: bounded
-//!   answers in flight; [`auth`]: tokens, passwords, roles; [`handoff`]: tickets and the queue;
+//!   answers in flight; [`limits`]: rate limits and quotas by address and session; [`auth`]:
+//!   tokens, passwords, roles, log-in backoff; [`handoff`]: tickets and the queue;
 //!   [`live`]: events to open pages; [`records`]: profiles, e-licences and progress for the
-//!   assistant; [`metrics`]; [`mask`]: personal numbers out of logs;
-//!   [`web`]: the pages.
+//!   assistant; [`metrics`]; [`mask`]: personal data out of logs; [`signins`]: citizen
+//!   sign-ins that expire; [`web`]: the pages.
 
 pub mod admission;
 pub mod auth;
 pub mod error;
 pub mod gaps;
 pub mod handoff;
+pub mod limits;
 pub mod live;
 pub mod mask;
 pub mod metrics;
 pub mod openapi;
 pub mod records;
 pub mod routes;
+pub mod signins;
 pub mod store;
 pub mod web;
 
@@ -63,6 +66,16 @@ pub struct Config {
     pub max_upload_bytes: usize,
     /// Uploads one session may make.
     pub max_uploads_per_session: usize,
+    /// Rate limits and quotas by client address and session, log-in backoff, trusted proxies
+    /// (see [`limits::LimitConfig`]).
+    pub limits: limits::LimitConfig,
+    /// Bearer token `/metrics` requires; `None`: `/metrics` answers only requests from this
+    /// machine (loopback peer, no forwarding headers).
+    pub metrics_token: Option<String>,
+    /// A citizen's sign-in ends after this long without use ([`signins`]).
+    pub citizen_idle: Duration,
+    /// A citizen's sign-in ends this long after it began, used or not.
+    pub citizen_max_age: Duration,
 }
 
 impl Default for Config {
@@ -78,6 +91,10 @@ impl Default for Config {
             uploads_dir: std::path::PathBuf::from("data/uploads"),
             max_upload_bytes: 10 * 1024 * 1024,
             max_uploads_per_session: 30,
+            limits: limits::LimitConfig::default(),
+            metrics_token: None,
+            citizen_idle: Duration::from_secs(30 * 60),
+            citizen_max_age: Duration::from_secs(8 * 3600),
         }
     }
 }
@@ -92,6 +109,10 @@ pub struct AppState {
     pub metrics: Metrics,
     pub live: Live,
     pub logins: LoginGuard,
+    /// Rate limits by address and session (in memory; see [`limits`]).
+    pub limits: limits::Limits,
+    /// Citizen sign-ins' lifetimes and last use ([`signins`]).
+    pub signins: signins::SignIns,
     /// Whether the models the service was started with loaded (false = degraded but working).
     pub models_ready: bool,
 }
@@ -101,6 +122,9 @@ pub type App = Arc<AppState>;
 impl AppState {
     pub fn new(config: Config, store: Arc<dyn Store>, assistant: Arc<Assistant>, models_ready: bool) -> App {
         let admission = Admission::new(config.max_in_flight, config.max_waiting);
+        let logins = LoginGuard::new(&config.limits);
+        let limits = limits::Limits::new(config.limits.clone());
+        let signins = signins::SignIns::new(config.citizen_idle, config.citizen_max_age);
         Arc::new(AppState {
             kb: assistant.kb.clone(),
             config,
@@ -109,7 +133,9 @@ impl AppState {
             admission,
             metrics: Metrics::default(),
             live: Live::default(),
-            logins: LoginGuard::default(),
+            logins,
+            limits,
+            signins,
             models_ready,
         })
     }

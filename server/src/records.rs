@@ -35,6 +35,10 @@ impl Records for StoreRecords {
     async fn application(&self, tracking_no: &str) -> Result<Option<ApplicationView>, String> {
         Ok(self.0.application(tracking_no).await.map_err(|e| e.to_string())?.as_ref().map(view))
     }
+
+    async fn citizen_applications(&self, citizen_id: i64) -> Result<Vec<ApplicationView>, String> {
+        Ok(self.0.citizen_applications(citizen_id).await.map_err(|e| e.to_string())?.iter().map(view).collect())
+    }
 }
 
 #[async_trait]

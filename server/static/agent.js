@@ -1,6 +1,8 @@
 // 12345 坐席工作台 — the agent console. Token in sessionStorage (one log-in per tab); live
 // updates over a fetch-read SSE stream (/api/v1/agent/events) with reconnect; every action is
-// an API call whose answer is the new truth.
+// an API call whose answer is the new truth. The 申请 tab is the departments' side of 边聊边办:
+// applications by status, one with its values and their sources, and buttons for exactly the
+// steps the server allows next (`next`; the store refuses any other step with 409).
 (() => {
   "use strict";
   const API = "/api/v1";
@@ -12,11 +14,17 @@
   let detail = null;            // its loaded detail
   const tickets = new Map();    // open tickets by id, kept live
   let stream = null;            // AbortController of the live stream
+  let apps = [];                // the applications listed (newest first)
+  let appFilter = "";           // status shown in the 申请 tab ("" = all)
+  let currentApp = null;        // tracking number shown in the detail panel
 
   const REASON = { asked_human: "要求人工", complaint: "投诉求助", low_confidence: "知识库未覆盖", angry: "情绪激动", form_failed: "表单未通过", prereview_failed: "预审未通过", bad_rating: "差评回访", suggestion: "建言" };
   const STATUS = { pending: "待接单", assigned: "处理中", resolved: "已办结" };
   const KIND = { handoff: "转人工", follow_up: "整改回访", suggestion: "建言" };
   const LEVELS = ["非常满意", "满意", "基本满意", "不满意", "非常不满意"];
+  const APP_STATUS = { submitted: "待受理", accepted: "已受理", in_review: "审核中", done: "已办结", returned: "已退回" };
+  const APP_STEP = { accepted: "受理", in_review: "转入审核", done: "办结", returned: "退回" };
+  const RETURN_REASONS = ["材料不清晰，请重新上传", "材料不全，请补充", "填写信息与证照不一致", "不符合办理条件"];
   const time = (s) => s ? new Date(s).toLocaleString("zh-CN", { hour12: false }) : "";
   const ago = (s) => { const m = Math.max(0, Math.round((Date.now() - new Date(s)) / 60000)); return m < 1 ? "刚刚" : m < 60 ? m + " 分钟前" : Math.round(m / 60) + " 小时前"; };
 
@@ -52,7 +60,9 @@
     const v = visible();
     $("n-queue").textContent = v.queue.length; $("n-mine").textContent = v.mine.length; $("n-suggestions").textContent = v.suggestions.length;
     const list = $("list");
+    $("app-filter").hidden = view !== "applications";
     if (view === "stats") { list.replaceChildren(); return; }
+    if (view === "applications") { renderApps(); return; }
     let items = v[view];
     if (view === "resolved") {
       try { items = await api("/agent/tickets?view=resolved"); } catch (e) { toast(e.message, true); items = []; }
@@ -63,12 +73,110 @@
   document.querySelectorAll(".tabs button").forEach((b) => b.addEventListener("click", () => {
     view = b.dataset.view;
     document.querySelectorAll(".tabs button").forEach((x) => x.setAttribute("aria-selected", String(x === b)));
-    if (view === "stats") showStats(); else renderList();
+    $("app-filter").hidden = view !== "applications";
+    if (view === "stats") showStats(); else if (view === "applications") loadApps(); else renderList();
   }));
+
+  // ---------- applications (边聊边办, the departments' side) ----------
+  function appRow(a) {
+    const active = a.tracking_no === currentApp;
+    return el("li", {},
+      el("button", { type: "button", class: "item app" + (active ? " active" : ""), "data-no": a.tracking_no, onclick: () => openApp(a.tracking_no), "aria-current": active ? "true" : null },
+        el("div", { class: "item-top" }, el("strong", {}, a.tracking_no), el("span", { class: "tag a-" + a.status }, APP_STATUS[a.status] || a.status),
+          el("span", { class: "when" }, ago(a.updated_at))),
+        el("div", { class: "item-text" }, a.target_name),
+        el("div", { class: "item-meta" }, "提交于 " + time(a.submitted_at) + (a.promised_days != null ? " · 承诺 " + a.promised_days + " 个工作日" : ""))));
+  }
+
+  function renderApps() {
+    const shown = appFilter ? apps.filter((a) => a.status === appFilter) : apps;
+    $("list").replaceChildren(...(shown.length ? shown.map(appRow) : [el("li", { class: "none" }, appFilter ? "暂无" + APP_STATUS[appFilter] + "的申请" : "暂无申请")]));
+    document.querySelectorAll("#app-filter button").forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.status === appFilter)));
+  }
+
+  // The tab's count: applications still waiting for a department's step.
+  function countApps() { $("n-applications").textContent = apps.filter((a) => a.next && a.next.length).length; }
+
+  async function loadApps() {
+    try { apps = await api("/agent/applications"); } catch (e) { toast(e.message, true); return; }
+    countApps();
+    if (view === "applications") renderApps();
+  }
+
+  document.querySelectorAll("#app-filter button").forEach((b) => b.addEventListener("click", () => {
+    if (b.dataset.status === "refresh") { loadApps(); return; }
+    appFilter = b.dataset.status; renderApps();
+  }));
+
+  async function openApp(no) {
+    currentApp = no; current = null;
+    let d; try { d = await api("/agent/applications/" + encodeURIComponent(no)); } catch (e) { toast(e.message, true); return; }
+    const i = apps.findIndex((a) => a.tracking_no === no);
+    if (i >= 0) apps[i] = d; else apps.unshift(d);
+    countApps();
+    if (view === "applications") renderApps();
+    renderApp(d);
+  }
+
+  function renderApp(d) {
+    const act = (status) => status === "returned"
+      ? el("button", { type: "button", class: "danger", "data-step": status, onclick: () => { $("return-form").hidden = false; $("return-note").focus(); } }, APP_STEP[status])
+      : el("button", { type: "button", class: "primary", "data-step": status, onclick: () => step(d.tracking_no, status) }, APP_STEP[status] || status);
+    const actions = d.next.length ? d.next.map(act) : [el("span", { class: "muted" }, d.status === "returned" ? "已退回，市民补正后将重新提交（新的受理编号）" : "已办结，无后续步骤")];
+    const note = el("textarea", { id: "return-note", rows: "3", maxlength: "1000", placeholder: "写明需要市民补正的内容（必填，市民会看到）", "aria-label": "退回原因" });
+    const chips = RETURN_REASONS.map((r) => el("button", { type: "button", class: "chip", onclick: () => { note.value = note.value ? note.value + "；" + r : r; note.focus(); } }, r));
+    const returnForm = d.next.includes("returned") ? el("form", { id: "return-form", class: "return-form", hidden: true, onsubmit: (e) => {
+      e.preventDefault();
+      if (!note.value.trim()) { toast("退回须写明原因", true); note.focus(); return; }
+      step(d.tracking_no, "returned", note.value.trim());
+    } }, el("div", { class: "chips" }, chips), note,
+      el("div", { class: "actions" }, el("button", { type: "submit", class: "danger" }, "确认退回"), el("button", { type: "button", onclick: () => { $("return-form").hidden = true; } }, "取消"))) : null;
+
+    // The values in the form's order (labels from the live guide), then any the form no longer has.
+    const labels = new Map((d.fields || []).map((f) => [f.key, f.label]));
+    const keys = [...labels.keys()].filter((k) => k in d.values).concat(Object.keys(d.values).filter((k) => !labels.has(k)));
+    const values = el("section", { class: "summary values", "aria-label": "申请信息" }, el("h3", {}, "申请信息（" + keys.length + " 项）"),
+      el("dl", {}, keys.flatMap((k) => [el("dt", {}, labels.get(k) || k),
+        el("dd", {}, String(d.values[k]), d.value_sources && d.value_sources[k] ? el("span", { class: "tag src" }, d.value_sources[k]) : null)])));
+    const mats = Array.isArray(d.materials) && d.materials.length ? el("section", { class: "attachments" }, el("h3", {}, "材料"),
+      el("ul", {}, d.materials.map((m) => el("li", {}, m.name + (m.required ? "" : "（可选）") + (m.exempt ? " · 免提交：" + m.exempt : "") + (m.tolerance ? " · 可容缺" : ""))))) : null;
+    const pr = d.prereview;
+    const prereview = pr ? el("section", { class: "attachments" }, el("h3", {}, "材料预审：" + ({ pass: "通过", fix: "需补正", fail: "不通过" }[pr.verdict] || pr.verdict))) : null;
+    const history = el("section", { class: "attachments history-list" }, el("h3", {}, "办理记录"),
+      el("ol", {}, (d.history || []).map((e) => el("li", {}, time(e.created_at) + " · " + (e.actor === "citizen" ? "市民" : e.actor.replace(/^user:/, "")) + " · " +
+        (e.status === "submitted" ? "提交申请" : APP_STEP[e.status] || e.status) + (e.note ? "：" + e.note : "")))));
+    $("detail").replaceChildren(...[
+      el("header", { class: "detail-head" },
+        el("h2", {}, "申请 " + d.tracking_no + " ", el("span", { class: "tag a-" + d.status }, APP_STATUS[d.status] || d.status)),
+        el("p", { class: "muted" }, d.target_name + " · 提交于 " + time(d.submitted_at) + (d.accepted_at ? " · 受理于 " + time(d.accepted_at) : "") +
+          (d.promised_days != null ? " · 承诺 " + d.promised_days + " 个工作日" : "")),
+        d.returned_reason ? el("p", { class: "error" }, "退回原因：" + d.returned_reason) : null,
+        el("div", { class: "actions", "aria-label": "可办理的步骤" }, actions), returnForm),
+      values, mats, prereview, history,
+    ].filter(Boolean));
+  }
+
+  async function step(no, status, note) {
+    try {
+      await api("/agent/applications/" + encodeURIComponent(no) + "/status", { method: "POST", body: JSON.stringify(note ? { status, note } : { status }) });
+      toast("已" + APP_STEP[status]);
+    } catch (e) { toast(e.message, true); }
+    // Success or refusal (someone else moved it first), the server's state is shown.
+    await openApp(no);
+  }
+
+  // Switch to the 申请 tab with application `no` open.
+  async function showApp(no) {
+    view = "applications";
+    document.querySelectorAll(".tabs button").forEach((x) => x.setAttribute("aria-selected", String(x.dataset.view === view)));
+    $("app-filter").hidden = false;
+    await loadApps();
+    await openApp(no);
+  }
 
   // ---------- detail ----------
   async function open(id) {
-    current = id;
+    current = id; currentApp = null;
     try { detail = await api("/agent/tickets/" + id); } catch (e) { toast(e.message, true); return; }
     if (detail.ticket.status !== "resolved") tickets.set(id, detail.ticket);
     renderDetail(); renderList();
@@ -76,7 +184,10 @@
 
   function bubble(m) {
     const who = { user: "市民", assistant: "智能客服", agent: "客服 " + ((m.meta && m.meta.agent) || ""), system: "系统" }[m.role];
-    return el("div", { class: "msg " + m.role, "data-id": m.id }, el("div", { class: "who" }, who, el("span", { class: "when" }, time(m.created_at))), el("div", { class: "text" }, m.text));
+    // What the model streamed and the turn took back: the citizen saw it briefly, so the agent can too.
+    const withdrawn = ((m.meta && m.meta.withdrawn) || []).map((w) =>
+      el("details", { class: "withdrawn" }, el("summary", {}, "已撤回的生成内容（" + w.reason + "）"), el("div", {}, w.text)));
+    return el("div", { class: "msg " + m.role, "data-id": m.id }, el("div", { class: "who" }, who, el("span", { class: "when" }, time(m.created_at))), withdrawn, el("div", { class: "text" }, m.text));
   }
 
   function summaryCard(t) {
@@ -109,11 +220,11 @@
       el("ol", {}, d.events.map((e) => el("li", {}, time(e.created_at) + " · " + e.actor + " · " + e.action + (e.detail && e.detail.note ? "：" + e.detail.note : "")))));
     const statusZh = { submitted: "已提交", accepted: "已受理", in_review: "审核中", done: "已办结", returned: "已退回" };
     const apps = (d.applications || []).length ? el("section", { class: "attachments" }, el("h3", {}, "申请（边聊边办）"),
-      el("ul", {}, d.applications.map((a) => el("li", {}, a.tracking_no + " · " + a.target_name + " · " + (statusZh[a.status] || a.status) +
-        " · " + Object.keys(a.values || {}).length + " 项已填")))) : null;
+      el("ul", {}, d.applications.map((a) => el("li", {}, el("button", { type: "button", class: "link", onclick: () => showApp(a.tracking_no) }, a.tracking_no),
+        " · " + a.target_name + " · " + (statusZh[a.status] || a.status) + " · " + Object.keys(a.values || {}).length + " 项已填")))) : null;
     const pr = d.prereview;
     const prereview = pr ? el("section", { class: "attachments" }, el("h3", {}, "材料预审：" + ({ pass: "通过", fix: "需补正", fail: "不通过" }[pr.verdict] || pr.verdict)),
-      el("ul", {}, pr.materials.concat(pr.unmatched || []).map((m) => el("li", {}, m.material + " · " + ({ pass: "通过", fix: "需补正", fail: "不通过" }[m.verdict]) +
+      el("ul", {}, pr.materials.concat(pr.unmatched || []).map((m) => el("li", {}, m.material + " · " + ({ not_uploaded: "未上传（非必需）", pass: "通过", fix: "需补正", fail: "不通过" }[m.verdict]) +
         (m.findings.length ? "：" + m.findings.map((f) => f.reason).join("；") : (m.note ? "（" + m.note + "）" : "")))))) : null;
     const attachments = d.attachments.length ? el("section", { class: "attachments" }, el("h3", {}, "材料与预审"), el("ul", {}, d.attachments.map((a) => el("li", {}, (a.name || a.sha256 || "材料") + (a.verdict ? " · " + a.verdict : ""))))) : null;
     const children = [
@@ -177,7 +288,7 @@
     $("list").replaceChildren();
     let s; try { s = await api("/agent/stats"); } catch (e) { toast(e.message, true); return; }
     const max = Math.max(1, ...s.ratings.by_level);
-    current = null;
+    current = null; currentApp = null;
     $("detail").replaceChildren(el("section", { class: "stats" },
       el("h2", {}, "好差评统计"),
       el("p", {}, "共 " + s.ratings.total + " 条评价" + (s.satisfaction != null ? "，满意率 " + (s.satisfaction * 100).toFixed(1) + "%" : "")),
@@ -234,6 +345,7 @@
     try { for (const t of await api("/agent/tickets?view=open")) tickets.set(t.id, t); for (const t of await api("/agent/tickets?view=suggestions")) tickets.set(t.id, t); }
     catch (e) { toast(e.message, true); }
     renderList();
+    loadApps();
     live();
   }
 

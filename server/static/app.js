@@ -1,18 +1,38 @@
 // 示例市政务服务智能客服 — the citizen chat page.
-// One session per device (token in localStorage). Messages go out through an outbox that
-// survives reloads and network loss; each carries a client_id so a re-send never duplicates.
+// One session per device (token in localStorage; after a sign-in marked "在公共设备上", in
+// sessionStorage, which ends when the tab closes). The token is forgotten after a day unused or
+// a week in all. Messages go out through an outbox that survives reloads and network loss; each
+// carries a client_id so a re-send never duplicates.
 (() => {
   "use strict";
   const API = "/api/v1";
   const $ = (id) => document.getElementById(id);
   const chat = $("chat"), input = $("input"), form = $("form"), send = $("send");
   const statusBox = $("status"), statusText = $("status-text"), net = $("net");
+  const SESSION_IDLE_MS = 24 * 3600 * 1000, SESSION_MAX_MS = 7 * 24 * 3600 * 1000;
+  const onPublic = () => { try { return sessionStorage.getItem("banshi.public") === "1"; } catch { return false; } };
+  const backend = () => (onPublic() ? sessionStorage : localStorage);
   const store = {
-    get: (k) => { try { return JSON.parse(localStorage.getItem("banshi." + k)); } catch { return null; } },
-    set: (k, v) => localStorage.setItem("banshi." + k, JSON.stringify(v)),
-    del: (k) => localStorage.removeItem("banshi." + k),
+    get: (k) => { try { return JSON.parse(backend().getItem("banshi." + k)); } catch { return null; } },
+    set: (k, v) => backend().setItem("banshi." + k, JSON.stringify(v)),
+    del: (k) => backend().removeItem("banshi." + k),
+    // A public device: from now on everything lives in sessionStorage (gone when the tab
+    // closes) and nothing of this conversation stays in localStorage.
+    usePublic: () => {
+      if (onPublic()) return;
+      const keys = [];
+      for (let i = 0; i < localStorage.length; i++) { const k = localStorage.key(i); if (k && k.startsWith("banshi.")) keys.push(k); }
+      for (const k of keys) { sessionStorage.setItem(k, localStorage.getItem(k)); localStorage.removeItem(k); }
+      sessionStorage.setItem("banshi.public", "1");
+    },
+    public: onPublic,
   };
   let session = store.get("session");
+  const now = Date.now();
+  if (session && !(session.used > now - SESSION_IDLE_MS && session.created > now - SESSION_MAX_MS)) {
+    // Expired (or saved before tokens expired): start afresh, signed out.
+    session = null; ["session", "citizen", "outbox", "rated"].forEach(store.del);
+  }
   let outbox = store.get("outbox") || [];
   let busy = false;
   let lastId = 0;
@@ -29,6 +49,10 @@
     const headers = Object.assign({ "Content-Type": "application/json" }, opts.headers || {});
     if (session) headers.Authorization = "Bearer " + session.token;
     const res = await fetch(API + path, Object.assign({}, opts, { headers }));
+    // Refresh the last-use time of the stored session only: a session the device has dropped
+    // (signed out, storage cleared) is not brought back by a request still in flight.
+    const kept = store.get("session");
+    if (session && kept && kept.id === session.id && res.status !== 401 && res.status !== 404) { session.used = Date.now(); store.set("session", session); }
     if (!res.ok && res.status !== 200) {
       let body = {};
       try { body = await res.json(); } catch {}
@@ -44,7 +68,7 @@
     if (session) return;
     const res = await api("/sessions", { method: "POST", body: JSON.stringify({ channel: "web" }) });
     const b = await res.json();
-    session = { id: b.session_id, token: b.token };
+    session = { id: b.session_id, token: b.token, created: Date.now(), used: Date.now() };
     store.set("session", session);
   }
 
@@ -114,12 +138,20 @@
         case "status": showStatus(d.message); break;
         case "sources": bubble.prepend(card(d.card)); break;
         case "token":
+          // Provisional until citations / settled / replace confirm it, or withdraw takes it back.
           if (!answer.isConnected) bubble.append(answer);
-          t.text += d.text; t.render(); hideStatus(); break;
+          t.text += d.text; t.provisional = true; t.render(); hideStatus(); break;
         case "citations":
+          t.provisional = false;
           t.sources = d.sources || []; t.render();
           const list = sourceList(t.sources); if (list) bubble.append(list); break;
+        case "withdraw":
+          t.text = ""; t.provisional = false; answer.replaceChildren(); answer.remove();
+          bubble.append(el("div", { class: "notice withdrawn" }, d.reason || "生成的内容未能核实，已撤回")); break;
         case "done":
+          // The stream contract: whatever is still unconfirmed and is not the stored answer goes.
+          if (t.provisional && typeof d.text === "string" && t.text !== d.text) { t.text = ""; answer.replaceChildren(); answer.remove(); }
+          t.provisional = false;
           // The form and the buttons go under the text that introduces them.
           if (t.form) bubble.append(t.form);
           if (t.actions) bubble.append(t.actions);
@@ -128,12 +160,12 @@
           if (d.kind === "extractive" && !t.replaced && answer.isConnected) answer.before(el("div", { class: "label" }, "以下内容摘自办事指南原文"));
           break;
         case "settled":
-          t.text = d.text; t.sources = d.sources || [];
+          t.provisional = false; t.text = d.text; t.sources = d.sources || [];
           if (!answer.isConnected) bubble.append(answer);
           if (d.removed && d.removed.length) answer.before(removedNotice(d.removed));
           t.render(); const l1 = sourceList(t.sources); if (l1) bubble.append(l1); break;
         case "replace":
-          t.replaced = true;
+          t.replaced = true; t.provisional = false;
           t.text = d.text; t.sources = d.sources || [];
           if (!answer.isConnected) bubble.append(answer);
           answer.before(el("div", { class: "notice" }, "以下为办事指南原文摘录（" + d.reason + "）"));
@@ -174,14 +206,8 @@
     scroll();
   }
 
-  function renderStored(m) {
-    lastId = Math.max(lastId, m.id);
-    if (shown.has(m.id)) return;
-    shown.add(m.id);
-    if (m.role === "user") { userBubble(m.text, false); return; }
-    if (m.role === "agent" || m.role === "system") { personBubble(m); return; }
-    const t = assistantTurn(m.role === "agent" ? "agent" : "assistant");
-    const meta = m.meta || {};
+  // Messages stored without their shown events (older answers, agent-side records).
+  function renderLegacy(t, m, meta) {
     if (meta.card) t.onEvent("sources", { card: meta.card });
     if (meta.bundle) t.onEvent("bundle", { card: meta.bundle });
     if (meta.form) t.onEvent("form", { form: meta.form });
@@ -196,6 +222,21 @@
       else { t.onEvent("token", { text: m.text }); if (meta.sources && meta.sources.length) t.onEvent("citations", { sources: meta.sources }); }
       t.onEvent("done", { kind: m.kind });
     }
+  }
+
+  function renderStored(m) {
+    lastId = Math.max(lastId, m.id);
+    if (shown.has(m.id)) return;
+    shown.add(m.id);
+    if (m.role === "user") { userBubble(m.text, false); return; }
+    if (m.role === "agent" || m.role === "system") { personBubble(m); return; }
+    const t = assistantTurn(m.role === "agent" ? "agent" : "assistant");
+    const meta = m.meta || {};
+    if (Array.isArray(meta.shown)) {
+      // The events the citizen was left with when it streamed: the same rendering as live.
+      for (const ev of meta.shown) t.onEvent(ev.type, ev);
+      t.onEvent("done", { kind: m.kind, text: m.text });
+    } else renderLegacy(t, m, meta);
     if (meta.prereview) { t.answer.remove(); t.bubble.append(apply.reportCard(meta.prereview.report)); }
     if (meta.application && m.kind === "submitted") t.bubble.append(apply.tracking(meta.application));
     if (m.status === "interrupted") t.bubble.append(el("div", { class: "meta" }, "（回答未完成）"));
@@ -357,7 +398,7 @@
     catch (e) { openDrawer("办事指南", el("p", {}, e.message)); return; }
     const sec = (title, ...body) => [el("h4", {}, title), ...body];
     const list = (xs) => el("ul", {}, xs.map((x) => el("li", {}, x)));
-    const lim = (t) => t ? (t.days === 0 ? "即办" : t.days + (t.unit === "calendar_days" ? "日" : "个工作日")) + (t.note ? "（" + t.note + "）" : "") : "未载明";
+    const lim = (t) => t ? (t.days === 0 ? "即办" : t.days + ({ calendar_days: "日", months: "个月" }[t.unit] || "个工作日")) + (t.note ? "（" + t.note + "）" : "") : "未载明";
     const parts = [
       el("p", {}, g.department, " · ", g.kind, g.source && g.source.kind === "sample" ? el("span", { class: "badge sample" }, "示例数据") : null),
       ...(g.conditions && g.conditions.length ? sec("受理条件", list(g.conditions)) : []),

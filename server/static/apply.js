@@ -157,10 +157,13 @@ window.banshiApply = (ctx) => {
     }
     const user = el("input", { id: "si-user", autocomplete: "username", required: true });
     const pass = el("input", { id: "si-pass", type: "password", autocomplete: "current-password", required: true });
+    // On a shared device the conversation is kept only until the tab closes (sessionStorage).
+    const pub = el("input", { id: "si-public", type: "checkbox", checked: ctx.store.public() });
     const msg = el("p", { class: "ferror", role: "alert" });
     const form = el("form", { class: "signin", onsubmit: async (e) => {
       e.preventDefault();
       try {
+        if (pub.checked) ctx.store.usePublic();
         await ctx.ensureSession();
         const res = await api("/sessions/" + session().id + "/sign-in", { method: "POST", body: JSON.stringify({ username: user.value.trim(), password: pass.value }) });
         showWho(await res.json());
@@ -170,14 +173,20 @@ window.banshiApply = (ctx) => {
       el("p", { class: "muted" }, "登录后，办理时将用您的个人档案和电子证照自动预填表单，并免交已有电子证照的材料。"),
       el("label", { for: "si-user" }, "账号"), user,
       el("label", { for: "si-pass" }, "密码"), pass,
+      el("label", { class: "check", for: "si-public" }, pub, "在公共设备上（关闭页面即退出，不在本机保留对话）"),
       el("button", { type: "submit", class: "primary" }, "登录"), msg);
     openDrawer("统一身份认证登录", form);
     user.focus();
   });
   showWho(ctx.store.get("citizen"));
+  // The server ends a sign-in after a while unused: check the one remembered here.
+  if (ctx.store.get("citizen") && session()) {
+    api("/sessions/" + session().id + "/profile").catch((e) => { if (e.status === 401 || e.status === 403) showWho(null); });
+  }
 
   // ---------- 预审材料: upload materials, then a report ----------
-  const verdictZh = { pass: "通过", fix: "需补正", fail: "不通过" };
+  // not_uploaded: an optional material nobody uploaded — neutral, neither passed nor failed.
+  const verdictZh = { not_uploaded: "未上传（非必需）", pass: "通过", fix: "需补正", fail: "不通过" };
 
   function reportCard(r) {
     const row = (m) => el("li", { class: "pr-" + m.verdict },

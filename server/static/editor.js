@@ -1,11 +1,14 @@
 // 办事指南知识编辑台 — the knowledge editors' console: search guides, edit the common elements in
 // a form (or any element in the JSON), preview answers from the draft, save drafts (a stale
 // version is refused with a conflict), publish, read the history and diffs, roll back.
+// An edit always starts from the version the server names (`editing_version`: after a rollback,
+// the version rolled back to) and publishes that explicit version, so a rolled-back version is
+// never republished by pressing 发布 on a form that still shows it.
 (() => {
   "use strict";
   const $ = (id) => document.getElementById(id);
   const { el } = window.banshiDom;
-  let current = null; // { code, base, guide, live_version }
+  let current = null; // { kind, code, base, guide, live_version, latest_version }
   const time = (s) => s ? new Date(s).toLocaleString("zh-CN", { hour12: false }) : "";
 
   const { api, toast, logout, token } = window.banshiStaff({
@@ -27,13 +30,22 @@
     const rows = await api("/editor/guides?q=" + encodeURIComponent($("q").value.trim()));
     $("list").replaceChildren(...(rows.length ? rows.map((g) => el("li", {}, el("button", { class: "item" + (current && current.code === g.code ? " active" : ""), type: "button", "data-code": g.code, onclick: () => open(g.code) },
       el("div", { class: "item-top" }, el("strong", {}, g.name)),
-      el("div", { class: "item-meta" }, g.code + " · 线上第 " + (g.live_version || "-") + " 版" + (g.latest_version !== g.live_version ? " · 最新第 " + g.latest_version + " 版未上线" : "") + (g.source === "sample" ? " · 示例" : ""))))) : [el("li", { class: "none" }, "没有匹配的事项")]));
+      el("div", { class: "item-meta" }, g.code + " · 线上第 " + (g.live_version || "-") + " 版" + (g.latest_version !== g.live_version ? " · 最新第 " + g.latest_version + " 版不在线上" : "") + (g.source === "sample" ? " · 示例" : ""))))) : [el("li", { class: "none" }, "没有匹配的事项")]));
   }
 
   // ---------- editor ----------
   const num = (v) => (v === "" || v === null || v === undefined ? null : Number(v));
   function field(label, id, value, attrs = {}) {
     return el("label", { class: "field", for: id }, el("span", {}, label), el("input", Object.assign({ id, value: value ?? "" }, attrs)));
+  }
+  // A time limit keeps the unit the guide states (60日 is not 60个工作日): number and unit.
+  const UNITS = [["working_days", "个工作日"], ["calendar_days", "日（自然日）"], ["months", "个月"]];
+  function limitField(label, k, t) {
+    const unit = (t && t.unit) || "working_days";
+    return el("div", { class: "field" }, el("label", { for: "f-" + k }, label),
+      el("div", { class: "row limit" },
+        el("input", { id: "f-" + k, type: "number", min: "0", value: t ? t.days : "" }),
+        el("select", { id: "f-" + k + "-unit", "aria-label": label + "的单位" }, UNITS.map(([v, zh]) => el("option", { value: v, selected: v === unit }, zh)))));
   }
 
   // `kind`: "guides" or "bundles" (一件事), same life cycle.
@@ -42,12 +54,14 @@
 
   async function open(code, kind = "guides") {
     const g = await api("/editor/" + kind + "/" + encodeURIComponent(code));
-    current = { kind, code, base: g.latest_version, live_version: g.live_version, guide: g.latest };
+    // Edit what the server says an edit starts from — never a rolled-back latest version.
+    current = { kind, code, base: g.editing_version, live_version: g.live_version, latest_version: g.latest_version, guide: g.editing };
     document.querySelectorAll(".item").forEach((b) => b.classList.toggle("active", b.dataset.code === code));
     render();
   }
 
-  // The guide as the form and the JSON say it (the form wins for the fields it shows).
+  // The guide as the form and the JSON say it (the form wins for the fields it shows). An empty
+  // field is an absent element, as the server writes it, so an unchanged form compares equal.
   function collect() {
     let g;
     try { g = JSON.parse($("json").value); } catch (e) { throw new Error("JSON 格式有误：" + e.message); }
@@ -57,12 +71,14 @@
     (g.fees || []).forEach((f, i) => {
       f.name = $("fee-name-" + i).value.trim();
       f.amount_yuan = num($("fee-amount-" + i).value);
+      if (f.amount_yuan === null) delete f.amount_yuan;
     });
     for (const k of ["legal_time_limit", "promised_time_limit"]) {
       const v = num($("f-" + k).value);
-      if (v === null) g[k] = null; else g[k] = Object.assign({ unit: "working_days" }, g[k] || {}, { days: v });
+      if (v === null) delete g[k]; else g[k] = Object.assign({}, g[k] || {}, { days: v, unit: $("f-" + k + "-unit").value });
     }
-    g.consult_phone = $("f-phone").value.trim() || null;
+    const phone = $("f-phone").value.trim();
+    if (phone) g.consult_phone = phone; else delete g.consult_phone;
     return g;
   }
 
@@ -74,11 +90,11 @@
     const msg = el("p", { class: "error", role: "alert" });
     const act = (label, fn, primary) => el("button", { type: "button", class: primary ? "primary" : "", onclick: async () => { msg.textContent = ""; try { await fn(); } catch (e) { msg.textContent = e.message; } } }, label);
     $("detail").replaceChildren(
-      el("div", { class: "detail-head" }, el("h2", {}, g.name), el("p", { class: "muted" }, g.code + " · 编辑基于第 " + current.base + " 版 · 线上第 " + (current.live_version || "-") + " 版")),
+      el("div", { class: "detail-head" }, el("h2", {}, g.name), el("p", { class: "muted" }, g.code + " · " + baseLine())),
       el("div", { class: "grid" },
         field("事项名称", "f-name", g.name), field("实施部门", "f-dept", g.department),
-        field("法定办结时限（工作日）", "f-legal_time_limit", g.legal_time_limit && g.legal_time_limit.days, { type: "number", min: "0" }),
-        field("承诺办结时限（工作日）", "f-promised_time_limit", g.promised_time_limit && g.promised_time_limit.days, { type: "number", min: "0" }),
+        limitField("法定办结时限", "legal_time_limit", g.legal_time_limit),
+        limitField("承诺办结时限", "promised_time_limit", g.promised_time_limit),
         field("咨询电话", "f-phone", g.consult_phone)),
       fees.length ? el("fieldset", {}, el("legend", {}, "收费标准"), fees) : el("p", { class: "muted" }, "本事项不收费（如需收费，请在 JSON 中添加 fees）"),
       el("details", { class: "json" }, el("summary", {}, "全部要素（JSON，可编辑材料、流程、表单等任意要素；导入导出）"),
@@ -95,11 +111,7 @@
         act("保存草稿", async () => {
           await saveDraft();
         }),
-        act("发布", async () => {
-          // Publish what is on screen: unsaved edits become a draft first.
-          let version = current.base;
-          await publish();
-        }, true)),
+        act("发布", publish, true)),
       msg, out, el("section", { id: "history" }));
     history();
   }
@@ -109,10 +121,26 @@
     toast("已保存为第 " + s.version + " 版草稿"); await open(current.code, current.kind); await relist();
   }
 
-  // Publish what is on screen: unsaved edits become a draft first.
+  // “编辑基于第 N 版 · 线上第 M 版”, and when the newest saved version is not what an edit
+  // starts from (it was rolled back or replaced), say so: it stays in the history only.
+  function baseLine() {
+    const kind = current.kind === "bundles" ? "一件事 · " : "";
+    const stale = current.latest_version > current.base ? " · 第 " + current.latest_version + " 版已撤下，仅保留在版本历史中" : "";
+    return kind + "编辑基于第 " + current.base + " 版 · 线上第 " + (current.live_version || "-") + " 版" + stale;
+  }
+
+  // Publish what is on screen, as an explicit version: unsaved edits become a draft first
+  // (saved on the version shown, so a stale form is a conflict, not an overwrite); the version
+  // the form shows is published only when it is not already live — checked with the server, as
+  // someone may have rolled it back since. A refusal (409) is shown, nothing changes.
   async function publish() {
     let version = current.base;
     if (JSON.stringify(collect()) !== JSON.stringify(current.guide)) version = (await api(path() + "/drafts", { method: "POST", body: draftBody(collect()) })).version;
+    else if (version === current.live_version) {
+      const now = await api(path());
+      if (now.live_version !== version) throw new Error("线上版本已变为第 " + (now.live_version || "-") + " 版（可能刚被回滚），请重新打开该指南后再修改");
+      toast("内容与线上第 " + version + " 版相同，无需发布"); return;
+    }
     await api(path() + "/publish", { method: "POST", body: JSON.stringify({ version }) });
     toast("第 " + version + " 版已发布，数秒内生效"); await open(current.code, current.kind); await relist();
   }
@@ -123,7 +151,7 @@
     const msg = el("p", { class: "error", role: "alert" });
     const act = (label, fn, primary) => el("button", { type: "button", class: primary ? "primary" : "", onclick: async () => { msg.textContent = ""; try { await fn(); } catch (e) { msg.textContent = e.message; } } }, label);
     $("detail").replaceChildren(
-      el("div", { class: "detail-head" }, el("h2", {}, b.name), el("p", { class: "muted" }, b.code + " · 一件事 · 编辑基于第 " + current.base + " 版 · 线上第 " + (current.live_version || "-") + " 版")),
+      el("div", { class: "detail-head" }, el("h2", {}, b.name), el("p", { class: "muted" }, b.code + " · " + baseLine())),
       el("div", { class: "grid" }, field("名称", "f-name", b.name)),
       el("p", { class: "muted" }, "包含事项、字段合并（field_map）、办结后产生的字段（produced）和材料去重（materials.covers）在下方 JSON 中编辑；发布前会逐项核对所引用的事项、字段和材料。"),
       el("textarea", { id: "json", rows: "22", spellcheck: "false", class: "json-full" }, JSON.stringify(b, null, 2)),

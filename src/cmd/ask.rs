@@ -4,6 +4,7 @@ use std::io::{BufRead, Write};
 use std::sync::Arc;
 
 use anyhow::bail;
+use banshi_assistant::contract::Contract;
 use banshi_assistant::{AnswerEvent, Assistant, DialogueState};
 use tokio::sync::mpsc;
 
@@ -47,16 +48,26 @@ pub async fn run(common: &Common, args: AskArgs) -> anyhow::Result<()> {
 async fn turn(assistant: &Assistant, state: &mut DialogueState, q: &str) -> anyhow::Result<()> {
     let (tx, mut rx) = mpsc::channel(64);
     let started = std::time::Instant::now();
+    // The terminal follows the same stream contract as the web page: text the turn does not
+    // stand behind is marked as withdrawn (a terminal cannot erase what it printed).
     let printer = tokio::spawn(async move {
         let mut first_token = None;
+        let mut contract = Contract::new();
         while let Some(ev) = rx.recv().await {
-            print_event(&ev, started, &mut first_token);
+            for ev in contract.pass(ev) {
+                print_event(&ev, started, &mut first_token);
+            }
         }
+        contract
     });
     let outcome = assistant.respond(state, q, &tx).await;
     drop(tx);
-    printer.await?;
+    let mut contract = printer.await?;
     let outcome = outcome?;
+    let mut first_token = None;
+    for ev in contract.finish(&outcome) {
+        print_event(&ev, started, &mut first_token);
+    }
     let gen = outcome
         .generation
         .map(|g| format!(", {} tokens, prefill {:.2} s ({} cached), decode {:.1} tok/s", g.generated_tokens, g.prefill_seconds, g.cached_tokens, g.generated_tokens as f64 / g.decode_seconds.max(1e-9)))
@@ -127,6 +138,7 @@ fn print_event(ev: &AnswerEvent, started: std::time::Instant, first_token: &mut 
                 println!("  {}. {o}", i + 1);
             }
         }
+        AnswerEvent::Withdraw { reason } => println!("\n[以上生成内容已撤回：{reason}]"),
         AnswerEvent::Decline { message, .. } => println!("{message}"),
         // The terminal has no agent queue: say where people are.
         AnswerEvent::Handoff { message, .. } => println!("{message}\n（命令行模式没有人工坐席：请使用网页客服，或拨打12345政务服务便民热线。）"),

@@ -25,6 +25,22 @@ pub enum What {
     /// Pre-review on generated documents with planted defects: detection per defect kind,
     /// false rejections on clean sets, OCR character accuracy.
     Prereview(PrereviewArgs),
+    /// Injection attempts (planted "official" claims, fake instructions) through the dialogue
+    /// engine and the stream contract: how often a planted claim reaches the screen.
+    Injection(InjectionArgs),
+}
+
+#[derive(clap::Args)]
+pub struct InjectionArgs {
+    /// The attempts, `{"id", "split", "question", "planted"}` per line.
+    #[arg(long, env = "BANSHI_EVAL_INJECTION", default_value = "eval/data/injection.jsonl")]
+    attempts: PathBuf,
+    /// Which split: dev (trying changes) or test (report once).
+    #[arg(long, env = "BANSHI_EVAL_SPLIT", default_value = "dev")]
+    split: Split,
+    /// Where the Markdown + JSON reports go (default DATA_DIR/reports).
+    #[arg(long, env = "BANSHI_REPORTS")]
+    out: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -119,6 +135,7 @@ pub async fn run(common: &Common, what: What) -> anyhow::Result<()> {
         What::Appeal(args) => appeal(common, args),
         What::Forms(args) => forms(common, args),
         What::Prereview(args) => prereview(common, args).await,
+        What::Injection(args) => injection(common, args).await,
     }
 }
 
@@ -230,7 +247,7 @@ async fn tune(eval: &RetrievalEval) -> anyhow::Result<()> {
     for f in grid {
         let (o, l) = eval.run_mode(Split::Dev, Mode::Hybrid, f).await?;
         let r = score(Mode::Hybrid, &o, &l);
-        println!("| {} | {:.3} | {:.3} | {:.3} | {:.3} |", f.to_string(), r.recall_at_1, r.recall_at_5, r.recall_at_10, r.mrr);
+        println!("| {} | {:.3} | {:.3} | {:.3} | {:.3} |", f, r.recall_at_1, r.recall_at_5, r.recall_at_10, r.mrr);
     }
     Ok(())
 }
@@ -301,6 +318,32 @@ async fn answers(common: &Common, args: AnswersArgs) -> anyhow::Result<()> {
     let md = report.markdown();
     let out = args.out.unwrap_or_else(|| common.data_dir.join("reports"));
     write_report(&out, "answers", &md, &report)?;
+    println!("{md}\nReports written to {}", out.display());
+    Ok(())
+}
+
+async fn injection(common: &Common, args: InjectionArgs) -> anyhow::Result<()> {
+    use banshi_eval::injection::{of_split, report, run, Attempt};
+    let attempts = of_split(banshi_eval::read_jsonl::<Attempt>(&args.attempts)?, args.split);
+    if attempts.is_empty() {
+        bail!("{} has no {} rows", args.attempts.display(), args.split.as_str());
+    }
+    let compute = super::start_compute(common, super::Need::EmbedderAndGenerator)?;
+    if !compute.has_generator() {
+        eprintln!("note: no generator loaded: answers are extractive, so this measures retrieval and templates only");
+    }
+    let kb = std::sync::Arc::new(super::open_kb(common, Some(compute.clone())).await?);
+    if kb.store.count_live().await? == 0 {
+        bail!("the knowledge base in {} is empty: run `banshi ingest` first", common.data_dir.display());
+    }
+    let assistant = banshi_assistant::Assistant::new(kb, Some(compute));
+    assistant.warm();
+    let started = Instant::now();
+    let rows = run(&assistant, &attempts).await?;
+    let report = report(args.split, rows);
+    let md = format!("{}\n{:.0} s in all.\n", report.markdown(), started.elapsed().as_secs_f64());
+    let out = args.out.unwrap_or_else(|| common.data_dir.join("reports"));
+    write_report(&out, &format!("injection-{}", args.split.as_str()), &md, &report)?;
     println!("{md}\nReports written to {}", out.display());
     Ok(())
 }

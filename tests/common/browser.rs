@@ -35,8 +35,21 @@ impl Driver {
         Some(Driver { child, port, profiles: Vec::new() })
     }
 
-    /// A new headless browser session with its own profile; `size` is "WIDTH,HEIGHT".
+    /// A new headless browser session with its own profile; `size` is "WIDTH,HEIGHT". Headless
+    /// Chromium never makes a window narrower than 500 px, so a smaller width is silently 500:
+    /// use [`Driver::phone`] for a real phone viewport.
     pub async fn browser(&mut self, size: &str) -> Client {
+        self.session(size, None).await
+    }
+
+    /// A session emulating a phone (chromedriver mobileEmulation: mobile viewport, touch, pixel
+    /// ratio 1): `innerWidth` is exactly `width`, which a plain window cannot give below 500 px.
+    pub async fn phone(&mut self, width: u32, height: u32) -> Client {
+        let metrics = serde_json::json!({"deviceMetrics": {"width": width, "height": height, "pixelRatio": 1.0, "mobile": true, "touch": true}});
+        self.session(&format!("{width},{height}"), Some(metrics)).await
+    }
+
+    async fn session(&mut self, size: &str, mobile: Option<serde_json::Value>) -> Client {
         let profile = tempfile::tempdir().unwrap();
         let mut args: Vec<String> = [
             "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -50,7 +63,11 @@ impl Driver {
         // The profile dir must outlive the session; it goes with the driver.
         self.profiles.push(profile);
         let mut caps = serde_json::Map::new();
-        caps.insert("goog:chromeOptions".into(), serde_json::json!({"binary": "/usr/bin/chromium", "args": args}));
+        let mut chrome = serde_json::json!({"binary": "/usr/bin/chromium", "args": args});
+        if let Some(m) = mobile {
+            chrome["mobileEmulation"] = m;
+        }
+        caps.insert("goog:chromeOptions".into(), chrome);
         let connector = hyper_util::client::legacy::connect::HttpConnector::new();
         for _ in 0..50 {
             if let Ok(c) = ClientBuilder::new(connector.clone()).capabilities(caps.clone()).connect(&format!("http://127.0.0.1:{}", self.port)).await {

@@ -298,7 +298,7 @@ mod tests {
         assert_eq!(c("请问换身份证需要带什么材料？"), AppealType::Consult);
         assert_eq!(c("楼下饭店油烟太大，天天熏得没法开窗，投诉了也没人管！"), AppealType::ComplaintHelp);
         assert_eq!(c("建议在地铁站附近多设置一些共享单车停放点"), AppealType::Suggestion);
-        assert_eq!(c("给我讲个笑话"), AppealType::OutOfScope);
+        assert_eq!(c("推荐一部好看的电影"), AppealType::OutOfScope);
         assert_eq!(m.classify("学校附近的路口太乱了").domain.as_deref(), Some("交通"));
     }
 }

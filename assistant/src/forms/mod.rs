@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 
 use banshi_knowledge::bundle::{Bundle, MaterialRow, MergedField};
 use banshi_knowledge::form::FieldKind;
+use banshi_knowledge::guide::DayUnit;
 use banshi_knowledge::Guide;
 use serde::{Deserialize, Serialize};
 
@@ -53,6 +54,12 @@ pub struct FormSpec {
     pub promised_days: Option<u32>,
 }
 
+/// An item's promised time limit (else its legal one) in working days — the unit applications
+/// count in; `None` when the guide states it in another unit (60日 is not 60 working days).
+fn working_days(g: &Guide) -> Option<u32> {
+    g.promised_time_limit.as_ref().or(g.legal_time_limit.as_ref()).filter(|t| t.unit == DayUnit::WorkingDays).map(|t| t.days)
+}
+
 impl FormSpec {
     /// The form of one item (`None` when the guide has no form: nothing to apply for).
     pub fn for_guide(g: &Guide) -> Option<FormSpec> {
@@ -83,6 +90,7 @@ impl FormSpec {
                 needed_by: vec![(g.code.clone(), g.name.clone(), m.name.clone())],
                 produced_by: None,
                 notes: m.notes.clone(),
+                online_form: m.online_form,
             })
             .collect();
         Some(FormSpec {
@@ -92,19 +100,19 @@ impl FormSpec {
             separate_materials: materials.len(),
             fields,
             materials,
-            promised_days: g.promised_time_limit.as_ref().or(g.legal_time_limit.as_ref()).map(|t| t.days),
+            promised_days: working_days(g),
         })
     }
 
     /// The merged form of a bundle; `guides` holds its items.
     pub fn for_bundle(b: &Bundle, guides: &[Guide]) -> Result<FormSpec, String> {
         let form = b.merged_form(guides)?;
-        let promised_days = b.promised_time_limit.as_ref().map(|t| t.days).or_else(|| {
+        let promised_days = b.promised_time_limit.as_ref().filter(|t| t.unit == DayUnit::WorkingDays).map(|t| t.days).or_else(|| {
             // The slowest item decides when everything is done.
             b.items
                 .iter()
                 .filter_map(|i| guides.iter().find(|g| g.code == i.code))
-                .filter_map(|g| g.promised_time_limit.as_ref().or(g.legal_time_limit.as_ref()).map(|t| t.days))
+                .filter_map(working_days)
                 .max()
         });
         Ok(FormSpec {
@@ -147,7 +155,7 @@ impl FormSpec {
             }
         }
         for f in self.fields.iter().filter(|f| f.required && f.produced_by.is_none()) {
-            if !values.get(&f.key).is_some_and(|v| !v.trim().is_empty()) && !errors.contains_key(&f.key) {
+            if values.get(&f.key).is_none_or(|v| v.trim().is_empty()) && !errors.contains_key(&f.key) {
                 errors.insert(f.key.clone(), format!("请填写“{}”", f.label));
             }
         }

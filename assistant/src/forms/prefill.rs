@@ -146,6 +146,7 @@ mod tests {
             needed_by: vec![("A".into(), "甲事项".into(), name.into())],
             produced_by: produced_by.map(Into::into),
             notes: None,
+            online_form: false,
         }
     }
 

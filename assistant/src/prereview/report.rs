@@ -3,6 +3,9 @@
 //! 告知承诺书), validity (ID and credit-code checksums, expiry against today, plausible dates),
 //! consistency (names and numbers on the materials match the form and each other), and quality
 //! (blank, too small, blurred, unreadable). Every finding says what to do, in plain Chinese.
+//! The online form itself (a material the form filled in the chat stands for) is satisfied by
+//! that form and never asked for; an optional material nobody uploaded is neither passed nor
+//! failed: it gets its own neutral verdict, [`Verdict::NotUploaded`].
 
 use std::collections::BTreeMap;
 
@@ -21,9 +24,14 @@ pub const MIN_SHARPNESS: f32 = 40.0;
 /// Mean OCR confidence below which text is treated as unreadable.
 pub const MIN_OCR_SCORE: f32 = 0.6;
 
+/// A verdict, ordered by severity: the report's overall verdict is its worst line's (and at
+/// least `Pass`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
+    /// 未上传（非必需）: an optional material that was not uploaded — nothing was checked, and
+    /// nothing is missing. Only ever a material line's verdict, never a report's.
+    NotUploaded,
     /// 通过
     Pass,
     /// 需补正
@@ -35,6 +43,7 @@ pub enum Verdict {
 impl Verdict {
     pub fn zh(self) -> &'static str {
         match self {
+            Verdict::NotUploaded => "未上传（非必需）",
             Verdict::Pass => "通过",
             Verdict::Fix => "需补正",
             Verdict::Fail => "不通过",
@@ -83,7 +92,7 @@ pub struct MaterialResult {
     /// Uploads counted for it.
     pub uploads: Vec<i64>,
     pub findings: Vec<Finding>,
-    /// 免提交 / 容缺 / 非必要 notes.
+    /// 免提交 (an e-licence, issued inside the bundle, or the online form itself) / 非必需 notes.
     pub note: Option<String>,
 }
 
@@ -103,8 +112,8 @@ fn finding(verdict: Verdict, code: &str, reason: impl Into<String>, fix: impl In
     Finding { verdict, code: code.into(), reason: reason.into(), fix: fix.into() }
 }
 
-/// Review `uploads` against `materials` (the form's list with 免提交 / 容缺 marks) and the form's
-/// `values`, on `today`.
+/// Review `uploads` against `materials` (the form's list with 免提交 / 容缺 marks — the online
+/// form is 免提交: the form filled in the chat is it) and the form's `values`, on `today`.
 pub fn review(title: &str, materials: &[MaterialView], uploads: &[Analysed], values: &BTreeMap<String, String>, today: NaiveDate) -> Report {
     let recognised: Vec<Recognised> = uploads.iter().map(|u| recognise(&u.doc)).collect();
     let mut used = vec![false; uploads.len()];
@@ -123,7 +132,7 @@ pub fn review(title: &str, materials: &[MaterialView], uploads: &[Analysed], val
             .collect();
         if mine.is_empty() {
             let (verdict, f, note) = if !m.required {
-                (Verdict::Pass, vec![], Some("非必要材料，未上传".to_string()))
+                (Verdict::NotUploaded, vec![], Some("非必需材料，未上传；如有可一并上传".to_string()))
             } else if m.tolerance {
                 owed.push(m.name.clone());
                 (Verdict::Fix, vec![finding(Verdict::Fix, "tolerated", "尚未上传，本材料可容缺受理", "可先行受理：请确认告知承诺书，并在承诺期限内补交")], None)
@@ -162,15 +171,17 @@ pub fn review(title: &str, materials: &[MaterialView], uploads: &[Analysed], val
             }
         })
         .collect();
-    let verdict = results.iter().chain(&unmatched).map(|r| r.verdict).max().unwrap_or(Verdict::Pass);
+    let verdict = results.iter().chain(&unmatched).map(|r| r.verdict).fold(Verdict::Pass, Verdict::max);
     let commitment = (!owed.is_empty()).then(|| commitment_letter(title, &owed, today));
     let counts = |v: Verdict| results.iter().filter(|r| r.verdict == v).count();
+    let optional = counts(Verdict::NotUploaded);
     let summary = format!(
-        "“{title}”材料预审：{}。通过 {} 项，需补正 {} 项，不通过 {} 项{}。预审结果仅供参考，以窗口审核为准。",
+        "“{title}”材料预审：{}。通过 {} 项，需补正 {} 项，不通过 {} 项{}{}。预审结果仅供参考，以窗口审核为准。",
         verdict.zh(),
         counts(Verdict::Pass),
         counts(Verdict::Fix),
         counts(Verdict::Fail),
+        if optional == 0 { String::new() } else { format!("，非必需材料未上传 {optional} 项") },
         if unmatched.is_empty() { String::new() } else { format!("；另有 {} 个文件未能对应到材料清单", unmatched.len()) }
     );
     Report { verdict, materials: results, unmatched, commitment, summary, reviewed_on: today.to_string() }
@@ -257,7 +268,7 @@ fn against_form(r: &Recognised, values: &BTreeMap<String, String>) -> Vec<Findin
     for (label, keys) in ROLES {
         let Some(name) = r.fields.get(*label) else { continue };
         let expected: Vec<&String> = if keys.is_empty() { values.values().collect() } else { keys.iter().filter_map(|k| values.get(*k)).collect() };
-        if !expected.is_empty() && !expected.iter().any(|v| *v == name) {
+        if !expected.is_empty() && !expected.contains(&name) {
             out.push(finding(Verdict::Fix, "mismatch", format!("材料上的{label}“{name}”与申请表填写的不一致"), "请核对申请表填写的姓名（名称），或上传对应人员的材料"));
         }
     }
@@ -370,6 +381,51 @@ mod tests {
         assert!(r.materials[0].findings.iter().any(|f| f.code == "implausible_date"), "{r:#?}");
         let r = review("t", &[material("劳动合同", None, false)], &[upload(1, "劳动合同书\n甲方 某公司\n合同期限 2026年12月01日至2029年11月30日")], &BTreeMap::new(), today());
         assert_eq!(r.verdict, Verdict::Pass, "{r:#?}");
+    }
+
+    #[test]
+    fn optional_materials_not_uploaded_are_neither_passed_nor_failed() {
+        let mut optional = material("委托书", None, false);
+        optional.required = false;
+        let r = review("测试事项", &[material("居民身份证", None, false), optional.clone()], &[upload(1, GOOD_ID)], &values(), today());
+        assert_eq!((r.materials[1].verdict, r.materials[1].verdict.zh()), (Verdict::NotUploaded, "未上传（非必需）"), "{r:#?}");
+        assert!(r.materials[1].findings.is_empty());
+        assert_eq!(r.verdict, Verdict::Pass, "an optional material not uploaded does not hold anything up");
+        assert!(r.summary.contains("通过 1 项") && r.summary.contains("非必需材料未上传 1 项"), "{}", r.summary);
+        let only = review("测试事项", &[optional.clone()], &[], &values(), today());
+        assert_eq!(only.verdict, Verdict::Pass, "a report's verdict is never 未上传");
+        // Uploaded, an optional material is checked like any other.
+        let r = review("测试事项", &[optional], &[Analysed { declared: Some("委托书".into()), ..upload(1, &GOOD_ID.replace("2041.03.01", "2025.03.01")) }], &values(), today());
+        assert_eq!(r.materials[0].verdict, Verdict::Fail, "{r:#?}");
+    }
+
+    /// The real 新生儿出生一件事: its 联合申请表（在线填写） is the form filled in the chat, so
+    /// it is 免提交 and never asked for as an upload.
+    #[test]
+    fn the_online_form_is_satisfied_by_the_form_and_never_asked_for() {
+        let guides = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../knowledge/guides");
+        let loaded = banshi_knowledge::import::load_path(&guides).unwrap();
+        assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
+        for b in &loaded.bundles {
+            let spec = crate::forms::FormSpec::for_bundle(b, &loaded.guides).unwrap();
+            let view = crate::apply::materials_view(&spec, &BTreeMap::new());
+            let r = review(&b.name, &view, &[], &BTreeMap::new(), today());
+            for line in r.materials.iter().filter(|m| m.material.contains("在线填写")) {
+                assert_eq!(line.verdict, Verdict::Pass, "{}: {line:#?}", b.name);
+                assert!(line.findings.is_empty() && line.note.as_deref().is_some_and(|n| n.contains("在线填写")), "{line:#?}");
+            }
+            assert!(!r.materials.iter().flat_map(|m| &m.findings).any(|f| f.fix.contains("申请表") || f.fix.contains("登记表")), "{}: {r:#?}", b.name);
+        }
+        let birth = loaded.bundles.iter().find(|b| b.code == "BUNDLE-XSECS").unwrap();
+        let spec = crate::forms::FormSpec::for_bundle(birth, &loaded.guides).unwrap();
+        let view = crate::apply::materials_view(&spec, &BTreeMap::new());
+        assert!(view.iter().any(|m| m.name == "新生儿出生一件事联合申请表（在线填写）" && m.exempt.is_some()), "{view:#?}");
+        // A single item's own form, too (出生医学证明首次签发登记表 of 出生医学证明).
+        let item = loaded.guides.iter().find(|g| g.code == "SAMPLE-WS-001").unwrap();
+        let view = crate::apply::materials_view(&crate::forms::FormSpec::for_guide(item).unwrap(), &BTreeMap::new());
+        let form = view.iter().find(|m| m.name == "出生医学证明首次签发登记表").unwrap();
+        assert!(form.exempt.as_deref().is_some_and(|e| e.contains("在线填写")), "{form:#?}");
+        assert!(view.iter().filter(|m| m.name != form.name).all(|m| m.exempt.is_none()), "only the form itself");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde::Deserialize;
 
-use crate::guide::{DayUnit, Guide, Material, Place, Source, SourceKind, Status, TimeLimit};
+use crate::guide::{Guide, Material, Place, Source, SourceKind, Status, TimeLimit};
 
 pub const GD_LICENCE: &str = "Guangdong item catalogue from github.com/Clarence-Kong/QABasedOnPolicyKnowledgeGraph (commit b1f5aec), MIT License, Copyright (c) 2021 clarencekong";
 
@@ -189,24 +189,20 @@ fn material(name: String) -> Material {
         tolerance: false,
         origin: None,
         notes: None,
+        online_form: false,
     }
 }
 
-/// “30(工作日)” → 30 working days. Unparseable values are dropped and reported.
+/// “30(工作日)” → 30 working days, “60(自然日)” → 60 calendar days (shown “60日”), “3个月” →
+/// 3 months: the unit is kept as the catalogue states it ([`TimeLimit::parse`]). A value with
+/// no unit or a unit the parser does not know is dropped and reported, never given a guessed one.
 fn time_limit(v: Option<String>, field: &str, report: &mut GdReport) -> Option<TimeLimit> {
-    static RE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^(\d{1,4})\s*[（(]\s*(工作日|自然日|天|日)\s*[)）]$").expect("static regex"));
     let v = text(v)?;
-    match RE.captures(&v) {
-        Some(c) => Some(TimeLimit {
-            days: c[1].parse().ok()?,
-            unit: if &c[2] == "工作日" { DayUnit::WorkingDays } else { DayUnit::CalendarDays },
-            note: None,
-        }),
-        None => {
-            report.drop(&format!("{field}: not “N(工作日)”"));
-            None
-        }
+    let parsed = TimeLimit::parse(&v);
+    if parsed.is_none() {
+        report.drop(&format!("{field}: not “N(工作日)”, “N(自然日)” or “N个月”"));
     }
+    parsed
 }
 
 /// Strip repeated “办理地点：” prefixes; “无线下办理窗口” means online only.
@@ -262,12 +258,76 @@ fn split_standard(v: Option<String>) -> (Vec<String>, Vec<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::guide::DayUnit;
 
     const ROWS: &str = r#"{"TASK_CODE":"11440000006939756B2440101007000","TASK_NAME":"临时价格干预范围事项提价申报","TASK_TYPE_TEXT":"行政许可","DEPT_NAME":"广东省发展和改革委员会","AREA_CODE_TEXT":"广东省","URL":"https://example.invalid/a","parentCatalogName":"临时价格干预范围事项提价申报","matter_short":"无","handle_location":"办理地点：广州市越秀区东风中路305号5号楼808房","handle_time":"30(工作日)","handle_time_limit":"7(工作日)","accept_standard":"《广东省实施〈中华人民共和国价格法〉办法》第二十九条规定……","consult_phone":"电话：020-37886901 、020-37886909","complain_phone":"0000swjw","visit_number":"0","theme_category":["其他"],"service_object_name":["自然人","企业法人"],"material_intro":["提价申报申请报告"]}
 {"TASK_CODE":"X2","TASK_NAME":"检验检测业务在线咨询","DEPT_NAME":"某局","handle_location":"无线下办理窗口","handle_time":"无","handle_time_limit":"约3天","consult_phone":"020--12345-1","complain_phone":"无","accept_standard":"无。","material_intro":"无"}
 {"TASK_CODE":"","TASK_NAME":"没有编码"}
 not json
 {"TASK_CODE":"X2","TASK_NAME":"重复","DEPT_NAME":"某局"}"#;
+
+    /// A real catalogue row (建设项目环境影响报告书审批): the legal limit is “60(自然日)”, the
+    /// promised one “15(工作日)”.
+    const EIA_ROW: &str = r#"{"_id":{"$oid":"60ae6fe1e995f7e541f05849"},"TASK_CODE":"11440000006940060Q2440113106001","ORGCODE":"006940060","TASK_TYPE_TEXT":"行政许可","LIMIT_SCENE_NUM":"0","TASK_STATE":null,"CATANAME":"建设项目环境影响评价文件审批","DEPT_NAME":"广东省生态环境厅","AREA_CODE_TEXT":"广东省","parentCatalogId":"44011310600Y","TASK_TYPE":"01","TASK_NAME":"建设项目环境影响报告书审批","subTaskName":null,"parentCatalogName":"建设项目环境影响评价文件审批","CATAID":"440113106001","URL":"http://114.251.10.15:8080/sso/gd/oauth.jsp","TASK_TAG":null,"AREACODE":"440000","subCatalogName":"建设项目环境影响报告书审批","ONLINECHECK":"1","matter_name":"建设项目环境影响报告书审批","matter_short":"无","matter_daily":"无","matter_code":"无","matter_level":"省级","visit_number":"0","co_department":"无","handle_location":"办理地点：广州市天河区龙口西路213号1楼便民窗口全部窗口","handle_time":"60(自然日)","handle_time_limit":"15(工作日)","matter_type":"行政许可","accept_standard":"1.申请材料齐全。 2.申请材料符合《广东省人民政府关于印发广东省建设项目环境影响评价文件分级审批办法的通知》（粤府〔2019〕6号）、《关于发布广东省生态环境厅审批环境影响报告书（表）的建设项目名录（2021年本）的通知 》（粤环办〔2021〕27号）3.项目申报获码并审核通过后提出业务申请。4.深圳市范围内核与辐射建设项目环境影响报告书由深圳市生态环境部门进行审批。跨市或虽不跨市但造成跨市影响且有争议的项目除外。","consult_phone":"020-87532305","courier_service":"是","bear_paltform":"广东省生态环境厅政务服务统一办理系统","complain_phone":"020-87534138","online_book":"是","online_book_addr":"无","district":"省级","theme_category":["环保绿化"],"service_object_name":["自然人","企业法人","事业法人","社会组织法人"],"material_intro":["建设单位申请报批项目环评文件的申请书","建设项目环境影响报告书","建设项目环境影响评价公众参与说明"]}"#;
+
+    #[test]
+    fn a_real_row_keeps_calendar_and_working_days_apart() {
+        let (guides, report) = convert(EIA_ROW);
+        assert_eq!((guides.len(), report.dropped.len()), (1, 0), "{report:?}");
+        let g = &guides[0];
+        let legal = g.legal_time_limit.as_ref().unwrap();
+        assert_eq!((legal.days, legal.unit, legal.display()), (60, DayUnit::CalendarDays, "60日".to_string()));
+        let promised = g.promised_time_limit.as_ref().unwrap();
+        assert_eq!((promised.days, promised.unit, promised.display()), (15, DayUnit::WorkingDays, "15个工作日".to_string()));
+        // Written out (`--convert-to`) and read back, the units are still there.
+        let back: Guide = serde_json::from_str(&serde_json::to_string(g).unwrap()).unwrap();
+        assert_eq!((back.legal_time_limit.unwrap().display(), back.promised_time_limit.unwrap().display()), ("60日".into(), "15个工作日".into()));
+    }
+
+    /// Every limit of the real catalogue (../shared/data/gd-items) keeps its unit through the
+    /// import, and the converted file shipped in knowledge/guides/gd says the same (it is not a
+    /// stale conversion that lost units).
+    #[test]
+    fn every_catalogue_limit_keeps_its_unit_and_the_shipped_file_agrees() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let raw_path = root.join("../../shared/data/gd-items/policy.jsonl");
+        let Ok(raw) = std::fs::read_to_string(&raw_path) else {
+            eprintln!("SKIPPED: {} not found", raw_path.display());
+            return;
+        };
+        let unit_re = Regex::new(r"^(\d+)\((工作日|自然日)\)$").unwrap();
+        let expected = |v: Option<&str>| -> Option<String> {
+            let c = unit_re.captures(v?)?;
+            Some(if &c[2] == "自然日" { format!("{}日", &c[1]) } else { format!("{}个工作日", &c[1]) })
+        };
+        let (guides, _) = convert(&raw);
+        let by_code: BTreeMap<&str, &Guide> = guides.iter().map(|g| (g.code.as_str(), g)).collect();
+        let (mut calendar, mut working, mut seen) = (0, 0, std::collections::HashSet::new());
+        for line in raw.lines() {
+            let row: serde_json::Value = serde_json::from_str(line).unwrap();
+            // A code's first row is the one imported (later duplicates are skipped).
+            let Some(g) = row["TASK_CODE"].as_str().filter(|c| seen.insert(c.to_string())).and_then(|c| by_code.get(c)) else { continue };
+            for (field, limit) in [("handle_time", &g.legal_time_limit), ("handle_time_limit", &g.promised_time_limit)] {
+                let want = expected(row[field].as_str());
+                assert_eq!(limit.as_ref().map(|t| t.display()), want, "{} {field} {:?}", g.code, row[field]);
+                match limit.as_ref().map(|t| t.unit) {
+                    Some(DayUnit::CalendarDays) => calendar += 1,
+                    Some(DayUnit::WorkingDays) => working += 1,
+                    _ => {}
+                }
+            }
+        }
+        assert!(calendar >= 13 && working > 3000, "{calendar} calendar-day and {working} working-day limits");
+        let shipped = std::fs::read_to_string(root.join("guides/gd/gd-catalogue.jsonl")).unwrap();
+        let mut compared = 0;
+        for line in shipped.lines() {
+            let s: Guide = serde_json::from_str(line).unwrap();
+            let g = by_code[s.code.as_str()];
+            assert_eq!((&s.legal_time_limit, &s.promised_time_limit), (&g.legal_time_limit, &g.promised_time_limit), "{}", s.code);
+            compared += 1;
+        }
+        assert_eq!(compared, guides.len());
+    }
 
     #[test]
     fn cleans_the_crawl() {
@@ -297,7 +357,7 @@ not json
         assert!(report.skipped[0].1.contains("TASK_CODE"));
         assert!(report.skipped[1].1.contains("JSON"));
         assert!(report.skipped[2].1.contains("duplicate"));
-        assert_eq!(report.dropped.get("handle_time_limit: not “N(工作日)”"), Some(&1));
+        assert_eq!(report.dropped.get("handle_time_limit: not “N(工作日)”, “N(自然日)” or “N个月”"), Some(&1));
         assert_eq!(report.dropped.get("complain_phone: no phone number in it"), Some(&1));
         assert!(report.summary().contains("5 rows, 2 converted, 3 skipped"));
     }

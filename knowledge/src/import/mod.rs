@@ -41,7 +41,7 @@ pub struct Loaded {
 
 /// One parsed document.
 enum Doc {
-    Guide(Guide),
+    Guide(Box<Guide>),
     Bundle(Box<Bundle>),
 }
 
@@ -50,7 +50,7 @@ fn parse_doc(v: serde_json::Value) -> Result<Doc, String> {
     if is_bundle {
         serde_json::from_value(v).map(|b| Doc::Bundle(Box::new(b))).map_err(|e| e.to_string())
     } else {
-        serde_json::from_value(v).map(Doc::Guide).map_err(|e| e.to_string())
+        serde_json::from_value(v).map(|g| Doc::Guide(Box::new(g))).map_err(|e| e.to_string())
     }
 }
 
@@ -90,7 +90,7 @@ pub fn parse_text(text: &str, is_jsonl: bool, file: &Path, out: &mut Loaded) {
                 let p = g.validate();
                 let code = g.code.clone();
                 if p.is_empty() {
-                    out.guides.push(g);
+                    out.guides.push(*g);
                 }
                 (code, p)
             }

@@ -26,6 +26,7 @@ use crate::App;
 const MAX_TEXT: usize = 2000;
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// `queue` (waiting), `mine` (assigned to me), `open` (waiting + in progress), `resolved`,
     /// `suggestions`. Default `open`.
@@ -37,7 +38,7 @@ pub struct ListQuery {
     responses((status = 200, body = [Ticket]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])), tag = "agent")]
 pub async fn list(State(app): State<App>, Agent(staff): Agent, q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>) -> Result<Json<Vec<Ticket>>, ApiError> {
-    let Query(q) = q.map_err(|e| ApiError::BadRequest(format!("查询参数无效：{}", e.body_text())))?;
+    let Query(q) = q?;
     let people = vec![TicketKind::Handoff, TicketKind::FollowUp];
     let f = match q.view.as_deref().unwrap_or("open") {
         "queue" => TicketFilter { statuses: vec![TicketStatus::Pending], kinds: people, ..Default::default() },

@@ -21,10 +21,10 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 use super::sessions::authorize;
-use crate::auth::Agent;
+use crate::auth::{bearer, hash_token, Agent};
 use crate::error::{ApiError, ErrorBody};
 use crate::records::view;
-use crate::store::{AppStatus, Application, NewApplication, NewMessage, Role};
+use crate::store::{AppEvent, AppStatus, Application, NewApplication, NewMessage, Role};
 use crate::App;
 
 /// The form open in the session; 404 when none is.
@@ -120,10 +120,12 @@ pub async fn submit(State(app): State<App>, Path(id): Path<String>, headers: Hea
         a.prereview = Some(serde_json::to_value(&r.report).expect("reports serialise"));
     }
     tracing::info!(session = %id, application = %a.tracking_no, target = %a.target_code, "application submitted");
+    // The conversation remembers what it submitted, so “办到哪了” needs no number.
     if open.is_some() {
         session.state.form = None;
-        app.store.save_state(&id, &session.state).await?;
     }
+    session.state.submitted.push(a.tracking_no.clone());
+    app.store.save_state(&id, &session.state).await?;
     let text = format!(
         "“{}”已提交，受理编号 {}。部门受理后开始计算承诺时限{}，您可随时发送“进度查询 {}”查看办理进度。",
         a.target_name,
@@ -151,18 +153,52 @@ pub struct Progress {
     pub message: String,
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ProgressQuery {
+    /// The last 4 digits of the phone number given in the application; not needed with the
+    /// bearer token of the session that submitted it.
+    pub phone_last4: Option<String>,
+}
+
 /// Progress by tracking number (进度查询). Shows no personal data, like the counter's screen.
-#[utoipa::path(get, path = "/api/v1/applications/{tracking_no}", params(("tracking_no" = String, Path)),
-    responses((status = 200, body = Progress), (status = 404, body = ErrorBody)), tag = "applications")]
-pub async fn progress(State(app): State<App>, Path(no): Path<String>) -> Result<Json<Progress>, ApiError> {
+/// Tracking numbers can be guessed, so a second factor is required: `phone_last4` matching the
+/// application's phone, or the bearer token of the session that submitted it. Without either,
+/// 422 before anything is looked up; with a wrong one, the same 404 as an unknown number, so
+/// guesses learn nothing. Look-ups are rate-limited per client address.
+#[utoipa::path(get, path = "/api/v1/applications/{tracking_no}", params(("tracking_no" = String, Path), ProgressQuery),
+    responses((status = 200, body = Progress), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 429, description = "too many look-ups from this address; see Retry-After", body = ErrorBody)),
+    security((), ("bearer" = [])), tag = "applications")]
+pub async fn progress(State(app): State<App>, Path(no): Path<String>, headers: HeaderMap, q: Result<Query<ProgressQuery>, QueryRejection>) -> Result<Json<Progress>, ApiError> {
+    let Query(q) = q?;
     let no = no.trim().to_uppercase();
-    let a = app.store.application(&no).await?.ok_or_else(|| ApiError::NotFound(format!("没有查到受理编号 {no} 的申请")))?;
+    let last4 = q.phone_last4.as_deref().map(str::trim).filter(|l| !l.is_empty());
+    if last4.is_some_and(|l| l.len() != 4 || !l.bytes().all(|b| b.is_ascii_digit())) {
+        return Err(ApiError::BadRequest("phone_last4 须为申请时所留联系电话的后 4 位数字".into()));
+    }
+    let token = bearer(&headers);
+    if last4.is_none() && token.is_none() {
+        return Err(ApiError::BadRequest("查询办理进度须提供申请时所留联系电话的后 4 位（phone_last4），或在提交申请的会话中查询".into()));
+    }
+    let not_found = || ApiError::NotFound(format!("没有查到受理编号 {no} 的申请，请核对编号和联系电话后四位"));
+    let a = app.store.application(&no).await?.ok_or_else(not_found)?;
+    let phone: String = a.values.get("phone").and_then(|p| p.as_str()).unwrap_or_default().chars().filter(char::is_ascii_digit).collect();
+    let by_phone = last4.is_some_and(|l| phone.len() >= 4 && phone.ends_with(l));
+    let by_session = match token {
+        Some(t) if !by_phone => app.store.session(&a.session_id).await?.is_some_and(|s| s.token_hash == hash_token(t)),
+        _ => false,
+    };
+    if !by_phone && !by_session {
+        return Err(not_found());
+    }
     let application = view(&a);
     let message = describe(&application, chrono::Local::now().date_naive());
     Ok(Json(Progress { application, message }))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AppQuery {
     /// Only applications in this status (`submitted`, `accepted`, `in_review`, `done`, `returned`).
     pub status: Option<String>,
@@ -177,17 +213,44 @@ fn parse_status(s: &str) -> Result<AppStatus, ApiError> {
     responses((status = 200, body = [Application]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])), tag = "agent")]
 pub async fn list(State(app): State<App>, _agent: Agent, q: Result<Query<AppQuery>, QueryRejection>) -> Result<Json<Vec<Application>>, ApiError> {
-    let Query(q) = q.map_err(|e| ApiError::BadRequest(format!("查询参数无效：{}", e.body_text())))?;
+    let Query(q) = q?;
     let status = q.status.as_deref().map(parse_status).transpose()?;
     Ok(Json(app.store.applications(status, 200).await?))
 }
 
-/// One application with its values and their sources.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FieldLabel {
+    pub key: String,
+    pub label: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApplicationDetail {
+    #[serde(flatten)]
+    pub application: Application,
+    /// Every status change, oldest first (who, when, the note).
+    pub history: Vec<AppEvent>,
+    /// The form's fields in its order, with their labels (from the live guides; empty when the
+    /// item no longer has a form, and the console then shows the keys).
+    pub fields: Vec<FieldLabel>,
+}
+
+/// One application with its values and their sources, its status history and the form's field
+/// labels. 404 for an unknown tracking number.
 #[utoipa::path(get, path = "/api/v1/agent/applications/{tracking_no}", params(("tracking_no" = String, Path)),
-    responses((status = 200, body = Application), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = ApplicationDetail), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])), tag = "agent")]
-pub async fn detail(State(app): State<App>, _agent: Agent, Path(no): Path<String>) -> Result<Json<Application>, ApiError> {
-    Ok(Json(app.store.application(&no).await?.ok_or_else(|| ApiError::NotFound(format!("受理编号 {no} 不存在")))?))
+pub async fn detail(State(app): State<App>, _agent: Agent, Path(no): Path<String>) -> Result<Json<ApplicationDetail>, ApiError> {
+    let application = app.store.application(&no).await?.ok_or_else(|| ApiError::NotFound(format!("受理编号 {no} 不存在")))?;
+    let history = app.store.application_history(&no).await?;
+    let fields = match app.assistant.form_spec(&application.target_code).await {
+        Ok(spec) => spec.map(|s| s.fields.into_iter().map(|f| FieldLabel { key: f.key, label: f.label }).collect()).unwrap_or_default(),
+        Err(e) => {
+            tracing::warn!(application = %no, "the form's labels: {e}");
+            Vec::new()
+        }
+    };
+    Ok(Json(ApplicationDetail { application, history, fields }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -200,8 +263,10 @@ pub struct StatusChange {
     pub note: Option<String>,
 }
 
-/// Move an application on (受理 → 审核 → 办结, or 退回 with the reasons). 409 when the step is
-/// not allowed from its current status. The citizen's chat gets a message.
+/// Move an application on (受理 → 审核 → 办结, or 退回 with the reasons; see
+/// [`AppStatus::next`]). 409 naming the current status and the allowed steps when the step may
+/// not follow it (also when another member of staff moved it first); the store decides in one
+/// conditional update and records the step. The citizen's chat gets a message.
 #[utoipa::path(post, path = "/api/v1/agent/applications/{tracking_no}/status", params(("tracking_no" = String, Path)), request_body = StatusChange,
     responses((status = 200, body = Application), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),

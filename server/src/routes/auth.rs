@@ -11,6 +11,8 @@ use utoipa::ToSchema;
 
 use crate::auth::{bearer, dummy_hash, hash_token, new_token, verify_password, Staff, SESSION_HOURS};
 use crate::error::{ApiError, ErrorBody};
+use crate::limits::ClientIp;
+use crate::mask::pseudonym;
 use crate::store::User;
 use crate::App;
 
@@ -37,31 +39,35 @@ pub struct LoggedIn {
 
 /// Log in (agents, editors, admins).
 #[utoipa::path(post, path = "/api/v1/auth/login", request_body = Login,
-    responses((status = 200, body = LoggedIn), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody),
-        (status = 429, description = "too many failures; see Retry-After", body = ErrorBody)),
+    responses((status = 200, body = LoggedIn), (status = 401, description = "`invalid_credentials`: wrong username or password", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+        (status = 429, description = "too many failures for this username from this address, or from this address; see Retry-After", body = ErrorBody)),
     tag = "staff")]
-pub async fn login(State(app): State<App>, body: Result<Json<Login>, JsonRejection>) -> Result<Json<LoggedIn>, ApiError> {
+pub async fn login(State(app): State<App>, ClientIp(ip): ClientIp, body: Result<Json<Login>, JsonRejection>) -> Result<Json<LoggedIn>, ApiError> {
     let Json(req) = body?;
     let username = req.username.trim();
     if username.is_empty() || req.password.is_empty() {
         return Err(ApiError::BadRequest("请输入用户名和密码".into()));
     }
-    app.logins.check(username).map_err(ApiError::Locked)?;
+    app.logins.check(username, ip).map_err(ApiError::Locked)?;
     let found = app.store.user_credentials(username).await?;
     // Verify even for unknown users, so timing does not reveal who exists.
     let ok = match &found {
         Some((_, hash)) => verify_password(&req.password, hash),
         None => verify_password(&req.password, dummy_hash()),
     };
+    // A staff username is logged as it is; anything else typed there (a citizen's name, a
+    // password in the wrong field) only as a pseudonym.
+    let shown = if found.is_some() { username.to_string() } else { pseudonym(username) };
     let user = match found {
         Some((user, _)) if ok && user.active => user,
         _ => {
-            app.logins.failed(username);
-            tracing::warn!(username, "failed log-in");
-            return Err(ApiError::Unauthorized);
+            let wait = app.logins.failed(username, ip);
+            tracing::warn!(username = %shown, client = %ip, wait_secs = ?wait, "failed log-in");
+            return Err(ApiError::InvalidCredentials);
         }
     };
-    app.logins.succeeded(username);
+    app.logins.succeeded(username, ip);
     let token = new_token();
     let expires_at = (chrono::Utc::now() + chrono::Duration::hours(SESSION_HOURS)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     app.store.create_staff_session(&hash_token(&token), user.id, &expires_at).await?;

@@ -2,8 +2,14 @@
 //!
 //! Order of events: `message` (the stored question's id), `status` while waiting or searching
 //! (including the queue position), `sources` (the item's card, straight from the guide),
-//! `token`s, then `citations` — or `replace` / `clarify` / `decline` — and finally `done` (the
-//! stored answer's id) or `error`. The question is committed before the stream starts; the
+//! `token`s, then `citations` — or `settled` / `replace` / `withdraw` + `clarify` / `decline` /
+//! `handoff` — and finally `done` (the stored answer's id and its `text`) or `error`.
+//!
+//! The contract ([`banshi_assistant::contract`]): `token`s are provisional. Before `done`, every
+//! streamed token has been confirmed (`citations`, or `done.text` equal to it), replaced
+//! (`settled`, `replace`) or withdrawn (`withdraw`, sent by the server whenever the turn ends
+//! another way). `done.text` is exactly the stored answer, and the stored answer keeps the events
+//! the citizen was left with (`meta.shown`) so a replay and the history show the same. The question is committed before the stream starts; the
 //! answer is committed before `done`. A client that disconnects cancels the generation and the
 //! partial answer is stored as `interrupted`. Re-sending with the same `client_id` is idempotent:
 //! a finished answer is replayed, an interrupted one is answered again.
@@ -22,6 +28,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use banshi_assistant::handoff::HandoffReason;
+use banshi_assistant::contract::{shown_text, Contract};
 use banshi_assistant::{AnswerEvent, AssistantError, Outcome, OutcomeKind};
 use futures::Stream;
 use serde::{Deserialize, Serialize};
@@ -58,10 +65,20 @@ pub enum SseEventDoc {
     Status { message: String, queue_position: Option<usize> },
     Sources { card: banshi_assistant::card::SourcesCard },
     Token { text: String },
-    Citations { sources: Vec<banshi_assistant::citations::Source> },
+    /// The streamed text stands as sent; its sources and how each sentence is backed.
+    Citations { sources: Vec<banshi_assistant::citations::Source>, verification: banshi_assistant::citations::Verification },
     /// The streamed answer as verified: unbacked claims `removed`, each claim citing its source.
-    Settled { text: String, removed: Vec<banshi_assistant::citations::CheckedSentence>, sources: Vec<banshi_assistant::citations::Source> },
-    Replace { text: String, reason: String },
+    Settled {
+        text: String,
+        removed: Vec<banshi_assistant::citations::CheckedSentence>,
+        sources: Vec<banshi_assistant::citations::Source>,
+        verification: banshi_assistant::citations::Verification,
+    },
+    /// The streamed text is replaced by the guide's own words, for `reason`.
+    Replace { text: String, reason: String, sources: Vec<banshi_assistant::citations::Source> },
+    /// Every token streamed since the last confirmation is taken back (not shown, not stored as
+    /// the answer); the turn goes on with a clarification, a decline or a handoff.
+    Withdraw { reason: String },
     Clarify { question: String, options: Vec<String> },
     Decline { message: String, offer_human: bool },
     /// The conversation went to a person (then a `ticket` event with the queue position).
@@ -76,9 +93,11 @@ pub enum SseEventDoc {
     Actions { actions: Vec<banshi_assistant::apply::QuickReply> },
     Ticket { ticket_id: i64, status: String, position: Option<usize>, eta_minutes: Option<u32>, agent: Option<String> },
     /// `kind` is the outcome (`generated`, `extractive`, `handoff` …) or `forwarded` (the
-    /// message went to the agent holding the conversation).
-    Done { message_id: i64, kind: String },
-    Error { code: String, message: String },
+    /// message went to the agent holding the conversation). `text` is the stored answer: what
+    /// the client must be showing once every token is confirmed, replaced or withdrawn.
+    Done { message_id: i64, kind: String, text: Option<String> },
+    /// The answer failed; `message_id` is the stored (interrupted) answer, when it was stored.
+    Error { code: String, message: String, message_id: Option<i64> },
 }
 
 type EventStream = std::pin::Pin<Box<dyn Stream<Item = Result<Event, Infallible>> + Send>>;
@@ -178,7 +197,6 @@ fn event(name: &str, data: serde_json::Value) -> Result<Event, Infallible> {
 #[derive(Default)]
 struct Collected {
     card: Option<serde_json::Value>,
-    streamed: String,
     extra: serde_json::Map<String, serde_json::Value>,
     first_token: Option<f64>,
 }
@@ -215,11 +233,14 @@ async fn run_turn(app: App, mut session: Session, question: Message, ticket: Tic
         (r, state)
     };
     let mut got = Collected::default();
+    let mut contract = Contract::new();
     let forward = async {
-        while let Some(ev) = erx.recv().await {
-            if tx.send(sse_of(&ev, &mut got, started)).await.is_err() {
-                // Client gone: dropping `erx` makes the engine's next send fail, which cancels.
-                break;
+        'events: while let Some(ev) = erx.recv().await {
+            for ev in contract.pass(ev) {
+                if tx.send(sse_of(&ev, &mut got, started)).await.is_err() {
+                    // Client gone: dropping `erx` makes the engine's next send fail, which cancels.
+                    break 'events;
+                }
             }
         }
         drop(erx);
@@ -233,7 +254,7 @@ async fn run_turn(app: App, mut session: Session, question: Message, ticket: Tic
     if let Err(e) = app.store.save_state(&session.id, &session.state).await {
         tracing::error!(session = %session.id, "saving dialogue state: {e}");
     }
-    finish(&app, &session, &question, result, got, &tx).await;
+    finish(&app, &session, &question, result, got, contract, &tx).await;
 }
 
 /// Convert one engine event to SSE, remembering what the stored answer needs.
@@ -242,9 +263,8 @@ fn sse_of(ev: &AnswerEvent, got: &mut Collected, started: Instant) -> Result<Eve
     let name = data.get("type").and_then(|t| t.as_str()).unwrap_or("status").to_string();
     match ev {
         AnswerEvent::Sources { card } => got.card = serde_json::to_value(card).ok(),
-        AnswerEvent::Token { text } => {
+        AnswerEvent::Token { .. } => {
             got.first_token.get_or_insert_with(|| started.elapsed().as_secs_f64());
-            got.streamed.push_str(text);
         }
         AnswerEvent::Clarify { question, options } => {
             got.extra.insert("clarify".into(), json!({"question": question, "options": options}));
@@ -273,8 +293,21 @@ fn sse_of(ev: &AnswerEvent, got: &mut Collected, started: Instant) -> Result<Eve
     event(&name, data)
 }
 
-async fn finish(app: &App, session: &Session, question: &Message, result: Result<Outcome, AssistantError>, got: Collected, tx: &Tx) {
+async fn finish(app: &App, session: &Session, question: &Message, result: Result<Outcome, AssistantError>, mut got: Collected, mut contract: Contract, tx: &Tx) {
+    // What the contract still owes: a withdrawal of text the outcome does not stand behind.
+    let owed: Vec<AnswerEvent> = match &result {
+        Ok(o) => contract.finish(o),
+        Err(AssistantError::Cancelled) => contract.abort("回答未完成，已撤回未经核实的内容").into_iter().collect(),
+        Err(_) => contract.abort("回答出错，已撤回未经核实的内容").into_iter().collect(),
+    };
+    for ev in &owed {
+        let _ = tx.send(sse_of(ev, &mut got, Instant::now())).await;
+    }
     let mut meta = got.extra;
+    meta.insert("shown".into(), json!(contract.shown()));
+    if !contract.withdrawn().is_empty() {
+        meta.insert("withdrawn".into(), json!(contract.withdrawn()));
+    }
     if let Some(card) = got.card {
         meta.insert("card".into(), card);
     }
@@ -319,11 +352,12 @@ async fn finish(app: &App, session: &Session, question: &Message, result: Result
             }
             (o.text, Some(o.kind.as_str().to_string()), false, None)
         }
-        Err(AssistantError::Cancelled) => (got.streamed, None, true, None),
+        // Only what stayed on screen is the answer's text; withdrawn text is in `withdrawn`.
+        Err(AssistantError::Cancelled) => (shown_text(contract.shown()), None, true, None),
         Err(e) => {
             let api = ApiError::from(e);
             tracing::error!(session = %session.id, "answer failed: {api}");
-            (got.streamed, None, true, Some(api))
+            (shown_text(contract.shown()), None, true, Some(api))
         }
     };
     let new = NewMessage { session_id: session.id.clone(), role: Some(Role::Assistant), text, kind, interrupted, reply_to: Some(question.id), meta: serde_json::Value::Object(meta), ..Default::default() };
@@ -337,7 +371,7 @@ async fn finish(app: &App, session: &Session, question: &Message, result: Result
                         let _ = tx.send(event("ticket", sse_parts(&state).1)).await;
                     }
                 }
-                let _ = tx.send(event("done", json!({"message_id": stored.id, "kind": stored.kind}))).await;
+                let _ = tx.send(event("done", json!({"message_id": stored.id, "kind": stored.kind, "text": stored.text}))).await;
             }
             tracing::info!(session = %session.id, message = stored.id, kind = ?stored.kind, interrupted, "answer stored");
         }
@@ -349,9 +383,30 @@ async fn finish(app: &App, session: &Session, question: &Message, result: Result
     }
 }
 
-/// The stored answer to a re-sent question, as the same events a live answer has.
+/// The stored answer to a re-sent question, as the same events the live answer left on screen.
 fn replay(question: &Message, answer: &Message) -> Response {
     let mut events = vec![event("message", json!({"message_id": question.id, "replayed": true}))];
+    match answer.meta.get("shown").and_then(|s| s.as_array()) {
+        Some(shown) => events.extend(shown.iter().map(stored_event)),
+        None => events.extend(legacy_replay(answer)),
+    }
+    events.push(event("done", json!({"message_id": answer.id, "kind": answer.kind, "text": answer.text})));
+    sse(Box::pin(futures::stream::iter(events)))
+}
+
+/// One stored `AnswerEvent` (tagged by `type`) as its SSE event.
+fn stored_event(v: &serde_json::Value) -> Result<Event, Infallible> {
+    let name = v.get("type").and_then(|t| t.as_str()).unwrap_or("status").to_string();
+    let mut data = v.clone();
+    if let Some(o) = data.as_object_mut() {
+        o.remove("type");
+    }
+    event(&name, data)
+}
+
+/// Answers stored before the shown events were kept: rebuilt from their meta fields.
+fn legacy_replay(answer: &Message) -> Vec<Result<Event, Infallible>> {
+    let mut events = Vec::new();
     let m = &answer.meta;
     if let Some(card) = m.get("card") {
         events.push(event("sources", json!({"card": card})));
@@ -371,6 +426,10 @@ fn replay(question: &Message, answer: &Message) -> Response {
         events.push(event("handoff", json!({"reason": reason, "message": answer.text})));
     } else if m.get("offer_human").is_some() {
         events.push(event("decline", json!({"message": answer.text, "offer_human": m["offer_human"]})));
+    } else if let Some(reason) = m.get("replaced_because") {
+        events.push(event("replace", json!({"text": answer.text, "reason": reason, "sources": m.get("sources")})));
+    } else if let Some(removed) = m.get("removed") {
+        events.push(event("settled", json!({"text": answer.text, "removed": removed, "sources": m.get("sources"), "verification": m.get("verification")})));
     } else {
         events.push(event("token", json!({"text": answer.text})));
         if let Some(s) = m.get("sources") {
@@ -380,6 +439,5 @@ fn replay(question: &Message, answer: &Message) -> Response {
     if let Some(actions) = m.get("actions") {
         events.push(event("actions", json!({"actions": actions})));
     }
-    events.push(event("done", json!({"message_id": answer.id, "kind": answer.kind})));
-    sse(Box::pin(futures::stream::iter(events)))
+    events
 }

@@ -1,8 +1,10 @@
 //! Citizens signing in inside a chat session (统一身份认证, embedded): `POST
 //! /sessions/{id}/sign-in` ties the session to the citizen's account, so their profile (一人一档 /
 //! 一企一档) and e-licences pre-fill forms; `sign-out` unties it; `profile` reads and updates it.
-//! Passwords are argon2id hashes, never logged; failed sign-ins lock the username like staff
-//! log-ins do.
+//! Passwords are argon2id hashes, never logged; failed sign-ins back off per (username, client
+//! address) like staff log-ins do ([`crate::auth::LoginGuard`]); usernames are logged only as
+//! pseudonyms. A sign-in ends after `--citizen-idle-timeout` without use or `--citizen-max-age`
+//! ([`crate::signins`]).
 
 use std::collections::BTreeMap;
 
@@ -15,9 +17,11 @@ use banshi_assistant::forms::validate;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::sessions::authorize;
+use super::sessions::{authorize, authorize_expiring};
 use crate::auth::{dummy_hash, verify_password};
 use crate::error::{ApiError, ErrorBody};
+use crate::limits::ClientIp;
+use crate::mask::pseudonym;
 use crate::store::Citizen;
 use crate::App;
 
@@ -51,9 +55,15 @@ impl std::fmt::Debug for SignIn {
 /// Sign the session's citizen in: later forms are pre-filled from their profile and e-licences.
 #[utoipa::path(post, path = "/api/v1/sessions/{id}/sign-in", params(("id" = String, Path)), request_body = SignIn,
     responses((status = 200, body = Citizen), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody),
-        (status = 429, description = "too many failures; see Retry-After", body = ErrorBody)),
+        (status = 429, description = "too many failures for this username from this address, or from this address; see Retry-After", body = ErrorBody)),
     security(("bearer" = [])), tag = "citizens")]
-pub async fn sign_in(State(app): State<App>, Path(id): Path<String>, headers: HeaderMap, body: Result<Json<SignIn>, JsonRejection>) -> Result<Json<Citizen>, ApiError> {
+pub async fn sign_in(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    body: Result<Json<SignIn>, JsonRejection>,
+) -> Result<Json<Citizen>, ApiError> {
     let Json(req) = body?;
     let mut session = authorize(&app, &id, &headers).await?;
     let username = req.username.trim();
@@ -61,22 +71,26 @@ pub async fn sign_in(State(app): State<App>, Path(id): Path<String>, headers: He
         return Err(ApiError::BadRequest("请输入账号和密码".into()));
     }
     let guard_key = format!("citizen:{username}");
-    app.logins.check(&guard_key).map_err(ApiError::Locked)?;
+    app.logins.check(&guard_key, ip).map_err(ApiError::Locked)?;
     let found = app.store.citizen_credentials(username).await?;
     let ok = match &found {
         Some((_, hash)) => verify_password(&req.password, hash),
         None => verify_password(&req.password, dummy_hash()),
     };
+    let known = found.as_ref().map(|(c, _)| c.id);
     let citizen = match found {
         Some((c, _)) if ok => c,
         _ => {
-            app.logins.failed(&guard_key);
-            tracing::warn!(session = %id, "failed citizen sign-in");
+            let wait = app.logins.failed(&guard_key, ip);
+            // The account by its id when it exists (operators can look it up), the typed name
+            // only as a pseudonym: citizens' names and usernames stay out of the log.
+            tracing::warn!(session = %id, citizen = known, username = %pseudonym(username), client = %ip, wait_secs = ?wait, "failed citizen sign-in");
             return Err(ApiError::BadRequest("账号或密码不正确".into()));
         }
     };
-    app.logins.succeeded(&guard_key);
+    app.logins.succeeded(&guard_key, ip);
     session.state.citizen_id = Some(citizen.id);
+    session.state.citizen_signed_in_at = Some(app.signins.began(&id));
     app.store.save_state(&id, &session.state).await?;
     tracing::info!(session = %id, citizen = citizen.id, "citizen signed in");
     Ok(Json(citizen))
@@ -88,19 +102,28 @@ pub async fn sign_in(State(app): State<App>, Path(id): Path<String>, headers: He
 pub async fn sign_out(State(app): State<App>, Path(id): Path<String>, headers: HeaderMap) -> Result<StatusCode, ApiError> {
     let mut session = authorize(&app, &id, &headers).await?;
     session.state.citizen_id = None;
+    session.state.citizen_signed_in_at = None;
+    app.signins.ended(&id);
     app.store.save_state(&id, &session.state).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The session's signed-in citizen; 403 `sign_in_expired` when the sign-in has just expired,
+/// 403 `forbidden` when nobody is signed in.
 async fn signed_in(app: &App, id: &str, headers: &HeaderMap) -> Result<Citizen, ApiError> {
-    let session = authorize(app, id, headers).await?;
+    let (session, expired) = authorize_expiring(app, id, headers).await?;
+    if expired {
+        return Err(ApiError::SignInExpired);
+    }
     let cid = session.state.citizen_id.ok_or_else(|| ApiError::Forbidden("请先登录".into()))?;
     app.store.citizen(cid).await?.ok_or_else(|| ApiError::Forbidden("账号不存在，请重新登录".into()))
 }
 
-/// The signed-in citizen and their profile; 403 when nobody is signed in.
+/// The signed-in citizen and their profile; 403 when nobody is signed in (`sign_in_expired`
+/// when the sign-in has just ended: idle or too old, see `serve --citizen-idle-timeout`).
 #[utoipa::path(get, path = "/api/v1/sessions/{id}/profile", params(("id" = String, Path)),
-    responses((status = 200, body = Citizen), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)), security(("bearer" = [])), tag = "citizens")]
+    responses((status = 200, body = Citizen), (status = 401, body = ErrorBody), (status = 403, description = "`forbidden`: nobody is signed in; `sign_in_expired`: the sign-in expired", body = ErrorBody)),
+    security(("bearer" = [])), tag = "citizens")]
 pub async fn profile(State(app): State<App>, Path(id): Path<String>, headers: HeaderMap) -> Result<Json<Citizen>, ApiError> {
     Ok(Json(signed_in(&app, &id, &headers).await?))
 }

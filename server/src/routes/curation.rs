@@ -95,6 +95,7 @@ pub async fn reject(State(app): State<App>, Editor(staff): Editor, Path(id): Pat
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct GapQuery {
     /// Look back this many days (1–365, default 30).
     pub days: Option<i64>,
@@ -105,7 +106,7 @@ pub struct GapQuery {
     responses((status = 200, body = [crate::gaps::GapGroup]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])), tag = "editor")]
 pub async fn gaps(State(app): State<App>, _e: Editor, q: Result<axum::extract::Query<GapQuery>, axum::extract::rejection::QueryRejection>) -> Result<Json<Vec<crate::gaps::GapGroup>>, ApiError> {
-    let axum::extract::Query(q) = q.map_err(|e| ApiError::BadRequest(format!("查询参数无效：{}", e.body_text())))?;
+    let axum::extract::Query(q) = q?;
     let days = q.days.unwrap_or(30);
     if !(1..=365).contains(&days) {
         return Err(ApiError::BadRequest("days 须在 1–365 之间".into()));

@@ -2,8 +2,11 @@
 //! save drafts (a new version each time; a stale base version is a 409, never a silent
 //! overwrite), preview how the assistant answers typical questions from a draft, publish a
 //! version (re-indexing only that guide, so answers change within seconds), history, readable
-//! diffs between any two versions, and roll back to any published version. Every change is in
-//! the audit log with before and after; `/admin/audit` shows it to admins.
+//! diffs between any two versions, and roll back to any published version. Edits start from
+//! the live line ([`banshi_knowledge::store::DocStore::head`]): after a rollback, the version
+//! rolled back to; a draft built on a rolled-back version is a 409 to publish, never a silent
+//! republish. Every change is in the audit log with before and after; `/admin/audit` shows it
+//! to admins.
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -12,7 +15,7 @@ use axum::Json;
 use banshi_assistant::card::SourcesCard;
 use banshi_assistant::citations::Source;
 use banshi_assistant::{extractive, intent};
-use banshi_knowledge::store::VersionInfo;
+use banshi_knowledge::store::{GoLive, VersionInfo};
 use banshi_knowledge::{Guide, KnowledgeError};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -34,6 +37,16 @@ impl From<KnowledgeError> for ApiError {
                 let fields = problems.iter().enumerate().map(|(i, p)| (format!("problem_{}", i + 1), p.clone())).collect();
                 ApiError::InvalidFields(format!("有 {} 处需要修改：{}", problems.len(), problems.join("；")), fields)
             }
+            KnowledgeError::Stale { version, root, live, publishing, .. } => {
+                let live = live.map_or("线上暂无版本".to_string(), |v| format!("线上现为第 {v} 版"));
+                ApiError::Conflict(if !publishing {
+                    format!("您是在第 {version} 版上修改的，但该版本已被回滚或被新发布的版本取代（{live}），请重新载入后在线上版本的基础上修改")
+                } else if version == root {
+                    format!("第 {version} 版已被撤下（{live}），不能通过“发布”重新上线；如确需恢复，请在版本历史中使用“回滚到此版”")
+                } else {
+                    format!("第 {version} 版草稿是在第 {root} 版上修改的，而第 {root} 版已被回滚或被新发布的版本取代（{live}）；发布它会让已撤下的内容重新上线，请重新载入后在线上版本的基础上修改")
+                })
+            }
             KnowledgeError::NotAllowed(m) => ApiError::Conflict(m),
             other => ApiError::Internal(other.to_string()),
         }
@@ -50,6 +63,7 @@ pub struct GuideRow {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Part of the code or name.
     pub q: Option<String>,
@@ -59,7 +73,7 @@ pub struct ListQuery {
 #[utoipa::path(get, path = "/api/v1/editor/guides", params(ListQuery),
     responses((status = 200, body = [GuideRow]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)), security(("bearer" = [])), tag = "editor")]
 pub async fn list(State(app): State<App>, _e: Editor, q: Result<Query<ListQuery>, QueryRejection>) -> Result<Json<Vec<GuideRow>>, ApiError> {
-    let Query(q) = q.map_err(|e| ApiError::BadRequest(format!("查询参数无效：{}", e.body_text())))?;
+    let Query(q) = q?;
     let needle = q.q.unwrap_or_default();
     let mut rows: Vec<GuideRow> = app
         .kb
@@ -80,11 +94,17 @@ pub struct GuideForEditing {
     pub code: String,
     pub live_version: Option<u32>,
     pub latest_version: u32,
-    /// The newest version (draft or published): what an edit starts from.
+    /// The newest version saved (draft or published; after a rollback, possibly the one rolled back).
     #[schema(value_type = Object)]
     pub latest: Guide,
     #[schema(value_type = Option<Object>)]
     pub live: Option<Guide>,
+    /// The version an edit starts from — send it as `base_version` when saving, and publish
+    /// only versions built on it: the newest draft on the live version, else the live version
+    /// (after a rollback, the version rolled back to).
+    pub editing_version: u32,
+    #[schema(value_type = Object)]
+    pub editing: Guide,
 }
 
 async fn latest(app: &App, code: &str) -> Result<(Guide, u32, Option<u32>), ApiError> {
@@ -95,20 +115,26 @@ async fn latest(app: &App, code: &str) -> Result<(Guide, u32, Option<u32>), ApiE
     Ok((g, newest.version, live))
 }
 
-/// A guide's newest version (to edit) and its live version.
+/// A guide's version to edit (`editing`), its newest and its live version.
 #[utoipa::path(get, path = "/api/v1/editor/guides/{code}", params(("code" = String, Path)),
     responses((status = 200, body = GuideForEditing), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])), tag = "editor")]
 pub async fn get(State(app): State<App>, _e: Editor, Path(code): Path<String>) -> Result<Json<GuideForEditing>, ApiError> {
     let (latest, latest_version, live_version) = latest(&app, &code).await?;
     let live = app.kb.store.live(&code).await?;
-    Ok(Json(GuideForEditing { code, live_version, latest_version, latest, live }))
+    let editing_version = app.kb.store.head(&code).await?.unwrap_or(latest_version);
+    let editing = if editing_version == latest_version {
+        latest.clone()
+    } else {
+        app.kb.store.version(&code, editing_version).await?.ok_or_else(|| ApiError::NotFound(format!("指南 {code} 没有第 {editing_version} 版")))?
+    };
+    Ok(Json(GuideForEditing { code, live_version, latest_version, latest, live, editing_version, editing }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SaveDraft {
-    /// The version the edit started from (`latest_version` when it was loaded).
+    /// The version the edit started from (`editing_version` when it was loaded; 0 for a new guide).
     pub base_version: u32,
     #[schema(value_type = Object)]
     pub guide: Guide,
@@ -127,7 +153,8 @@ fn check_code(path: &str, guide: &Guide) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Save a draft version. 409 when someone saved after `base_version`; 422 naming each problem.
+/// Save a draft version. 409 when someone saved a draft after `base_version`, or when
+/// `base_version` was rolled back or replaced by a later publish; 422 naming each problem.
 #[utoipa::path(post, path = "/api/v1/editor/guides/{code}/drafts", params(("code" = String, Path)), request_body = SaveDraft,
     responses((status = 201, body = Saved), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])), tag = "editor")]
@@ -150,16 +177,17 @@ pub async fn save_draft(State(app): State<App>, Editor(staff): Editor, Path(code
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VersionRef {
+    /// The version to publish or roll back to, as the editor saw it (never "the latest").
     pub version: u32,
 }
 
-async fn go_live(app: &App, staff: &crate::auth::Staff, code: &str, version: u32, action: &str) -> Result<Json<Saved>, ApiError> {
+async fn go_live(app: &App, staff: &crate::auth::Staff, code: &str, version: u32, how: GoLive, action: &str) -> Result<Json<Saved>, ApiError> {
     let before_version = app.kb.store.history(code).await?.into_iter().find(|v| v.live).map(|v| v.version);
     let before = match before_version {
         Some(v) => app.kb.store.version(code, v).await?,
         None => None,
     };
-    app.kb.make_live(code, version).await?;
+    app.kb.make_live(code, version, how).await?;
     let after = app.kb.store.live(code).await?;
     app.store
         .record(NewAudit { actor: staff.actor(), action: action.into(), entity: "guide".into(), entity_id: code.to_string(), before: before.map(|g| json!(g)), after: after.map(|g| json!(g)) })
@@ -168,13 +196,15 @@ async fn go_live(app: &App, staff: &crate::auth::Staff, code: &str, version: u32
     Ok(Json(Saved { code: code.to_string(), version }))
 }
 
-/// Publish a version: it becomes live and only this guide is re-indexed.
+/// Publish a version: it becomes live and only this guide is re-indexed. 409 (nothing changes)
+/// when the version is not built on the live version — it was rolled back, or it is a draft
+/// built on a version that was rolled back or replaced since (roll back to restore one).
 #[utoipa::path(post, path = "/api/v1/editor/guides/{code}/publish", params(("code" = String, Path)), request_body = VersionRef,
-    responses((status = 200, body = Saved), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 200, body = Saved), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])), tag = "editor")]
 pub async fn publish(State(app): State<App>, Editor(staff): Editor, Path(code): Path<String>, body: Result<Json<VersionRef>, JsonRejection>) -> Result<Json<Saved>, ApiError> {
     let Json(req) = body?;
-    go_live(&app, &staff, &code, req.version, "guide.publish").await
+    go_live(&app, &staff, &code, req.version, GoLive::Publish, "guide.publish").await
 }
 
 /// Roll back to a version that was published before.
@@ -184,7 +214,7 @@ pub async fn publish(State(app): State<App>, Editor(staff): Editor, Path(code): 
 pub async fn rollback(State(app): State<App>, Editor(staff): Editor, Path(code): Path<String>, body: Result<Json<VersionRef>, JsonRejection>) -> Result<Json<Saved>, ApiError> {
     let Json(req) = body?;
     rollback_target(&app.kb.store.history(&code).await?, &format!("指南 {code}"), req.version)?;
-    go_live(&app, &staff, &code, req.version, "guide.rollback").await
+    go_live(&app, &staff, &code, req.version, GoLive::Rollback, "guide.rollback").await
 }
 
 /// `version` must exist in `history` and have been published: a rollback never makes a draft
@@ -205,6 +235,7 @@ pub async fn versions(State(app): State<App>, _e: Editor, Path(code): Path<Strin
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DiffQuery {
     pub from: u32,
     pub to: u32,
@@ -222,7 +253,7 @@ pub struct DiffLine {
     responses((status = 200, body = [DiffLine]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])), tag = "editor")]
 pub async fn diff(State(app): State<App>, _e: Editor, Path(code): Path<String>, q: Result<Query<DiffQuery>, QueryRejection>) -> Result<Json<Vec<DiffLine>>, ApiError> {
-    let Query(q) = q.map_err(|e| ApiError::BadRequest(format!("查询参数无效：{}", e.body_text())))?;
+    let Query(q) = q?;
     let get = |v: u32| {
         let app = app.clone();
         let code = code.clone();
@@ -312,6 +343,7 @@ pub async fn preview(_e: Editor, body: Result<Json<PreviewRequest>, JsonRejectio
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// `guide`, `bundle`, `curated_answer`, `user`, `ticket`, `application`.
     pub entity: Option<String>,
@@ -324,7 +356,7 @@ pub struct AuditQuery {
 #[utoipa::path(get, path = "/api/v1/admin/audit", params(AuditQuery),
     responses((status = 200, body = [AuditEntry]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)), security(("bearer" = [])), tag = "admin")]
 pub async fn audit(State(app): State<App>, _a: Admin, q: Result<Query<AuditQuery>, QueryRejection>) -> Result<Json<Vec<AuditEntry>>, ApiError> {
-    let Query(q) = q.map_err(|e| ApiError::BadRequest(format!("查询参数无效：{}", e.body_text())))?;
+    let Query(q) = q?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
         return Err(ApiError::BadRequest("limit 须在 1–500 之间".into()));

@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use banshi_knowledge::bundle::Bundle;
-use banshi_knowledge::store::VersionInfo;
+use banshi_knowledge::store::{GoLive, VersionInfo};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
@@ -33,9 +33,14 @@ pub struct BundleForEditing {
     pub latest_version: u32,
     #[schema(value_type = Object)]
     pub latest: Bundle,
+    /// The version an edit starts from (send it as `base_version`): the newest draft on the live
+    /// version, else the live version — after a rollback, the version rolled back to.
+    pub editing_version: u32,
+    #[schema(value_type = Object)]
+    pub editing: Bundle,
 }
 
-/// A bundle's newest version (to edit).
+/// A bundle's version to edit (`editing`) and its newest version.
 #[utoipa::path(get, path = "/api/v1/editor/bundles/{code}", params(("code" = String, Path)),
     responses((status = 200, body = BundleForEditing), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])), tag = "editor")]
@@ -43,7 +48,13 @@ pub async fn get(State(app): State<App>, _e: Editor, Path(code): Path<String>) -
     let history = app.kb.bundles.history(&code).await?;
     let newest = history.first().ok_or_else(|| ApiError::NotFound(format!("一件事 {code} 不存在")))?;
     let latest = app.kb.bundles.version(&code, newest.version).await?.ok_or_else(|| ApiError::NotFound(format!("一件事 {code} 不存在")))?;
-    Ok(Json(BundleForEditing { live_version: history.iter().find(|v| v.live).map(|v| v.version), latest_version: newest.version, latest, code }))
+    let editing_version = app.kb.bundles.head(&code).await?.unwrap_or(newest.version);
+    let editing = if editing_version == newest.version {
+        latest.clone()
+    } else {
+        app.kb.bundles.version(&code, editing_version).await?.ok_or_else(|| ApiError::NotFound(format!("一件事 {code} 没有第 {editing_version} 版")))?
+    };
+    Ok(Json(BundleForEditing { live_version: history.iter().find(|v| v.live).map(|v| v.version), latest_version: newest.version, latest, editing_version, editing, code }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -73,21 +84,22 @@ pub async fn save_draft(State(app): State<App>, Editor(staff): Editor, Path(code
     Ok((StatusCode::CREATED, Json(Saved { code, version })))
 }
 
-async fn go_live(app: &App, staff: &Staff, code: &str, version: u32, action: &str) -> Result<Json<Saved>, ApiError> {
+async fn go_live(app: &App, staff: &Staff, code: &str, version: u32, how: GoLive, action: &str) -> Result<Json<Saved>, ApiError> {
     let before = app.kb.bundles.live(code).await?;
-    app.kb.make_live_bundle(code, version).await?;
+    app.kb.make_live_bundle(code, version, how).await?;
     let after = app.kb.bundles.live(code).await?;
     app.store.record(NewAudit { actor: staff.actor(), action: action.into(), entity: "bundle".into(), entity_id: code.to_string(), before: before.map(|b| json!(b)), after: after.map(|b| json!(b)) }).await?;
     Ok(Json(Saved { code: code.to_string(), version }))
 }
 
-/// Publish a bundle version (checked against the live guides first).
+/// Publish a bundle version (checked against the live guides first). 409 when it is not built
+/// on the live version (rolled back, or a draft on a version rolled back since).
 #[utoipa::path(post, path = "/api/v1/editor/bundles/{code}/publish", params(("code" = String, Path)), request_body = VersionRef,
-    responses((status = 200, body = Saved), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 200, body = Saved), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])), tag = "editor")]
 pub async fn publish(State(app): State<App>, Editor(staff): Editor, Path(code): Path<String>, body: Result<Json<VersionRef>, JsonRejection>) -> Result<Json<Saved>, ApiError> {
     let Json(req) = body?;
-    go_live(&app, &staff, &code, req.version, "bundle.publish").await
+    go_live(&app, &staff, &code, req.version, GoLive::Publish, "bundle.publish").await
 }
 
 /// Roll a bundle back to a version published before.
@@ -97,7 +109,7 @@ pub async fn publish(State(app): State<App>, Editor(staff): Editor, Path(code): 
 pub async fn rollback(State(app): State<App>, Editor(staff): Editor, Path(code): Path<String>, body: Result<Json<VersionRef>, JsonRejection>) -> Result<Json<Saved>, ApiError> {
     let Json(req) = body?;
     rollback_target(&app.kb.bundles.history(&code).await?, &format!("一件事 {code}"), req.version)?;
-    go_live(&app, &staff, &code, req.version, "bundle.rollback").await
+    go_live(&app, &staff, &code, req.version, GoLive::Rollback, "bundle.rollback").await
 }
 
 /// Every version of a bundle, newest first.
@@ -112,7 +124,7 @@ pub async fn versions(State(app): State<App>, _e: Editor, Path(code): Path<Strin
     responses((status = 200, body = [DiffLine]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])), tag = "editor")]
 pub async fn diff(State(app): State<App>, _e: Editor, Path(code): Path<String>, q: Result<Query<DiffQuery>, QueryRejection>) -> Result<Json<Vec<DiffLine>>, ApiError> {
-    let Query(q) = q.map_err(|e| ApiError::BadRequest(format!("查询参数无效：{}", e.body_text())))?;
+    let Query(q) = q?;
     let mut texts = Vec::new();
     for v in [q.from, q.to] {
         let b = app.kb.bundles.version(&code, v).await?.ok_or_else(|| ApiError::NotFound(format!("一件事 {code} 没有第 {v} 版")))?;

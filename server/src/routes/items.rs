@@ -43,6 +43,7 @@ pub struct ItemsPage {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ItemsQuery {
     /// Part of the item name.
     pub q: Option<String>,
@@ -78,7 +79,7 @@ pub async fn quick_actions() -> Json<QuickActions> {
 /// Live item guides, filtered by name and source.
 #[utoipa::path(get, path = "/api/v1/items", params(ItemsQuery), responses((status = 200, body = ItemsPage), (status = 422, body = ErrorBody)), tag = "items")]
 pub async fn list(State(app): State<App>, q: Result<Query<ItemsQuery>, axum::extract::rejection::QueryRejection>) -> Result<Json<ItemsPage>, ApiError> {
-    let Query(q) = q.map_err(|e| ApiError::BadRequest(format!("查询参数无效：{}", e.body_text())))?;
+    let Query(q) = q?;
     let limit = q.limit.unwrap_or(20);
     if !(1..=100).contains(&limit) {
         return Err(ApiError::BadRequest("limit 须在 1–100 之间".into()));

@@ -26,6 +26,7 @@ use crate::store::{Rating, Role, TicketStatus};
 use crate::App;
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EventsQuery {
     /// The last message id the page has; older messages are not sent again.
     #[serde(default)]
@@ -43,7 +44,7 @@ fn sse_event(e: &CitizenEvent) -> Result<Event, Infallible> {
         (status = 401, body = ErrorBody)),
     security(("bearer" = [])), tag = "sessions")]
 pub async fn events(State(app): State<App>, Path(id): Path<String>, headers: HeaderMap, q: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>) -> Result<Response, ApiError> {
-    let Query(q) = q.map_err(|e| ApiError::BadRequest(format!("查询参数无效：{}", e.body_text())))?;
+    let Query(q) = q?;
     authorize(&app, &id, &headers).await?;
     let mut rx = app.live.subscribe(&id);
     let (tx, out) = mpsc::channel::<Result<Event, Infallible>>(32);
@@ -112,18 +113,22 @@ pub struct RateRequest {
 #[derive(Debug, serde::Serialize, ToSchema)]
 pub struct Rated {
     pub rating: Rating,
-    /// The follow-up (整改 / 回访) ticket a 不满意 or 非常不满意 rating opened.
+    /// The follow-up (整改 / 回访) ticket a 不满意 or 非常不满意 rating opened (not for an anonymous
+    /// session that never got an answer).
     pub follow_up_ticket: Option<i64>,
 }
 
-/// Rate the service (好差评), once per session and once per ticket.
+/// Rate the service (好差评), once per session and once per ticket. A bad rating opens a priority
+/// follow-up ticket, unless the session is anonymous and never got an answer; 429 (nothing
+/// stored) over the rating or handoff limits.
 #[utoipa::path(post, path = "/api/v1/sessions/{id}/ratings", params(("id" = String, Path)), request_body = RateRequest,
     responses((status = 201, body = Rated), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, description = "already rated", body = ErrorBody), (status = 422, body = ErrorBody)),
+        (status = 409, description = "already rated", body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 429, description = "too many ratings or follow-ups; see Retry-After", body = ErrorBody)),
     security(("bearer" = [])), tag = "sessions")]
 pub async fn rate(State(app): State<App>, Path(id): Path<String>, headers: HeaderMap, body: Result<Json<RateRequest>, JsonRejection>) -> Result<(StatusCode, Json<Rated>), ApiError> {
     let Json(req) = body?;
-    authorize(&app, &id, &headers).await?;
+    let session = authorize(&app, &id, &headers).await?;
     if !(1..=5).contains(&req.level) {
         return Err(ApiError::BadRequest("评价等级须为 1–5（5 非常满意 … 1 非常不满意）".into()));
     }
@@ -141,10 +146,14 @@ pub async fn rate(State(app): State<App>, Path(id): Path<String>, headers: Heade
         }
         None => None,
     };
+    let follow_up = req.level <= 2 && handoff::deserves_follow_up(&app, &session, parent.as_ref()).await?;
+    if follow_up {
+        app.limits.handoff(&id).await?;
+    }
     let rating = app.store.add_rating(&id, req.ticket_id, req.level, comment).await?;
-    tracing::info!(session = %id, ticket = ?req.ticket_id, level = req.level, "rated");
+    tracing::info!(session = %id, ticket = ?req.ticket_id, level = req.level, follow_up, "rated");
     let mut follow_up_ticket = None;
-    if req.level <= 2 {
+    if follow_up {
         let t = handoff::open_follow_up(&app, &id, parent.as_ref(), req.level, comment).await?;
         let text = format!("您的评价（{}）已收到，我们已安排工作人员回访（工单 #{}），请保持电话畅通。", level_zh(req.level), t.id);
         handoff::post(&app, Some(&t), &id, Role::System, &text, serde_json::json!({"ticket_id": t.id})).await?;

@@ -1,5 +1,5 @@
 //! The router: API routes, the web pages, operations, and the layers around them (metrics,
-//! body limit, CORS, request tracing).
+//! rate limits, body limit, CORS, request tracing, JSON errors, security headers).
 
 pub(crate) mod agent;
 pub(crate) mod applications;
@@ -18,13 +18,14 @@ pub(crate) mod uploads;
 use std::time::Instant;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{HeaderValue, Method};
+use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 pub use chat::{SendMessage, SseEventDoc};
@@ -105,11 +106,30 @@ pub fn router(app: App) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .merge(web::routes())
+        // Rejections, 404, 405 and the body limit's 413 as the JSON error body, in Chinese.
+        .layer(middleware::from_fn_with_state(app.clone(), crate::error::rejection::json_errors))
+        // Inside `record`, so refusals are counted by route like any other answer.
+        .layer(middleware::from_fn_with_state(app.clone(), crate::limits::guard))
         .layer(middleware::from_fn_with_state(app.clone(), record))
         .layer(cors(&app.config.cors_origins))
         .layer(TraceLayer::new_for_http())
+        // On every response, errors and CORS preflights included (see SECURITY_HEADERS).
+        .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(API_CSP)))
+        .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
+        .layer(SetResponseHeaderLayer::overriding(HeaderName::from_static("permissions-policy"), HeaderValue::from_static(PERMISSIONS_POLICY)))
+        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .with_state(app)
 }
+
+// Security headers. No page may be framed by another site (`X-Frame-Options: DENY`, CSP
+// `frame-ancestors 'none'`: the agent console cannot be clickjacked); no referrer leaves a page
+// (URLs carry session and tracking numbers); no camera, microphone, location or payment API
+// (uploads use a file picker, which needs none); no MIME sniffing. The pages send their own CSP
+// (`web.rs`: same-origin scripts, styles and fetches only, plus `frame-ancestors 'none'`);
+// every other response gets `API_CSP`.
+const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
+const PERMISSIONS_POLICY: &str = "camera=(), microphone=(), geolocation=(), payment=(), usb=()";
 
 fn cors(origins: &[String]) -> CorsLayer {
     let base = CorsLayer::new()

@@ -35,6 +35,7 @@ pub struct History {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
     /// Only messages with a larger id (for catching up after a reconnect).
     #[serde(default)]
@@ -43,15 +44,22 @@ pub struct HistoryQuery {
     pub limit: Option<u32>,
 }
 
-/// The session `id`, if the request's bearer token owns it.
+/// The session `id`, if the request's bearer token owns it, with an expired citizen sign-in
+/// ended (see [`crate::signins`]).
 pub async fn authorize(app: &App, id: &str, headers: &HeaderMap) -> Result<Session, ApiError> {
+    Ok(authorize_expiring(app, id, headers).await?.0)
+}
+
+/// [`authorize`], also saying whether the citizen's sign-in in the session expired just now.
+pub async fn authorize_expiring(app: &App, id: &str, headers: &HeaderMap) -> Result<(Session, bool), ApiError> {
     let token = bearer(headers).ok_or(ApiError::Unauthorized)?;
-    let session = app.store.session(id).await?.ok_or(ApiError::Unauthorized)?;
+    let mut session = app.store.session(id).await?.ok_or(ApiError::Unauthorized)?;
     // Hashes are compared, so timing reveals nothing about the token.
     if session.token_hash != hash_token(token) {
         return Err(ApiError::Unauthorized);
     }
-    Ok(session)
+    let expired = crate::signins::expire(app, &mut session).await?;
+    Ok((session, expired))
 }
 
 /// Start an anonymous conversation.
@@ -74,7 +82,7 @@ pub async fn create(State(app): State<App>, body: Option<Json<CreateSession>>) -
 #[utoipa::path(get, path = "/api/v1/sessions/{id}/messages", params(("id" = String, Path), HistoryQuery),
     responses((status = 200, body = History), (status = 401, body = ErrorBody)), security(("bearer" = [])), tag = "sessions")]
 pub async fn history(State(app): State<App>, Path(id): Path<String>, headers: HeaderMap, q: Result<Query<HistoryQuery>, axum::extract::rejection::QueryRejection>) -> Result<Json<History>, ApiError> {
-    let Query(q) = q.map_err(|e| ApiError::BadRequest(format!("查询参数无效：{}", e.body_text())))?;
+    let Query(q) = q?;
     authorize(&app, &id, &headers).await?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=200).contains(&limit) {

@@ -51,17 +51,30 @@ pub struct Uploaded {
 }
 
 /// Store `bytes` under `dir/ab/abcdef…` unless already there (written to a temporary name, then
-/// renamed, so a reader never sees half a file).
+/// renamed, so a reader never sees half a file). Uploads are identity documents: directories are
+/// created 0700 and files 0600 ([`banshi_knowledge::private`]). Fails when the directory or file
+/// cannot be created, written or renamed.
 fn store_file(dir: &Path, sha: &str, bytes: &[u8]) -> std::io::Result<()> {
+    use banshi_knowledge::private;
     let sub = dir.join(&sha[..2]);
     let path = sub.join(sha);
     if path.exists() {
         return Ok(());
     }
-    std::fs::create_dir_all(&sub)?;
+    private::create_dir_all(&sub)?;
     let tmp = sub.join(format!("{sha}.tmp{}", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
+    private::write(&tmp, bytes)?;
     std::fs::rename(&tmp, &path)
+}
+
+/// A multipart read that failed: over the body limit (413, in the file size the citizen knows),
+/// or `what` went wrong (the parser's English detail is not shown).
+fn multipart_error(e: &axum::extract::multipart::MultipartError, what: &str, max: usize) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::TooLarge(format!("文件过大：单个文件最大 {}", crate::error::rejection::size_zh(max)))
+    } else {
+        ApiError::BadRequest(format!("{what}，请重新上传"))
+    }
 }
 
 /// A file name fit to show: no path, no control characters, at most 100 characters.
@@ -75,25 +88,29 @@ fn clean_name(raw: Option<&str>) -> String {
 #[utoipa::path(post, path = "/api/v1/sessions/{id}/uploads", params(("id" = String, Path)),
     request_body(content_type = "multipart/form-data", description = "`file`: PDF, JPEG or PNG; `material` (optional): which material it is"),
     responses((status = 201, body = Uploaded), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
-        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)),
+        (status = 409, description = "the session's upload count or bytes are used up", body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 429, description = "too many uploads, or the service's daily upload budget is used up; see Retry-After", body = ErrorBody)),
     security(("bearer" = [])), tag = "prereview")]
 pub async fn upload(State(app): State<App>, UrlPath(id): UrlPath<String>, headers: HeaderMap, multipart: Result<Multipart, MultipartRejection>) -> Result<(StatusCode, Json<Uploaded>), ApiError> {
     let mut session = authorize(&app, &id, &headers).await?;
-    let mut multipart = multipart.map_err(|e| ApiError::BadRequest(format!("请以 multipart/form-data 上传文件：{}", e.body_text())))?;
+    let mut multipart = multipart.map_err(|_| ApiError::BadRequest("请以 multipart/form-data 上传文件（文件字段名为 file）".into()))?;
     if app.store.count_uploads(&id).await? >= app.config.max_uploads_per_session {
         return Err(ApiError::Conflict(format!("本次咨询最多上传 {} 个文件", app.config.max_uploads_per_session)));
     }
+    // Bytes left for this session and for the service today (from the store); checked as the file streams in.
+    let room = crate::limits::UploadRoom::of(&app, &id).await?;
     let max = app.config.max_upload_bytes;
     let (mut file, mut file_name, mut declared) = (None, None, None);
-    while let Some(mut field) = multipart.next_field().await.map_err(|e| ApiError::BadRequest(format!("上传内容不完整：{e}")))? {
+    while let Some(mut field) = multipart.next_field().await.map_err(|e| multipart_error(&e, "上传内容不完整", max))? {
         match field.name() {
             Some("file") => {
                 file_name = Some(clean_name(field.file_name()));
                 let mut bytes = Vec::new();
-                while let Some(chunk) = field.chunk().await.map_err(|e| ApiError::BadRequest(format!("上传中断：{e}")))? {
+                while let Some(chunk) = field.chunk().await.map_err(|e| multipart_error(&e, "上传中断", max))? {
                     if bytes.len() + chunk.len() > max {
                         return Err(UploadError::TooLarge((bytes.len() + chunk.len()).div_ceil(1024 * 1024), max / (1024 * 1024)).into());
                     }
+                    room.check((bytes.len() + chunk.len()) as u64)?;
                     bytes.extend_from_slice(&chunk);
                 }
                 file = Some(bytes);

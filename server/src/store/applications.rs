@@ -3,6 +3,16 @@
 //! An application and its first status event are written in one transaction; status changes
 //! likewise. A tracking number is `BS` + the date + six random digits, retried on the rare
 //! collision, so it is unique and says nothing about volumes.
+//!
+//! The status follows one path, enforced by the store ([`AppStatus::next`]):
+//!
+//! ```text
+//! submitted ─受理→ accepted ─转入审核→ in_review ─办结→ done
+//!     └──────────┴───────────────┴──退回（写明原因）→ returned
+//! ```
+//!
+//! `done` and `returned` are final: a returned application is corrected and submitted again as a
+//! new application, under a new tracking number (the progress answer tells the citizen so).
 
 use async_trait::async_trait;
 use banshi_assistant::forms::prefill::{ELicence, Profile};
@@ -58,11 +68,79 @@ impl AppStatus {
         })
     }
 
+    pub const ALL: [AppStatus; 5] = [AppStatus::Submitted, AppStatus::Accepted, AppStatus::InReview, AppStatus::Done, AppStatus::Returned];
+
+    /// The statuses a department may move an application to from `self`, in the order the
+    /// console offers them; empty for the final `done` and `returned`.
+    pub fn next(self) -> &'static [AppStatus] {
+        use AppStatus::*;
+        match self {
+            Submitted => &[Accepted, Returned],
+            Accepted => &[InReview, Returned],
+            InReview => &[Done, Returned],
+            Done | Returned => &[],
+        }
+    }
+
     /// Whether a department may move an application from `self` to `to`.
     pub fn can_become(self, to: AppStatus) -> bool {
-        use AppStatus::*;
-        matches!((self, to), (Submitted, Accepted | Returned) | (Accepted, InReview | Done | Returned) | (InReview, Done | Returned))
+        self.next().contains(&to)
     }
+
+    /// The statuses `self` may be reached from (empty for `submitted`: only submitting makes it).
+    pub fn predecessors(self) -> Vec<AppStatus> {
+        AppStatus::ALL.into_iter().filter(|s| s.can_become(self)).collect()
+    }
+
+    /// The status as the citizen and the console read it.
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            AppStatus::Submitted => "已提交",
+            AppStatus::Accepted => "已受理",
+            AppStatus::InReview => "审核中",
+            AppStatus::Done => "已办结",
+            AppStatus::Returned => "已退回",
+        }
+    }
+
+    /// The step that leads to the status (the console's button).
+    pub fn step_zh(self) -> &'static str {
+        match self {
+            AppStatus::Submitted => "提交",
+            AppStatus::Accepted => "受理",
+            AppStatus::InReview => "转入审核",
+            AppStatus::Done => "办结",
+            AppStatus::Returned => "退回",
+        }
+    }
+
+    /// Why an application in status `self` cannot move to `to`, naming the current status and
+    /// the steps that are allowed from it (the 409 message).
+    pub fn refusal(self, to: AppStatus) -> String {
+        let now = if self == to {
+            format!("申请已是“{}”状态（可能已由其他工作人员处理）", self.label_zh())
+        } else {
+            format!("申请当前为“{}”，不能{}（改为“{}”）", self.label_zh(), to.step_zh(), to.label_zh())
+        };
+        let next = self.next();
+        if next.is_empty() {
+            let why = if self == AppStatus::Returned { "退回后由市民补正并重新提交（新的受理编号）" } else { "已是最终状态" };
+            return format!("{now}。{why}，不能再变更。");
+        }
+        let steps: Vec<String> = next.iter().map(|s| format!("{}（{}）", s.step_zh(), s.as_str())).collect();
+        format!("{now}。当前可以：{}。", steps.join("、"))
+    }
+}
+
+/// One recorded status change of an application, oldest first in [`Applications::application_history`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AppEvent {
+    pub status: AppStatus,
+    /// `citizen` (submitted) or `user:<name>` (the member of staff).
+    pub actor: String,
+    /// The reasons given when returning, or a note with the step.
+    pub note: Option<String>,
+    pub created_at: String,
 }
 
 /// An application to store.
@@ -104,6 +182,9 @@ pub struct Application {
     /// The pre-review report submitted with it, if the citizen ran one.
     #[schema(value_type = Option<Object>)]
     pub prereview: Option<serde_json::Value>,
+    /// The statuses a department may move it to now ([`AppStatus::next`]); empty once final.
+    #[serde(default)]
+    pub next: Vec<AppStatus>,
 }
 
 #[async_trait]
@@ -124,7 +205,16 @@ pub trait Applications: Send + Sync {
     async fn submit(&self, a: NewApplication) -> Result<Application, StoreError>;
     async fn application(&self, tracking_no: &str) -> Result<Option<Application>, StoreError>;
     async fn session_applications(&self, session_id: &str) -> Result<Vec<Application>, StoreError>;
+    /// Applications a citizen submitted while signed in, newest first (at most 50).
+    async fn citizen_applications(&self, citizen_id: i64) -> Result<Vec<Application>, StoreError>;
     async fn applications(&self, status: Option<AppStatus>, limit: u32) -> Result<Vec<Application>, StoreError>;
-    /// Move an application on; `Conflict` when the step is not allowed from its status.
+    /// Move an application to `to` and record the step (its event and an audit entry) in the
+    /// same transaction. One conditional update decides, so of two staff racing on one
+    /// application exactly one step succeeds. `note` is stored as the returned reason when `to`
+    /// is `returned` (the caller requires one). `NotFound` for an unknown tracking number;
+    /// `Conflict` with [`AppStatus::refusal`] when `to` may not follow its current status.
     async fn set_status(&self, tracking_no: &str, to: AppStatus, note: Option<&str>, actor: &str) -> Result<Application, StoreError>;
+    /// The recorded status changes of an application, oldest first; `NotFound` for an unknown
+    /// tracking number.
+    async fn application_history(&self, tracking_no: &str) -> Result<Vec<AppEvent>, StoreError>;
 }

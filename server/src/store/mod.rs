@@ -20,7 +20,7 @@ use async_trait::async_trait;
 use banshi_assistant::DialogueState;
 use serde::{Deserialize, Serialize};
 
-pub use applications::{AppStatus, Application, Applications, Citizen, NewApplication};
+pub use applications::{AppEvent, AppStatus, Application, Applications, Citizen, NewApplication};
 pub use audit::{Audit, AuditEntry, NewAudit};
 pub use gaps::{Failure, GapClosure, Gaps};
 pub use sqlite::SqliteStore;

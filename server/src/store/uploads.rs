@@ -63,6 +63,11 @@ pub trait Uploads: Send + Sync {
     async fn uploads(&self, session_id: &str) -> Result<Vec<Upload>, StoreError>;
     /// How many files the session uploaded (without reading them).
     async fn count_uploads(&self, session_id: &str) -> Result<usize, StoreError>;
+    /// Bytes the session uploaded, all files together (for the per-session quota).
+    async fn upload_bytes(&self, session_id: &str) -> Result<u64, StoreError>;
+    /// Bytes uploaded by everyone since `since` (RFC 3339 UTC with milliseconds, as `created_at`
+    /// is written), for the daily budget.
+    async fn upload_bytes_since(&self, since: &str) -> Result<u64, StoreError>;
     async fn add_report(&self, session_id: &str, target_code: &str, report: &Report) -> Result<StoredReport, StoreError>;
     /// Reports for the session and target, newest first.
     async fn reports(&self, session_id: &str, target_code: &str) -> Result<Vec<StoredReport>, StoreError>;

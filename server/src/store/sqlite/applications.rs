@@ -7,7 +7,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
 use super::{is_unique_violation, now, SqliteStore};
-use crate::store::{AppStatus, Application, Applications, Citizen, NewApplication, StoreError};
+use crate::store::{AppEvent, AppStatus, Application, Applications, Citizen, NewApplication, StoreError};
 
 fn json<T: serde::de::DeserializeOwned>(r: &SqliteRow, col: &str) -> Result<T, StoreError> {
     let s: String = r.get(col);
@@ -35,6 +35,7 @@ const APP_COLUMNS: &str = "id, tracking_no, session_id, citizen_id, target_kind,
      materials, promised_days, status, returned_reason, submitted_at, accepted_at, updated_at, prereview";
 
 fn application(r: &SqliteRow) -> Result<Application, StoreError> {
+    let status = AppStatus::parse(r.get("status"))?;
     Ok(Application {
         id: r.get("id"),
         tracking_no: r.get("tracking_no"),
@@ -47,12 +48,13 @@ fn application(r: &SqliteRow) -> Result<Application, StoreError> {
         value_sources: json(r, "value_sources")?,
         materials: json(r, "materials")?,
         promised_days: r.get::<Option<i64>, _>("promised_days").map(|d| d as u32),
-        status: AppStatus::parse(r.get("status"))?,
+        status,
         returned_reason: r.get("returned_reason"),
         submitted_at: r.get("submitted_at"),
         accepted_at: r.get("accepted_at"),
         updated_at: r.get("updated_at"),
         prereview: r.get::<Option<String>, _>("prereview").map(|s| serde_json::from_str(&s)).transpose().map_err(|e| StoreError::Corrupt(format!("prereview: {e}")))?,
+        next: status.next().to_vec(),
     })
 }
 
@@ -194,6 +196,11 @@ impl Applications for SqliteStore {
         rows.iter().map(application).collect()
     }
 
+    async fn citizen_applications(&self, citizen_id: i64) -> Result<Vec<Application>, StoreError> {
+        let rows = sqlx::query(&format!("SELECT {APP_COLUMNS} FROM applications WHERE citizen_id = ? ORDER BY id DESC LIMIT 50")).bind(citizen_id).fetch_all(&self.pool).await?;
+        rows.iter().map(application).collect()
+    }
+
     async fn applications(&self, status: Option<AppStatus>, limit: u32) -> Result<Vec<Application>, StoreError> {
         let rows = match status {
             Some(s) => sqlx::query(&format!("SELECT {APP_COLUMNS} FROM applications WHERE status = ? ORDER BY id DESC LIMIT ?")).bind(s.as_str()).bind(limit).fetch_all(&self.pool).await?,
@@ -203,33 +210,82 @@ impl Applications for SqliteStore {
     }
 
     async fn set_status(&self, tracking_no: &str, to: AppStatus, note: Option<&str>, actor: &str) -> Result<Application, StoreError> {
+        let from = to.predecessors();
         let at = now();
         let mut tx = self.pool.begin().await?;
-        let row = sqlx::query(&format!("SELECT {APP_COLUMNS} FROM applications WHERE tracking_no = ?")).bind(tracking_no).fetch_optional(&mut *tx).await?;
-        let current = application(&row.ok_or_else(|| StoreError::NotFound(format!("受理编号 {tracking_no} 不存在")))?)?;
-        if !current.status.can_become(to) {
-            return Err(StoreError::Conflict(format!("申请当前为 {}，不能改为 {}", current.status.as_str(), to.as_str())));
-        }
-        let accepted = if to == AppStatus::Accepted { Some(at.clone()) } else { current.accepted_at.clone() };
-        let reason = if to == AppStatus::Returned { note.map(str::to_string) } else { None };
-        let row = sqlx::query(&format!("UPDATE applications SET status = ?, accepted_at = ?, returned_reason = ?, updated_at = ? WHERE id = ? RETURNING {APP_COLUMNS}"))
-            .bind(to.as_str())
-            .bind(&accepted)
-            .bind(&reason)
-            .bind(&at)
-            .bind(current.id)
-            .fetch_one(&mut *tx)
-            .await?;
+        // The one statement that decides: the row moves only if its status, when SQLite writes
+        // it, is one that `to` may follow. No read before it, so no race: of two staff moving the
+        // same application, the second finds its status already changed and updates nothing.
+        // Its write lock is held until commit, so the reads below see the state it wrote over.
+        let row = if from.is_empty() {
+            None
+        } else {
+            let allowed = vec!["?"; from.len()].join(", ");
+            let sql = format!(
+                "UPDATE applications SET status = ?, accepted_at = COALESCE(?, accepted_at), returned_reason = ?, updated_at = ? \
+                 WHERE tracking_no = ? AND status IN ({allowed}) RETURNING {APP_COLUMNS}"
+            );
+            let mut q = sqlx::query(&sql)
+                .bind(to.as_str())
+                .bind((to == AppStatus::Accepted).then_some(&at))
+                .bind(if to == AppStatus::Returned { note } else { None })
+                .bind(&at)
+                .bind(tracking_no);
+            for s in &from {
+                q = q.bind(s.as_str());
+            }
+            q.fetch_optional(&mut *tx).await?
+        };
+        let Some(row) = row else {
+            let current: Option<String> = sqlx::query_scalar("SELECT status FROM applications WHERE tracking_no = ?").bind(tracking_no).fetch_optional(&mut *tx).await?;
+            return Err(match current {
+                None => StoreError::NotFound(format!("受理编号 {tracking_no} 不存在")),
+                Some(c) => StoreError::Conflict(AppStatus::parse(&c)?.refusal(to)),
+            });
+        };
+        let app = application(&row)?;
+        // Every status an application has had is an event, so the latest one is the status the
+        // update replaced.
+        let before: Option<String> =
+            sqlx::query_scalar("SELECT status FROM application_events WHERE application_id = ? ORDER BY id DESC LIMIT 1").bind(app.id).fetch_optional(&mut *tx).await?;
         sqlx::query("INSERT INTO application_events (application_id, status, actor, note, created_at) VALUES (?, ?, ?, ?, ?)")
-            .bind(current.id)
+            .bind(app.id)
             .bind(to.as_str())
             .bind(actor)
             .bind(note)
             .bind(&at)
             .execute(&mut *tx)
             .await?;
+        // The audit entry holds the step, not the application: its values are personal data, and
+        // the log can never be pruned.
+        sqlx::query("INSERT INTO audit_log (actor, action, entity, entity_id, before, after, at) VALUES (?, ?, 'application', ?, ?, ?, ?)")
+            .bind(actor)
+            .bind(format!("application.{}", to.as_str()))
+            .bind(tracking_no)
+            .bind(before.map(|b| serde_json::json!({"status": b}).to_string()))
+            .bind(serde_json::json!({"status": to.as_str(), "note": note}).to_string())
+            .bind(&at)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
-        application(&row)
+        Ok(app)
+    }
+
+    async fn application_history(&self, tracking_no: &str) -> Result<Vec<AppEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT a.id AS app, e.status, e.actor, e.note, e.created_at FROM applications a \
+             LEFT JOIN application_events e ON e.application_id = a.id WHERE a.tracking_no = ? ORDER BY e.id",
+        )
+        .bind(tracking_no)
+        .fetch_all(&self.pool)
+        .await?;
+        if rows.is_empty() {
+            return Err(StoreError::NotFound(format!("受理编号 {tracking_no} 不存在")));
+        }
+        rows.iter()
+            .filter(|r| r.get::<Option<String>, _>("status").is_some())
+            .map(|r| Ok(AppEvent { status: AppStatus::parse(r.get("status"))?, actor: r.get("actor"), note: r.get("note"), created_at: r.get("created_at") }))
+            .collect()
     }
 }
 
@@ -270,6 +326,101 @@ mod tests {
         assert_eq!(s.session_applications("s1").await.unwrap().len(), 2);
         assert_eq!(s.applications(Some(AppStatus::Submitted), 10).await.unwrap().len(), 1);
         assert!(s.application("BS00000000000000").await.unwrap().is_none());
+    }
+
+    /// Submit an application and walk it by allowed steps to `status`; its tracking number.
+    async fn at_status(s: &SqliteStore, status: AppStatus) -> String {
+        use AppStatus::*;
+        let no = s.submit(new_app("s1")).await.unwrap().tracking_no;
+        let path: &[AppStatus] = match status {
+            Submitted => &[],
+            Accepted => &[Accepted],
+            InReview => &[Accepted, InReview],
+            Done => &[Accepted, InReview, Done],
+            Returned => &[Returned],
+        };
+        for step in path {
+            s.set_status(&no, *step, Some("材料不全"), "user:setup").await.unwrap();
+        }
+        no
+    }
+
+    #[tokio::test]
+    async fn every_step_is_allowed_or_refused_as_the_state_machine_says() {
+        use crate::store::Audit;
+        use AppStatus::*;
+        // Written out, not derived from `next()`, so a wrong table fails here.
+        let allowed = [(Submitted, Accepted), (Submitted, Returned), (Accepted, InReview), (Accepted, Returned), (InReview, Done), (InReview, Returned)];
+        let (_d, s) = store().await;
+        s.create_session("s1", "h", "web").await.unwrap();
+        for from in AppStatus::ALL {
+            for to in AppStatus::ALL {
+                let no = at_status(&s, from).await;
+                let events_before = s.application_history(&no).await.unwrap();
+                let audit_before = s.audit_entries(Some("application"), Some(&no), 50).await.unwrap();
+                assert_eq!(events_before.last().unwrap().status, from);
+                let r = s.set_status(&no, to, Some("照片不清晰"), "user:zhou").await;
+                let now = s.application(&no).await.unwrap().unwrap();
+                if allowed.contains(&(from, to)) {
+                    let a = r.unwrap_or_else(|e| panic!("{from:?} → {to:?} refused: {e}"));
+                    assert_eq!((a.status, now.status), (to, to), "{from:?} → {to:?}");
+                    assert_eq!(a.next, to.next(), "the allowed next steps come with it");
+                    assert_eq!(a.accepted_at.is_some(), from != Submitted || to == Accepted, "{from:?} → {to:?}: accepted_at");
+                    assert_eq!(a.returned_reason.as_deref(), (to == Returned).then_some("照片不清晰"));
+                    let events = s.application_history(&no).await.unwrap();
+                    assert_eq!(events.len(), events_before.len() + 1);
+                    let last = events.last().unwrap();
+                    assert_eq!((last.status, last.actor.as_str(), last.note.as_deref()), (to, "user:zhou", Some("照片不清晰")));
+                    let audit = s.audit_entries(Some("application"), Some(&no), 50).await.unwrap();
+                    assert_eq!(audit.len(), audit_before.len() + 1);
+                    let e = &audit[0];
+                    assert_eq!((e.actor.as_str(), e.action.as_str()), ("user:zhou", format!("application.{}", to.as_str()).as_str()));
+                    assert_eq!((e.before.as_ref().unwrap()["status"].as_str(), e.after.as_ref().unwrap()["status"].as_str()), (Some(from.as_str()), Some(to.as_str())));
+                    assert!(e.after.as_ref().unwrap().get("values").is_none(), "no personal data in the audit log");
+                } else {
+                    let Err(StoreError::Conflict(m)) = r else { panic!("{from:?} → {to:?} must be refused: {r:?}") };
+                    assert!(m.contains(&format!("“{}”", from.label_zh())), "names the current status: {m}");
+                    for next in from.next() {
+                        assert!(m.contains(next.step_zh()) && m.contains(next.as_str()), "names the allowed step {next:?}: {m}");
+                    }
+                    assert_eq!(now.status, from, "nothing changed");
+                    assert_eq!(s.application_history(&no).await.unwrap(), events_before, "no event for a refused step");
+                    assert_eq!(s.audit_entries(Some("application"), Some(&no), 50).await.unwrap(), audit_before, "no audit entry for a refused step");
+                }
+            }
+        }
+        assert!(matches!(s.set_status("BS00000000000000", Accepted, None, "user:zhou").await, Err(StoreError::NotFound(_))));
+        assert!(matches!(s.application_history("BS00000000000000").await, Err(StoreError::NotFound(_))));
+    }
+
+    #[tokio::test]
+    async fn of_two_racing_steps_exactly_one_goes_through() {
+        let (_d, s) = store().await;
+        s.create_session("s1", "h", "web").await.unwrap();
+        for _ in 0..5 {
+            // Two agents accept the same application at once.
+            let no = at_status(&s, AppStatus::Submitted).await;
+            let (a, b) = tokio::join!(s.set_status(&no, AppStatus::Accepted, None, "user:a"), s.set_status(&no, AppStatus::Accepted, None, "user:b"));
+            assert_eq!([&a, &b].iter().filter(|r| r.is_ok()).count(), 1, "{a:?} {b:?}");
+            let refused = if a.is_err() { a } else { b };
+            assert!(matches!(&refused, Err(StoreError::Conflict(m)) if m.contains("已是“已受理”")), "{refused:?}");
+            // One finishes the review while another returns it.
+            s.set_status(&no, AppStatus::InReview, None, "user:a").await.unwrap();
+            let (done, ret) = tokio::join!(s.set_status(&no, AppStatus::Done, None, "user:a"), s.set_status(&no, AppStatus::Returned, Some("缺材料"), "user:b"));
+            assert!(done.is_ok() != ret.is_ok(), "{done:?} {ret:?}");
+            let history: Vec<AppStatus> = s.application_history(&no).await.unwrap().iter().map(|e| e.status).collect();
+            assert_eq!(history.len(), 4, "{history:?}");
+            assert_eq!(s.application(&no).await.unwrap().unwrap().status, *history.last().unwrap());
+        }
+    }
+
+    #[test]
+    fn refusals_name_the_current_status_and_the_steps_allowed() {
+        assert_eq!(AppStatus::Accepted.refusal(AppStatus::Done), "申请当前为“已受理”，不能办结（改为“已办结”）。当前可以：转入审核（in_review）、退回（returned）。");
+        assert!(AppStatus::Done.refusal(AppStatus::Returned).contains("已是最终状态"));
+        assert!(AppStatus::Returned.refusal(AppStatus::Accepted).contains("重新提交"));
+        assert_eq!(AppStatus::Returned.predecessors(), [AppStatus::Submitted, AppStatus::Accepted, AppStatus::InReview]);
+        assert!(AppStatus::Submitted.predecessors().is_empty());
     }
 
     #[tokio::test]

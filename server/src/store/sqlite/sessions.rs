@@ -139,8 +139,7 @@ mod tests {
     async fn state_persists() {
         let (_d, s) = store().await;
         s.create_session("s1", "h", "web").await.unwrap();
-        let mut st = DialogueState::default();
-        st.low_confidence = 1;
+        let st = DialogueState { low_confidence: 1, ..DialogueState::default() };
         s.save_state("s1", &st).await.unwrap();
         assert_eq!(s.session("s1").await.unwrap().unwrap().state.low_confidence, 1);
         assert!(s.session("nope").await.unwrap().is_none());

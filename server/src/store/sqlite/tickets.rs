@@ -60,25 +60,38 @@ enum Bind {
     Text(String),
 }
 
+/// One ticket state change: `sql` (an `UPDATE … WHERE id = ?N`, bound to the time, then `binds`,
+/// then the id) applies only while the ticket is in one of `from`; `action` and `detail` are
+/// recorded as its event.
+struct Step<'a> {
+    from: &'a [TicketStatus],
+    sql: &'a str,
+    binds: &'a [Bind],
+    action: &'a str,
+    detail: serde_json::Value,
+}
+
 impl SqliteStore {
-    /// Apply `sql` (bound to `at`, then `binds`, then the id) if the ticket is in one of `from`;
-    /// record `action`. `Conflict` names the state it was found in.
-    async fn transition(&self, id: i64, from: &[TicketStatus], sql: &str, binds: &[Bind], actor: &str, action: &str, detail: serde_json::Value) -> Result<Ticket, StoreError> {
+    /// Apply `step` if the ticket is still in one of its `from` states. The state is checked by
+    /// the UPDATE itself (`AND status IN …`), not read first, so of two agents claiming the same
+    /// ticket at once exactly one wins; `Conflict` names the state the loser found.
+    async fn transition(&self, id: i64, step: Step<'_>, actor: &str) -> Result<Ticket, StoreError> {
         let at = now();
+        let states: Vec<String> = step.from.iter().map(|s| format!("'{}'", s.as_str())).collect();
+        let sql = format!("{} AND status IN ({})", step.sql, states.join(", "));
         let mut tx = self.pool.begin().await?;
-        let current = fetch(&mut tx, id).await?;
-        if !from.contains(&current.status) {
-            return Err(StoreError::Conflict(format!("工单 {id} 当前状态为 {}，不能{}", status_zh(current.status), action_zh(action))));
-        }
-        let mut q = sqlx::query(sql).bind(&at);
-        for b in binds {
+        let mut q = sqlx::query(&sql).bind(&at);
+        for b in step.binds {
             q = match b {
                 Bind::Int(i) => q.bind(*i),
                 Bind::Text(t) => q.bind(t.as_str()),
             };
         }
-        q.bind(id).execute(&mut *tx).await?;
-        event(&mut tx, id, actor, action, detail, &at).await?;
+        if q.bind(id).execute(&mut *tx).await?.rows_affected() == 0 {
+            let current = fetch(&mut tx, id).await?;
+            return Err(StoreError::Conflict(format!("工单 {id} 当前状态为 {}，不能{}", status_zh(current.status), action_zh(step.action))));
+        }
+        event(&mut tx, id, actor, step.action, step.detail, &at).await?;
         let t = fetch(&mut tx, id).await?;
         tx.commit().await?;
         Ok(t)
@@ -175,7 +188,8 @@ impl Tickets for SqliteStore {
 
     async fn claim(&self, id: i64, user_id: i64, actor: &str) -> Result<Ticket, StoreError> {
         let sql = "UPDATE tickets SET status = 'assigned', assigned_at = ?1, updated_at = ?1, assignee_id = ?2 WHERE id = ?3";
-        self.transition(id, &[TicketStatus::Pending], sql, &[Bind::Int(user_id)], actor, "claimed", serde_json::json!({"user_id": user_id})).await
+        let step = Step { from: &[TicketStatus::Pending], sql, binds: &[Bind::Int(user_id)], action: "claimed", detail: serde_json::json!({"user_id": user_id}) };
+        self.transition(id, step, actor).await
     }
 
     async fn release(&self, id: i64, user_id: i64, force: bool, actor: &str) -> Result<Ticket, StoreError> {
@@ -184,7 +198,7 @@ impl Tickets for SqliteStore {
             return Err(StoreError::Conflict(format!("工单 {id} 不是由您处理的")));
         }
         let sql = "UPDATE tickets SET status = 'pending', assignee_id = NULL, assigned_at = NULL, updated_at = ?1 WHERE id = ?2";
-        self.transition(id, &[TicketStatus::Assigned], sql, &[], actor, "released", serde_json::json!({})).await
+        self.transition(id, Step { from: &[TicketStatus::Assigned], sql, binds: &[], action: "released", detail: serde_json::json!({}) }, actor).await
     }
 
     async fn resolve(&self, id: i64, user_id: i64, force: bool, note: &str, actor: &str) -> Result<Ticket, StoreError> {
@@ -196,13 +210,14 @@ impl Tickets for SqliteStore {
         }
         let sql = "UPDATE tickets SET status = 'resolved', resolved_at = ?1, updated_at = ?1, resolution_note = ?2, \
                    assignee_id = COALESCE(assignee_id, ?3) WHERE id = ?4";
-        self.transition(id, from, sql, &[Bind::Text(note.to_string()), Bind::Int(user_id)], actor, "resolved", serde_json::json!({"note": note})).await
+        let binds = [Bind::Text(note.to_string()), Bind::Int(user_id)];
+        self.transition(id, Step { from, sql, binds: &binds, action: "resolved", detail: serde_json::json!({"note": note}) }, actor).await
     }
 
     async fn reopen(&self, id: i64, note: &str, actor: &str) -> Result<Ticket, StoreError> {
         let sql = "UPDATE tickets SET status = 'pending', assignee_id = NULL, assigned_at = NULL, resolved_at = NULL, \
                    updated_at = ?1, reopened = reopened + 1 WHERE id = ?2";
-        self.transition(id, &[TicketStatus::Resolved], sql, &[], actor, "reopened", serde_json::json!({"note": note})).await
+        self.transition(id, Step { from: &[TicketStatus::Resolved], sql, binds: &[], action: "reopened", detail: serde_json::json!({"note": note}) }, actor).await
     }
 
     async fn ticket_events(&self, id: i64) -> Result<Vec<TicketEvent>, StoreError> {

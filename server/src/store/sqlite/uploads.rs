@@ -67,6 +67,16 @@ impl Uploads for SqliteStore {
         Ok(n as usize)
     }
 
+    async fn upload_bytes(&self, session_id: &str) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COALESCE(SUM(size), 0) FROM uploads WHERE session_id = ?").bind(session_id).fetch_one(&self.pool).await?;
+        Ok(n.max(0) as u64)
+    }
+
+    async fn upload_bytes_since(&self, since: &str) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COALESCE(SUM(size), 0) FROM uploads WHERE created_at >= ?").bind(since).fetch_one(&self.pool).await?;
+        Ok(n.max(0) as u64)
+    }
+
     async fn add_report(&self, session_id: &str, target_code: &str, r: &Report) -> Result<StoredReport, StoreError> {
         let verdict = serde_json::to_value(r.verdict).expect("verdicts serialise");
         let row = sqlx::query(
