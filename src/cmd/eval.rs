@@ -373,8 +373,8 @@ fn appeal(common: &Common, args: AppealArgs) -> anyhow::Result<()> {
     let mut models = vec![
         majority(&dev, &test),
         word_baseline(&dev, &test),
-        score_model("banshi TF-IDF, seed-trained (ships)", &seed, &test, &questions, policy),
-        score_model("banshi TF-IDF, dev-trained", &trained, &test, &questions, policy),
+        score_model("banshi TF-IDF, seed-trained (fallback without hotline data)", &seed, &test, &questions, policy),
+        score_model("banshi TF-IDF, dev-trained (what ./run.sh trains and serves)", &trained, &test, &questions, policy),
     ];
     let embedder_path = common.models_dir().join(banshi_models::setup::EMBEDDER_FILE);
     if embedder_path.exists() {
