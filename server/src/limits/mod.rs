@@ -4,6 +4,9 @@
 //! is 429 `rate_limited` with `Retry-After` and a Chinese message, before the handler runs, so
 //! nothing is stored.
 //!
+//! Files: `rate.rs` ([`Rate`], [`RateLimiter`], [`MemoryLimiter`], [`BoundedMap`]), `client.rs`
+//! ([`ClientIp`], [`Cidr`]); this file the limits themselves and the middleware.
+//!
 //! - [`Rate`] is "N per period" with bursts of up to N, enforced by GCRA (the generic cell rate
 //!   algorithm): one timestamp per key, no timers, and the exact wait for `Retry-After`.
 //! - [`RateLimiter`] is the seam: [`MemoryLimiter`] keeps the keys in this process, which is
@@ -30,366 +33,26 @@
 //! lines of arithmetic in [`Rate::step`]; the one-timestamp GCRA state here is also exactly what
 //! a store-backed implementation needs to keep per key.
 
-use std::collections::HashMap;
-use std::fmt;
-use std::hash::Hash;
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
-use std::str::FromStr;
-use std::sync::{Arc, Mutex, PoisonError};
+mod client;
+mod rate;
+
+pub use client::{address_key, canonical, client_ip, Cidr, ClientIp};
+pub use rate::{retry_secs, BoundedMap, Expires, MemoryLimiter, Rate, RateLimiter};
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
-use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request, State};
-use axum::http::request::Parts;
-use axum::http::{HeaderMap, Method};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::error::ApiError;
 use crate::App;
 
-/// How often expired entries are swept from an in-memory table.
-const SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// How long a session is remembered with the address it was last used from.
 const SEEN_FOR: Duration = Duration::from_secs(3600);
-
-/// "`count` per `period`", with bursts of up to `count`; a zero count is no limit.
-///
-/// Written `30/10m` (units `s`, `m`, `h`, `d`; a bare unit means one of it, `20/m`) or `off`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Rate {
-    pub count: u32,
-    pub period: Duration,
-}
-
-impl Rate {
-    /// No limit.
-    pub const OFF: Rate = Rate { count: 0, period: Duration::ZERO };
-
-    pub const fn per(count: u32, period: Duration) -> Rate {
-        Rate { count, period }
-    }
-
-    pub fn is_off(self) -> bool {
-        self.count == 0 || self.period.is_zero()
-    }
-
-    /// One GCRA step at `now` for a key whose stored theoretical arrival time is `tat` (`None`:
-    /// a new key). `Ok`: the TAT to store; `Err`: how long until `cost` more would pass (store
-    /// nothing). Each unit of cost advances the TAT by `period / count`; a request passes while
-    /// the TAT stays within `period` of now, which allows a burst of `count` from a fresh key.
-    pub fn step(self, tat: Option<Instant>, now: Instant, cost: u32) -> Result<Instant, Duration> {
-        if self.is_off() {
-            return Ok(now);
-        }
-        let interval = self.period / self.count;
-        let new = tat.map_or(now, |t| t.max(now)) + interval * cost.max(1);
-        let ahead = new - now;
-        if ahead > self.period {
-            Err(ahead - self.period)
-        } else {
-            Ok(new)
-        }
-    }
-}
-
-impl FromStr for Rate {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Rate, String> {
-        let s = s.trim();
-        if s.eq_ignore_ascii_case("off") || s == "0" {
-            return Ok(Rate::OFF);
-        }
-        let (n, p) = s.split_once('/').ok_or_else(|| format!("{s:?}: expected COUNT/PERIOD such as 30/10m, or off"))?;
-        let count: u32 = n.trim().parse().map_err(|_| format!("{s:?}: {n:?} is not a count"))?;
-        let period = parse_period(p.trim()).ok_or_else(|| format!("{s:?}: {p:?} is not a period such as 30s, 10m, 1h or 1d"))?;
-        if count == 0 || period.is_zero() {
-            return Err(format!("{s:?}: a limit needs a count and a period above zero (write `off` for none)"));
-        }
-        Ok(Rate { count, period })
-    }
-}
-
-fn parse_period(p: &str) -> Option<Duration> {
-    let unit = p.chars().last()?;
-    let secs: u64 = match unit {
-        's' => 1,
-        'm' => 60,
-        'h' => 3600,
-        'd' => 86400,
-        _ => return None,
-    };
-    let n = &p[..p.len() - 1];
-    let n: u64 = if n.is_empty() { 1 } else { n.parse().ok()? };
-    Some(Duration::from_secs(n.checked_mul(secs)?))
-}
-
-impl fmt::Display for Rate {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.is_off() {
-            return f.write_str("off");
-        }
-        let s = self.period.as_secs();
-        let (n, unit) = match s {
-            _ if s.is_multiple_of(86400) => (s / 86400, "d"),
-            _ if s.is_multiple_of(3600) => (s / 3600, "h"),
-            _ if s.is_multiple_of(60) => (s / 60, "m"),
-            _ => (s, "s"),
-        };
-        write!(f, "{}/{n}{unit}", self.count)
-    }
-}
-
-/// Whole seconds to wait, at least 1 (what `Retry-After` says).
-pub fn retry_secs(wait: Duration) -> u64 {
-    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
-}
-
-/// An address block of trusted reverse proxies: `10.0.0.0/8`, `::1/128`, or one address.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Cidr {
-    addr: IpAddr,
-    prefix: u8,
-}
-
-/// The address as bits and its width (IPv4-mapped IPv6 addresses count as IPv4).
-fn bits(ip: IpAddr) -> (u128, u8) {
-    match canonical(ip) {
-        IpAddr::V4(v4) => (u128::from(u32::from(v4)), 32),
-        IpAddr::V6(v6) => (u128::from(v6), 128),
-    }
-}
-
-impl Cidr {
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        let ((net, width), (ip, ip_width)) = (bits(self.addr), bits(ip));
-        width == ip_width && (net ^ ip).checked_shr(u32::from(width - self.prefix)).unwrap_or(0) == 0
-    }
-}
-
-impl FromStr for Cidr {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Cidr, String> {
-        let s = s.trim();
-        let (a, p) = match s.split_once('/') {
-            Some((a, p)) => (a, Some(p)),
-            None => (s, None),
-        };
-        let addr = canonical(a.parse::<IpAddr>().map_err(|_| format!("{s:?} is not an IP address or block such as 10.0.0.0/8"))?);
-        let width = bits(addr).1;
-        let prefix = match p {
-            Some(p) => p.parse::<u8>().ok().filter(|p| *p <= width).ok_or_else(|| format!("{s:?}: the prefix length must be 0–{width}"))?,
-            None => width,
-        };
-        Ok(Cidr { addr, prefix })
-    }
-}
-
-impl fmt::Display for Cidr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.addr, self.prefix)
-    }
-}
-
-/// IPv4-mapped IPv6 addresses (`::ffff:1.2.3.4`, what a dual-stack socket reports) as IPv4.
-pub fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    }
-}
-
-/// The key a client address is counted under: the IPv4 address, or the IPv6 /64.
-pub fn address_key(ip: IpAddr) -> String {
-    match canonical(ip) {
-        IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => {
-            let s = v6.segments();
-            format!("{}/64", Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
-        }
-    }
-}
-
-/// The client of a request: the TCP `peer`, unless the peer is a trusted proxy; then the
-/// rightmost `X-Forwarded-For` hop that is not itself trusted (hops are appended by each proxy,
-/// so everything left of the first untrusted hop could be forged by the client). An unreadable
-/// hop stops the walk at the last trusted one. No peer (in-process calls): `0.0.0.0`, one shared
-/// bucket.
-pub fn client_ip(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[Cidr]) -> IpAddr {
-    let Some(peer) = peer.map(canonical) else {
-        return IpAddr::from([0, 0, 0, 0]);
-    };
-    let is_trusted = |ip: IpAddr| trusted.iter().any(|c| c.contains(ip));
-    if !is_trusted(peer) {
-        return peer;
-    }
-    let mut client = peer;
-    let values: Vec<&axum::http::HeaderValue> = headers.get_all("x-forwarded-for").iter().collect();
-    for value in values.into_iter().rev() {
-        let Ok(value) = value.to_str() else { return client };
-        for hop in value.split(',').rev() {
-            let hop = hop.trim();
-            let Some(ip) = hop.parse::<IpAddr>().ok().or_else(|| hop.parse::<SocketAddr>().ok().map(|s| s.ip())) else {
-                return client;
-            };
-            client = canonical(ip);
-            if !is_trusted(client) {
-                return client;
-            }
-        }
-    }
-    client
-}
-
-/// The client address of a request (extractor). Never fails: see [`client_ip`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ClientIp(pub IpAddr);
-
-impl FromRequestParts<App> for ClientIp {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
-        if let Some(c) = parts.extensions.get::<ClientIp>() {
-            return Ok(*c);
-        }
-        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-        Ok(ClientIp(client_ip(peer, &parts.headers, &app.config.limits.trusted_proxies)))
-    }
-}
-
-/// What an entry of a [`BoundedMap`] needs: when it stops carrying information.
-pub trait Expires {
-    fn expires_at(&self) -> Instant;
-}
-
-/// A mutex-guarded map with a hard bound on its size (see the module docs). Entries past their
-/// [`Expires::expires_at`] are swept at most once per minute; when a change leaves more than
-/// `cap` entries, expired ones go at once and, if that is not enough, the ones nearest to expiry
-/// are forgotten until 90 % of `cap` remain (amortised: one sort per `cap / 10` insertions).
-pub struct BoundedMap<K, V> {
-    inner: Mutex<Table<K, V>>,
-    cap: usize,
-}
-
-struct Table<K, V> {
-    map: HashMap<K, V>,
-    swept: Instant,
-}
-
-impl<K: Eq + Hash + Clone, V: Expires> BoundedMap<K, V> {
-    pub fn new(cap: usize) -> Self {
-        BoundedMap { inner: Mutex::new(Table { map: HashMap::new(), swept: Instant::now() }), cap: cap.max(1) }
-    }
-
-    /// Run `f` on the map at `now`, then keep the bound. `f` must not panic with the map half
-    /// changed (a poisoned lock is taken over as it is).
-    pub fn with<R>(&self, now: Instant, f: impl FnOnce(&mut HashMap<K, V>) -> R) -> R {
-        let mut t = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        if now.saturating_duration_since(t.swept) >= SWEEP_EVERY {
-            t.map.retain(|_, v| v.expires_at() > now);
-            t.swept = now;
-        }
-        let r = f(&mut t.map);
-        if t.map.len() > self.cap {
-            shrink(&mut t.map, now, self.cap);
-        }
-        r
-    }
-
-    pub fn len(&self) -> usize {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner).map.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-fn shrink<K: Eq + Hash + Clone, V: Expires>(map: &mut HashMap<K, V>, now: Instant, cap: usize) {
-    map.retain(|_, v| v.expires_at() > now);
-    if map.len() <= cap {
-        return;
-    }
-    let keep = cap - cap / 10;
-    let mut by_expiry: Vec<(Instant, K)> = map.iter().map(|(k, v)| (v.expires_at(), k.clone())).collect();
-    let drop = by_expiry.len() - keep;
-    by_expiry.select_nth_unstable_by_key(drop - 1, |(e, _)| *e);
-    for (_, k) in &by_expiry[..drop] {
-        map.remove(k);
-    }
-}
-
-/// The seam between the limits and where their state lives.
-#[async_trait]
-pub trait RateLimiter: Send + Sync {
-    /// Charge `cost` against `key` under `rate` (never called with an off rate). `Err(wait)`
-    /// when over the limit; nothing is charged then. An implementation that cannot reach its
-    /// store should allow the request and log: limits protect capacity and must not turn a
-    /// database hiccup into an outage of the citizen API.
-    async fn charge(&self, key: &str, rate: Rate, cost: u32) -> Result<(), Duration>;
-}
-
-struct Tat(Instant);
-
-impl Expires for Tat {
-    fn expires_at(&self) -> Instant {
-        self.0
-    }
-}
-
-/// GCRA state in this process, at most `max_keys` keys.
-pub struct MemoryLimiter {
-    keys: BoundedMap<String, Tat>,
-}
-
-impl MemoryLimiter {
-    pub fn new(max_keys: usize) -> Self {
-        MemoryLimiter { keys: BoundedMap::new(max_keys) }
-    }
-
-    /// [`RateLimiter::charge`] at `now`.
-    pub fn charge_at(&self, key: &str, rate: Rate, cost: u32, now: Instant) -> Result<(), Duration> {
-        if rate.is_off() {
-            return Ok(());
-        }
-        self.keys.with(now, |m| match m.get_mut(key) {
-            Some(tat) => {
-                tat.0 = rate.step(Some(tat.0), now, cost)?;
-                Ok(())
-            }
-            None => {
-                m.insert(key.to_string(), Tat(rate.step(None, now, cost)?));
-                Ok(())
-            }
-        })
-    }
-
-    /// Whether `cost` more would pass at `now`, charging nothing.
-    pub fn peek_at(&self, key: &str, rate: Rate, cost: u32, now: Instant) -> Result<(), Duration> {
-        if rate.is_off() {
-            return Ok(());
-        }
-        self.keys.with(now, |m| rate.step(m.get(key).map(|t| t.0), now, cost).map(|_| ()))
-    }
-
-    /// Keys held now (for tests and the bound).
-    pub fn len(&self) -> usize {
-        self.keys.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
-    }
-}
-
-#[async_trait]
-impl RateLimiter for MemoryLimiter {
-    async fn charge(&self, key: &str, rate: Rate, cost: u32) -> Result<(), Duration> {
-        self.charge_at(key, rate, cost, Instant::now())
-    }
-}
 
 /// Every limit and quota; the binary fills these from `--limit-*` flags (see `banshi serve
 /// --help`). Rates of `off` are not enforced; byte quotas of 0 are unlimited.
@@ -704,6 +367,7 @@ fn local_day() -> (String, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::HeaderMap;
 
     const SEC: Duration = Duration::from_secs(1);
 
