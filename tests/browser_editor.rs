@@ -40,13 +40,22 @@ async fn set(c: &Client, css: &str, value: &str) {
     input.send_keys(value).await.unwrap();
 }
 
-#[tokio::test]
-async fn an_editor_publishes_and_rolls_back_a_guide() {
-    let Some(mut driver) = Driver::start("an_editor_publishes_and_rolls_back_a_guide") else { return };
+/// The sample guides served on loopback with the given editors; `None` when chromedriver is
+/// missing. The driver and the data dir are returned so they live as long as the test.
+fn editor_console(test: &str, editors: &[&str]) -> Option<(Driver, tempfile::TempDir, Server)> {
+    let driver = Driver::start(test)?;
     let dir = tempfile::tempdir().unwrap();
     ingest(dir.path(), None);
-    add_user(dir.path(), "wang", "editor", PW);
+    for e in editors {
+        add_user(dir.path(), e, "editor", PW);
+    }
     let server = Server::start(dir.path(), None, &[]);
+    Some((driver, dir, server))
+}
+
+#[tokio::test]
+async fn an_editor_publishes_and_rolls_back_a_guide() {
+    let Some((mut driver, _dir, server)) = editor_console("an_editor_publishes_and_rolls_back_a_guide", &["wang"]) else { return };
     let editor = driver.browser("1280,900").await;
     let citizen = driver.browser("420,900").await;
 
@@ -108,12 +117,8 @@ async fn input_value(c: &Client, css: &str) -> String {
 /// reloads the live version, and 发布 on it changes nothing.
 #[tokio::test]
 async fn a_rollback_reloads_the_form_and_publish_never_brings_back_what_was_rolled_back() {
-    let Some(mut driver) = Driver::start("a_rollback_reloads_the_form_and_publish_never_brings_back_what_was_rolled_back") else { return };
-    let dir = tempfile::tempdir().unwrap();
-    ingest(dir.path(), None);
-    add_user(dir.path(), "wang", "editor", PW);
-    add_user(dir.path(), "li", "editor", PW);
-    let server = Server::start(dir.path(), None, &[]);
+    let test = "a_rollback_reloads_the_form_and_publish_never_brings_back_what_was_rolled_back";
+    let Some((mut driver, _dir, server)) = editor_console(test, &["wang", "li"]) else { return };
     let api = format!("{}/api/v1", server.url);
     let editor = driver.browser("1280,1000").await;
     let fee_now = || async {

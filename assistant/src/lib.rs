@@ -1,6 +1,6 @@
 //! banshi's dialogue engine.
 //!
-//! - [`engine`]: one citizen turn — follow-up or retrieval, then a grounded answer, a
+//! - [`engine`]: one citizen turn; [`outcome`]: its streamed events and its result — follow-up or retrieval, then a grounded answer, a
 //!   clarifying question or a decline; events stream as they happen.
 //! - [`prompt`]: the cached system prompt and the context budget; [`citations`]: parsing and
 //!   verifying `[n]`; [`extractive`]: answers in the guide's own words; [`card`]: the sources
@@ -17,6 +17,7 @@ pub mod extractive;
 pub mod forms;
 pub mod handoff;
 pub mod intent;
+pub mod outcome;
 pub mod prereview;
 pub mod prompt;
 pub mod records;
