@@ -78,7 +78,9 @@ async fn headers_and_json_errors_on_every_bad_request() {
 
     // Oversize body (Content-Length over the limit): 413 from the body limit, as JSON.
     let big = json!({ "channel": "x".repeat(20 * 1024) });
-    let (status, h, v) = read(c.post(format!("{api}/sessions")).json(&big).send().await.unwrap()).await;
+    // The server answers before reading an oversize body and then closes the connection: the
+    // client must not reuse it (`connection: close`), or the next request can meet a closed socket.
+    let (status, h, v) = read(c.post(format!("{api}/sessions")).header("connection", "close").json(&big).send().await.unwrap()).await;
     assert_eq!((status, v["error"]["code"].as_str()), (413, Some("too_large")), "{v}");
     assert!(v["error"]["message"].as_str().unwrap().contains("请求体过大"), "{v}");
     assert_chinese(&v);
@@ -86,7 +88,7 @@ async fn headers_and_json_errors_on_every_bad_request() {
     // Oversize upload: the file limit, in MB.
     let part = reqwest::multipart::Part::bytes(vec![b'%'; 200_000]).file_name("a.pdf");
     let form = reqwest::multipart::Form::new().part("file", part);
-    let r = c.post(format!("{api}/sessions/{}/uploads", s.id)).bearer_auth(&s.token).multipart(form).send().await.unwrap();
+    let r = c.post(format!("{api}/sessions/{}/uploads", s.id)).header("connection", "close").bearer_auth(&s.token).multipart(form).send().await.unwrap();
     let (status, _, v) = read(r).await;
     assert_eq!((status, v["error"]["code"].as_str()), (413, Some("too_large")), "{v}");
     assert_chinese(&v);
