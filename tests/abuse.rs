@@ -139,9 +139,22 @@ async fn bad_ratings_from_fresh_sessions_open_no_tickets_and_handoffs_are_limite
     // the next does not. Another address still can.
     let (_, events) = ask(url, &create_session(url).await, "转人工", None).await;
     assert!(events.iter().any(|e| e.event == "ticket"), "{:?}", names(&events));
-    let (_, events) = ask(url, &create_session(url).await, "转人工", None).await;
+    let refused = create_session(url).await;
+    let (_, events) = ask(url, &refused, "转人工", None).await;
     assert!(!events.iter().any(|e| e.event == "ticket"), "over the limit no ticket is opened: {:?}", names(&events));
     assert_eq!(queue().await.len(), 2);
+    // The citizen is told at once that no one will answer here, and where to call instead;
+    // the stored answer (and so the history) says the same as the stream's `done`.
+    let decline = events.iter().find(|e| e.event == "decline").unwrap_or_else(|| panic!("a decline after the refused handoff: {:?}", names(&events)));
+    assert!(decline.data["message"].as_str().unwrap().contains("暂时无法为您转接"), "{:?}", decline.data);
+    assert_eq!(decline.data["offer_human"], true);
+    let done = &events.iter().find(|e| e.event == "done").expect("done").data;
+    let stored = history(url, &refused).await;
+    let last = stored.last().unwrap();
+    assert_eq!(last["text"], done["text"], "{last}");
+    assert!(last["text"].as_str().unwrap().ends_with(decline.data["message"].as_str().unwrap()), "{last}");
+    assert_eq!(last["meta"]["handoff_failed"], "rate_limited", "{last}");
+    assert!(last["meta"]["ticket_id"].is_null(), "{last}");
     let other = client_from("127.0.0.2");
     let (_, _, body) = new_session(&other, url).await;
     let s = session_of(&body);

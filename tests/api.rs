@@ -44,7 +44,10 @@ async fn a_conversation_streams_sources_tokens_citations_and_is_stored() {
     let h = history(url, &s).await;
     assert_eq!(h.len(), 4);
     assert_eq!(h.iter().map(|m| m["role"].as_str().unwrap()).collect::<Vec<_>>(), ["user", "assistant", "user", "assistant"]);
-    assert_eq!(h[1]["meta"]["card"]["code"], "SAMPLE-GA-001");
+    // The stored answer keeps the events shown (the card among them), as a replay sends them.
+    let shown = h[1]["meta"]["shown"].as_array().unwrap();
+    let card = shown.iter().find(|e| e["type"] == "sources").expect("the card is stored as shown");
+    assert_eq!(card["card"]["code"], "SAMPLE-GA-001");
     assert_eq!(h[1]["reply_to"], h[0]["id"]);
     assert_eq!(h[1]["id"], done["message_id"]);
 

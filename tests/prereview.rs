@@ -169,3 +169,28 @@ async fn id_card_sides_the_online_form_and_optional_materials() {
     assert!(report["summary"].as_str().unwrap().contains("非必需材料未上传"), "{report:#}");
     assert_ne!(report["verdict"], "not_uploaded", "a report's verdict is pass, fix or fail");
 }
+
+#[tokio::test]
+async fn a_refused_handoff_keeps_the_review_and_says_where_to_call() {
+    let dir = tempfile::tempdir().unwrap();
+    ingest(dir.path(), None);
+    // One handoff per address per hour: another session's 转人工 uses it.
+    let server = Server::start(dir.path(), None, &["--limit-handoffs-per-address", "1/1h"]);
+    let (url, api) = (&server.url, format!("{}/api/v1", server.url));
+    let (_, events) = ask(url, &create_session(url).await, "转人工", None).await;
+    assert!(events.iter().any(|e| e.event == "ticket"), "{:?}", names(&events));
+
+    // Two failing reviews: the second asks for a person, who cannot be reached now. The review
+    // is still answered and stored, with what to tell the citizen instead of an error.
+    let s = start_form(url).await;
+    let at = format!("{api}/sessions/{}/prereview", s.id);
+    let review = || post(&at, &s.token, json!({}));
+    let (status, first) = review().await;
+    assert_eq!((status, first["handoff_refused"].is_null()), (200, true), "{first}");
+    let (status, second) = review().await;
+    assert_eq!((status, second["report"]["verdict"].as_str()), (200, Some("fail")), "{second}");
+    assert!(second["ticket_id"].is_null(), "{second}");
+    assert!(second["handoff_refused"].as_str().unwrap().contains("12345"), "{second}");
+    let kinds: Vec<Value> = history(url, &s).await.iter().map(|m| m["kind"].clone()).collect();
+    assert_eq!(kinds.iter().filter(|k| *k == "prereview").count(), 2, "both reports stored: {kinds:?}");
+}

@@ -90,23 +90,29 @@ async fn check_turn(url: &str, s: &Session, question: &str, cid: &str) -> Vec<Ss
     assert_eq!(again[0].data["replayed"], true, "{:?}", names(&again));
     let (replayed, _) = reduce(&again);
     assert_eq!(replayed, shown, "{question}: a replay shows the same");
+    // Field for field: the replay sends the events the live stream left, with the same data
+    // (the `done` too: same message id, kind and text).
     assert_eq!(visible(&again), visible(&live), "{question}: the replay has the live stream's events");
     live
 }
 
-/// The events a client is left with: token runs collapsed, a run that a withdraw, settled or
-/// replace took back dropped, progress lines (status, message ids, queue state) left out.
-fn visible(events: &[Sse]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
+/// The events a client is left with, with their data: token runs collapsed into one token
+/// (their text joined), a run that a withdraw, settled or replace took back dropped, progress
+/// lines (status, message ids, queue state) left out.
+fn visible(events: &[Sse]) -> Vec<(String, Value)> {
+    let mut out: Vec<(String, Value)> = Vec::new();
     for e in events.iter().filter(|e| !matches!(e.event.as_str(), "status" | "message" | "ticket")) {
         let n = e.event.clone();
-        if matches!(n.as_str(), "withdraw" | "settled" | "replace") && out.last().is_some_and(|l| l == "token") {
+        let last_is_token = out.last().is_some_and(|(l, _)| l == "token");
+        if matches!(n.as_str(), "withdraw" | "settled" | "replace") && last_is_token {
             out.pop();
         }
-        if n == "token" && out.last().is_some_and(|l| l == "token") {
+        if n == "token" && last_is_token {
+            let run = &mut out.last_mut().unwrap().1;
+            run["text"] = Value::String(format!("{}{}", run["text"].as_str().unwrap(), e.data["text"].as_str().unwrap()));
             continue;
         }
-        out.push(n);
+        out.push((n, e.data.clone()));
     }
     out
 }

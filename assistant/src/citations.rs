@@ -9,6 +9,9 @@
 //!   characters, so bigram recall measures how much of the sentence is the source's wording;
 //!   a grounded answer from a small model is largely extractive, an invented one is not.
 //!
+//! - the words that decide what it asserts (free, not needed and what is not needed, same-day,
+//!   places) are asserted by the source too ([`crate::claims`]).
+//!
 //! A claim without a citation is attributed to the source that supports it best, if one does
 //! (the citation is added and marked automatic); otherwise the answer fails verification.
 
@@ -21,17 +24,6 @@ use serde::{Deserialize, Serialize};
 
 /// Share of a claim's bigrams that must occur in the cited source.
 pub const MIN_BIGRAM_SUPPORT: f32 = 0.5;
-
-/// Words that decide what a sentence asserts — that something is free, not needed, immediate
-/// or forever — in classes of words that say the same. Wording overlap cannot tell “驾驶证换证
-/// 免费” from a source that says the fee is 10元, so a sentence using one of these is backed
-/// only by a source that says one of the same class (chosen on the injection dev split).
-const DECISIVE: [&[&str]; 4] = [
-    &["免费", "不收费", "免收", "不收取", "无需缴费", "不需缴费", "不需要缴费", "零收费", "不要钱", "不花钱"],
-    &["不需要", "不需", "无需", "无须", "不用", "不必", "免于", "免予", "免提交", "不要求"],
-    &["当天", "当日", "即办", "立等可取", "立即办结", "当场"],
-    &["终身", "永久", "长期有效"],
-];
 
 /// A numbered source in the prompt.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -189,13 +181,7 @@ pub fn supports(claim: &str, source: &str) -> Result<(), String> {
             return Err(format!("数字“{}”不在所引资料中", n.as_str()));
         }
     }
-    for class in DECISIVE {
-        if let Some(w) = class.iter().find(|w| claim.contains(*w)) {
-            if !class.iter().any(|v| source.contains(v)) {
-                return Err(format!("“{w}”在所引资料中没有依据"));
-            }
-        }
-    }
+    crate::claims::asserts_beyond(&claim, source)?;
     let c = content(&claim);
     if c.len() < 2 {
         return Ok(());

@@ -5,12 +5,13 @@
 //! - [`prompt`]: the cached system prompt and the context budget; [`citations`]: parsing and
 //!   verifying `[n]`; [`extractive`]: answers in the guide's own words; [`card`]: the sources
 //!   card; [`intent`]: aspects and follow-ups; [`contract`]: every streamed token is confirmed,
-//!   replaced or withdrawn before the turn ends.
+//!   replaced or withdrawn before the turn ends; [`stored`]: the turn as stored and replayed.
 
 pub mod appeal;
 pub mod apply;
 pub mod card;
 pub mod citations;
+mod claims;
 pub mod contract;
 pub mod engine;
 pub mod extractive;
@@ -22,6 +23,7 @@ pub mod prereview;
 pub mod prompt;
 pub mod records;
 mod relevance;
+pub mod stored;
 
 pub use engine::{AnswerEvent, Assistant, DialogueState, ItemRef, Outcome, OutcomeKind, Policy, ANSWER_THRESHOLD, MODEL_DECLINE};
 

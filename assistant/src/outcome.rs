@@ -11,8 +11,8 @@ use crate::citations::{CheckedSentence, Source, Verification};
 use crate::handoff::{Handoff, HandoffReason};
 use crate::ItemRef;
 
-/// Streamed to the client as it happens.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+/// Streamed to the client as it happens (and stored as shown, see [`crate::stored`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum AnswerEvent {
     Status { message: String },

@@ -22,6 +22,7 @@ pub mod names;
 pub mod private;
 pub mod vocab;
 pub mod search;
+pub mod segment;
 pub mod sparse;
 pub mod store;
 

@@ -4,8 +4,7 @@
 //! of BM25 is applied by Qdrant at query time (`Modifier::Idf`), so adding a document never
 //! rewrites the others. Queries weigh each distinct term 1. Term ids are FNV-1a hashes of the
 //! token, so the vocabulary is open and needs no state. Tokenisation is jieba's search mode
-//! (long words and their sub-words) with the 政务 user dictionary in `dict/zhengwu.txt`; the
-//! dictionary is static on purpose: changing it changes every document's tokens.
+//! (long words and their sub-words) with the 政务 user dictionary ([`crate::segment`]).
 
 use std::collections::HashMap;
 
@@ -21,8 +20,6 @@ const AVG_DOC_TOKENS: f32 = 150.0;
 /// Bump when tokenisation or weighting changes: every document is then re-indexed (its dense
 /// vectors are kept when the text is unchanged).
 pub const SPARSE_VERSION: u32 = 3;
-
-const USER_DICT: &str = include_str!("../dict/zhengwu.txt");
 
 /// Function words and question words that carry no topic.
 const STOPWORDS: &[&str] = &[
@@ -50,7 +47,7 @@ impl SparseVec {
 }
 
 pub struct SparseEncoder {
-    jieba: Jieba,
+    jieba: &'static Jieba,
     stopwords: std::collections::HashSet<&'static str>,
 }
 
@@ -61,11 +58,9 @@ impl Default for SparseEncoder {
 }
 
 impl SparseEncoder {
-    /// jieba's default dictionary plus the 政务 user dictionary (loading takes ~0.3 s).
+    /// On the shared segmenter ([`crate::segment`]; the first use loads it, ~0.3 s).
     pub fn new() -> Self {
-        let mut jieba = Jieba::new();
-        jieba.load_dict(&mut USER_DICT.as_bytes()).expect("the bundled user dictionary is well-formed");
-        SparseEncoder { jieba, stopwords: STOPWORDS.iter().copied().collect() }
+        SparseEncoder { jieba: crate::segment::jieba(), stopwords: STOPWORDS.iter().copied().collect() }
     }
 
     /// Topic tokens of `text`: search-mode jieba, lower-cased, without punctuation and stopwords.

@@ -43,6 +43,14 @@ pub async fn open(app: &App, session_id: &str, h: &Handoff) -> Result<Ticket, Ap
     Ok(ticket)
 }
 
+/// What the citizen is told when a handoff's ticket cannot be opened.
+pub fn refused_message(e: &ApiError) -> String {
+    match e {
+        ApiError::RateLimited(..) => "转人工的请求过于频繁，暂时无法为您转接。如需人工帮助，请稍后再试或拨打12345政务服务便民热线。".into(),
+        _ => "暂时无法为您转接人工客服，请稍后再试，或拨打12345政务服务便民热线。".into(),
+    }
+}
+
 /// Record a suggestion (建言) for routing to its department.
 pub async fn record_suggestion(app: &App, session_id: &str, text: &str, appeal: &Appeal) -> Result<Ticket, ApiError> {
     let department = appeal.domain.as_deref().map(department_for).map(str::to_string);

@@ -37,7 +37,7 @@ use crate::routes;
         routes::items::quick_actions, routes::items::list, routes::items::get,
         routes::ops::healthz, routes::ops::readyz, routes::ops::metrics, routes::ops::openapi,
     ),
-    components(schemas(crate::error::ErrorBody, crate::store::Message, crate::store::Role, crate::store::Ticket, crate::store::User)),
+    components(schemas(crate::error::ErrorBody, crate::store::Message, banshi_assistant::stored::StoredAnswer, crate::store::Role, crate::store::Ticket, crate::store::User)),
     modifiers(&Bearer, &OperationIds),
 )]
 pub struct ApiDoc;

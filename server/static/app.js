@@ -483,7 +483,12 @@
 
   const apply = window.banshiApply({ el, api, submit, scroll, openDrawer, closeDrawer, store, ensureSession, session: () => session,
     // A report the drawer produced: shown as an assistant message (history has it stored too).
-    showReport: (r) => { const t = assistantTurn(); t.bubble.append(apply.reportCard(r)); scroll(); },
+    showReport: (r, refused) => {
+      const t = assistantTurn(); t.bubble.append(apply.reportCard(r));
+      // The person the second failed review asks for could not be reached: say where to call.
+      if (refused) t.onEvent("decline", { message: refused, offer_human: true });
+      scroll();
+    },
     showTicketNotice: () => ensureLive(),
     replaceForm: (f) => { const old = chat.querySelector(".formcard:not(.stale)"); if (old) old.replaceWith(apply.formCard(f)); } });
 

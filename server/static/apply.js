@@ -235,7 +235,7 @@ window.banshiApply = (ctx) => {
         const res = await api("/sessions/" + session().id + "/prereview", { method: "POST", body: JSON.stringify({}) });
         const a = await res.json();
         closeDrawer();
-        ctx.showReport(a.report);
+        ctx.showReport(a.report, a.handoff_refused);
         if (a.ticket_id) ctx.showTicketNotice();
       } catch (e) { msg.textContent = e.message; review.disabled = false; }
     } }, "开始预审");

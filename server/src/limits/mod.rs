@@ -48,6 +48,7 @@ use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use crate::store::UploadQuota;
 use crate::error::ApiError;
 use crate::App;
 
@@ -308,14 +309,18 @@ pub async fn guard(State(app): State<App>, mut req: Request, next: Next) -> Resp
 }
 
 /// Room left for uploads: what the session and the service may still take today, summed from
-/// the store's upload rows. Two uploads racing through the check at once can both pass, so a
-/// quota can be overshot by the uploads in flight (bounded by the upload rates and the file size
-/// limit). Files stored once by content but uploaded twice count twice.
-#[derive(Debug, Clone, Copy)]
+/// the store's upload rows. It refuses a file early, while the body streams in; the store's
+/// insert checks the same quotas again in one statement ([`UploadRoom::quota`]), so uploads
+/// racing through this early check cannot overshoot together. Files stored once by content but
+/// uploaded twice count twice.
+#[derive(Debug, Clone)]
 pub struct UploadRoom {
     session_left: Option<u64>,
     day_left: Option<u64>,
     per_session: u64,
+    per_day: u64,
+    /// The start of today, as `created_at` is written.
+    since: String,
     /// Seconds to the next local midnight, when the daily budget starts afresh.
     until_tomorrow: u64,
 }
@@ -333,9 +338,15 @@ impl UploadRoom {
             0 => None,
             q => Some(q.saturating_sub(app.store.upload_bytes_since(&since).await?)),
         };
-        let room = UploadRoom { session_left, day_left, per_session: c.upload_bytes_per_session, until_tomorrow };
+        let room = UploadRoom { session_left, day_left, per_session: c.upload_bytes_per_session, per_day: c.upload_bytes_per_day, since, until_tomorrow };
         room.check(1)?;
         Ok(room)
+    }
+
+    /// The quotas for the store's insert, with at most `files` files per session.
+    pub fn quota(&self, files: usize) -> UploadQuota {
+        let on = |q: u64| (q > 0).then_some(q);
+        UploadQuota { files, session_bytes: on(self.per_session), day_bytes: on(self.per_day), day_since: self.since.clone() }
     }
 
     /// Whether a file of `len` bytes fits: 409 over the session's quota (waiting does not help),
@@ -491,7 +502,7 @@ mod tests {
 
     #[test]
     fn upload_room_refuses_over_the_session_quota_for_good_and_over_the_day_until_midnight() {
-        let room = UploadRoom { session_left: Some(100), day_left: Some(50), per_session: 3 * 1024 * 1024, until_tomorrow: 3600 };
+        let room = UploadRoom { session_left: Some(100), day_left: Some(50), per_session: 3 * 1024 * 1024, per_day: 1024, since: String::new(), until_tomorrow: 3600 };
         assert!(room.check(50).is_ok());
         let day = room.check(51).unwrap_err();
         assert_eq!((day.code(), day.status().as_u16()), ("rate_limited", 429));
@@ -499,7 +510,7 @@ mod tests {
         let session = room.check(101).unwrap_err();
         assert_eq!(session.code(), "conflict");
         assert!(session.to_string().contains("3 MB"), "{session}");
-        let unlimited = UploadRoom { session_left: None, day_left: None, per_session: 0, until_tomorrow: 1 };
+        let unlimited = UploadRoom { session_left: None, day_left: None, per_session: 0, per_day: 0, since: String::new(), until_tomorrow: 1 };
         assert!(unlimited.check(u64::MAX).is_ok());
         let (since, secs) = local_day();
         assert!(since.ends_with('Z') && since.len() == 24 && (1..=86400 + 3600).contains(&secs), "{since} {secs}");

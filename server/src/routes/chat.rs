@@ -29,6 +29,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use banshi_assistant::handoff::HandoffReason;
 use banshi_assistant::contract::{shown_text, Contract};
+use banshi_assistant::stored::StoredAnswer;
 use banshi_assistant::{AnswerEvent, AssistantError, Outcome, OutcomeKind};
 use futures::Stream;
 use serde::{Deserialize, Serialize};
@@ -193,11 +194,9 @@ fn event(name: &str, data: serde_json::Value) -> Result<Event, Infallible> {
     Ok(Event::default().event(name).data(data.to_string()))
 }
 
-/// Everything the answer's stored message keeps besides its text.
+/// When the first token went out (time to first token), for the metrics.
 #[derive(Default)]
 struct Collected {
-    card: Option<serde_json::Value>,
-    extra: serde_json::Map<String, serde_json::Value>,
     first_token: Option<f64>,
 }
 
@@ -257,36 +256,19 @@ async fn run_turn(app: App, mut session: Session, question: Message, ticket: Tic
     finish(&app, &session, &question, result, got, contract, &tx).await;
 }
 
-/// Convert one engine event to SSE, remembering what the stored answer needs.
+/// Convert one engine event to SSE, noting the first token's time.
 fn sse_of(ev: &AnswerEvent, got: &mut Collected, started: Instant) -> Result<Event, Infallible> {
-    let data = serde_json::to_value(ev).unwrap_or_default();
-    let name = data.get("type").and_then(|t| t.as_str()).unwrap_or("status").to_string();
-    match ev {
-        AnswerEvent::Sources { card } => got.card = serde_json::to_value(card).ok(),
-        AnswerEvent::Token { .. } => {
-            got.first_token.get_or_insert_with(|| started.elapsed().as_secs_f64());
-        }
-        AnswerEvent::Clarify { question, options } => {
-            got.extra.insert("clarify".into(), json!({"question": question, "options": options}));
-        }
-        AnswerEvent::Decline { offer_human, .. } => {
-            got.extra.insert("offer_human".into(), json!(offer_human));
-        }
-        AnswerEvent::Bundle { card } => {
-            got.extra.insert("bundle".into(), json!(card));
-        }
-        AnswerEvent::Form { form } => {
-            got.extra.insert("form".into(), json!(form));
-        }
-        AnswerEvent::Actions { actions } => {
-            got.extra.insert("actions".into(), json!(actions));
-        }
-        AnswerEvent::Curated { id, question, source } => {
-            got.extra.insert("curated".into(), json!({"id": id, "question": question, "source": source}));
-        }
-        _ => {}
+    if let AnswerEvent::Token { .. } = ev {
+        got.first_token.get_or_insert_with(|| started.elapsed().as_secs_f64());
     }
-    let mut data = data;
+    answer_event(ev)
+}
+
+/// One engine event as its SSE event (`event:` is its `type`, `data:` the rest): the live
+/// stream and a replay both send events through this.
+fn answer_event(ev: &AnswerEvent) -> Result<Event, Infallible> {
+    let mut data = serde_json::to_value(ev).unwrap_or_default();
+    let name = data.get("type").and_then(|t| t.as_str()).unwrap_or("status").to_string();
     if let Some(o) = data.as_object_mut() {
         o.remove("type");
     }
@@ -303,64 +285,56 @@ async fn finish(app: &App, session: &Session, question: &Message, result: Result
     for ev in &owed {
         let _ = tx.send(sse_of(ev, &mut got, Instant::now())).await;
     }
-    let mut meta = got.extra;
-    meta.insert("shown".into(), json!(contract.shown()));
-    if !contract.withdrawn().is_empty() {
-        meta.insert("withdrawn".into(), json!(contract.withdrawn()));
-    }
-    if let Some(card) = got.card {
-        meta.insert("card".into(), card);
-    }
-    let mut opened = None;
-    let (text, kind, interrupted, error) = match result {
-        Ok(o) => {
-            // The ticket is opened before the answer is stored, so the answer can name it.
-            if let Some(h) = &o.handoff {
-                meta.insert("handoff_reason".into(), json!(h.reason));
-                match handoff::open(app, &session.id, h).await {
-                    Ok(t) => {
-                        meta.insert("ticket_id".into(), json!(t.id));
-                        opened = Some(t);
+    let mut result = result;
+    // The ticket is opened before the answer is stored, so the answer can name it; when it
+    // cannot be opened the citizen is told so at once, not left waiting for a person.
+    let mut handoff_failed = None;
+    let opened = match &mut result {
+        Ok(o) => match &o.handoff {
+            Some(h) => match handoff::open(app, &session.id, h).await {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    tracing::error!(session = %session.id, "opening a ticket: {e}");
+                    let message = handoff::refused_message(&e);
+                    for ev in contract.pass(AnswerEvent::Decline { message: message.clone(), offer_human: true }) {
+                        let _ = tx.send(sse_of(&ev, &mut got, Instant::now())).await;
                     }
-                    Err(e) => tracing::error!(session = %session.id, "opening a ticket: {e}"),
+                    handoff_failed = Some(e.code().to_string());
+                    o.text = format!("{}\n{message}", o.text);
+                    None
                 }
-            }
+            },
+            None => None,
+        },
+        Err(_) => None,
+    };
+    let (record, text, kind, interrupted, error) = match result {
+        Ok(o) => {
+            let mut record = StoredAnswer::of(&o, &contract);
+            record.handoff_failed = handoff_failed;
+            record.ticket_id = opened.as_ref().map(|t| t.id);
             if let (OutcomeKind::Suggestion, Some(appeal)) = (o.kind, &o.appeal) {
                 match handoff::record_suggestion(app, &session.id, &question.text, appeal).await {
-                    Ok(t) => {
-                        meta.insert("ticket_id".into(), json!(t.id));
-                    }
+                    Ok(t) => record.ticket_id = Some(t.id),
                     Err(e) => tracing::error!(session = %session.id, "recording a suggestion: {e}"),
                 }
             }
-            meta.insert("appeal".into(), json!(o.appeal));
             app.metrics.answers.get_or_create(&crate::metrics::KindLabels { kind: o.kind.as_str().into() }).inc();
-            if meta.get("offer_human").and_then(|v| v.as_bool()) == Some(true) {
+            if record.offered_human() {
                 app.metrics.human_offers.inc();
             }
-            meta.insert("sources".into(), json!(o.sources));
-            meta.insert("confidence".into(), json!(o.confidence));
-            meta.insert("item".into(), json!(o.item));
-            if let Some(r) = &o.replaced_because {
-                meta.insert("replaced_because".into(), json!(r));
-            }
-            if !o.removed.is_empty() {
-                meta.insert("removed".into(), json!(o.removed));
-            }
-            if let Some(v) = &o.verification {
-                meta.insert("verification".into(), json!(v));
-            }
-            (o.text, Some(o.kind.as_str().to_string()), false, None)
+            (record, o.text, Some(o.kind.as_str().to_string()), false, None)
         }
         // Only what stayed on screen is the answer's text; withdrawn text is in `withdrawn`.
-        Err(AssistantError::Cancelled) => (shown_text(contract.shown()), None, true, None),
+        Err(AssistantError::Cancelled) => (StoredAnswer::interrupted(&contract), shown_text(contract.shown()), None, true, None),
         Err(e) => {
             let api = ApiError::from(e);
             tracing::error!(session = %session.id, "answer failed: {api}");
-            (shown_text(contract.shown()), None, true, Some(api))
+            (StoredAnswer::interrupted(&contract), shown_text(contract.shown()), None, true, Some(api))
         }
     };
-    let new = NewMessage { session_id: session.id.clone(), role: Some(Role::Assistant), text, kind, interrupted, reply_to: Some(question.id), meta: serde_json::Value::Object(meta), ..Default::default() };
+    let meta = serde_json::to_value(&record).expect("stored answers serialise");
+    let new = NewMessage { session_id: session.id.clone(), role: Some(Role::Assistant), text, kind, interrupted, reply_to: Some(question.id), meta, ..Default::default() };
     match app.store.add_message(new).await {
         Ok(stored) => {
             if let Some(e) = error {
@@ -386,22 +360,12 @@ async fn finish(app: &App, session: &Session, question: &Message, result: Result
 /// The stored answer to a re-sent question, as the same events the live answer left on screen.
 fn replay(question: &Message, answer: &Message) -> Response {
     let mut events = vec![event("message", json!({"message_id": question.id, "replayed": true}))];
-    match answer.meta.get("shown").and_then(|s| s.as_array()) {
-        Some(shown) => events.extend(shown.iter().map(stored_event)),
-        None => events.extend(legacy_replay(answer)),
+    match serde_json::from_value::<StoredAnswer>(answer.meta.clone()) {
+        Ok(record) if !record.shown.is_empty() => events.extend(record.shown.iter().map(answer_event)),
+        _ => events.extend(legacy_replay(answer)),
     }
     events.push(event("done", json!({"message_id": answer.id, "kind": answer.kind, "text": answer.text})));
     sse(Box::pin(futures::stream::iter(events)))
-}
-
-/// One stored `AnswerEvent` (tagged by `type`) as its SSE event.
-fn stored_event(v: &serde_json::Value) -> Result<Event, Infallible> {
-    let name = v.get("type").and_then(|t| t.as_str()).unwrap_or("status").to_string();
-    let mut data = v.clone();
-    if let Some(o) = data.as_object_mut() {
-        o.remove("type");
-    }
-    event(&name, data)
 }
 
 /// Answers stored before the shown events were kept: rebuilt from their meta fields.

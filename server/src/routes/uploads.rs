@@ -139,7 +139,16 @@ pub async fn upload(State(app): State<App>, UrlPath(id): UrlPath<String>, header
         .map_err(|e| ApiError::Unavailable(format!("无法保存文件：{e}")))?;
     let recognised = recognise(&doc);
     let new = NewUpload { session_id: id.clone(), sha256: sha, file_name: file_name.unwrap_or_else(|| "材料".into()), kind: doc.kind, size: bytes_len, declared, document: doc, recognised };
-    let upload = app.store.add_upload(new).await?;
+    let files = app.config.max_uploads_per_session;
+    let Some(upload) = app.store.add_upload(new, &room.quota(files)).await? else {
+        // Another upload of this session (or today's others) took the room meanwhile: the
+        // insert refused it; say which limit, as the early checks would have.
+        if app.store.count_uploads(&id).await? >= files {
+            return Err(ApiError::Conflict(format!("本次咨询最多上传 {files} 个文件")));
+        }
+        crate::limits::UploadRoom::of(&app, &id).await?.check(bytes_len as u64)?;
+        return Err(ApiError::Conflict("上传文件总量已达上限，无法继续上传".into()));
+    };
     tracing::info!(session = %id, upload = upload.id, kind = ?upload.recognised.kind, "material uploaded");
     // Fields read from the material pre-fill the open form.
     let mut form = None;
@@ -186,6 +195,9 @@ pub struct PrereviewAnswer {
     pub report: Report,
     /// Set when a second failing review handed the conversation to a person.
     pub ticket_id: Option<i64>,
+    /// Set when that handoff could not be opened (too many handoffs): what to tell the
+    /// citizen instead. The report is stored either way.
+    pub handoff_refused: Option<String>,
 }
 
 /// Pre-review the session's uploads against the material list of the open form (or `target`).
@@ -222,7 +234,7 @@ pub async fn prereview(State(app): State<App>, UrlPath(id): UrlPath<String>, hea
     tracing::info!(session = %id, target = %code, verdict = ?report.verdict, "pre-review");
     let meta = json!({"prereview": {"report_id": stored.id, "report": report}});
     app.store.add_message(NewMessage { session_id: id.clone(), role: Some(Role::Assistant), text: report.summary.clone(), kind: Some("prereview".into()), meta, ..Default::default() }).await?;
-    let mut ticket_id = None;
+    let (mut ticket_id, mut handoff_refused) = (None, None);
     if report.verdict == Verdict::Fail && earlier_failed && app.store.open_ticket(&id).await?.is_none() {
         let h = Handoff {
             reason: HandoffReason::PrereviewFailed,
@@ -231,9 +243,16 @@ pub async fn prereview(State(app): State<App>, UrlPath(id): UrlPath<String>, hea
             item: Some(ItemRef { code: code.clone(), name: progress.spec.target.name().to_string() }),
             item_department: None,
         };
-        ticket_id = Some(handoff::open(&app, &id, &h).await?.id);
+        // The report is stored: a refused handoff must not turn the answer into an error.
+        match handoff::open(&app, &id, &h).await {
+            Ok(t) => ticket_id = Some(t.id),
+            Err(e) => {
+                tracing::warn!(session = %id, "pre-review handoff refused: {e}");
+                handoff_refused = Some(handoff::refused_message(&e));
+            }
+        }
     }
-    Ok(Json(PrereviewAnswer { report_id: stored.id, report, ticket_id }))
+    Ok(Json(PrereviewAnswer { report_id: stored.id, report, ticket_id, handoff_refused }))
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ pub use audit::{Audit, AuditEntry, NewAudit};
 pub use gaps::{Failure, GapClosure, Gaps};
 pub use sqlite::SqliteStore;
 pub use tickets::{KnowledgeDraft, NewTicket, Rating, RatingStats, Ticket, TicketEvent, TicketFilter, TicketKind, TicketStatus, Tickets};
-pub use uploads::{NewUpload, StoredReport, Upload, Uploads};
+pub use uploads::{NewUpload, StoredReport, Upload, UploadQuota, Uploads};
 pub use users::{Role as StaffRole, User, Users};
 
 #[derive(Debug, thiserror::Error)]
@@ -117,6 +117,8 @@ pub struct Message {
     pub status: String,
     pub client_id: Option<String>,
     pub reply_to: Option<i64>,
+    /// For an assistant answer, a `StoredAnswer` (render its `shown` events as a live
+    /// stream's); for other messages, what they carry (`upload`, `prereview`, `agent` …).
     #[schema(value_type = Object)]
     pub meta: serde_json::Value,
     pub created_at: String,

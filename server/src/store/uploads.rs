@@ -11,6 +11,19 @@ use utoipa::ToSchema;
 
 use super::StoreError;
 
+/// What one session and the whole service may store: checked by the insert itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UploadQuota {
+    /// Files per session.
+    pub files: usize,
+    /// Bytes per session, all files together (`None`: no quota).
+    pub session_bytes: Option<u64>,
+    /// Bytes everyone uploaded since `day_since` (`None`: no budget).
+    pub day_bytes: Option<u64>,
+    /// The start of the budget's day, as `created_at` is written (RFC 3339 UTC, milliseconds).
+    pub day_since: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct NewUpload {
     pub session_id: String,
@@ -58,7 +71,11 @@ pub struct StoredReport {
 
 #[async_trait]
 pub trait Uploads: Send + Sync {
-    async fn add_upload(&self, u: NewUpload) -> Result<Upload, StoreError>;
+    /// Store the upload's row if, with this file counted, the session's files and bytes and
+    /// the service's bytes today stay within `quota`; `None` when they would not. The check and
+    /// the insert are one statement, so uploads racing each other (on any replica) cannot
+    /// overshoot a quota together.
+    async fn add_upload(&self, u: NewUpload, quota: &UploadQuota) -> Result<Option<Upload>, StoreError>;
     /// The session's uploads, oldest first.
     async fn uploads(&self, session_id: &str) -> Result<Vec<Upload>, StoreError>;
     /// How many files the session uploaded (without reading them).

@@ -6,7 +6,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
 use super::{now, SqliteStore};
-use crate::store::{NewUpload, StoreError, StoredReport, Upload, Uploads};
+use crate::store::{NewUpload, StoreError, StoredReport, Upload, UploadQuota, Uploads};
 
 fn json<T: serde::de::DeserializeOwned>(r: &SqliteRow, col: &str) -> Result<T, StoreError> {
     let s: String = r.get(col);
@@ -37,11 +37,16 @@ const UPLOAD_COLUMNS: &str = "id, session_id, sha256, file_name, kind, size, dec
 
 #[async_trait]
 impl Uploads for SqliteStore {
-    async fn add_upload(&self, u: NewUpload) -> Result<Upload, StoreError> {
+    async fn add_upload(&self, u: NewUpload, quota: &UploadQuota) -> Result<Option<Upload>, StoreError> {
         let kind = serde_json::to_value(u.kind).expect("kinds serialise");
+        let bound = |q: Option<u64>| q.map_or(i64::MAX, |q| q.min(i64::MAX as u64) as i64);
         let row = sqlx::query(&format!(
             "INSERT INTO uploads (session_id, sha256, file_name, kind, size, declared, document, recognised, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {UPLOAD_COLUMNS}"
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 \
+             WHERE (SELECT COUNT(*) FROM uploads WHERE session_id = ?1) < ?10 \
+               AND (SELECT COALESCE(SUM(size), 0) FROM uploads WHERE session_id = ?1) + ?5 <= ?11 \
+               AND (SELECT COALESCE(SUM(size), 0) FROM uploads WHERE created_at >= ?12) + ?5 <= ?13 \
+             RETURNING {UPLOAD_COLUMNS}"
         ))
         .bind(&u.session_id)
         .bind(&u.sha256)
@@ -52,9 +57,13 @@ impl Uploads for SqliteStore {
         .bind(serde_json::to_string(&u.document).expect("documents serialise"))
         .bind(serde_json::to_string(&u.recognised).expect("fields serialise"))
         .bind(now())
-        .fetch_one(&self.pool)
+        .bind(quota.files.min(i64::MAX as usize) as i64)
+        .bind(bound(quota.session_bytes))
+        .bind(&quota.day_since)
+        .bind(bound(quota.day_bytes))
+        .fetch_optional(&self.pool)
         .await?;
-        upload(&row)
+        row.as_ref().map(upload).transpose()
     }
 
     async fn uploads(&self, session_id: &str) -> Result<Vec<Upload>, StoreError> {
@@ -105,5 +114,63 @@ impl Uploads for SqliteStore {
     async fn attach_report(&self, application_id: i64, r: &Report) -> Result<(), StoreError> {
         sqlx::query("UPDATE applications SET prereview = ? WHERE id = ?").bind(serde_json::to_string(r).expect("reports serialise")).bind(application_id).execute(&self.pool).await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use banshi_assistant::prereview::report::recognise;
+    use banshi_assistant::prereview::{Document, FileKind};
+
+    use super::*;
+    use crate::store::sqlite::tests::store;
+    use crate::store::Sessions;
+
+    fn new_upload(session: &str, size: usize) -> NewUpload {
+        let document = Document { kind: FileKind::Pdf, pages: Vec::new() };
+        let recognised = recognise(&document);
+        NewUpload { session_id: session.into(), sha256: "ab".repeat(32), file_name: "a.pdf".into(), kind: FileKind::Pdf, size, declared: None, document, recognised }
+    }
+
+    fn quota(files: usize, session_bytes: Option<u64>, day_bytes: Option<u64>) -> UploadQuota {
+        UploadQuota { files, session_bytes, day_bytes, day_since: "2000-01-01T00:00:00.000Z".into() }
+    }
+
+    #[tokio::test]
+    async fn the_insert_keeps_every_quota() {
+        let (_d, s) = store().await;
+        for id in ["s1", "s2"] {
+            s.create_session(id, id, "web").await.unwrap();
+        }
+        let q = quota(3, Some(100), Some(150));
+        assert!(s.add_upload(new_upload("s1", 60), &q).await.unwrap().is_some());
+        assert!(s.add_upload(new_upload("s1", 41), &q).await.unwrap().is_none(), "101 bytes > the session's 100");
+        assert!(s.add_upload(new_upload("s1", 40), &q).await.unwrap().is_some(), "exactly 100 fits");
+        assert!(s.add_upload(new_upload("s2", 60), &q).await.unwrap().is_none(), "160 bytes today > the service's 150");
+        assert!(s.add_upload(new_upload("s2", 50), &q).await.unwrap().is_some());
+        let few = quota(3, None, None);
+        assert!(s.add_upload(new_upload("s1", 1), &few).await.unwrap().is_some(), "the third file");
+        assert!(s.add_upload(new_upload("s1", 1), &few).await.unwrap().is_none(), "a fourth file");
+        assert_eq!(s.count_uploads("s1").await.unwrap(), 3);
+    }
+
+    #[tokio::test]
+    async fn racing_uploads_cannot_overshoot_together() {
+        let (_d, s) = store().await;
+        s.create_session("s1", "h", "web").await.unwrap();
+        let s = std::sync::Arc::new(s);
+        let q = quota(100, Some(100), None);
+        let tasks: Vec<_> = (0..10)
+            .map(|_| {
+                let (s, q) = (s.clone(), q.clone());
+                tokio::spawn(async move { s.add_upload(new_upload("s1", 30), &q).await.unwrap().is_some() })
+            })
+            .collect();
+        let mut stored = 0;
+        for t in tasks {
+            stored += usize::from(t.await.unwrap());
+        }
+        assert_eq!(stored, 3, "3 × 30 bytes fit in 100, the other 7 are refused");
+        assert_eq!(s.upload_bytes("s1").await.unwrap(), 90);
     }
 }
