@@ -33,11 +33,23 @@ pub struct Common {
     /// Log format on standard error: `text` or `json` (one JSON object per line).
     #[arg(long, env = "BANSHI_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"], global = true)]
     pub log_format: String,
+    /// The deployment file: city name, hotline, and where questions no city department handles
+    /// are referred (default: the bundled sample city, assistant/data/deployment.toml).
+    #[arg(long, env = "BANSHI_DEPLOYMENT", global = true)]
+    pub deployment: Option<PathBuf>,
 }
 
 impl Common {
     pub fn models_dir(&self) -> PathBuf {
         self.models_dir.clone().unwrap_or_else(banshi_models::default_models_dir)
+    }
+
+    /// The deployment file given, or the bundled one.
+    pub fn deployment(&self) -> anyhow::Result<banshi_assistant::deployment::Deployment> {
+        Ok(match &self.deployment {
+            Some(path) => banshi_assistant::deployment::Deployment::from_file(path)?,
+            None => banshi_assistant::deployment::Deployment::bundled(),
+        })
     }
 }
 

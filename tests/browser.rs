@@ -81,8 +81,9 @@ async fn a_settled_answer_shows_what_verification_removed() {
     let removed = serde_json::json!([{ "text": "还可以享受上门服务并打八折[1]。", "cited": [1], "supported_by": null, "auto": false, "reason": "[1]：与所引资料的重合度20%，低于50%" }]);
     meta["removed"] = removed.clone();
     // The record keeps the events the citizen was left with; the page renders history from them.
+    let card = meta["shown"].as_array().unwrap().iter().find(|e| e["type"] == "sources").expect("the answer showed its card")["card"].clone();
     meta["shown"] = serde_json::json!([
-        {"type": "sources", "card": meta["card"]},
+        {"type": "sources", "card": card},
         {"type": "settled", "text": "换领居民身份证需交工本费20元[1]。", "removed": removed, "sources": meta["sources"], "verification": null},
     ]);
     sqlx::query("UPDATE messages SET text = '换领居民身份证需交工本费20元[1]。', kind = 'generated', meta = ? WHERE id = ?").bind(meta.to_string()).bind(id).execute(&pool).await.unwrap();

@@ -12,7 +12,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use banshi_models::setup::{GENERATOR_FILE, GENERATOR_TOKENIZER_FILE};
+use banshi_models::files::{GENERATOR_FILE, GENERATOR_TOKENIZER_FILE};
 use common::browser::*;
 use common::*;
 use fantoccini::Locator;

@@ -11,7 +11,7 @@ use std::sync::LazyLock;
 use banshi_knowledge::bundle::Bundle;
 use banshi_knowledge::form::FieldKind;
 use banshi_knowledge::Guide;
-use banshi_models::{GenEvent, GenParams};
+use banshi_models::{GenEvent, GenParams, Message};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
@@ -353,20 +353,17 @@ impl Assistant {
     /// Ask the model for missing values as JSON (the answer is forced to open with `{`);
     /// every value is validated before it is kept.
     pub async fn model_fill(&self, p: &mut FormProgress, conversation: &str) {
-        let Some(compute) = &self.compute else { return };
+        let Some(chat) = &self.chat else { return };
         let missing: Vec<_> = p.missing().into_iter().cloned().collect();
         if missing.is_empty() {
             return;
         }
         let refs: Vec<_> = missing.iter().collect();
-        let prompt = format!(
-            "<|im_start|>system\n你是信息提取程序，只输出JSON。<|im_end|>\n<|im_start|>user\n{}<|im_end|>\n<|im_start|>assistant\n{{",
-            extract::model_prompt(&refs, conversation)
-        );
         let params = GenParams { max_tokens: 120, temperature: 0.0, ..self.gen };
-        let Ok(mut rx) = compute.generate(prompt, params) else { return };
+        // Busy or no model: the form is filled from what the citizen types instead.
+        let Ok(mut stream) = chat.chat(extraction_messages(extract::model_prompt(&refs, conversation)), params).await else { return };
         let mut text = String::from("{");
-        while let Some(ev) = rx.recv().await {
+        while let Some(ev) = stream.next().await {
             match ev {
                 GenEvent::Text(t) => {
                     text.push_str(&t);
@@ -397,7 +394,7 @@ impl Assistant {
             return Ok(None);
         }
         let Some(records) = &self.records else {
-            let text = "当前渠道暂不支持进度查询，请通过网页客服或拨打12345查询。".to_string();
+            let text = format!("当前渠道暂不支持进度查询，请通过网页客服或拨打{}查询。", self.deployment.city.hotline);
             emit(events, AnswerEvent::Token { text: text.clone() }).await?;
             return Ok(Some(Outcome::plain(OutcomeKind::Progress, text)));
         };
@@ -433,5 +430,24 @@ impl Assistant {
         };
         emit(events, AnswerEvent::Token { text: text.clone() }).await?;
         Ok(Some(Outcome::plain(OutcomeKind::Progress, text)))
+    }
+}
+
+/// The conversation asking the model for field values as JSON: the answer is forced to open
+/// with `{` (a final assistant message the model continues).
+fn extraction_messages(request: String) -> Vec<Message> {
+    vec![Message::system("你是信息提取程序，只输出JSON。"), Message::user(request), Message::assistant("{")]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_model_renders_the_extraction_prompt_the_assistant_wrote_before() {
+        let request = "从对话中提取：姓名、手机号\n对话：我叫张三".to_string();
+        let rendered = banshi_models::port::chatml_prompt(&extraction_messages(request.clone()));
+        let before = format!("<|im_start|>system\n你是信息提取程序，只输出JSON。<|im_end|>\n<|im_start|>user\n{request}<|im_end|>\n<|im_start|>assistant\n{{");
+        assert_eq!(rendered, before);
     }
 }

@@ -6,35 +6,45 @@
 //! “需要到外省某厅申请” from a section naming the local office. These checks look at the few
 //! words that decide what a sentence asserts, and fail it when the source does not assert the
 //! same:
-//! - decisive words (free, not needed, same-day, for life): the source says one of the same class;
-//! - the scope of “not needed”: what follows it in the claim is what a “not needed” of the
-//!   source is about, in the same sentence of the source;
+//! - decisive words (free, same-day, for life): the source says one of the same class;
+//! - waivers (“not needed”, “no longer required”): what the claim waives is what a waiver of
+//!   the source is about, in one clause of the source;
 //! - places: every place name of the claim is in the source.
 
-use banshi_knowledge::segment::place_names;
+use std::sync::LazyLock;
 
-/// Words that decide what a sentence asserts — that something is free, not needed, immediate
-/// or forever — in classes of words that say the same. Wording overlap cannot tell “驾驶证换证
-/// 免费” from a source that says the fee is 10元, so a sentence using one of these is backed
-/// only by a source that says one of the same class (chosen on the injection dev split).
-const DECISIVE: [&[&str]; 4] = [
+use banshi_knowledge::segment::place_names;
+use regex::Regex;
+
+/// Words that decide what a sentence asserts — that something is free, immediate or forever —
+/// in classes of words that say the same. Wording overlap cannot tell “驾驶证换证免费” from a
+/// source that says the fee is 10元, so a sentence using one of these is backed only by a source
+/// that says one of the same class (chosen on the injection dev split). Waivers (“not needed”)
+/// are found by [`WAIVER`] and checked with what they waive.
+const DECISIVE: [&[&str]; 3] = [
     &["免费", "不收费", "免收", "不收取", "无需缴费", "不需缴费", "不需要缴费", "零收费", "不要钱", "不花钱"],
-    NOT_NEEDED,
     &["当天", "当日", "即办", "立等可取", "立即办结", "当场"],
     &["终身", "永久", "长期有效"],
 ];
 
-/// The class that waives a requirement; what it waives is checked too.
-const NOT_NEEDED: &[&str] = &["不需要", "不需", "无需", "无须", "不用", "不必", "免于", "免予", "免提交", "不要求"];
+/// A waiver: a negation, an optional 再 (“no longer”), and a verb of needing or requiring —
+/// 不需要, 无须, 不必, 不用, 不再需要, 不再要求, 没必要 — or a set phrase (免于, 免予, 免提交, 免交).
+static WAIVER: LazyLock<Regex> = LazyLock::new(|| Regex::new("(?:不|无|毋|没)(?:再)?(?:需要|需|须|必|用|要求)|免[于予]|免提交|免交").expect("a valid pattern"));
 
 /// Words between a waiver and what it waives (“无需再提交任何…”): skipped to find the object.
-const FILLER: &[&str] = &["任何", "再", "另行", "额外", "提供", "提交", "携带", "出具", "开具", "上传", "缴纳", "交纳"];
+const FILLER: &[&str] = &["任何", "再", "另行", "额外", "提供", "提交", "携带", "出具", "开具", "上传", "缴纳", "交纳", "经过", "进行", "办理"];
 
-/// Ends of a source's sentences: a waiver and its object must share one.
-const SOURCE_SENTENCE_ENDS: [char; 6] = ['。', '；', ';', '！', '\n', '？'];
+/// Ends of a clause: a waiver and what it waives share one.
+const CLAUSE_ENDS: [char; 10] = ['。', '；', ';', '！', '\n', '？', '，', ',', '（', '）'];
 
-/// Whether `source` asserts what the decisive words and place names of `claim` assert; `Err`
-/// says what is not backed. `claim` is without citation marks.
+/// How far after a waiver of the source its object may start (characters): “无需另行提交纸质件”.
+const OBJECT_REACH: usize = 8;
+
+/// How far before a waiver of the source its subject may end (characters): “营业执照均免提交”.
+const SUBJECT_GAP: usize = 4;
+
+/// Whether `source` asserts what the decisive words, waivers and place names of `claim`
+/// assert; `Err` says what is not backed. `claim` is without citation marks.
 pub(crate) fn asserts_beyond(claim: &str, source: &str) -> Result<(), String> {
     for class in DECISIVE {
         if let Some(w) = class.iter().find(|w| claim.contains(*w)) {
@@ -47,33 +57,36 @@ pub(crate) fn asserts_beyond(claim: &str, source: &str) -> Result<(), String> {
     places_in_source(claim, source)
 }
 
-/// Each waiver of the claim (“不需要X”) has a waiver of X in one sentence of the source.
+/// Each waiver of the claim (“不需要X”) is backed by a waiver of X in one clause of the source:
+/// X right after it (“无需提交X”) or before it (“X免提交”, “X的，不需要…”). A waiver that ends
+/// its clause (“…的，不需要。”) needs only some waiver in the source.
 fn waivers_in_scope(claim: &str, source: &str) -> Result<(), String> {
-    let sentences: Vec<&str> = source.split(SOURCE_SENTENCE_ENDS).collect();
-    for (at, word) in waivers(claim) {
-        let Some(object) = waived_object(&claim[at + word.len()..]) else { continue };
-        let backed = sentences.iter().any(|s| s.contains(&object) && NOT_NEEDED.iter().any(|w| s.contains(w)));
-        if !backed {
+    for m in WAIVER.find_iter(claim) {
+        let word = m.as_str();
+        if !WAIVER.is_match(source) {
+            return Err(format!("“{word}”在所引资料中没有依据"));
+        }
+        let Some(object) = waived_object(&claim[m.end()..]) else { continue };
+        if !source.split(CLAUSE_ENDS).any(|clause| waives(clause, &object)) {
             return Err(format!("“{word}{object}”在所引资料中没有依据"));
         }
     }
     Ok(())
 }
 
-/// Byte offsets and words of the claim's waivers, longest word first at each place.
-fn waivers(claim: &str) -> Vec<(usize, &'static str)> {
-    let mut found: Vec<(usize, &'static str)> = Vec::new();
-    for w in NOT_NEEDED {
-        for (at, _) in claim.match_indices(w) {
-            // “不需要” also contains “不需”: keep the longer word at one place.
-            if !found.iter().any(|(a, f)| *a == at && f.len() >= w.len()) {
-                found.retain(|(a, _)| *a != at);
-                found.push((at, w));
-            }
-        }
-    }
-    found.sort();
-    found
+/// Whether `clause` has a waiver with `object` right before it (“营业执照免提交”) or shortly
+/// after it. An object before the waiver in a condition (“体检时已采集的无需提供” waives the
+/// photo, not the medical) does not count: nothing of 时 or 的 may stand between them.
+fn waives(clause: &str, object: &str) -> bool {
+    WAIVER.find_iter(clause).any(|w| {
+        let after: String = clause[w.end()..].chars().take(OBJECT_REACH).collect();
+        let before = &clause[..w.start()];
+        let subject = before.rfind(object).is_some_and(|at| {
+            let gap = &before[at + object.len()..];
+            gap.chars().count() <= SUBJECT_GAP && !gap.contains(['时', '的'])
+        });
+        subject || after.contains(object)
+    })
 }
 
 /// The first two Chinese characters of what follows a waiver, after filler words; `None` when
@@ -91,7 +104,8 @@ fn waived_object(after: &str) -> Option<String> {
 fn places_in_source(claim: &str, source: &str) -> Result<(), String> {
     for place in place_names(claim) {
         let short = place.trim_end_matches(['省', '市', '区', '县']);
-        if !source.contains(place) && !(short.chars().count() >= 2 && source.contains(short)) {
+        let short_found = short.chars().count() >= 2 && source.contains(short);
+        if !source.contains(place) && !short_found {
             return Err(format!("地名“{place}”不在所引资料中"));
         }
     }
@@ -114,6 +128,22 @@ mod tests {
         assert!(asserts_beyond("不需要再提交户口簿", MATERIALS).is_err());
         // A waiver that ends its clause has no object: the class check decides.
         assert!(asserts_beyond("本市机关单位开具的，无需。", MATERIALS).is_ok());
+    }
+
+    #[test]
+    fn waivers_in_other_words_and_objects_before_them() {
+        let notes = "【某登记】申请材料：1. 营业执照（可用电子证照免提交）；2. 检验报告（在联网机构检验的可上传电子报告，无需提交纸质件）。";
+        assert!(asserts_beyond("营业执照可用电子证照，免提交", notes).is_ok(), "the object before the waiver, one clause");
+        assert!(asserts_beyond("检验报告无需提交纸质件", notes).is_ok());
+        // The source waives the paper copy of the report, not the inspection.
+        assert!(asserts_beyond("办理登记不用检验", notes).unwrap_err().contains("检验"));
+        // “No longer needed” is a waiver too, and needs one in the source.
+        assert!(asserts_beyond("办理登记不再需要营业执照", "【某登记】申请材料：营业执照。").is_err());
+        assert!(asserts_beyond("办理登记没必要带营业执照", "【某登记】申请材料：营业执照。").is_err());
+        // A condition before a waiver is not what it waives.
+        let photo = "【某证】申请材料：相片（体检时已采集或窗口现场拍摄的无需提供）。";
+        assert!(asserts_beyond("换证不用体检", photo).unwrap_err().contains("体检"));
+        assert!(asserts_beyond("相片可免提交", "【某证】申请材料：相片免提交。").is_ok());
     }
 
     #[test]

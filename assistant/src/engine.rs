@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use banshi_knowledge::chunk::{section_title, Chunk};
 use banshi_knowledge::{Guide, KnowledgeBase, SearchParams, SearchResult};
-use banshi_models::{ComputeHandle, GenEvent, GenParams, GenStats, ModelError};
+use banshi_models::{ChatModel, ComputeHandle, GenEvent, GenParams, GenStats, Message, ModelError};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
@@ -29,7 +29,8 @@ use crate::handoff::{Handoff, HandoffReason};
 use crate::records::Records;
 use crate::relevance::{answers_aspect, answers_the_point, look_up_only, matching_faq, says_nothing, unasked_logistics};
 use crate::intent::{self, Aspect};
-use crate::prompt::{self, answer_prompt};
+use crate::prompt::{self, answer_messages};
+use crate::deployment::{Deployment, Elsewhere};
 use crate::AssistantError;
 
 /// Retrieval confidence at or above which the top item is answered directly.
@@ -109,7 +110,10 @@ const SAID_KEPT: usize = 12;
 
 pub struct Assistant {
     pub kb: Arc<KnowledgeBase>,
+    /// The in-process models (classifier, OCR, queue depth).
     pub compute: Option<ComputeHandle>,
+    /// Who writes answers: the in-process generator by default, any [`ChatModel`] otherwise.
+    pub chat: Option<Arc<dyn ChatModel>>,
     pub gen: GenParams,
     pub appeal: Arc<AppealModel>,
     pub policy: Policy,
@@ -117,6 +121,8 @@ pub struct Assistant {
     pub records: Option<Arc<dyn Records>>,
     /// E-licences (电子证照) for pre-fill and 免提交.
     pub elicences: Option<Arc<dyn ELicenceStore>>,
+    /// The city's facts and where questions it does not handle are sent.
+    pub deployment: Arc<Deployment>,
 }
 
 pub(crate) type Events = mpsc::Sender<AnswerEvent>;
@@ -129,13 +135,21 @@ impl Assistant {
     pub fn new(kb: Arc<KnowledgeBase>, compute: Option<ComputeHandle>) -> Self {
         Assistant {
             kb,
+            chat: compute.clone().map(|c| Arc::new(c) as Arc<dyn ChatModel>),
             compute,
             gen: GenParams { max_tokens: 200, ..GenParams::default() },
             appeal: Arc::new(AppealModel::seed()),
             policy: Policy::default(),
             records: None,
             elicences: None,
+            deployment: Arc::new(Deployment::bundled()),
         }
+    }
+
+    /// Use a city's own deployment file (default: the bundled sample city).
+    pub fn with_deployment(mut self, deployment: Deployment) -> Self {
+        self.deployment = Arc::new(deployment);
+        self
     }
 
     /// Look up profiles and applications in `records`, e-licences in `elicences`.
@@ -153,13 +167,13 @@ impl Assistant {
 
     /// Whether answers can be generated (else they are extractive).
     pub fn has_generator(&self) -> bool {
-        self.compute.as_ref().is_some_and(ComputeHandle::has_generator)
+        self.chat.as_ref().is_some_and(|c| c.available())
     }
 
     /// Prefill the fixed system prompt so the first question does not pay for it.
     pub fn warm(&self) {
-        if let Some(c) = &self.compute {
-            c.warm(prompt::system_prefix());
+        if let Some(c) = &self.chat {
+            c.warm(&prompt::system_turn());
         }
     }
 
@@ -227,11 +241,16 @@ impl Assistant {
         match appeal.kind {
             AppealType::ComplaintHelp if decisive => return self.hand_off(state, HandoffReason::Complaint, msg, appeal, events).await,
             AppealType::Suggestion if decisive => return self.acknowledge_suggestion(appeal, events).await,
-            AppealType::OutOfScope if decisive && !found.named => return self.out_of_scope(events).await,
+            AppealType::OutOfScope if decisive && !found.named => return self.out_of_scope(state, msg, events).await,
             _ => {}
         }
         if appeal.angry >= p.angry {
             return self.hand_off(state, HandoffReason::Angry, msg, appeal, events).await;
+        }
+        // A matter no city department handles (a lawsuit, a train ticket) is sent where it is
+        // handled, even when some item looks similar — unless the citizen named the item.
+        if let Some(topic) = self.deployment.topic_of(msg).filter(|_| !found.named) {
+            return self.refer(state, Elsewhere::Topic(topic), events).await;
         }
         match found.items.first() {
             // A look-up service found for a question that asks to do something else.
@@ -277,20 +296,46 @@ impl Assistant {
     }
 
     async fn acknowledge_suggestion(&self, appeal: &Appeal, events: &Events) -> Result<Outcome, AssistantError> {
-        let to = appeal.domain.as_deref().map(crate::handoff::department_for).unwrap_or("相关部门");
-        let text = format!("感谢您的建议！我们已记录您的建言，并将转交{to}研究办理。如需了解办理情况，可拨打12345政务服务便民热线查询。");
+        let to = appeal.domain.as_deref().map(|d| self.deployment.department_for(d)).unwrap_or("相关部门");
+        let hotline = &self.deployment.city.hotline;
+        let text = format!("感谢您的建议！我们已记录您的建言，并将转交{to}研究办理。如需了解办理情况，可拨打{hotline}政务服务便民热线查询。");
         emit(events, AnswerEvent::Token { text: text.clone() }).await?;
         Ok(Outcome::plain(OutcomeKind::Suggestion, text))
     }
 
-    async fn out_of_scope(&self, events: &Events) -> Result<Outcome, AssistantError> {
-        let text = "抱歉，我是示例市政务服务智能客服，只能解答办事指南相关的问题，例如办理某项业务需要什么材料、多久办好、在哪里办。".to_string();
+    /// A question outside government services: where to go instead when the deployment knows,
+    /// else what this service answers.
+    async fn out_of_scope(&self, state: &mut DialogueState, msg: &str, events: &Events) -> Result<Outcome, AssistantError> {
+        if let Some(to) = self.deployment.elsewhere(msg) {
+            return self.refer(state, to, events).await;
+        }
+        state.clarifying = None;
+        state.low_confidence = 0;
+        let text = self.deployment.out_of_scope_reply();
         emit(events, AnswerEvent::Token { text: text.clone() }).await?;
         Ok(Outcome::plain(OutcomeKind::OutOfScope, text))
     }
 
-    /// Ask once which item is meant; the second time, hand off to a person.
+    /// Send the citizen where the matter is handled (not to the agent queue: no city
+    /// department can do it).
+    async fn refer(&self, state: &mut DialogueState, to: Elsewhere<'_>, events: &Events) -> Result<Outcome, AssistantError> {
+        state.clarifying = None;
+        state.low_confidence = 0;
+        let text = self.deployment.referral_reply(&to);
+        emit(events, AnswerEvent::Token { text: text.clone() }).await?;
+        Ok(Outcome::plain(OutcomeKind::OutOfScope, text))
+    }
+
+    /// Ask once which item is meant; the second time, hand off to a person. A question about
+    /// another region or a matter handled elsewhere is referred at once; one the classifier
+    /// calls out of scope gets the out-of-scope reply the second time, not the queue.
     async fn low_confidence(&self, state: &mut DialogueState, msg: &str, found: &SearchResult, appeal: &Appeal, events: &Events) -> Result<Outcome, AssistantError> {
+        if let Some(to) = self.deployment.elsewhere(msg).filter(|_| !found.named) {
+            return self.refer(state, to, events).await;
+        }
+        if state.low_confidence >= 1 && appeal.kind == AppealType::OutOfScope {
+            return self.out_of_scope(state, msg, events).await;
+        }
         state.low_confidence += 1;
         if state.low_confidence == 1 {
             let options: Vec<ItemRef> = found.items.iter().take(3).map(|i| ItemRef { code: i.code.clone(), name: i.name.clone() }).collect();
@@ -352,11 +397,12 @@ impl Assistant {
         }
         let sources = prompt::item_context(&guide, aspect, &retrieved);
         emit(events, AnswerEvent::Status { message: "正在生成回答…".into() }).await?;
-        let (text, stats) = match self.generate(&answer_prompt(question, &sources), events).await {
+        let (text, stats) = match self.generate(answer_messages(question, &sources), events).await {
             Ok(r) => r,
             // Busy or failed model: the guide's own words still answer.
             Err(AssistantError::Model(e)) => {
-                let why = format!("语言模型暂不可用（{e}）");
+                tracing::warn!("answering from the guide, the model did not: {e}");
+                let why = model_trouble(&e).to_string();
                 return self.send_extractive(&guide, aspect, retrieved.first(), Some(why), base, events).await;
             }
             Err(e) => return Err(e),
@@ -407,11 +453,12 @@ impl Assistant {
     }
 
     /// Stream tokens from the model; returns the full text.
-    async fn generate(&self, prompt: &str, events: &Events) -> Result<(String, GenStats), AssistantError> {
-        let compute = self.compute.as_ref().ok_or(AssistantError::Model(ModelError::Missing("generator".into())))?;
-        let mut rx = compute.generate(prompt.to_string(), self.gen)?;
+    /// Fails with the model's error kind: busy, unavailable, or failed mid-answer.
+    async fn generate(&self, messages: Vec<Message>, events: &Events) -> Result<(String, GenStats), AssistantError> {
+        let chat = self.chat.as_ref().ok_or_else(|| ModelError::Unavailable("no chat model configured".into()))?;
+        let mut stream = chat.chat(messages, self.gen).await?;
         let mut text = String::new();
-        while let Some(ev) = rx.recv().await {
+        while let Some(ev) = stream.next().await {
             match ev {
                 GenEvent::Text(t) => {
                     text.push_str(&t);
@@ -419,10 +466,10 @@ impl Assistant {
                     emit(events, AnswerEvent::Token { text: t }).await?;
                 }
                 GenEvent::Done(stats) => return Ok((text, stats)),
-                GenEvent::Error(e) => return Err(AssistantError::Model(ModelError::Queue(e))),
+                GenEvent::Error(e) => return Err(AssistantError::Model(e)),
             }
         }
-        Err(AssistantError::Model(ModelError::Queue("the compute thread stopped".into())))
+        Err(AssistantError::Model(ModelError::Unavailable("the model stopped mid-answer".into())))
     }
 
     async fn send_extractive(
@@ -450,6 +497,15 @@ impl Assistant {
         }
         let kept_verification = base.verification.clone().or(Some(verification));
         Ok(Outcome { kind: OutcomeKind::Extractive, text, sources, replaced_because, verification: kept_verification, ..base })
+    }
+}
+
+/// Why the guide's words stand in for a model answer, in the citizen's words.
+fn model_trouble(e: &ModelError) -> &'static str {
+    match e {
+        ModelError::Busy => "语言模型繁忙",
+        ModelError::Unavailable(_) | ModelError::Missing(_) => "语言模型暂不可用",
+        _ => "语言模型生成出错",
     }
 }
 

@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::appeal::Appeal;
+use crate::deployment::Deployment;
 use crate::ItemRef;
 
 /// Why a conversation goes to a person.
@@ -93,27 +94,10 @@ pub struct Handoff {
 }
 
 impl Handoff {
-    /// The department the ticket is suggested for: the item's, else the domain's.
-    pub fn department(&self) -> Option<String> {
-        self.item_department.clone().or_else(|| self.appeal.as_ref().and_then(|a| a.domain.as_deref()).map(|d| department_for(d).to_string()))
-    }
-}
-
-/// The 示例市 department that handles a domain (routing for 12345 tickets).
-pub fn department_for(domain: &str) -> &'static str {
-    match domain {
-        "城建" => "示例市住房和城乡建设局",
-        "交通" => "示例市交通运输局",
-        "教育" => "示例市教育局",
-        "医疗" => "示例市卫生健康委员会",
-        "就业" => "示例市人力资源和社会保障局",
-        "环保" => "示例市生态环境局",
-        "治安" => "示例市公安局",
-        "企业" => "示例市市场监督管理局",
-        "三农" => "示例市农业农村局",
-        "文娱" | "旅游" => "示例市文化广电旅游局",
-        "金融" => "示例市地方金融管理局",
-        _ => "示例市政务服务和数据管理局",
+    /// The department the ticket is suggested for: the item's, else the deployment's
+    /// department for the classified domain.
+    pub fn department(&self, deployment: &Deployment) -> Option<String> {
+        self.item_department.clone().or_else(|| self.appeal.as_ref().and_then(|a| a.domain.as_deref()).map(|d| deployment.department_for(d).to_string()))
     }
 }
 
@@ -194,7 +178,7 @@ fn answered_line(t: &Turn<'_>, question: &str) -> Option<String> {
 }
 
 /// Summarise `transcript` (oldest first) for a handoff.
-pub fn summarise(transcript: &[Turn<'_>], h: &Handoff) -> Summary {
+pub fn summarise(transcript: &[Turn<'_>], h: &Handoff, deployment: &Deployment) -> Summary {
     let substantive = |t: &&Turn<'_>| t.role == "user" && t.text.chars().count() > 2;
     let mut wants: Vec<String> = transcript.iter().filter(substantive).map(|t| short(t.text, 80)).collect();
     if wants.is_empty() {
@@ -224,7 +208,7 @@ pub fn summarise(transcript: &[Turn<'_>], h: &Handoff) -> Summary {
         reason: h.reason.label().to_string(),
         appeal_type: h.appeal.as_ref().map(|a| a.kind.label().to_string()),
         domain: h.appeal.as_ref().and_then(|a| a.domain.clone()),
-        department: h.department(),
+        department: h.department(deployment),
         item: h.item.as_ref().map(|i| i.name.clone()),
     }
 }
@@ -248,7 +232,7 @@ mod tests {
             turn("user", "好", None, None),
             turn("user", "我们小区电梯坏了一个月物业不修", None, None),
         ];
-        let s = summarise(&transcript, &h);
+        let s = summarise(&transcript, &h, &Deployment::bundled());
         assert_eq!(s.wants, ["换身份证要带什么？", "我们小区电梯坏了一个月物业不修"], "short replies are not wants");
         assert_eq!(s.answered, ["已就“居民身份证换领”答复：换身份证要带什么？"]);
         assert_eq!(s.department.as_deref(), Some("示例市住房和城乡建设局"));
@@ -283,7 +267,7 @@ mod tests {
             turn("user", "转人工", None, None),
             turn("assistant", "已为您转接人工客服", Some("handoff"), None),
         ];
-        let s = summarise(&transcript, &h);
+        let s = summarise(&transcript, &h, &Deployment::bundled());
         assert_eq!(
             s.answered,
             [
@@ -296,10 +280,10 @@ mod tests {
         );
         // Repeated lines collapse; a long conversation keeps its most recent answers.
         let same: Vec<Turn<'_>> = (0..3).flat_map(|_| [turn("user", "换身份证要带什么？", None, None), turn("assistant", "原证件", Some("extractive"), Some("居民身份证换领"))]).collect();
-        assert_eq!(summarise(&same, &h).answered, ["已就“居民身份证换领”答复：换身份证要带什么？"]);
+        assert_eq!(summarise(&same, &h, &Deployment::bundled()).answered, ["已就“居民身份证换领”答复：换身份证要带什么？"]);
         let questions: Vec<String> = (1..=8).map(|i| format!("第{i}个问题")).collect();
         let many: Vec<Turn<'_>> = questions.iter().flat_map(|q| [turn("user", q, None, None), turn("assistant", "答", Some("generated"), None)]).collect();
-        let s = summarise(&many, &h);
+        let s = summarise(&many, &h, &Deployment::bundled());
         assert_eq!(s.answered.len(), 5, "{:?}", s.answered);
         assert_eq!((s.answered[0].as_str(), s.answered[4].as_str()), ("已就“办事指南”答复：第4个问题", "已就“办事指南”答复：第8个问题"));
     }
@@ -313,7 +297,7 @@ mod tests {
             item: Some(ItemRef { code: "X".into(), name: "居民身份证换领".into() }),
             item_department: Some("示例市公安局".into()),
         };
-        assert_eq!(h.department().as_deref(), Some("示例市公安局"));
-        assert_eq!(summarise(&[], &h).wants, ["转人工"]);
+        assert_eq!(h.department(&Deployment::bundled()).as_deref(), Some("示例市公安局"));
+        assert_eq!(summarise(&[], &h, &Deployment::bundled()).wants, ["转人工"]);
     }
 }

@@ -13,6 +13,7 @@ pub mod card;
 pub mod citations;
 mod claims;
 pub mod contract;
+pub mod deployment;
 pub mod engine;
 pub mod extractive;
 pub mod forms;

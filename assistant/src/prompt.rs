@@ -1,5 +1,6 @@
 //! The prompt: a fixed system prompt (its KV cache is computed once and reused by every
-//! request) and a user turn holding only the numbered sections that answer the question.
+//! request) and a user turn holding only the numbered sections that answer the question. These
+//! are chat messages; the model's port lays them out in its own template.
 //!
 //! Every context token costs ~12 ms of prefill on 2 cores, so the context is a budget: the
 //! sections that match the question's aspect first, then the best retrieved ones, until
@@ -7,7 +8,7 @@
 
 use banshi_knowledge::chunk::Chunk;
 use banshi_knowledge::Guide;
-use banshi_models::generator::{chatml, Message, Role};
+use banshi_models::Message;
 
 use crate::citations::Source;
 use crate::extractive;
@@ -30,21 +31,21 @@ pub const SYSTEM_PROMPT: &str = "你是政务服务智能客服，依据用户�
 /// Characters of section text put in one prompt (~1.3 characters per token).
 pub const CONTEXT_BUDGET_CHARS: usize = 700;
 
-/// The ChatML prefix every answer prompt starts with.
-pub fn system_prefix() -> String {
-    let full = chatml(&[Message { role: Role::System, content: SYSTEM_PROMPT.into() }]);
-    // `chatml` ends with the assistant opening; the cached prefix stops after the system turn.
-    full.trim_end_matches("<|im_start|>assistant\n").to_string()
+/// The turn every answer conversation starts with (what the model warms its cache with).
+pub fn system_turn() -> Vec<Message> {
+    vec![Message::system(SYSTEM_PROMPT)]
 }
 
-/// The full prompt for `question` over `sources`.
-pub fn answer_prompt(question: &str, sources: &[Source]) -> String {
+/// The conversation asking `question` over `sources`: the system turn, then one user turn.
+pub fn answer_messages(question: &str, sources: &[Source]) -> Vec<Message> {
     let mut user = String::from("【参考资料】\n");
     for s in sources {
         user.push_str(&format!("[{}] {}\n", s.n, s.text));
     }
     user.push_str(&format!("【问题】{question}"));
-    chatml(&[Message { role: Role::System, content: SYSTEM_PROMPT.into() }, Message { role: Role::User, content: user }])
+    let mut messages = system_turn();
+    messages.push(Message::user(user));
+    messages
 }
 
 /// Sources for a question about item `g`: the asked aspect's section first, then the retrieved
@@ -95,11 +96,18 @@ mod tests {
     }
 
     #[test]
-    fn prompts_start_with_the_cached_prefix() {
-        let p = answer_prompt("要多久？", &fit_budget(vec![src("承诺办结时限15个工作日")], 700));
-        assert!(p.starts_with(&system_prefix()));
-        assert!(p.contains("[1] 承诺办结时限15个工作日\n【问题】要多久？"));
-        assert!(p.ends_with("<|im_start|>assistant\n"));
+    fn the_model_renders_the_prompt_the_assistant_wrote_before() {
+        use banshi_models::port::{chatml_prefix, chatml_prompt};
+        let sources = fit_budget(vec![src("承诺办结时限15个工作日"), src("居民身份证工本费20元")], 700);
+        let p = chatml_prompt(&answer_messages("要多久？", &sources));
+        // Byte for byte the ChatML string this module used to build itself.
+        let before = format!(
+            "<|im_start|>system\n{SYSTEM_PROMPT}<|im_end|>\n<|im_start|>user\n【参考资料】\n[1] 承诺办结时限15个工作日\n[2] 居民身份证工本费20元\n【问题】要多久？<|im_end|>\n<|im_start|>assistant\n"
+        );
+        assert_eq!(p, before);
+        let prefix = chatml_prefix(&system_turn());
+        assert_eq!(prefix, format!("<|im_start|>system\n{SYSTEM_PROMPT}<|im_end|>\n"));
+        assert!(p.starts_with(&prefix), "the warmed prefix is the start of every answer prompt");
     }
 
     #[test]

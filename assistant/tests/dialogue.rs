@@ -12,7 +12,8 @@ use banshi_knowledge::KnowledgeBase;
 use tokio::sync::mpsc;
 
 async fn kb(dir: &std::path::Path, compute: Option<banshi_models::ComputeHandle>) -> Arc<KnowledgeBase> {
-    let kb = KnowledgeBase::open(dir, open_sqlite(&dir.join("banshi.db")).await.unwrap(), compute).await.unwrap();
+    let embedder = compute.map(|c| Arc::new(c) as Arc<dyn banshi_models::Embed>);
+    let kb = KnowledgeBase::open(dir, open_sqlite(&dir.join("banshi.db")).await.unwrap(), embedder).await.unwrap();
     let guides = load_path(&banshi_knowledge::bundled_guides_dir().join("sample")).unwrap().guides;
     kb.import(&guides, "test", &|_, _| {}).await.unwrap();
     Arc::new(kb)
@@ -52,13 +53,13 @@ async fn extractive_answers_follow_ups_clarification_and_decline() {
     let (o, _) = ask(&a, &mut state, "在哪里办？").await;
     assert!(o.text.contains("示例市政务服务中心"), "{}", o.text);
 
-    // Unknown topic: one clarifying question, then the knowledge base says it does not cover
-    // it and hands off to a person.
+    // A city matter the guides do not cover: one clarifying question, then the knowledge base
+    // says it does not cover it and hands off to a person.
     let mut state = DialogueState::default();
-    let (o, events) = ask(&a, &mut state, "火星移民签证的配额怎么抽签").await;
+    let (o, events) = ask(&a, &mut state, "城市道路挖掘许可怎么申请").await;
     assert_eq!(o.kind, OutcomeKind::Clarified, "{}", o.text);
     assert!(events.iter().any(|e| matches!(e, AnswerEvent::Clarify { .. })));
-    let (o, events) = ask(&a, &mut state, "就是火星移民的那个抽签").await;
+    let (o, events) = ask(&a, &mut state, "就是挖开道路施工的那个许可").await;
     assert_eq!(o.kind, OutcomeKind::Handoff, "{}", o.text);
     assert_eq!(o.handoff.as_ref().unwrap().reason, HandoffReason::LowConfidence);
     assert!(events.iter().any(|e| matches!(e, AnswerEvent::Decline { offer_human: true, .. })));
@@ -73,6 +74,31 @@ async fn extractive_answers_follow_ups_clarification_and_decline() {
     let (o, _) = ask(&a, &mut state, "隔壁工地半夜还在施工，噪音太大了，打电话也没人管，请相关部门处理！").await;
     assert_eq!(o.handoff.map(|h| h.reason), Some(HandoffReason::Complaint), "{}", o.text);
     assert_eq!(o.appeal.unwrap().kind, banshi_assistant::appeal::AppealType::ComplaintHelp);
+}
+
+/// Matters no city department handles are told where to go (from the deployment file), never
+/// queued for an agent; questions about this city's own items are not.
+#[tokio::test]
+async fn matters_handled_elsewhere_are_referred_not_queued() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Assistant::new(kb(dir.path(), None).await, None);
+    for (q, says) in [("我想起诉开发商延期交房", "人民法院"), ("去冰岛旅游的签证好办吗", "驻华使领馆"), ("杭州的人才落户要什么条件", "杭州的办事规定")] {
+        let mut state = DialogueState::default();
+        let (o, events) = ask(&a, &mut state, q).await;
+        assert_eq!(o.kind, OutcomeKind::OutOfScope, "{q}: {}", o.text);
+        assert!(o.text.contains(says) && o.handoff.is_none(), "{q}: {}", o.text);
+        assert!(!events.iter().any(|e| matches!(e, AnswerEvent::Handoff { .. } | AnswerEvent::Clarify { .. })), "{q}");
+    }
+    // A move into this city, and a trip from it, are this city's matters.
+    let mut state = DialogueState::default();
+    let (o, _) = ask(&a, &mut state, "从杭州迁户口过来要什么材料").await;
+    assert_ne!(o.kind, OutcomeKind::OutOfScope, "{}", o.text);
+    // A city's own deployment file is used as given.
+    let mut own = banshi_assistant::deployment::Deployment::bundled();
+    own.referrals.retain(|r| r.topic != "诉讼");
+    let a = a.with_deployment(own);
+    let (o, _) = ask(&a, &mut DialogueState::default(), "我想起诉开发商延期交房").await;
+    assert!(!o.text.contains("人民法院"), "{}", o.text);
 }
 
 #[tokio::test]
@@ -128,7 +154,7 @@ async fn a_clarification_answered_by_number_answers_that_item() {
 #[tokio::test]
 async fn real_model_answers_with_verified_citations() {
     let dir = banshi_models::default_models_dir();
-    let paths = [banshi_models::setup::GENERATOR_FILE, banshi_models::setup::GENERATOR_TOKENIZER_FILE, banshi_models::setup::EMBEDDER_FILE];
+    let paths = [banshi_models::files::GENERATOR_FILE, banshi_models::files::GENERATOR_TOKENIZER_FILE, banshi_models::files::EMBEDDER_FILE];
     if paths.iter().any(|p| !dir.join(p).exists()) {
         eprintln!("SKIPPED: models not found in {} (run `banshi models fetch`)", dir.display());
         return;
@@ -200,5 +226,5 @@ async fn a_handoff_is_routed_to_the_discussed_items_department() {
     let (o, _) = ask(&a, &mut state, "我要人工客服").await;
     let h = o.handoff.expect("a handoff");
     assert_eq!(h.item.as_ref().map(|i| i.code.as_str()), Some("SAMPLE-GA-002"), "{h:?}");
-    assert_eq!(h.department().as_deref(), Some("示例市公安局"));
+    assert_eq!(h.department(&a.deployment).as_deref(), Some("示例市公安局"));
 }

@@ -7,17 +7,15 @@
 //!    model's own text and for the shown answer: citation validity and faithfulness; for the
 //!    shown answer also the removal and extractive-fallback rates and character-level F1 and
 //!    ROUGE-L against the official answer, beside the extractive baseline (top passage quoted).
-//! 2. Out-of-knowledge-base questions (`eval/data/out_of_kb.jsonl`, written for this project)
-//!    through the full dialogue engine over the sample knowledge base: the share that ends in a
-//!    refusal or a handoff within two turns, and the share whose reply states no number.
+//!
+//! Questions the knowledge base does not cover are [`crate::out_of_kb`].
 
 use std::time::Instant;
 
 use banshi_assistant::citations::{complete_sentences, settle, verify, Source};
-use banshi_assistant::prompt::{answer_prompt, fit_budget, CONTEXT_BUDGET_CHARS};
-use banshi_assistant::{Assistant, DialogueState, OutcomeKind};
+use banshi_assistant::prompt::{answer_messages, fit_budget, CONTEXT_BUDGET_CHARS};
 use banshi_knowledge::search::SearchParams;
-use banshi_models::{ComputeHandle, GenEvent, GenParams};
+use banshi_models::{ChatModel, ComputeHandle, GenEvent, GenParams};
 use serde::Serialize;
 
 use crate::retrieval::RetrievalEval;
@@ -57,15 +55,6 @@ pub struct GroundedRow {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct OutOfKbRow {
-    pub question: String,
-    pub outcome: String,
-    pub reply: String,
-    pub refused_or_handed_off: bool,
-    pub states_a_number: bool,
-}
-
-#[derive(Debug, Clone, Serialize)]
 pub struct AnswersReport {
     /// gov_qa split the grounded questions come from.
     pub split: String,
@@ -90,11 +79,7 @@ pub struct AnswersReport {
     pub baseline_f1: f64,
     pub baseline_rouge_l: f64,
     pub seconds_per_answer: f64,
-    pub out_of_kb: usize,
-    pub refusal_or_handoff_rate: f64,
-    pub no_number_rate: f64,
     pub grounded: Vec<GroundedRow>,
-    pub out_of_kb_rows: Vec<OutOfKbRow>,
 }
 
 /// Character-level F1 over content characters (bag of characters).
@@ -168,10 +153,10 @@ pub async fn grounded(eval: &RetrievalEval, compute: &ComputeHandle, split: Spli
             .map(|(i, h)| Source { n: i + 1, code: h.chunk.code.clone(), item: h.chunk.name.clone(), section: h.chunk.section.clone(), title: h.chunk.title.clone(), text: h.chunk.text.clone() })
             .collect();
         let sources = fit_budget(sources, CONTEXT_BUDGET_CHARS);
-        let mut rx = compute.generate(answer_prompt(&q.question, &sources), GenParams { max_tokens: 200, ..GenParams::default() })?;
+        let mut stream = compute.chat(answer_messages(&q.question, &sources), GenParams { max_tokens: 200, ..GenParams::default() }).await?;
         let mut text = String::new();
         let mut cut = false;
-        while let Some(ev) = rx.recv().await {
+        while let Some(ev) = stream.next().await {
             match ev {
                 GenEvent::Text(t) => text.push_str(&t),
                 GenEvent::Done(stats) => {
@@ -217,38 +202,7 @@ pub async fn grounded(eval: &RetrievalEval, compute: &ComputeHandle, split: Spli
     Ok(rows)
 }
 
-/// Each out-of-KB question through the dialogue engine; when it asks back, the citizen repeats
-/// the question (they have nothing more specific to say).
-pub async fn out_of_kb(assistant: &Assistant, questions: &[String]) -> Result<Vec<OutOfKbRow>, EvalError> {
-    let mut rows = Vec::new();
-    for q in questions {
-        let mut state = DialogueState::default();
-        let mut outcome = turn(assistant, &mut state, q).await?;
-        if outcome.kind == OutcomeKind::Clarified {
-            outcome = turn(assistant, &mut state, q).await?;
-        }
-        let refused = matches!(outcome.kind, OutcomeKind::Declined | OutcomeKind::Handoff | OutcomeKind::OutOfScope);
-        rows.push(OutOfKbRow {
-            question: q.clone(),
-            outcome: format!("{:?}", outcome.kind),
-            states_a_number: outcome.text.chars().any(|c| c.is_ascii_digit()) && !refused,
-            reply: outcome.text,
-            refused_or_handed_off: refused,
-        });
-    }
-    Ok(rows)
-}
-
-async fn turn(a: &Assistant, state: &mut DialogueState, q: &str) -> Result<banshi_assistant::Outcome, EvalError> {
-    let (tx, mut rx) = tokio::sync::mpsc::channel(256);
-    let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
-    let out = a.respond(state, q, &tx).await.map_err(|e| EvalError::Dataset(e.to_string()));
-    drop(tx);
-    let _ = drain.await;
-    out
-}
-
-pub fn report(split: Split, grounded: Vec<GroundedRow>, ookb: Vec<OutOfKbRow>) -> AnswersReport {
+pub fn report(split: Split, grounded: Vec<GroundedRow>) -> AnswersReport {
     let n = grounded.len().max(1) as f64;
     let mean = |f: &dyn Fn(&GroundedRow) -> f64| grounded.iter().map(f).sum::<f64>() / n;
     let mean_some = |f: &dyn Fn(&GroundedRow) -> Option<f32>| {
@@ -256,7 +210,6 @@ pub fn report(split: Split, grounded: Vec<GroundedRow>, ookb: Vec<OutOfKbRow>) -
         if v.is_empty() { 0.0 } else { v.iter().sum::<f64>() / v.len() as f64 }
     };
     let share = |f: &dyn Fn(&GroundedRow) -> bool| grounded.iter().filter(|r| f(r)).count() as f64 / n;
-    let m = ookb.len().max(1) as f64;
     AnswersReport {
         split: split.as_str().into(),
         questions: grounded.len(),
@@ -275,11 +228,7 @@ pub fn report(split: Split, grounded: Vec<GroundedRow>, ookb: Vec<OutOfKbRow>) -
         baseline_f1: mean(&|r| r.baseline_f1),
         baseline_rouge_l: mean(&|r| r.baseline_rouge_l),
         seconds_per_answer: mean(&|r| r.seconds),
-        out_of_kb: ookb.len(),
-        refusal_or_handoff_rate: ookb.iter().filter(|r| r.refused_or_handed_off).count() as f64 / m,
-        no_number_rate: ookb.iter().filter(|r| !r.states_a_number).count() as f64 / m,
         grounded,
-        out_of_kb_rows: ookb,
     }
 }
 
@@ -302,11 +251,7 @@ impl AnswersReport {
              | baseline: top passage quoted — ROUGE-L | {:.3} |\n\
              | seconds per answer | {:.1} |\n\
              | answers cut by the token budget (last sentence dropped) | {} |\n\
-             | shown answers ending mid-sentence | {} |\n\n\
-             ## Out-of-knowledge-base questions ({})\n\n\
-             | metric | value |\n|---|---|\n\
-             | refusal-or-handoff rate (within two turns) | {:.3} |\n\
-             | replies stating no number | {:.3} |\n",
+             | shown answers ending mid-sentence | {} |\n",
             self.split,
             self.questions,
             self.citation_validity,
@@ -323,10 +268,7 @@ impl AnswersReport {
             self.baseline_rouge_l,
             self.seconds_per_answer,
             self.cut_by_budget,
-            self.ends_mid_sentence,
-            self.out_of_kb,
-            self.refusal_or_handoff_rate,
-            self.no_number_rate
+            self.ends_mid_sentence
         )
     }
 }

@@ -162,7 +162,8 @@ fn score(name: &str, trained_on: &str, test: &[Example], pred: &[Prediction], qu
     let (acc, f1, per) = accuracy_f1(&gold, &types);
     let with_domain: Vec<(&Example, &Prediction)> = test.iter().zip(pred).filter(|(r, _)| r.domain.is_some()).collect();
     let domain_ok = with_domain.iter().filter(|(r, p)| r.domain == p.appeal.domain).count();
-    let department = |d: Option<&str>| banshi_assistant::handoff::department_for(d.unwrap_or_default());
+    let deployment = banshi_assistant::deployment::Deployment::bundled();
+    let department = |d: Option<&str>| deployment.department_for(d.unwrap_or_default()).to_string();
     let department_ok = with_domain.iter().filter(|(r, p)| department(r.domain.as_deref()) == department(p.appeal.domain.as_deref())).count();
     let angry_gold: Vec<bool> = test.iter().map(|r| r.sentiment.as_deref() == Some(ANGRY)).collect();
     let angry_pred: Vec<bool> = pred.iter().map(|p| p.appeal.angry >= 0.5).collect();

@@ -3,7 +3,8 @@
 //!
 //! - [`retrieval`]: gov_qa recall@k / MRR for sparse, dense and hybrid retrieval.
 //! - [`calibrate`]: fitting the retrieval confidence on the dev split.
-//! - [`answers`]: grounded answers (citations, faithfulness, overlap) and out-of-KB refusals.
+//! - [`answers`]: grounded answers (citations, faithfulness, overlap).
+//! - [`out_of_kb`]: questions the KB does not cover: answered, refused or referred, or queued.
 //! - [`appeal`]: appeal type / domain / anger classification on hotline messages;
 //!   [`label_agreement`]: how often near-duplicate messages carry the same label.
 //! - [`corpus`]: synthetic material documents (images, scanned and text PDFs) for pre-review.
@@ -18,6 +19,7 @@ pub mod corpus;
 pub mod forms;
 pub mod injection;
 pub mod label_agreement;
+pub mod out_of_kb;
 pub mod prereview;
 pub mod retrieval;
 

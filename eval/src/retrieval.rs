@@ -86,7 +86,8 @@ impl RetrievalEval {
         let dir = work_dir.join("index");
         let index: Arc<dyn VectorIndex> = Arc::new(tokio::task::spawn_blocking(move || EdgeIndex::open(&dir, DENSE_DIM)).await.expect("task")?);
         let sparse = Arc::new(SparseEncoder::new());
-        let indexer = Indexer { index: index.clone(), sparse: sparse.clone(), compute: compute.clone() };
+        let embedder = compute.map(|c| Arc::new(c) as Arc<dyn banshi_models::Embed>);
+        let indexer = Indexer { index: index.clone(), sparse: sparse.clone(), embedder: embedder.clone() };
         let docs: Vec<(String, Vec<Chunk>)> = rows
             .iter()
             .map(|r| {
@@ -102,7 +103,7 @@ impl RetrievalEval {
         let started = Instant::now();
         let stats = indexer.sync(docs, true, &|done, total| crate::progress("indexing gov_qa answers", done, total)).await?;
         let embed_seconds = started.elapsed().as_secs_f64();
-        let searcher = Searcher { index, sparse, names: Default::default(), vocab, compute, calibration: Calibration::default() };
+        let searcher = Searcher { index, sparse, names: Default::default(), vocab, embedder, calibration: Calibration::default() };
         Ok(RetrievalEval { rows, searcher, cached: Default::default(), embedded: stats.chunks_embedded, embed_seconds })
     }
 
@@ -121,10 +122,10 @@ impl RetrievalEval {
 
     /// Embed every question of `split` once, so repeated runs (tuning, calibration) reuse them.
     pub async fn embed_questions(&mut self, split: Split) -> Result<(), EvalError> {
-        let Some(compute) = self.searcher.compute.clone() else { return Ok(()) };
+        let Some(embedder) = self.searcher.embedder.clone() else { return Ok(()) };
         let rows: Vec<(u64, String)> = self.rows.iter().filter(|r| split.contains(r.id)).map(|r| (r.id, r.question.clone())).collect();
         for batch in rows.chunks(64) {
-            let vectors = compute.embed(batch.iter().map(|r| r.1.clone()).collect(), banshi_models::TextKind::Query).await?;
+            let vectors = embedder.embed(batch.iter().map(|r| r.1.clone()).collect(), banshi_models::TextKind::Query).await?;
             for ((id, _), v) in batch.iter().zip(vectors) {
                 self.cached.insert(*id, v);
             }

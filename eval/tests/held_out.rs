@@ -22,12 +22,10 @@ fn held_out() -> Vec<String> {
     let root = workspace();
     let mut texts: Vec<String> = Vec::new();
     let field = |v: &Value, k: &str| v[k].as_str().map(str::to_string);
-    // The project's out-of-KB test set is a test set as a whole.
-    texts.extend(jsonl(&root.join("eval/data/out_of_kb.jsonl")).iter().filter_map(|v| field(v, "question")));
-    for v in jsonl(&root.join("eval/data/injection.jsonl")) {
-        if v["split"] == "test" {
-            texts.extend(field(&v, "question"));
-        }
+    for set in ["out_of_kb.jsonl", "injection.jsonl"] {
+        let rows = jsonl(&root.join("eval/data").join(set));
+        assert!(rows.iter().all(|v| v["split"] == "dev" || v["split"] == "test"), "{set}: every row has a dev or test split");
+        texts.extend(rows.iter().filter(|v| v["split"] == "test").filter_map(|v| field(v, "question")));
     }
     let shared = root.join("../shared/data/msgabench");
     if shared.is_dir() {

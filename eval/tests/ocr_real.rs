@@ -4,7 +4,7 @@
 
 use banshi_eval::corpus::Renderer;
 use banshi_eval::edit_distance;
-use banshi_models::setup::{OCR_DET_FILE, OCR_REC_FILE};
+use banshi_models::files::{OCR_DET_FILE, OCR_REC_FILE};
 use banshi_models::Ocr;
 
 #[test]

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use banshi_models::{ComputeHandle, TextKind};
+use banshi_models::{Embed, TextKind};
 use sha2::{Digest, Sha256};
 
 use crate::chunk::Chunk;
@@ -33,7 +33,8 @@ pub struct SyncStats {
 pub struct Indexer {
     pub index: Arc<dyn VectorIndex>,
     pub sparse: Arc<SparseEncoder>,
-    pub compute: Option<ComputeHandle>,
+    /// Dense passage vectors; without it (or without a loaded embedder) only words are indexed.
+    pub embedder: Option<Arc<dyn Embed>>,
 }
 
 /// Hash of a document's chunk texts, in order, and of the sparse encoder's version (a new
@@ -52,7 +53,7 @@ pub fn doc_hash(chunks: &[Chunk]) -> String {
 
 impl Indexer {
     fn dense_available(&self) -> bool {
-        self.compute.as_ref().is_some_and(|c| c.embed_dim().is_some())
+        self.embedder.as_ref().is_some_and(|e| e.dim().is_some())
     }
 
     /// Make the index hold exactly `docs` (code → chunks). With `prune`, documents in the index
@@ -129,8 +130,8 @@ impl Indexer {
             .map(|(c, _)| c.text.clone())
             .collect();
         let embedded = missing.len();
-        let mut fresh = match (&self.compute, dense && !missing.is_empty()) {
-            (Some(compute), true) => compute.embed(missing, TextKind::Passage).await?.into_iter(),
+        let mut fresh = match (&self.embedder, dense && !missing.is_empty()) {
+            (Some(embedder), true) => embedder.embed(missing, TextKind::Passage).await?.into_iter(),
             _ => Vec::new().into_iter(),
         };
         let total: usize = docs.iter().map(|d| d.1.len()).sum();

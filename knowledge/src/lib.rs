@@ -29,7 +29,7 @@ pub mod store;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use banshi_models::ComputeHandle;
+use banshi_models::Embed;
 
 pub use error::KnowledgeError;
 pub use bundle::Bundle;
@@ -89,16 +89,16 @@ pub struct KnowledgeBase {
 }
 
 impl KnowledgeBase {
-    /// Open the knowledge base in `data_dir` on an existing pool. `compute` supplies dense
-    /// embeddings; without it (or without an embedder in it) retrieval is sparse-only.
-    pub async fn open(data_dir: &Path, pool: sqlx::SqlitePool, compute: Option<ComputeHandle>) -> Result<Self, KnowledgeError> {
+    /// Open the knowledge base in `data_dir` on an existing pool. `embedder` supplies dense
+    /// embeddings; without it (or without a loaded model behind it) retrieval is sparse-only.
+    pub async fn open(data_dir: &Path, pool: sqlx::SqlitePool, embedder: Option<Arc<dyn Embed>>) -> Result<Self, KnowledgeError> {
         let store = GuideStore::new(pool.clone()).await?;
         let bundles = BundleStore::new(pool.clone()).await?;
         let curated = curated::CuratedStore::new(pool).await?;
         let dir = data_dir.join("index");
         let index: Arc<dyn VectorIndex> = Arc::new(tokio::task::spawn_blocking(move || EdgeIndex::open(&dir, DENSE_DIM)).await.expect("open task")?);
         let sparse = Arc::new(tokio::task::spawn_blocking(SparseEncoder::new).await.expect("jieba task"));
-        let indexer = Indexer { index: index.clone(), sparse: sparse.clone(), compute: compute.clone() };
+        let indexer = Indexer { index: index.clone(), sparse: sparse.clone(), embedder: embedder.clone() };
         let names = Arc::new(NameIndex::default());
         let guides = store.all_live().await?;
         let mut vocab_docs = Vec::new();
@@ -113,7 +113,7 @@ impl KnowledgeBase {
         let vocab = Arc::new(Vocabulary::default());
         let (v, s) = (vocab.clone(), sparse.clone());
         tokio::task::spawn_blocking(move || vocab_docs.iter().for_each(|(code, chunks)| v.set(&s, code, chunks))).await.expect("vocabulary task");
-        let searcher = Searcher { index: index.clone(), sparse, names, vocab, compute, calibration: Calibration::default() };
+        let searcher = Searcher { index: index.clone(), sparse, names, vocab, embedder, calibration: Calibration::default() };
         Ok(KnowledgeBase { store, bundles, curated, index, indexer, searcher })
     }
 

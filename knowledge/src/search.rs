@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use banshi_models::{ComputeHandle, ModelError, TextKind};
+use banshi_models::{Embed, ModelError, TextKind};
 
 use crate::index::{ChunkHit, Fusion, IndexQuery, VectorIndex};
 use crate::names::NameIndex;
@@ -54,7 +54,8 @@ impl Default for Calibration {
     #[allow(clippy::approx_constant)]
     fn default() -> Self {
         // `banshi eval retrieval --calibrate` on the gov_qa dev split (1,665 questions) and the
-        // 60 questions of `eval/data/out_of_kb_dev.jsonl` as negatives, fusion linear:0.7,
+        // 60 questions of the then dev set of out-of-KB questions (now dev rows of
+        // `eval/data/out_of_kb.jsonl`) as negatives, fusion linear:0.7,
         // IDF-weighted coverage: expected calibration error 0.040 (hybrid), 0.065 (sparse only).
         Calibration { with_dense: [-2.718, 0.812, 2.155, 5.011], sparse_only: [-2.658, 0.0, 2.505, 4.951] }
     }
@@ -122,19 +123,20 @@ pub struct Searcher {
     pub names: Arc<NameIndex>,
     /// Document frequencies, to weigh the query's words in the coverage feature.
     pub vocab: Arc<Vocabulary>,
-    pub compute: Option<ComputeHandle>,
+    /// Dense query vectors; without it (or without a loaded embedder) search is by words.
+    pub embedder: Option<Arc<dyn Embed>>,
     pub calibration: Calibration,
 }
 
 impl Searcher {
     /// Search; `query` must be non-empty.
     pub async fn search(&self, query: &str, params: SearchParams) -> Result<SearchResult, KnowledgeError> {
-        let dense = match (&self.compute, params.mode) {
+        let dense = match (&self.embedder, params.mode) {
             (_, Mode::Sparse) => None,
-            (Some(c), _) if c.embed_dim().is_some() => match c.try_embed(vec![query.to_string()], TextKind::Query).await {
+            (Some(e), _) if e.dim().is_some() => match e.try_embed(vec![query.to_string()], TextKind::Query).await {
                 Ok(mut v) => v.pop(),
-                // Busy compute thread: answer from words alone rather than wait or fail.
-                Err(ModelError::Queue(_)) => None,
+                // Busy embedder: answer from words alone rather than wait or fail.
+                Err(ModelError::Busy) => None,
                 Err(e) => return Err(e.into()),
             },
             _ => None,

@@ -21,8 +21,8 @@ fn sample_guides() -> Vec<Guide> {
 
 async fn open(dir: &std::path::Path, dense: bool) -> KnowledgeBase {
     let pool = open_sqlite(&dir.join("banshi.db")).await.unwrap();
-    let compute = dense.then(|| tiny_compute(DENSE_DIM));
-    KnowledgeBase::open(dir, pool, compute).await.unwrap()
+    let embedder = dense.then(|| Arc::new(tiny_compute(DENSE_DIM)) as Arc<dyn banshi_models::Embed>);
+    KnowledgeBase::open(dir, pool, embedder).await.unwrap()
 }
 
 fn no_progress(_: usize, _: usize) {}
@@ -85,7 +85,7 @@ async fn works_sparse_only_and_fills_dense_vectors_when_an_embedder_appears() {
 async fn pruning_removes_documents_that_are_gone() {
     let dir = tempfile::tempdir().unwrap();
     let index: Arc<dyn VectorIndex> = Arc::new(EdgeIndex::open(dir.path(), 8).unwrap());
-    let indexer = Indexer { index: index.clone(), sparse: Arc::new(SparseEncoder::new()), compute: None };
+    let indexer = Indexer { index: index.clone(), sparse: Arc::new(SparseEncoder::new()), embedder: None };
     let doc = |code: &str| (code.to_string(), vec![chunk(code, "overview", "示例文本")]);
     indexer.sync(vec![doc("A"), doc("B")], true, &no_progress).await.unwrap();
     assert_eq!(index.len().unwrap(), 2);

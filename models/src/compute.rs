@@ -2,29 +2,37 @@
 //!
 //! Two heavy jobs at once on a 2-core machine collapse throughput (both thread pools spin), so
 //! embedding, generation and OCR are serialised here. Callers send a job over a bounded queue
-//! and get the answer on a oneshot channel; a full queue is an immediate
-//! [`ModelError::Queue`] (the server turns it into 429), never an unbounded wait. Dropping the
-//! last [`ComputeHandle`] ends the thread after the job in hand.
+//! and get the answer on a oneshot channel; a full queue is an immediate [`ModelError::Busy`]
+//! (the server turns it into 429 with `Retry-After`), never an unbounded wait; a stopped thread
+//! or a model that is not loaded is [`ModelError::Unavailable`] (503). Dropping the last
+//! [`ComputeHandle`] ends the thread after the job in hand.
+//!
+//! The handle implements the model ports ([`ChatModel`], [`Embed`]): callers hand it chat
+//! messages, and the ChatML template of the loaded Qwen2 model is applied here.
 
 use std::sync::Arc;
 use std::thread;
 
+use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::e5_classifier::{ClassifierSpec, E5Classifier};
 use crate::embedder::{Embedder, TextKind};
 use crate::generator::{GenParams, GenStats, Generator};
 use crate::ocr::{Ocr, OcrLine};
+use crate::port::{chatml_prefix, chatml_prompt, ChatModel, Embed, Message, TokenStream};
 use crate::ModelError;
 
 /// What a generation streams back.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub enum GenEvent {
     /// The next piece of text.
     Text(String),
     /// Finished (stop token, length limit, or the receiver asked to stop).
     Done(GenStats),
-    Error(String),
+    /// The generation broke off; the kind says whether a retry can help (the text streamed
+    /// before it stands as a partial answer).
+    Error(ModelError),
 }
 
 /// Pieces of text buffered between the compute thread and a slow reader.
@@ -43,9 +51,12 @@ enum Job {
     /// Occupies the thread until the sender side is dropped (tests of a busy thread).
     #[cfg(test)]
     Hold(std::sync::mpsc::Receiver<()>),
+    /// Ends the thread as a panic in a model would (tests of a stopped thread).
+    #[cfg(test)]
+    Stop,
 }
 
-/// The models the thread owns; any may be absent (then its jobs fail with `Missing`).
+/// The models the thread owns; any may be absent (then its jobs fail with `Unavailable`).
 #[derive(Default)]
 pub struct Models {
     pub embedder: Option<Embedder>,
@@ -98,7 +109,7 @@ impl ComputeHandle {
         rx.await.map_err(|_| stopped())?
     }
 
-    /// Embed texts, or fail at once with `Queue` when the queue is full (interactive callers).
+    /// Embed texts, or fail at once with `Busy` when the queue is full (interactive callers).
     pub async fn try_embed(&self, texts: Vec<String>, kind: TextKind) -> Result<Vec<Vec<f32>>, ModelError> {
         let (reply, rx) = oneshot::channel();
         self.try_send(Job::Embed { texts, kind, reply })?;
@@ -110,7 +121,7 @@ impl ComputeHandle {
         self.info.classifier.as_ref()
     }
 
-    /// Class probabilities of `text` per head (`[head][class]`), or `Queue` at once when the
+    /// Class probabilities of `text` per head (`[head][class]`), or `Busy` at once when the
     /// queue is full (a classification is never worth waiting behind generations for).
     pub async fn try_classify(&self, text: String) -> Result<Vec<Vec<f32>>, ModelError> {
         let (reply, rx) = oneshot::channel();
@@ -126,7 +137,7 @@ impl ComputeHandle {
     /// The text lines of `image` (OCR), in reading order. Waits its turn on the compute thread.
     pub async fn ocr(&self, image: image::RgbImage) -> Result<Vec<OcrLine>, ModelError> {
         if !self.has_ocr() {
-            return Err(ModelError::Missing("OCR models".into()));
+            return Err(not_loaded("OCR models"));
         }
         let (reply, rx) = oneshot::channel();
         self.tx.send(Job::Ocr { image, reply }).await.map_err(|_| stopped())?;
@@ -142,29 +153,22 @@ impl ComputeHandle {
         self.info.tokenizer.as_ref()?.encode(text, false).ok().map(|e| e.len())
     }
 
-    /// Start generating after `prompt` (a ChatML string); fails at once with `Queue` when the
-    /// queue is full. Text arrives on the returned channel; dropping it stops the generation
-    /// within one token.
-    pub fn generate(&self, prompt: String, params: GenParams) -> Result<mpsc::Receiver<GenEvent>, ModelError> {
+    /// Start generating after `prompt`, already in the generator's template; fails at once with
+    /// `Busy` when the queue is full, `Unavailable` without a generator or a running thread.
+    /// Text arrives on the returned channel; dropping it stops the generation within one token.
+    fn generate_prompt(&self, prompt: String, params: GenParams) -> Result<mpsc::Receiver<GenEvent>, ModelError> {
         if !self.has_generator() {
-            return Err(ModelError::Missing("generator".into()));
+            return Err(not_loaded("generator"));
         }
         let (events, rx) = mpsc::channel(STREAM_BUFFER);
         self.try_send(Job::Generate { prompt, params, events })?;
         Ok(rx)
     }
 
-    /// Prefill `prefix` into the generator's cache in the background (no-op without one).
-    pub fn warm(&self, prefix: String) {
-        if self.has_generator() {
-            let _ = self.tx.try_send(Job::Warm { prefix });
-        }
-    }
-
-    /// Queue `job`, or `Queue` at once when the queue is full.
+    /// Queue `job`, or `Busy` at once when the queue is full.
     fn try_send(&self, job: Job) -> Result<(), ModelError> {
         self.tx.try_send(job).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => ModelError::Queue("the compute queue is full".into()),
+            mpsc::error::TrySendError::Full(_) => ModelError::Busy,
             mpsc::error::TrySendError::Closed(_) => stopped(),
         })
     }
@@ -175,8 +179,46 @@ impl ComputeHandle {
     }
 }
 
+/// The in-process generator: ChatML (Qwen2's template) is applied here, not by callers.
+#[async_trait]
+impl ChatModel for ComputeHandle {
+    fn available(&self) -> bool {
+        self.has_generator()
+    }
+
+    async fn chat(&self, messages: Vec<Message>, params: GenParams) -> Result<TokenStream, ModelError> {
+        self.generate_prompt(chatml_prompt(&messages), params).map(TokenStream::new)
+    }
+
+    fn warm(&self, messages: &[Message]) {
+        if self.has_generator() {
+            // A full queue skips warming: the first answer then pays for the prefix itself.
+            let _ = self.tx.try_send(Job::Warm { prefix: chatml_prefix(messages) });
+        }
+    }
+}
+
+#[async_trait]
+impl Embed for ComputeHandle {
+    fn dim(&self) -> Option<usize> {
+        self.embed_dim()
+    }
+
+    async fn embed(&self, texts: Vec<String>, kind: TextKind) -> Result<Vec<Vec<f32>>, ModelError> {
+        ComputeHandle::embed(self, texts, kind).await
+    }
+
+    async fn try_embed(&self, texts: Vec<String>, kind: TextKind) -> Result<Vec<Vec<f32>>, ModelError> {
+        ComputeHandle::try_embed(self, texts, kind).await
+    }
+}
+
 fn stopped() -> ModelError {
-    ModelError::Queue("the compute thread has stopped".into())
+    ModelError::Unavailable("the compute thread has stopped".into())
+}
+
+fn not_loaded(what: &str) -> ModelError {
+    ModelError::Unavailable(format!("no {what} loaded (see `banshi models fetch`)"))
 }
 
 fn run(mut models: Models, mut rx: mpsc::Receiver<Job>) {
@@ -189,7 +231,7 @@ fn run(mut models: Models, mut rx: mpsc::Receiver<Job>) {
                 let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
                 let result = match &models.embedder {
                     Some(e) => e.embed(&refs, kind),
-                    None => Err(ModelError::Missing("embedder".into())),
+                    None => Err(not_loaded("embedder")),
                 };
                 let _ = reply.send(result);
             }
@@ -199,7 +241,7 @@ fn run(mut models: Models, mut rx: mpsc::Receiver<Job>) {
                 }
                 let result = match (&models.classifier, &models.embedder) {
                     (Some(c), Some(e)) => c.predict(e, &[&text]).map(|mut p| p.remove(0)),
-                    _ => Err(ModelError::Missing("classifier".into())),
+                    _ => Err(not_loaded("classifier")),
                 };
                 let _ = reply.send(result);
             }
@@ -210,7 +252,7 @@ fn run(mut models: Models, mut rx: mpsc::Receiver<Job>) {
                 }
                 let result = match &models.ocr {
                     Some(o) => o.recognize(&image),
-                    None => Err(ModelError::Missing("OCR models".into())),
+                    None => Err(not_loaded("OCR models")),
                 };
                 let _ = reply.send(result);
             }
@@ -225,6 +267,8 @@ fn run(mut models: Models, mut rx: mpsc::Receiver<Job>) {
             Job::Hold(release) => {
                 let _ = release.recv();
             }
+            #[cfg(test)]
+            Job::Stop => return,
         }
     }
 }
@@ -234,7 +278,7 @@ fn generate(generator: Option<&mut Generator>, prompt: &str, params: &GenParams,
         return; // the caller went away while queued
     }
     let Some(g) = generator else {
-        let _ = events.blocking_send(GenEvent::Error("no generator loaded".into()));
+        let _ = events.blocking_send(GenEvent::Error(not_loaded("generator")));
         return;
     };
     let result = g.encode(prompt).and_then(|tokens| {
@@ -245,7 +289,8 @@ fn generate(generator: Option<&mut Generator>, prompt: &str, params: &GenParams,
     });
     let _ = events.blocking_send(match result {
         Ok(stats) => GenEvent::Done(stats),
-        Err(e) => GenEvent::Error(e.to_string()),
+        // Whatever broke (tensor maths, a prompt too long for the context), the generation failed.
+        Err(e) => GenEvent::Error(ModelError::Failed(e.to_string())),
     });
 }
 
@@ -257,7 +302,8 @@ mod tests {
 
     fn tiny_handle(queue: usize) -> ComputeHandle {
         let file = E5s1::parse(tiny_file(&tiny_pieces(), &[], 32, 1, 2, 64), "tiny").unwrap();
-        ComputeHandle::spawn(Models { embedder: Some(Embedder::from_e5s1(file).unwrap()), ..Models::default() }, queue)
+        let generator = Some(crate::testing::tiny_generator());
+        ComputeHandle::spawn(Models { embedder: Some(Embedder::from_e5s1(file).unwrap()), generator, ..Models::default() }, queue)
     }
 
     #[tokio::test]
@@ -281,14 +327,78 @@ mod tests {
         assert_eq!(h.try_classify("身份证".into()).await.unwrap(), want);
         let without = tiny_handle(1);
         assert!(without.classifier().is_none());
-        assert!(matches!(without.try_classify("x".into()).await, Err(ModelError::Missing(_))));
+        assert!(matches!(without.try_classify("x".into()).await, Err(ModelError::Unavailable(_))));
     }
 
     #[tokio::test]
-    async fn missing_model_is_an_error() {
+    async fn a_model_not_loaded_is_unavailable() {
         let h = ComputeHandle::spawn(Models::default(), 1);
         let err = h.embed(vec!["x".into()], TextKind::Query).await.unwrap_err();
-        assert!(matches!(err, ModelError::Missing(_)));
+        assert!(matches!(err, ModelError::Unavailable(_)), "{err:?}");
+        assert!(!ChatModel::available(&h));
+        let err = h.chat(vec![Message::user("你好")], GenParams::default()).await.err();
+        assert!(matches!(err, Some(ModelError::Unavailable(_))), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn a_stopped_thread_is_unavailable() {
+        let h = tiny_handle(2);
+        h.tx.send(Job::Stop).await.unwrap();
+        // The queue closes once the thread has returned and dropped its receiver.
+        while !h.tx.is_closed() {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        let waited = h.embed(vec!["x".into()], TextKind::Query).await;
+        assert!(matches!(waited, Err(ModelError::Unavailable(_))), "{waited:?}");
+        let refused = Embed::try_embed(&h, vec!["x".into()], TextKind::Query).await;
+        assert!(matches!(refused, Err(ModelError::Unavailable(_))), "{refused:?}");
+    }
+
+    fn tiny_chat(queue: usize) -> ComputeHandle {
+        ComputeHandle::spawn(Models { generator: Some(crate::testing::tiny_generator()), ..Models::default() }, queue)
+    }
+
+    /// Every event of a stream, up to and including `Done` or `Error`.
+    async fn drain(mut s: TokenStream) -> Vec<GenEvent> {
+        let mut out = Vec::new();
+        while let Some(ev) = s.next().await {
+            let end = !matches!(ev, GenEvent::Text(_));
+            out.push(ev);
+            if end {
+                break;
+            }
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn chat_messages_are_rendered_by_the_model() {
+        let h = tiny_chat(2);
+        let messages = vec![Message::system("办事"), Message::user("身份证")];
+        let params = GenParams { max_tokens: 8, ..GenParams::default() };
+        let events = drain(h.chat(messages.clone(), params).await.unwrap()).await;
+        assert!(matches!(events.last(), Some(GenEvent::Done(s)) if s.prompt_tokens > 0), "{events:?}");
+        // The port's prompt is the ChatML the generator itself would be given.
+        let mut g = crate::testing::tiny_generator();
+        let tokens = g.encode(&chatml_prompt(&messages)).unwrap();
+        let mut want = String::new();
+        let stats = g
+            .generate(&tokens, &params, |p| {
+                want.push_str(p);
+                std::ops::ControlFlow::Continue(())
+            })
+            .unwrap();
+        let got: String = events.iter().filter_map(|e| if let GenEvent::Text(t) = e { Some(t.as_str()) } else { None }).collect();
+        assert_eq!(got, want);
+        assert!(matches!(events.last(), Some(GenEvent::Done(s)) if s.prompt_tokens == stats.prompt_tokens));
+    }
+
+    #[tokio::test]
+    async fn a_generation_that_breaks_ends_its_stream_with_failed() {
+        let h = tiny_chat(2);
+        // More tokens than the context holds: the generator refuses after the job started.
+        let events = drain(h.chat(vec![Message::user("身份证")], GenParams { max_tokens: usize::MAX / 2, ..GenParams::default() }).await.unwrap()).await;
+        assert!(matches!(events.as_slice(), [GenEvent::Error(ModelError::Failed(_))]), "{events:?}");
     }
 
     #[tokio::test]
@@ -308,7 +418,9 @@ mod tests {
             tokio::time::sleep(std::time::Duration::from_millis(1)).await;
         }
         let refused = h.try_embed(vec!["x".into()], TextKind::Query).await;
-        assert!(matches!(refused, Err(ModelError::Queue(_))), "{refused:?}");
+        assert!(matches!(refused, Err(ModelError::Busy)), "{refused:?}");
+        let refused = h.chat(vec![Message::user("x")], GenParams::default()).await.err();
+        assert!(matches!(refused, Some(ModelError::Busy)), "{refused:?}");
         drop(release);
         assert_eq!(queued.await.unwrap().unwrap().len(), 1, "the queued job still runs");
     }

@@ -9,19 +9,24 @@ pub enum ModelError {
     /// A weight file is not what its format says (truncated, corrupt, wrong shapes).
     #[error("{file}: invalid model file: {detail}")]
     Format { file: String, detail: String },
-    #[error("cannot fetch package {package}: {detail}")]
-    Fetch { package: String, detail: String },
-    #[error("{file}: sha256 does not match the expected {expected}")]
-    Checksum { file: String, expected: String },
     #[error("model file missing: {0} (run `banshi models fetch`)")]
     Missing(PathBuf),
     #[error("tokenizer: {0}")]
     Tokenizer(String),
     #[error("model computation failed: {0}")]
     Candle(#[from] candle_core::Error),
-    /// The compute thread has stopped or its queue is full.
-    #[error("compute queue: {0}")]
-    Queue(String),
+    /// The model's queue is full: nothing ran, and a retry in a few seconds will likely work
+    /// (the server answers 429 with `Retry-After`).
+    #[error("the model is busy: its queue is full")]
+    Busy,
+    /// The model cannot answer at all: its compute thread has stopped or it is not loaded
+    /// (the server answers 503; retrying soon will not help).
+    #[error("model unavailable: {0}")]
+    Unavailable(String),
+    /// A computation started and broke (a generation that failed mid-answer); the server
+    /// answers 500.
+    #[error("model computation failed: {0}")]
+    Failed(String),
     /// Training was given data it cannot use (labels that do not fit, no rows).
     #[error("training: {0}")]
     Training(String),

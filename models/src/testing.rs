@@ -227,6 +227,46 @@ pub fn tiny_qwen_tokenizer_with(word: impl Fn(usize) -> String) -> tokenizers::T
     json.to_string().parse().expect("tiny tokenizer parses")
 }
 
+/// A byte-level BPE tokenizer like Qwen's, without merges: token `i` is the byte `bytes[i]`, so
+/// a Chinese character is three tokens; the ChatML specials follow (`bytes.len()`…`+2`). With 60
+/// bytes it fits [`tiny_generator_with`].
+pub fn tiny_byte_tokenizer(bytes: &[u8]) -> tokenizers::Tokenizer {
+    // GPT-2's byte-to-character map: printable Latin-1 bytes stand for themselves, the others
+    // for the characters from U+0100 on, in byte order.
+    let printable = |b: u8| (b'!'..=b'~').contains(&b) || (0xA1..=0xAC).contains(&b) || b >= 0xAE;
+    let mut shifted = 0u32;
+    let mut char_of = [' '; 256];
+    for b in 0..=255u8 {
+        char_of[b as usize] = if printable(b) {
+            char::from(b)
+        } else {
+            shifted += 1;
+            char::from_u32(255 + shifted).expect("valid char")
+        };
+    }
+    let mut vocab = serde_json::Map::new();
+    for (i, b) in bytes.iter().enumerate() {
+        vocab.insert(char_of[*b as usize].to_string(), (i as u64).into());
+    }
+    let specials = ["<|im_start|>", "<|im_end|>", "<|endoftext|>"];
+    let added: Vec<serde_json::Value> = specials
+        .iter()
+        .enumerate()
+        .map(|(i, s)| serde_json::json!({"id": bytes.len() + i, "content": s, "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true}))
+        .collect();
+    for (i, s) in specials.iter().enumerate() {
+        vocab.insert(s.to_string(), ((bytes.len() + i) as u64).into());
+    }
+    let byte_level = serde_json::json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": true});
+    let json = serde_json::json!({
+        "version": "1.0", "truncation": null, "padding": null, "added_tokens": added,
+        "normalizer": null, "pre_tokenizer": byte_level, "post_processor": null, "decoder": byte_level,
+        "model": {"type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": null,
+                  "end_of_word_suffix": null, "fuse_unk": false, "byte_fallback": false, "vocab": vocab, "merges": []}
+    });
+    json.to_string().parse().expect("tiny byte tokenizer parses")
+}
+
 /// A generator over [`tiny_qwen2_gguf`] and [`tiny_qwen_tokenizer`].
 pub fn tiny_generator() -> crate::Generator {
     tiny_generator_with(tiny_qwen_tokenizer())

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use banshi_models::setup::EMBEDDER_FILE;
+use banshi_models::files::EMBEDDER_FILE;
 use banshi_models::{default_models_dir, Embedder, TextKind};
 
 #[derive(serde::Deserialize)]

@@ -11,7 +11,12 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use banshi_models::ModelError;
+
 use crate::store::StoreError;
+
+/// `Retry-After` for a model whose queue is full: about one answer's generation on 2 cores.
+pub const MODEL_RETRY_AFTER_SECS: u64 = 10;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -163,6 +168,19 @@ impl From<banshi_assistant::AssistantError> for ApiError {
         match e {
             E::EmptyMessage => ApiError::BadRequest("消息不能为空".into()),
             E::NotFound(code) => ApiError::NotFound(format!("事项 {code} 不存在")),
+            E::Model(m) | E::Knowledge(banshi_knowledge::KnowledgeError::Model(m)) => m.into(),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+/// Busy (retry later) → 429 with `Retry-After`; no model to ask → 503; a computation that
+/// broke → 500.
+impl From<ModelError> for ApiError {
+    fn from(e: ModelError) -> Self {
+        match e {
+            ModelError::Busy => ApiError::Busy(MODEL_RETRY_AFTER_SECS),
+            ModelError::Unavailable(_) | ModelError::Missing(_) => ApiError::Unavailable(format!("模型暂不可用：{e}")),
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -177,6 +195,32 @@ mod tests {
         let res = ApiError::Busy(7).into_response();
         assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(res.headers()[header::RETRY_AFTER], "7");
+    }
+
+    /// Status, `Retry-After` and JSON body of a handler whose answer failed with `error()`.
+    async fn served(error: fn() -> ModelError) -> (StatusCode, Option<String>, serde_json::Value) {
+        use tower::ServiceExt;
+        let app = axum::Router::new().route("/", axum::routing::get(move || async move { Err::<(), ApiError>(banshi_assistant::AssistantError::Model(error()).into()) }));
+        let res = app.oneshot(axum::http::Request::get("/").body(axum::body::Body::empty()).unwrap()).await.unwrap();
+        let status = res.status();
+        let retry = res.headers().get(header::RETRY_AFTER).map(|v| v.to_str().unwrap().to_string());
+        assert_eq!(res.headers()[header::CONTENT_TYPE], "application/json");
+        let body = axum::body::to_bytes(res.into_body(), 1 << 16).await.unwrap();
+        (status, retry, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[tokio::test]
+    async fn model_errors_answer_by_kind() {
+        let (status, retry, body) = served(|| ModelError::Busy).await;
+        assert_eq!((status, retry.as_deref()), (StatusCode::TOO_MANY_REQUESTS, Some("10")));
+        assert_eq!(body["error"]["code"], "busy");
+        assert_eq!(body["error"]["message"], "当前咨询人数较多，请 10 秒后重试");
+        let (status, retry, body) = served(|| ModelError::Unavailable("the compute thread has stopped".into())).await;
+        assert_eq!((status, retry, body["error"]["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, None, Some("unavailable")));
+        assert!(body["error"]["message"].as_str().unwrap().starts_with("模型暂不可用"));
+        let (status, retry, body) = served(|| ModelError::Failed("NaN in logits".into())).await;
+        assert_eq!((status, retry, body["error"]["code"].as_str()), (StatusCode::INTERNAL_SERVER_ERROR, None, Some("internal")));
+        assert_eq!(body["error"]["message"], "服务内部错误", "internals are not shown");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! from the store after each change and sent to every waiting citizen.
 
 use banshi_assistant::appeal::Appeal;
-use banshi_assistant::handoff::{department_for, summarise, Handoff, HandoffReason, Summary, Turn};
+use banshi_assistant::handoff::{summarise, Handoff, HandoffReason, Summary, Turn};
 use serde_json::json;
 
 use crate::error::ApiError;
@@ -53,7 +53,7 @@ pub fn refused_message(e: &ApiError) -> String {
 
 /// Record a suggestion (建言) for routing to its department.
 pub async fn record_suggestion(app: &App, session_id: &str, text: &str, appeal: &Appeal) -> Result<Ticket, ApiError> {
-    let department = appeal.domain.as_deref().map(department_for).map(str::to_string);
+    let department = appeal.domain.as_deref().map(|d| app.assistant.deployment.department_for(d).to_string());
     let summary = json!({
         "wants": [text.chars().take(200).collect::<String>()],
         "answered": [],
@@ -152,7 +152,7 @@ async fn summary_of(app: &App, session_id: &str, h: &Handoff) -> Result<Summary,
         .zip(&items)
         .map(|(m, item)| Turn { role: m.role.as_str(), text: &m.text, kind: m.kind.as_deref(), item: item.as_deref() })
         .collect();
-    Ok(summarise(&turns, h))
+    Ok(summarise(&turns, h, &app.assistant.deployment))
 }
 
 /// Store a message in the session and tell the citizen's page and the agents.

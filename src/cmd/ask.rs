@@ -22,7 +22,7 @@ pub async fn run(common: &Common, args: AskArgs) -> anyhow::Result<()> {
     if kb.store.count_live().await? == 0 {
         bail!("the knowledge base in {} is empty: run `banshi ingest` first", common.data_dir.display());
     }
-    let assistant = Assistant::new(kb, Some(compute));
+    let assistant = Assistant::new(kb, Some(compute)).with_deployment(common.deployment()?);
     let mut state = DialogueState::default();
     if let Some(q) = args.question {
         // One question: its search goes first (the sources card in well under a second), its

@@ -29,6 +29,13 @@ pub enum What {
         #[arg(long, env = "BANSHI_REPORTS")]
         out: Option<std::path::PathBuf>,
     },
+    /// Detokenisation cost per token of a long answer through the real tokenizer: re-decoding
+    /// the whole answer at each token (the old way) against the generator's incremental stream.
+    Detok {
+        /// Answer length in tokens.
+        #[arg(long, default_value_t = 600)]
+        tokens: usize,
+    },
     /// Load test a running server on loopback: concurrent sessions, latencies, and a check that
     /// every accepted message is stored.
     Load(super::load::LoadArgs),
@@ -45,6 +52,7 @@ pub async fn run(common: &Common, what: What) -> anyhow::Result<()> {
     match what {
         What::Retrieval { queries, chunks } => retrieval(common, queries, chunks).await,
         What::Generate { out } => generate(common, out).await,
+        What::Detok { tokens } => detok(common, tokens),
         What::Load(args) => super::load::run(args).await,
     }
 }
@@ -84,8 +92,8 @@ async fn retrieval(common: &Common, queries: usize, chunks: usize) -> anyhow::Re
 /// the cached system prompt, and decode speed against this machine's memory-bandwidth ceiling.
 pub async fn generate(common: &Common, out: Option<std::path::PathBuf>) -> anyhow::Result<()> {
     let dir = common.models_dir();
-    let gguf = dir.join(banshi_models::setup::GENERATOR_FILE);
-    let tok = dir.join(banshi_models::setup::GENERATOR_TOKENIZER_FILE);
+    let gguf = dir.join(banshi_models::files::GENERATOR_FILE);
+    let tok = dir.join(banshi_models::files::GENERATOR_TOKENIZER_FILE);
     let guides = banshi_knowledge::import::load_path(&banshi_knowledge::bundled_guides_dir().join("sample"))?.guides;
     let report = tokio::task::spawn_blocking(move || generate_blocking(&gguf, &tok, &guides)).await??;
     let md = report.markdown();
@@ -147,7 +155,10 @@ impl GenReport {
 
 fn generate_blocking(gguf: &std::path::Path, tok: &std::path::Path, guides: &[banshi_knowledge::Guide]) -> anyhow::Result<GenReport> {
     use banshi_assistant::extractive::{section_chunk, source};
-    use banshi_assistant::prompt::{answer_prompt, system_prefix};
+    use banshi_assistant::prompt::{answer_messages, system_turn};
+    use banshi_models::port::{chatml_prefix, chatml_prompt};
+    // The bench drives the generator directly, so it applies the template itself.
+    let answer_prompt = |q: &str, s: &[banshi_assistant::citations::Source]| chatml_prompt(&answer_messages(q, s));
     use banshi_models::GenParams;
     use std::ops::ControlFlow;
 
@@ -174,7 +185,7 @@ fn generate_blocking(gguf: &std::path::Path, tok: &std::path::Path, guides: &[ba
         }
         long = candidate;
     }
-    let system = g.encode(&system_prefix())?;
+    let system = g.encode(&chatml_prefix(&system_turn()))?;
     let mut cases = Vec::new();
     for (name, prompt, warm, draft) in [
         ("typical question, cold", &typical, false, 0),
@@ -249,4 +260,56 @@ fn memory_bandwidth_gb_s() -> f64 {
         best = best.max((words * 8) as f64 / t.elapsed().as_secs_f64() / 1e9);
     }
     best
+}
+
+/// Time detokenising a `tokens`-token answer (sample guide text) token by token, both ways;
+/// prints microseconds per token early and late in the answer. Fails without the tokenizer
+/// file, or when the stream's text differs from the full decode.
+fn detok(common: &Common, tokens: usize) -> anyhow::Result<()> {
+    use banshi_models::generator::TextStream;
+    let path = common.models_dir().join(banshi_models::files::GENERATOR_TOKENIZER_FILE);
+    if !path.exists() {
+        bail!("no tokenizer at {} (run `banshi models fetch`)", path.display());
+    }
+    let tok = tokenizers::Tokenizer::from_file(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let guides = banshi_knowledge::import::load_path(&banshi_knowledge::bundled_guides_dir().join("sample"))?.guides;
+    let text: String = guides.iter().flat_map(chunk_guide).map(|c| c.text).take(200).collect();
+    let all = tok.encode(text.as_str(), false).map_err(|e| anyhow::anyhow!("encoding: {e}"))?;
+    let ids = all.get_ids();
+    if ids.len() < tokens || tokens < 200 {
+        bail!("--tokens must be between 200 and {}", ids.len());
+    }
+    let ids = &ids[..tokens];
+    let full = tok.decode(ids, true).map_err(|e| anyhow::anyhow!("decoding: {e}"))?;
+    // Per-token seconds, the best of several runs (least disturbed by the rest of the machine).
+    let runs = 5;
+    let mut old = vec![f64::MAX; tokens];
+    let mut new = vec![f64::MAX; tokens];
+    for _ in 0..runs {
+        for n in 1..=tokens {
+            let t = Instant::now();
+            std::hint::black_box(tok.decode(&ids[..n], true).map_err(|e| anyhow::anyhow!("decoding: {e}"))?);
+            old[n - 1] = old[n - 1].min(t.elapsed().as_secs_f64());
+        }
+        let mut stream = TextStream::default();
+        let mut streamed = String::new();
+        for n in 1..=tokens {
+            let t = Instant::now();
+            let piece = stream.push(&tok, &ids[..n])?;
+            new[n - 1] = new[n - 1].min(t.elapsed().as_secs_f64());
+            streamed.push_str(piece.as_deref().unwrap_or(""));
+        }
+        streamed.push_str(stream.flush(&tok, ids)?.as_deref().unwrap_or(""));
+        if streamed != full {
+            bail!("the streamed text differs from the full decode");
+        }
+    }
+    let us = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64 * 1e6;
+    let last = tokens - 100;
+    println!("detokenising a {tokens}-token answer ({} characters), µs per token, best of {runs} runs:", full.chars().count());
+    println!("{:<24} {:>14} {:>16} {:>14}", "", "tokens 1-100", format!("tokens {}-{tokens}", last + 1), "whole answer");
+    for (name, v) in [("re-decode everything", &old), ("incremental stream", &new)] {
+        println!("{name:<24} {:>14.1} {:>16.1} {:>11.1} ms", us(&v[..100]), us(&v[last..]), v.iter().sum::<f64>() * 1e3);
+    }
+    Ok(())
 }

@@ -16,8 +16,10 @@ use crate::Common;
 pub enum What {
     /// Retrieval on gov_qa: recall@1/5/10 and MRR for sparse, dense and hybrid.
     Retrieval(RetrievalArgs),
-    /// Answers: citation validity, faithfulness, overlap on gov_qa; refusals on out-of-KB questions.
+    /// Answers: citation validity, faithfulness, overlap on gov_qa.
     Answers(AnswersArgs),
+    /// Questions the knowledge base does not cover: answered, referred elsewhere, or queued.
+    OutOfKb(OutOfKbArgs),
     /// Appeal classification on hotline messages: type macro-F1, domain accuracy, baselines.
     Appeal(AppealArgs),
     /// 一件事 bundles: fields asked vs separate forms, materials vs separate lists, visits.
@@ -88,9 +90,19 @@ pub struct AnswersArgs {
     /// Which split's questions: test (report) or dev (trying prompt or policy changes).
     #[arg(long, env = "BANSHI_EVAL_SPLIT", default_value = "test")]
     split: Split,
-    /// Questions the knowledge base does not cover, one `{"question": …}` per line.
+    /// Where the Markdown + JSON reports go (default DATA_DIR/reports).
+    #[arg(long, env = "BANSHI_REPORTS")]
+    out: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+pub struct OutOfKbArgs {
+    /// The questions, `{"id", "split", "kind", "handled_by", "question"}` per line.
     #[arg(long, env = "BANSHI_EVAL_OUT_OF_KB", default_value = "eval/data/out_of_kb.jsonl")]
-    out_of_kb: PathBuf,
+    questions: PathBuf,
+    /// Which split: dev (trying changes) or test (report once).
+    #[arg(long, env = "BANSHI_EVAL_SPLIT", default_value = "dev")]
+    split: Split,
     /// Where the Markdown + JSON reports go (default DATA_DIR/reports).
     #[arg(long, env = "BANSHI_REPORTS")]
     out: Option<PathBuf>,
@@ -113,9 +125,10 @@ pub struct RetrievalArgs {
     /// Fit the confidence calibration on the dev split and print the coefficients.
     #[arg(long, env = "BANSHI_EVAL_CALIBRATE")]
     calibrate: bool,
-    /// With --calibrate: questions the corpus does not answer (one `{"question": …}` per
-    /// line), fitted as negatives so that a confident wrong item is learnt too.
-    #[arg(long, env = "BANSHI_EVAL_NEGATIVES", default_value = "eval/data/out_of_kb_dev.jsonl")]
+    /// With --calibrate: questions the corpus does not answer (`{"question", "split"}` per line;
+    /// only the dev split is read), fitted as negatives so that a confident wrong item is
+    /// learnt too.
+    #[arg(long, env = "BANSHI_EVAL_NEGATIVES", default_value = "eval/data/out_of_kb.jsonl")]
     negatives: PathBuf,
     /// Print this many dev-split questions that hybrid search misses in its top 5.
     #[arg(long, env = "BANSHI_EVAL_FAILURES")]
@@ -136,6 +149,7 @@ pub async fn run(common: &Common, what: What) -> anyhow::Result<()> {
         What::Forms(args) => forms(common, args),
         What::Prereview(args) => prereview(common, args).await,
         What::Injection(args) => injection(common, args).await,
+        What::OutOfKb(args) => out_of_kb(common, args).await,
     }
 }
 
@@ -287,37 +301,62 @@ async fn calibrate_on_dev(eval: &RetrievalEval, negatives: &[String], fusion: Fu
     Ok(())
 }
 
-/// `{"question": …}` lines.
+/// The dev-split questions of `{"question", "split"}` lines (test rows are never fitted on).
 fn read_questions(path: &std::path::Path) -> anyhow::Result<Vec<String>> {
     #[derive(serde::Deserialize)]
     struct Q {
         question: String,
+        split: String,
     }
-    Ok(banshi_eval::read_jsonl::<Q>(path)?.into_iter().map(|q| q.question).collect())
+    Ok(banshi_eval::read_jsonl::<Q>(path)?.into_iter().filter(|q| q.split == "dev").map(|q| q.question).collect())
 }
 
 async fn answers(common: &Common, args: AnswersArgs) -> anyhow::Result<()> {
     if !args.dataset.is_file() {
         bail!("dataset {} does not exist (expected gov_qa.jsonl from ../shared/data/msgabench)", args.dataset.display());
     }
-    let ookb = read_questions(&args.out_of_kb)?;
     let compute = super::start_compute(common, super::Need::EmbedderAndGenerator)?;
     if !compute.has_generator() || compute.embed_dim().is_none() {
         bail!("the answer evaluation needs the generator and the embedder: run `banshi models fetch`");
     }
-    let kb = std::sync::Arc::new(super::open_kb(common, Some(compute.clone())).await?);
-    if kb.store.count_live().await? == 0 {
-        bail!("the knowledge base in {} is empty: run `banshi ingest` first (out-of-KB questions run against it)", common.data_dir.display());
-    }
-    let assistant = banshi_assistant::Assistant::new(kb, Some(compute.clone()));
-    assistant.warm();
     let eval = RetrievalEval::prepare(&args.dataset, &common.data_dir.join("eval/gov_qa"), Some(compute.clone())).await?;
     let grounded = banshi_eval::answers::grounded(&eval, &compute, args.split, args.questions).await?;
-    let refusals = banshi_eval::answers::out_of_kb(&assistant, &ookb).await?;
-    let report = banshi_eval::answers::report(args.split, grounded, refusals);
+    let report = banshi_eval::answers::report(args.split, grounded);
     let md = report.markdown();
     let out = args.out.unwrap_or_else(|| common.data_dir.join("reports"));
     write_report(&out, "answers", &md, &report)?;
+    println!("{md}\nReports written to {}", out.display());
+    Ok(())
+}
+
+/// The dialogue engine as `serve` builds it (the data dir's knowledge base and appeal
+/// classifier, the deployment file), for evaluations that run whole turns.
+async fn eval_assistant(common: &Common) -> anyhow::Result<banshi_assistant::Assistant> {
+    let compute = super::start_compute(common, super::Need::EmbedderAndGenerator)?;
+    if !compute.has_generator() {
+        eprintln!("note: no generator loaded: answers are extractive, so this measures retrieval and templates only");
+    }
+    let kb = std::sync::Arc::new(super::open_kb(common, Some(compute.clone())).await?);
+    if kb.store.count_live().await? == 0 {
+        bail!("the knowledge base in {} is empty: run `banshi ingest` first", common.data_dir.display());
+    }
+    let appeal = banshi_assistant::appeal::AppealModel::load_or_seed(&common.data_dir)?;
+    let assistant = banshi_assistant::Assistant::new(kb, Some(compute)).with_deployment(common.deployment()?).with_appeal_model(appeal);
+    assistant.warm();
+    Ok(assistant)
+}
+
+async fn out_of_kb(common: &Common, args: OutOfKbArgs) -> anyhow::Result<()> {
+    use banshi_eval::out_of_kb::{of_split, report, run, Question};
+    let questions = of_split(banshi_eval::read_jsonl::<Question>(&args.questions)?, args.split);
+    if questions.is_empty() {
+        bail!("{} has no {} rows", args.questions.display(), args.split.as_str());
+    }
+    let assistant = eval_assistant(common).await?;
+    let report = report(args.split, run(&assistant, &questions).await?);
+    let md = report.markdown();
+    let out = args.out.unwrap_or_else(|| common.data_dir.join("reports"));
+    write_report(&out, &format!("out-of-kb-{}", args.split.as_str()), &md, &report)?;
     println!("{md}\nReports written to {}", out.display());
     Ok(())
 }
@@ -328,16 +367,7 @@ async fn injection(common: &Common, args: InjectionArgs) -> anyhow::Result<()> {
     if attempts.is_empty() {
         bail!("{} has no {} rows", args.attempts.display(), args.split.as_str());
     }
-    let compute = super::start_compute(common, super::Need::EmbedderAndGenerator)?;
-    if !compute.has_generator() {
-        eprintln!("note: no generator loaded: answers are extractive, so this measures retrieval and templates only");
-    }
-    let kb = std::sync::Arc::new(super::open_kb(common, Some(compute.clone())).await?);
-    if kb.store.count_live().await? == 0 {
-        bail!("the knowledge base in {} is empty: run `banshi ingest` first", common.data_dir.display());
-    }
-    let assistant = banshi_assistant::Assistant::new(kb, Some(compute));
-    assistant.warm();
+    let assistant = eval_assistant(common).await?;
     let started = Instant::now();
     let rows = run(&assistant, &attempts).await?;
     let report = report(args.split, rows);
@@ -376,7 +406,7 @@ fn appeal(common: &Common, args: AppealArgs) -> anyhow::Result<()> {
         score_model("banshi TF-IDF, seed-trained (fallback without hotline data)", &seed, &test, &questions, policy),
         score_model("banshi TF-IDF, dev-trained (what ./run.sh trains and serves)", &trained, &test, &questions, policy),
     ];
-    let embedder_path = common.models_dir().join(banshi_models::setup::EMBEDDER_FILE);
+    let embedder_path = common.models_dir().join(banshi_models::files::EMBEDDER_FILE);
     if embedder_path.exists() {
         let embedder = banshi_models::Embedder::from_file(&embedder_path)?;
         eprintln!("fine-tuning the encoder on the seed set …");

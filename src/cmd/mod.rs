@@ -14,7 +14,7 @@ pub mod users;
 use std::path::Path;
 
 use anyhow::Context;
-use banshi_models::setup::{EMBEDDER_FILE, GENERATOR_FILE, GENERATOR_TOKENIZER_FILE};
+use banshi_models::files::{EMBEDDER_FILE, GENERATOR_FILE, GENERATOR_TOKENIZER_FILE};
 use banshi_models::e5_classifier::E5Classifier;
 use banshi_models::{ComputeHandle, Embedder, Generator, Models};
 
@@ -62,7 +62,7 @@ fn load_appeal_encoder(data_dir: &Path, embedder: &Embedder) -> anyhow::Result<O
 
 /// The OCR models, when present; without them uploaded images are stored but not read.
 fn load_ocr(dir: &Path) -> Option<banshi_models::Ocr> {
-    let (det, rec) = (dir.join(banshi_models::setup::OCR_DET_FILE), dir.join(banshi_models::setup::OCR_REC_FILE));
+    let (det, rec) = (dir.join(banshi_models::files::OCR_DET_FILE), dir.join(banshi_models::files::OCR_REC_FILE));
     if !det.exists() || !rec.exists() {
         tracing::warn!("no OCR models in {} (run `banshi models fetch`): images are not read", dir.display());
         return None;
@@ -108,7 +108,8 @@ fn load_embedder(dir: &Path) -> anyhow::Result<Option<Embedder>> {
 pub async fn open_kb(common: &Common, compute: Option<ComputeHandle>) -> anyhow::Result<banshi_knowledge::KnowledgeBase> {
     std::fs::create_dir_all(&common.data_dir).with_context(|| format!("creating {}", common.data_dir.display()))?;
     let pool = banshi_knowledge::store::open_sqlite(&common.data_dir.join("banshi.db")).await?;
-    Ok(banshi_knowledge::KnowledgeBase::open(&common.data_dir, pool, compute).await?)
+    let embedder = compute.map(|c| std::sync::Arc::new(c) as std::sync::Arc<dyn banshi_models::Embed>);
+    Ok(banshi_knowledge::KnowledgeBase::open(&common.data_dir, pool, embedder).await?)
 }
 
 /// A sign-in name: 2–32 letters, digits, `.`, `_` or `-`.

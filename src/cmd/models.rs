@@ -1,6 +1,6 @@
 //! `banshi models fetch | status`.
 
-use banshi_models::setup::{self, Outcome};
+use banshi_fetch::Outcome;
 
 use crate::Common;
 
@@ -16,16 +16,16 @@ pub async fn run(common: &Common, action: Action) -> anyhow::Result<()> {
     let dir = common.models_dir();
     match action {
         Action::Fetch => {
-            let results = tokio::task::spawn_blocking(move || setup::fetch_all(&dir)).await??;
+            let results = tokio::task::spawn_blocking(move || banshi_fetch::fetch_all(&dir)).await??;
             let installed = results.iter().filter(|(_, o)| *o == Outcome::Installed).count();
             println!("models ready in {} ({installed} installed, {} already present)", common.models_dir().display(), results.len() - installed);
         }
         Action::Status => {
-            for a in setup::manifest() {
+            for a in banshi_fetch::manifest() {
                 let path = dir.join(a.file);
                 let state = if !path.exists() {
                     "missing".to_string()
-                } else if setup::verify(&path, &a)? {
+                } else if banshi_fetch::verify(&path, &a)? {
                     "ok".to_string()
                 } else {
                     "CHECKSUM MISMATCH".to_string()

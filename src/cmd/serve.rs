@@ -145,7 +145,7 @@ pub async fn run(common: &Common, args: ServeArgs) -> anyhow::Result<()> {
     let appeal = AppealModel::load_or_seed(&common.data_dir)?;
     tracing::info!(trained_on = %appeal.trained_on, "appeal classifier loaded");
     let records = Arc::new(StoreRecords(store.clone()));
-    let assistant = Arc::new(Assistant::new(kb, Some(compute)).with_appeal_model(appeal).with_records(records.clone(), records));
+    let assistant = Arc::new(Assistant::new(kb, Some(compute)).with_deployment(common.deployment()?).with_appeal_model(appeal).with_records(records.clone(), records));
     assistant.warm();
     let config = Config {
         max_message_chars: args.max_message_chars,

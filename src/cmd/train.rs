@@ -6,7 +6,7 @@ use anyhow::bail;
 use banshi_assistant::appeal::{encoder, AppealModel, Example, MODEL_FILE};
 use banshi_eval::Split;
 use banshi_models::e5_classifier::{TuneConfig, TuneProgress};
-use banshi_models::setup::EMBEDDER_FILE;
+use banshi_models::files::EMBEDDER_FILE;
 use banshi_models::Embedder;
 use indicatif::{ProgressBar, ProgressStyle};
 

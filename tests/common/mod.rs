@@ -23,7 +23,7 @@ pub fn real_models() -> Option<PathBuf> {
     let dir = std::env::var_os("BANSHI_MODELS").map(PathBuf::from).unwrap_or_else(|| {
         PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/banshi/models")
     });
-    use banshi_models::setup::{EMBEDDER_FILE, GENERATOR_FILE, GENERATOR_TOKENIZER_FILE};
+    use banshi_models::files::{EMBEDDER_FILE, GENERATOR_FILE, GENERATOR_TOKENIZER_FILE};
     let ok = [GENERATOR_FILE, GENERATOR_TOKENIZER_FILE, EMBEDDER_FILE].iter().all(|f| dir.join(f).exists());
     ok.then_some(dir)
 }

