@@ -2,7 +2,7 @@
 # The test command: full set-up on a fresh machine, then the whole suite.
 #   1. build, 2. fetch + verify the model weights (cached in ~/.cache/banshi/models) and install
 #   the OpenAPI validator (pip, --user), 3. cargo test --workspace (tests needing the real models
-#   run because step 2 made them), after clippy with warnings as errors.
+#   run because step 2 made them), after rustfmt's check and clippy with warnings as errors.
 set -euo pipefail
 cd "$(dirname "$0")"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/banshi/target}"
@@ -15,5 +15,6 @@ cargo build --bin banshi
 python3 -c 'import openapi_spec_validator' 2>/dev/null \
   || python3 -m pip install --user --quiet 'openapi-spec-validator==0.9.0' \
   || echo "test.sh: openapi-spec-validator not installed; tests/openapi.rs skips its validator step" >&2
+cargo fmt --all --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo test --workspace "$@"

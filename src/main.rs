@@ -95,9 +95,20 @@ enum Command {
     },
 }
 
+/// Errors end the process with their chain of causes on one line and exit code 1 — what to
+/// do about them, not a stack trace (RUST_BACKTRACE does not apply here).
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+async fn main() -> std::process::ExitCode {
+    match run(Cli::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_env("BANSHI_LOG")
         .unwrap_or_else(|_| "warn,qdrant_edge=error,banshi=info,banshi_server=info,tower_http=warn".into());
     // Every line passes through the one masking function (ID numbers, phones, names, personal

@@ -94,7 +94,13 @@ async fn floods_of_sessions_and_messages_are_refused_with_429_and_retry_after() 
         let (status, events) = ask(url, &s, q, None).await;
         assert_eq!(status, 200, "{events:?}");
     }
-    let r = c.post(format!("{url}/api/v1/sessions/{}/messages", s.id)).bearer_auth(&s.token).json(&json!({"text": "第四个问题"})).send().await.unwrap();
+    let r = c
+        .post(format!("{url}/api/v1/sessions/{}/messages", s.id))
+        .bearer_auth(&s.token)
+        .json(&json!({"text": "第四个问题"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.headers().get("content-type").unwrap(), "application/json");
     assert_limited(&read(r).await, "发送消息过于频繁");
     let stored = history(url, &s).await;
@@ -130,7 +136,8 @@ async fn bad_ratings_from_fresh_sessions_open_no_tickets_and_handoffs_are_limite
 
     // The seventh rating from this address is refused, and not stored.
     let s7 = create_session(url).await;
-    let r = client().post(format!("{api}/sessions/{}/ratings", s7.id)).bearer_auth(&s7.token).json(&json!({"level": 1})).send().await.unwrap();
+    let r =
+        client().post(format!("{api}/sessions/{}/ratings", s7.id)).bearer_auth(&s7.token).json(&json!({"level": 1})).send().await.unwrap();
     assert_limited(&read(r).await, "提交评价过于频繁");
     let (_, ratings) = get(&format!("{api}/agent/stats"), &agent).await;
     assert_eq!(ratings["ratings"]["total"], 6, "{ratings}");
@@ -145,7 +152,8 @@ async fn bad_ratings_from_fresh_sessions_open_no_tickets_and_handoffs_are_limite
     assert_eq!(queue().await.len(), 2);
     // The citizen is told at once that no one will answer here, and where to call instead;
     // the stored answer (and so the history) says the same as the stream's `done`.
-    let decline = events.iter().find(|e| e.event == "decline").unwrap_or_else(|| panic!("a decline after the refused handoff: {:?}", names(&events)));
+    let decline =
+        events.iter().find(|e| e.event == "decline").unwrap_or_else(|| panic!("a decline after the refused handoff: {:?}", names(&events)));
     assert!(decline.data["message"].as_str().unwrap().contains("暂时无法为您转接"), "{:?}", decline.data);
     assert_eq!(decline.data["offer_human"], true);
     let done = &events.iter().find(|e| e.event == "done").expect("done").data;
@@ -158,7 +166,13 @@ async fn bad_ratings_from_fresh_sessions_open_no_tickets_and_handoffs_are_limite
     let other = client_from("127.0.0.2");
     let (_, _, body) = new_session(&other, url).await;
     let s = session_of(&body);
-    let r = other.post(format!("{api}/sessions/{}/messages", s.id)).bearer_auth(&s.token).json(&json!({"text": "转人工"})).send().await.unwrap();
+    let r = other
+        .post(format!("{api}/sessions/{}/messages", s.id))
+        .bearer_auth(&s.token)
+        .json(&json!({"text": "转人工"}))
+        .send()
+        .await
+        .unwrap();
     let events = parse_sse(&r.text().await.unwrap());
     assert!(events.iter().any(|e| e.event == "ticket"), "{:?}", names(&events));
     assert_eq!(queue().await.len(), 3);
@@ -170,8 +184,10 @@ async fn tracking_numbers_answer_only_with_a_second_factor() {
     let url = &server.url;
     let api = format!("{url}/api/v1");
     let s = create_session(url).await;
-    let values = json!({"name": "林晓梅", "id_number": "35010219930412124X", "phone": "13905910412", "property_address": "示例市鼓楼区五四路100号"});
-    let (status, app) = post(&format!("{api}/sessions/{}/applications", s.id), &s.token, json!({"target": "SAMPLE-SZ-001", "values": values})).await;
+    let values =
+        json!({"name": "林晓梅", "id_number": "35010219930412124X", "phone": "13905910412", "property_address": "示例市鼓楼区五四路100号"});
+    let (status, app) =
+        post(&format!("{api}/sessions/{}/applications", s.id), &s.token, json!({"target": "SAMPLE-SZ-001", "values": values})).await;
     assert_eq!(status, 201, "{app}");
     let no = app["tracking_no"].as_str().unwrap().to_string();
     let lookup = |query: &str, token: Option<&str>| {
@@ -192,11 +208,17 @@ async fn tracking_numbers_answer_only_with_a_second_factor() {
     let r = client().get(format!("{api}/applications/BS20200101000001?phone_last4=0412")).send().await.unwrap();
     let (status, _, unknown) = read(r).await;
     assert_eq!(status, 404);
-    assert_eq!(wrong["error"]["message"].as_str().unwrap().replace(&no, "N"), unknown["error"]["message"].as_str().unwrap().replace("BS20200101000001", "N"));
+    assert_eq!(
+        wrong["error"]["message"].as_str().unwrap().replace(&no, "N"),
+        unknown["error"]["message"].as_str().unwrap().replace("BS20200101000001", "N")
+    );
     // 4. The phone's last four digits.
     let (status, _, progress) = lookup("?phone_last4=0412", None).await;
     assert_eq!((status, progress["application"]["status"].as_str()), (200, Some("submitted")), "{progress}");
-    assert!(!progress.to_string().contains("35010219930412124X") && !progress.to_string().contains("13905910412"), "no personal data: {progress}");
+    assert!(
+        !progress.to_string().contains("35010219930412124X") && !progress.to_string().contains("13905910412"),
+        "no personal data: {progress}"
+    );
     // 5. The submitting session's token.
     let (status, _, _) = lookup("", Some(&s.token)).await;
     assert_eq!(status, 200);
@@ -250,7 +272,10 @@ async fn a_username_locked_from_one_address_still_logs_in_from_another() {
     let (_, _, body) = new_session(&attacker, url).await;
     let a = session_of(&body);
     let sign_in = |c: reqwest::Client, s: &Session, pw: &str| {
-        let r = c.post(format!("{api}/sessions/{}/sign-in", s.id)).bearer_auth(&s.token).json(&json!({"username": "linxiaomei", "password": pw}));
+        let r = c
+            .post(format!("{api}/sessions/{}/sign-in", s.id))
+            .bearer_auth(&s.token)
+            .json(&json!({"username": "linxiaomei", "password": pw}));
         async move { read(r.send().await.unwrap()).await }
     };
     for _ in 0..5 {
@@ -317,9 +342,15 @@ async fn forwarded_for_is_believed_only_from_a_trusted_proxy() {
         async move { r.send().await.unwrap().status().as_u16() }
     };
     // Through the trusted proxy (127.0.0.1) each forwarded client has its own limit.
-    assert_eq!((via(client(), "203.0.113.5").await, via(client(), "203.0.113.5").await, via(client(), "203.0.113.5").await), (201, 201, 429));
+    assert_eq!(
+        (via(client(), "203.0.113.5").await, via(client(), "203.0.113.5").await, via(client(), "203.0.113.5").await),
+        (201, 201, 429)
+    );
     assert_eq!(via(client(), "198.51.100.1, 203.0.113.6").await, 201, "the rightmost hop before the proxy counts");
     // From an untrusted peer the header is ignored: rotating it does not escape the limit.
     let direct = client_from("127.0.0.2");
-    assert_eq!((via(direct.clone(), "203.0.113.7").await, via(direct.clone(), "203.0.113.8").await, via(direct.clone(), "203.0.113.9").await), (201, 201, 429));
+    assert_eq!(
+        (via(direct.clone(), "203.0.113.7").await, via(direct.clone(), "203.0.113.8").await, via(direct.clone(), "203.0.113.9").await),
+        (201, 201, 429)
+    );
 }

@@ -64,7 +64,8 @@ async fn resending_with_the_same_client_id_replays_instead_of_duplicating() {
     let (_, again) = ask(&server.url, &s, "身份证换证收费吗？", Some("c-1")).await;
     assert_eq!(first[0].data["replayed"], false);
     assert_eq!(again[0].data["replayed"], true);
-    let text = |ev: &[Sse]| ev.iter().filter(|e| e.event == "token").map(|e| e.data["text"].as_str().unwrap().to_string()).collect::<String>();
+    let text =
+        |ev: &[Sse]| ev.iter().filter(|e| e.event == "token").map(|e| e.data["text"].as_str().unwrap().to_string()).collect::<String>();
     assert_eq!(text(&first), text(&again));
     assert_eq!(history(&server.url, &s).await.len(), 2);
 }
@@ -92,12 +93,26 @@ async fn bad_requests_get_json_errors_with_the_right_status() {
     check(post(r#"{"text":"   "}"#.into(), &s.token).await.unwrap(), 422, "bad_request").await;
     check(post(r#"{"text": 5}"#.into(), &s.token).await.unwrap(), 422, "bad_request").await;
     check(post("not json".into(), &s.token).await.unwrap(), 422, "bad_request").await;
-    let wrong_type = client().post(format!("{url}/api/v1/sessions/{}/messages", s.id)).bearer_auth(&s.token).header("content-type", "text/plain").body(r#"{"text":"你好"}"#).send().await.unwrap();
+    let wrong_type = client()
+        .post(format!("{url}/api/v1/sessions/{}/messages", s.id))
+        .bearer_auth(&s.token)
+        .header("content-type", "text/plain")
+        .body(r#"{"text":"你好"}"#)
+        .send()
+        .await
+        .unwrap();
     check(wrong_type, 415, "unsupported_media_type").await;
     let mut bad_utf8 = br#"{"text":""#.to_vec();
     bad_utf8.extend_from_slice(&[0xff, 0xfe, 0xe4, 0xbd]);
     bad_utf8.extend_from_slice(br#""}"#);
-    let r = client().post(format!("{url}/api/v1/sessions/{}/messages", s.id)).bearer_auth(&s.token).header("content-type", "application/json").body(bad_utf8).send().await.unwrap();
+    let r = client()
+        .post(format!("{url}/api/v1/sessions/{}/messages", s.id))
+        .bearer_auth(&s.token)
+        .header("content-type", "application/json")
+        .body(bad_utf8)
+        .send()
+        .await
+        .unwrap();
     check(r, 422, "bad_request").await;
     let long = serde_json::json!({"text": "长".repeat(501)}).to_string();
     check(post(long, &s.token).await.unwrap(), 413, "too_large").await;

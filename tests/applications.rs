@@ -22,8 +22,6 @@ fn setup() -> (tempfile::TempDir, Server) {
     (dir, server)
 }
 
-
-
 fn event<'a>(events: &'a [Sse], name: &str) -> &'a Value {
     &events.iter().find(|e| e.event == name).unwrap_or_else(|| panic!("no {name} event in {:?}", names(events))).data
 }
@@ -44,9 +42,11 @@ async fn newborn_bundle_from_question_to_tracking_number() {
     let s = create_session(url).await;
     let sid = &s.id;
 
-    let (status, body) = post(&format!("{api}/sessions/{sid}/sign-in"), &s.token, json!({"username": "linxiaomei", "password": "wrong-password"})).await;
+    let (status, body) =
+        post(&format!("{api}/sessions/{sid}/sign-in"), &s.token, json!({"username": "linxiaomei", "password": "wrong-password"})).await;
     assert_eq!(status, 422, "{body}");
-    let (status, me) = post(&format!("{api}/sessions/{sid}/sign-in"), &s.token, json!({"username": "linxiaomei", "password": CITIZEN_PW})).await;
+    let (status, me) =
+        post(&format!("{api}/sessions/{sid}/sign-in"), &s.token, json!({"username": "linxiaomei", "password": CITIZEN_PW})).await;
     assert_eq!((status, me["display_name"].as_str()), (200, Some("林晓梅")), "{me}");
 
     // The need is recognised as a bundle; the card shows what merging saves.
@@ -60,7 +60,11 @@ async fn newborn_bundle_from_question_to_tracking_number() {
     // Pre-filled from the e-licence store and the profile, each value with its source.
     let (_, events) = ask(url, &s, "开始办理", None).await;
     let form = &event(&events, "form")["form"];
-    assert_eq!((field(form, "child_name")["value"].as_str(), field(form, "child_name")["source"].as_str()), (Some("陈思语"), Some("电子证照·出生医学证明")), "{form}");
+    assert_eq!(
+        (field(form, "child_name")["value"].as_str(), field(form, "child_name")["source"].as_str()),
+        (Some("陈思语"), Some("电子证照·出生医学证明")),
+        "{form}"
+    );
     assert_eq!(field(form, "phone")["source"], "个人档案");
     assert_eq!(field(form, "child_id_number")["produced_by"], "出生登记（新生儿落户）", "produced inside the bundle, not asked");
     let mats = form["materials"].as_array().unwrap();
@@ -79,38 +83,52 @@ async fn newborn_bundle_from_question_to_tracking_number() {
     }
     assert!(complete, "three answers fill the five missing fields");
     let (_, form) = get(&format!("{api}/sessions/{sid}/form"), &s.token).await;
-    assert_eq!((field(&form, "delivery")["value"].as_str(), field(&form, "delivery")["source"].as_str()), (Some("邮寄送达"), Some("对话中提到")));
+    assert_eq!(
+        (field(&form, "delivery")["value"].as_str(), field(&form, "delivery")["source"].as_str()),
+        (Some("邮寄送达"), Some("对话中提到"))
+    );
 
     // Editing a field: a bad phone is refused next to the field; a good one is kept as typed.
     let (status, body) = post(&format!("{api}/sessions/{sid}/form"), &s.token, json!({"key": "phone", "value": "1390591"})).await;
     assert_eq!((status, body["error"]["code"].as_str()), (422, Some("invalid_fields")), "{body}");
     assert!(body["error"]["fields"]["phone"].as_str().unwrap().contains("11 位"));
     let (status, form) = post(&format!("{api}/sessions/{sid}/form"), &s.token, json!({"key": "phone", "value": "139 0591 0000"})).await;
-    assert_eq!((status, field(&form, "phone")["value"].as_str(), field(&form, "phone")["source"].as_str()), (200, Some("13905910000"), Some("本人填写")));
+    assert_eq!(
+        (status, field(&form, "phone")["value"].as_str(), field(&form, "phone")["source"].as_str()),
+        (200, Some("13905910000"), Some("本人填写"))
+    );
 
     // A tampered submission: every problem named, nothing stored.
-    let mut values: serde_json::Map<String, Value> =
-        form["fields"].as_array().unwrap().iter().filter(|f| !f["value"].is_null()).map(|f| (f["key"].as_str().unwrap().to_string(), f["value"].clone())).collect();
+    let mut values: serde_json::Map<String, Value> = form["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| !f["value"].is_null())
+        .map(|f| (f["key"].as_str().unwrap().to_string(), f["value"].clone()))
+        .collect();
     let mut bad = values.clone();
     bad.insert("mother_id_number".into(), json!("350102199304121241"));
     bad.insert("salary".into(), json!("1"));
     bad.insert("child_id_number".into(), json!("350102202611180011"));
     bad.remove("follow_parent");
-    let (status, body) = post(&format!("{api}/sessions/{sid}/applications"), &s.token, json!({"target": "BUNDLE-XSECS", "values": bad})).await;
+    let (status, body) =
+        post(&format!("{api}/sessions/{sid}/applications"), &s.token, json!({"target": "BUNDLE-XSECS", "values": bad})).await;
     assert_eq!(status, 422, "{body}");
     let fields = &body["error"]["fields"];
     assert!(fields["mother_id_number"].as_str().unwrap().contains("应为 X"), "{fields}");
     for k in ["salary", "child_id_number", "follow_parent"] {
         assert!(fields[k].is_string(), "{k} named: {fields}");
     }
-    let (status, body) = post(&format!("{api}/sessions/{sid}/applications"), &s.token, json!({"target": "BUNDLE-XSECS", "values": 3})).await;
+    let (status, body) =
+        post(&format!("{api}/sessions/{sid}/applications"), &s.token, json!({"target": "BUNDLE-XSECS", "values": 3})).await;
     assert_eq!(status, 422, "{body}");
     let (_, apps) = get(&format!("{api}/sessions/{sid}/applications"), &s.token).await;
     assert_eq!(apps.as_array().unwrap().len(), 0, "nothing stored from refused submissions");
 
     // The real submission.
     values.insert("mother_id_number".into(), json!("35010219930412124x"));
-    let (status, app) = post(&format!("{api}/sessions/{sid}/applications"), &s.token, json!({"target": "BUNDLE-XSECS", "values": values})).await;
+    let (status, app) =
+        post(&format!("{api}/sessions/{sid}/applications"), &s.token, json!({"target": "BUNDLE-XSECS", "values": values})).await;
     assert_eq!(status, 201, "{app}");
     let no = app["tracking_no"].as_str().unwrap().to_string();
     assert!(no.starts_with("BS") && no.len() == 16, "{no}");
@@ -139,8 +157,12 @@ async fn newborn_bundle_from_question_to_tracking_number() {
     let (status, detail) = get(&format!("{api}/agent/applications/{no}"), &agent).await;
     assert_eq!((status, detail["status"].as_str(), &detail["next"]), (200, Some("in_review"), &json!(["done", "returned"])), "{detail}");
     assert_eq!(detail["value_sources"]["child_name"], "电子证照·出生医学证明");
-    assert!(detail["fields"].as_array().unwrap().iter().any(|f| f["key"] == "child_name" && f["label"] == "新生儿姓名"), "the form's labels: {detail}");
-    let history: Vec<(&str, &str)> = detail["history"].as_array().unwrap().iter().map(|e| (e["status"].as_str().unwrap(), e["actor"].as_str().unwrap())).collect();
+    assert!(
+        detail["fields"].as_array().unwrap().iter().any(|f| f["key"] == "child_name" && f["label"] == "新生儿姓名"),
+        "the form's labels: {detail}"
+    );
+    let history: Vec<(&str, &str)> =
+        detail["history"].as_array().unwrap().iter().map(|e| (e["status"].as_str().unwrap(), e["actor"].as_str().unwrap())).collect();
     assert_eq!(history, [("submitted", "citizen"), ("accepted", "user:zhou"), ("in_review", "user:zhou")]);
     let (_, events) = ask(url, &s, &format!("进度查询 {}", no.to_lowercase()), None).await;
     let answer = text(&events);
@@ -159,7 +181,8 @@ async fn newborn_bundle_from_question_to_tracking_number() {
     // 办结 is final: nothing follows it.
     let (status, body) = post(&format!("{api}/agent/applications/{no}/status"), &agent, json!({"status": "done"})).await;
     assert_eq!((status, &body["next"]), (200, &json!([])), "{body}");
-    let (status, body) = post(&format!("{api}/agent/applications/{no}/status"), &agent, json!({"status": "returned", "note": "补充材料"})).await;
+    let (status, body) =
+        post(&format!("{api}/agent/applications/{no}/status"), &agent, json!({"status": "returned", "note": "补充材料"})).await;
     assert_eq!(status, 409, "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("已是最终状态"), "{body}");
     let (_, progress) = get(&format!("{api}/applications/{no}"), &s.token).await;
@@ -198,12 +221,19 @@ async fn anonymous_citizen_is_prefilled_from_what_they_said_and_a_failing_form_g
     assert_eq!(event(&events, "bundle")["card"]["code"], "BUNDLE-XSECS");
     let (_, events) = ask(url, &s, "开始办理", None).await;
     let form = &event(&events, "form")["form"];
-    assert_eq!((field(form, "child_name")["value"].as_str(), field(form, "child_name")["source"].as_str()), (Some("王小明"), Some("对话中提到")), "{form}");
+    assert_eq!(
+        (field(form, "child_name")["value"].as_str(), field(form, "child_name")["source"].as_str()),
+        (Some("王小明"), Some("对话中提到")),
+        "{form}"
+    );
     assert_eq!(field(form, "child_gender")["value"], "男");
     assert!(field(form, "phone")["value"].is_null(), "not signed in: no profile");
     // 免提交 without signing in: only what the bundle issues itself, and the online form filled here.
     let exempt_ok = |e: &str| e.contains("办结后共享") || e.starts_with("在线填写");
-    assert!(form["materials"].as_array().unwrap().iter().all(|m| m["exempt"].is_null() || exempt_ok(m["exempt"].as_str().unwrap())), "no e-licences without signing in");
+    assert!(
+        form["materials"].as_array().unwrap().iter().all(|m| m["exempt"].is_null() || exempt_ok(m["exempt"].as_str().unwrap())),
+        "no e-licences without signing in"
+    );
 
     // Profiles are validated like forms; without signing in there is none to change.
     let (status, _) = post(&format!("{api}/sessions/{}/profile", s.id), &s.token, json!({"phone": "13800000000"})).await;

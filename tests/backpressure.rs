@@ -47,7 +47,13 @@ async fn full_queue_answers_429_and_disconnect_cancels_generation() {
     assert_eq!(status, 429, "{ev:?}");
     assert_eq!(ev[0].data["error"]["code"], "busy");
     assert!(history(url, &b).await.is_empty());
-    let r = client().post(format!("{url}/api/v1/sessions/{}/messages", b.id)).bearer_auth(&b.token).json(&serde_json::json!({"text": "护照"})).send().await.unwrap();
+    let r = client()
+        .post(format!("{url}/api/v1/sessions/{}/messages", b.id))
+        .bearer_auth(&b.token)
+        .json(&serde_json::json!({"text": "护照"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.headers()["retry-after"], "7");
 
     // A hangs up mid-answer: generation stops and the partial answer is kept as interrupted.

@@ -76,20 +76,28 @@ async fn a_settled_answer_shows_what_verification_removed() {
     c.wait().at_most(Duration::from_secs(60)).for_element(Locator::Css(".msg.assistant .sources")).await.unwrap();
 
     let pool = banshi_knowledge::store::open_sqlite(&dir.path().join("banshi.db")).await.unwrap();
-    let (id, meta): (i64, String) = sqlx::query_as("SELECT id, meta FROM messages WHERE role = 'assistant' ORDER BY id DESC LIMIT 1").fetch_one(&pool).await.unwrap();
+    let (id, meta): (i64, String) =
+        sqlx::query_as("SELECT id, meta FROM messages WHERE role = 'assistant' ORDER BY id DESC LIMIT 1").fetch_one(&pool).await.unwrap();
     let mut meta: serde_json::Value = serde_json::from_str(&meta).unwrap();
     let removed = serde_json::json!([{ "text": "还可以享受上门服务并打八折[1]。", "cited": [1], "supported_by": null, "auto": false, "reason": "[1]：与所引资料的重合度20%，低于50%" }]);
     meta["removed"] = removed.clone();
     // The record keeps the events the citizen was left with; the page renders history from them.
-    let card = meta["shown"].as_array().unwrap().iter().find(|e| e["type"] == "sources").expect("the answer showed its card")["card"].clone();
+    let card =
+        meta["shown"].as_array().unwrap().iter().find(|e| e["type"] == "sources").expect("the answer showed its card")["card"].clone();
     meta["shown"] = serde_json::json!([
         {"type": "sources", "card": card},
         {"type": "settled", "text": "换领居民身份证需交工本费20元[1]。", "removed": removed, "sources": meta["sources"], "verification": null},
     ]);
-    sqlx::query("UPDATE messages SET text = '换领居民身份证需交工本费20元[1]。', kind = 'generated', meta = ? WHERE id = ?").bind(meta.to_string()).bind(id).execute(&pool).await.unwrap();
+    sqlx::query("UPDATE messages SET text = '换领居民身份证需交工本费20元[1]。', kind = 'generated', meta = ? WHERE id = ?")
+        .bind(meta.to_string())
+        .bind(id)
+        .execute(&pool)
+        .await
+        .unwrap();
 
     c.refresh().await.unwrap();
-    let notice = c.wait().at_most(Duration::from_secs(30)).for_element(Locator::Css(".msg.assistant .notice.removed summary")).await.unwrap();
+    let notice =
+        c.wait().at_most(Duration::from_secs(30)).for_element(Locator::Css(".msg.assistant .notice.removed summary")).await.unwrap();
     assert_eq!(notice.text().await.unwrap(), "已删去1句无法在办事指南中核实的内容");
     let answer = c.find(Locator::Css(".msg.assistant .answer")).await.unwrap().text().await.unwrap();
     assert!(answer.contains("工本费20元") && !answer.contains("八折"), "{answer}");

@@ -23,7 +23,8 @@ const WAIT: Duration = Duration::from_secs(30);
 async fn submit_newborn(url: &str) -> String {
     let api = format!("{url}/api/v1");
     let s = create_session(url).await;
-    let (status, me) = post(&format!("{api}/sessions/{}/sign-in", s.id), &s.token, json!({"username": "linxiaomei", "password": CITIZEN_PW})).await;
+    let (status, me) =
+        post(&format!("{api}/sessions/{}/sign-in", s.id), &s.token, json!({"username": "linxiaomei", "password": CITIZEN_PW})).await;
     assert_eq!(status, 200, "{me}");
     for text in ["孩子刚出生，要办哪些手续？", "开始办理", "随母，新生儿", "工商银行，邮寄", "首次办理"] {
         let (status, _) = ask(url, &s, text, None).await;
@@ -31,9 +32,15 @@ async fn submit_newborn(url: &str) -> String {
     }
     let (_, form) = get(&format!("{api}/sessions/{}/form", s.id), &s.token).await;
     assert_eq!(form["complete"], true, "{form}");
-    let values: serde_json::Map<String, Value> =
-        form["fields"].as_array().unwrap().iter().filter(|f| !f["value"].is_null()).map(|f| (f["key"].as_str().unwrap().to_string(), f["value"].clone())).collect();
-    let (status, app) = post(&format!("{api}/sessions/{}/applications", s.id), &s.token, json!({"target": "BUNDLE-XSECS", "values": values})).await;
+    let values: serde_json::Map<String, Value> = form["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| !f["value"].is_null())
+        .map(|f| (f["key"].as_str().unwrap().to_string(), f["value"].clone()))
+        .collect();
+    let (status, app) =
+        post(&format!("{api}/sessions/{}/applications", s.id), &s.token, json!({"target": "BUNDLE-XSECS", "values": values})).await;
     assert_eq!(status, 201, "{app}");
     app["tracking_no"].as_str().unwrap().to_string()
 }
@@ -88,7 +95,8 @@ async fn agent_moves_applications_only_by_the_allowed_steps() {
     // Another member of staff accepts it first: the page's 受理 is refused with the server's
     // message, and the page then shows what is allowed now.
     let other = login(&server.url, "zhou", AGENT_PW).await;
-    let (status, body) = post(&format!("{}/api/v1/agent/applications/{first}/status", server.url), &other, json!({"status": "accepted"})).await;
+    let (status, body) =
+        post(&format!("{}/api/v1/agent/applications/{first}/status", server.url), &other, json!({"status": "accepted"})).await;
     assert_eq!(status, 200, "{body}");
     click_text(&c, ".detail-head .actions button", "受理", WAIT).await;
     wait_text(&c, ".toast.bad", "已是“已受理”状态", WAIT).await;

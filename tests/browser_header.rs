@@ -42,7 +42,12 @@ fn num(v: &Value) -> f64 {
 }
 
 fn inside(r: &Value, vw: f64, vh: f64) -> bool {
-    num(&r["l"]) >= -0.5 && num(&r["t"]) >= -0.5 && num(&r["r"]) <= vw + 0.5 && num(&r["b"]) <= vh + 0.5 && num(&r["w"]) > 0.0 && num(&r["h"]) > 0.0
+    num(&r["l"]) >= -0.5
+        && num(&r["t"]) >= -0.5
+        && num(&r["r"]) <= vw + 0.5
+        && num(&r["b"]) <= vh + 0.5
+        && num(&r["w"]) > 0.0
+        && num(&r["h"]) > 0.0
 }
 
 /// Overlap area of two rectangles (0 when they only touch).
@@ -97,7 +102,8 @@ fn problems(m: &Value, state: &str, device: f64) -> Vec<String> {
         }
     }
     // Touch targets: the header's buttons and every quick action, at least 44 × 44 CSS px.
-    let mut targets: Vec<(String, Value)> = ["signin", "bigfont", "restart"].iter().map(|k| (k.to_string(), m["rects"][*k].clone())).collect();
+    let mut targets: Vec<(String, Value)> =
+        ["signin", "bigfont", "restart"].iter().map(|k| (k.to_string(), m["rects"][*k].clone())).collect();
     targets.extend(m["quick"].as_array().unwrap().iter().map(|q| (format!("quick {}", q["label"]), q["rect"].clone())));
     for (name, r) in targets {
         if !r.is_null() && (num(&r["w"]) < 44.0 || num(&r["h"]) < 44.0) {

@@ -50,8 +50,20 @@ async fn clean_and_defective_sets_get_their_reports() {
         std::fs::write(&p, text_pdf(&lines(ls))).unwrap();
         p
     };
-    let birth = write("出生医学证明.pdf", &["出生医学证明", "新生儿姓名 陈思语", "出生时间 2026年11月18日", "母亲姓名 林晓梅", "母亲身份证件号码 35010219930412124X", "父亲姓名 陈志强", "父亲身份证件号码 350102199108201330"]);
-    let mother = write("母亲身份证.pdf", &["居民身份证", "姓名 林晓梅", "公民身份号码 35010219930412124X", "有效期限 2021.03.01-2041.03.01"]);
+    let birth = write(
+        "出生医学证明.pdf",
+        &[
+            "出生医学证明",
+            "新生儿姓名 陈思语",
+            "出生时间 2026年11月18日",
+            "母亲姓名 林晓梅",
+            "母亲身份证件号码 35010219930412124X",
+            "父亲姓名 陈志强",
+            "父亲身份证件号码 350102199108201330",
+        ],
+    );
+    let mother =
+        write("母亲身份证.pdf", &["居民身份证", "姓名 林晓梅", "公民身份号码 35010219930412124X", "有效期限 2021.03.01-2041.03.01"]);
     let hukou = write("户口簿.pdf", &["居民户口簿", "户主姓名 陈志强", "户别 家庭户", "姓名 林晓梅", "公民身份号码 35010219930412124X"]);
     let bad_id = write("身份证.pdf", &["居民身份证", "姓名 林晓梅", "公民身份号码 350102199304121241", "有效期限 2010.03.01-2020.03.01"]);
 
@@ -80,7 +92,10 @@ async fn clean_and_defective_sets_get_their_reports() {
     // The optional 父母结婚证 was not uploaded: a neutral 未上传（非必需）, not a green 通过.
     let optional = report.find(Locator::Css(".pr-not_uploaded")).await.unwrap_or_else(|_| panic!("an optional line: {text}"));
     let optional_text = optional.text().await.unwrap();
-    assert!(optional_text.contains("父母结婚证") && optional_text.contains("未上传（非必需）") && !optional_text.contains("通过"), "{optional_text}");
+    assert!(
+        optional_text.contains("父母结婚证") && optional_text.contains("未上传（非必需）") && !optional_text.contains("通过"),
+        "{optional_text}"
+    );
     shot(&c, "prereview-2-clean-report.png").await;
 
     // A new conversation with a defective set.

@@ -12,8 +12,6 @@ use serde_json::{json, Value};
 const CODE: &str = "SAMPLE-GA-001";
 const PW: &str = "Editor-Pass-2026";
 
-
-
 async fn answer(url: &str, q: &str) -> String {
     let s = create_session(url).await;
     let (_, events) = ask(url, &s, q, None).await;
@@ -69,14 +67,16 @@ async fn editors_publish_and_roll_back_and_everything_is_audited() {
     assert!(time.contains("7个工作日"), "{time}");
 
     let (_, diff) = get(&format!("{api}/editor/guides/{CODE}/diff?from={base}&to={draft}"), &wang).await;
-    let changed: Vec<String> = diff.as_array().unwrap().iter().filter(|l| l["op"] == "+").map(|l| l["text"].as_str().unwrap().to_string()).collect();
+    let changed: Vec<String> =
+        diff.as_array().unwrap().iter().filter(|l| l["op"] == "+").map(|l| l["text"].as_str().unwrap().to_string()).collect();
     assert!(changed.iter().any(|l| l.contains("30")) && changed.iter().any(|l| l.contains("\"days\": 7")), "{changed:?}");
 
     let (status, _) = post(&format!("{api}/editor/guides/{CODE}/rollback"), &wang, json!({"version": base})).await;
     assert_eq!(status, 200);
     assert!(answer(url, "换身份证要交多少钱").await.contains("20元"), "rolled back");
     let (_, versions) = get(&format!("{api}/editor/guides/{CODE}/versions"), &wang).await;
-    let live: Vec<u64> = versions.as_array().unwrap().iter().filter(|v| v["live"] == true).map(|v| v["version"].as_u64().unwrap()).collect();
+    let live: Vec<u64> =
+        versions.as_array().unwrap().iter().filter(|v| v["live"] == true).map(|v| v["version"].as_u64().unwrap()).collect();
     assert_eq!(live, [base]);
 
     // Authorisation: editors only; the audit log for admins only.
@@ -97,7 +97,10 @@ async fn editors_publish_and_roll_back_and_everything_is_audited() {
     assert_eq!(actions, ["guide.rollback", "guide.publish", "guide.draft"], "newest first, refused changes not logged");
     let publish = &log[1];
     assert_eq!(publish["actor"], "user:wang");
-    assert_eq!((publish["before"]["fees"][0]["amount_yuan"].as_f64(), publish["after"]["fees"][0]["amount_yuan"].as_f64()), (Some(20.0), Some(30.0)));
+    assert_eq!(
+        (publish["before"]["fees"][0]["amount_yuan"].as_f64(), publish["after"]["fees"][0]["amount_yuan"].as_f64()),
+        (Some(20.0), Some(30.0))
+    );
     let (_, users) = get(&format!("{api}/admin/audit?entity=user"), &root).await;
     assert_eq!(users.as_array().unwrap().len(), 4, "every user added is logged");
 }
@@ -119,7 +122,11 @@ async fn a_rollback_is_never_undone_by_publishing_what_was_rolled_back() {
     let fee = |g: &Value| g["fees"][0]["amount_yuan"].as_f64();
 
     let (_, g) = get(&format!("{api}/editor/guides/{CODE}"), &wang).await;
-    assert_eq!((g["editing_version"].as_u64(), g["latest_version"].as_u64(), g["live_version"].as_u64()), (Some(1), Some(1), Some(1)), "{g}");
+    assert_eq!(
+        (g["editing_version"].as_u64(), g["latest_version"].as_u64(), g["live_version"].as_u64()),
+        (Some(1), Some(1), Some(1)),
+        "{g}"
+    );
     let mut raised = g["editing"].clone();
     raised["fees"][0]["amount_yuan"] = json!(30.0);
     let (status, d) = post(&format!("{api}/editor/guides/{CODE}/drafts"), &wang, json!({"base_version": 1, "guide": raised})).await;
@@ -140,7 +147,11 @@ async fn a_rollback_is_never_undone_by_publishing_what_was_rolled_back() {
 
     // What the console loads now: the live version 1 to edit, not the rolled-back 2 or the draft 3 built on it.
     let (_, g) = get(&format!("{api}/editor/guides/{CODE}"), &wang).await;
-    assert_eq!((g["editing_version"].as_u64(), g["live_version"].as_u64(), g["latest_version"].as_u64()), (Some(1), Some(1), Some(3)), "{g}");
+    assert_eq!(
+        (g["editing_version"].as_u64(), g["live_version"].as_u64(), g["latest_version"].as_u64()),
+        (Some(1), Some(1), Some(3)),
+        "{g}"
+    );
     assert_eq!(fee(&g["editing"]), Some(20.0));
 
     // Publishing the rolled-back version, or the draft built on it, is refused with the reason.
@@ -170,7 +181,11 @@ async fn a_rollback_is_never_undone_by_publishing_what_was_rolled_back() {
     let root = login(url, "root", PW).await;
     let (_, log) = get(&format!("{api}/admin/audit?entity=guide&entity_id={CODE}"), &root).await;
     let actions: Vec<&str> = log.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
-    assert_eq!(actions, ["guide.publish", "guide.draft", "guide.rollback", "guide.draft", "guide.publish", "guide.draft"], "refusals are not logged");
+    assert_eq!(
+        actions,
+        ["guide.publish", "guide.draft", "guide.rollback", "guide.draft", "guide.publish", "guide.draft"],
+        "refusals are not logged"
+    );
 }
 
 /// A real Guangdong catalogue row whose legal limit is “60(自然日)” and promised limit
@@ -212,14 +227,23 @@ async fn time_limits_keep_their_units_from_the_catalogue_to_the_answer() {
     let (status, g) = get(&format!("{api}/editor/guides/{EIA}"), &wang).await;
     assert_eq!(status, 200, "{g}");
     let guide = &g["editing"];
-    assert_eq!((guide["legal_time_limit"]["days"].as_u64(), guide["legal_time_limit"]["unit"].as_str()), (Some(60), Some("calendar_days")), "{guide}");
+    assert_eq!(
+        (guide["legal_time_limit"]["days"].as_u64(), guide["legal_time_limit"]["unit"].as_str()),
+        (Some(60), Some("calendar_days")),
+        "{guide}"
+    );
     assert_eq!(guide["promised_time_limit"]["unit"], "working_days");
 
     // The editor's preview, with its default questions (“…多久能办好？” among them).
     let (status, p) = post(&format!("{api}/editor/preview"), &wang, json!({"guide": guide})).await;
     assert_eq!(status, 200, "{p}");
-    assert_eq!((p["card"]["legal_time_limit"].as_str(), p["card"]["promised_time_limit"].as_str()), (Some("60日"), Some("15个工作日")), "{p}");
-    let how_long = p["answers"].as_array().unwrap().iter().find(|a| a["question"].as_str().unwrap().contains("多久能办好")).expect("a time question");
+    assert_eq!(
+        (p["card"]["legal_time_limit"].as_str(), p["card"]["promised_time_limit"].as_str()),
+        (Some("60日"), Some("15个工作日")),
+        "{p}"
+    );
+    let how_long =
+        p["answers"].as_array().unwrap().iter().find(|a| a["question"].as_str().unwrap().contains("多久能办好")).expect("a time question");
     let text = how_long["answer"].as_str().unwrap();
     assert!(text.contains("法定办结时限为60日") && text.contains("承诺办结时限为15个工作日"), "{how_long}");
     assert!(!text.contains("60个工作日") && !text.contains("基本信息"), "{text}");
@@ -228,7 +252,12 @@ async fn time_limits_keep_their_units_from_the_catalogue_to_the_answer() {
     // The same for a sample item whose name ends in 换领 (the preview quoted 基本信息 for it).
     let (_, sample) = get(&format!("{api}/editor/guides/{CODE}"), &wang).await;
     let (_, p) = post(&format!("{api}/editor/preview"), &wang, json!({"guide": sample["editing"]})).await;
-    let how_long = p["answers"].as_array().unwrap().iter().find(|a| a["question"] == "居民身份证换领多久能办好？").expect("the preview's time question");
+    let how_long = p["answers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["question"] == "居民身份证换领多久能办好？")
+        .expect("the preview's time question");
     assert!(how_long["answer"].as_str().unwrap().contains("法定办结时限为60日"), "{how_long}");
     assert!(how_long["sources"].as_array().unwrap().iter().all(|s| s["section"] == "time_limit"), "{how_long}");
 
@@ -237,7 +266,8 @@ async fn time_limits_keep_their_units_from_the_catalogue_to_the_answer() {
     let (_, events) = ask(url, &s, "建设项目环境影响报告书审批要多久？", None).await;
     let card = &events.iter().find(|e| e.event == "sources").expect("a sources card").data["card"];
     assert_eq!((card["legal_time_limit"].as_str(), card["promised_time_limit"].as_str()), (Some("60日"), Some("15个工作日")), "{card}");
-    let text: String = events.iter().filter(|e| e.event == "token").map(|e| e.data["text"].as_str().unwrap_or_default().to_string()).collect();
+    let text: String =
+        events.iter().filter(|e| e.event == "token").map(|e| e.data["text"].as_str().unwrap_or_default().to_string()).collect();
     assert!(text.contains("60日") && !text.contains("60个工作日"), "{text}");
 }
 
@@ -289,7 +319,10 @@ async fn curated_answers_come_first_marked_with_their_source() {
     let actions: Vec<&str> = log.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
     assert_eq!(actions, ["curated.retire", "curated.add"]);
     let (_, tickets) = get(&format!("{api}/admin/audit?entity=ticket"), &root).await;
-    assert_eq!(tickets.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect::<Vec<_>>(), ["ticket.claim", "ticket.create"]);
+    assert_eq!(
+        tickets.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect::<Vec<_>>(),
+        ["ticket.claim", "ticket.create"]
+    );
     let claim = &tickets[0];
     assert_eq!((claim["action"].as_str(), claim["actor"].as_str()), (Some("ticket.claim"), Some("user:zhang")), "{tickets}");
     assert_eq!((claim["before"]["status"].as_str(), claim["after"]["status"].as_str()), (Some("pending"), Some("assigned")));
@@ -303,7 +336,22 @@ async fn the_gap_dashboard_groups_real_failures_and_a_curated_answer_closes_one(
     ingest(dir.path(), None);
     add_user(dir.path(), "wang", "editor", PW);
     // Replays 200+ conversations from one address: the per-address limits are off here (tests/abuse.rs tests them).
-    let server = Server::start(dir.path(), None, &["--max-waiting", "64", "--limit-sessions", "off", "--limit-messages-per-address", "off", "--limit-ratings", "off", "--limit-handoffs-per-address", "off"]);
+    let server = Server::start(
+        dir.path(),
+        None,
+        &[
+            "--max-waiting",
+            "64",
+            "--limit-sessions",
+            "off",
+            "--limit-messages-per-address",
+            "off",
+            "--limit-ratings",
+            "off",
+            "--limit-handoffs-per-address",
+            "off",
+        ],
+    );
     let url = &server.url;
     let api = format!("{url}/api/v1");
 
@@ -314,7 +362,8 @@ async fn the_gap_dashboard_groups_real_failures_and_a_curated_answer_closes_one(
         .filter_map(|e| serde_json::from_str::<Value>(&std::fs::read_to_string(e.unwrap().path()).ok()?).ok())
         .filter_map(|g| g["name"].as_str().map(str::to_string))
         .collect();
-    let mut log: Vec<String> = names.iter().flat_map(|n| [format!("{n}需要什么材料"), format!("{n}多久能办好"), format!("{n}收费吗")]).collect();
+    let mut log: Vec<String> =
+        names.iter().flat_map(|n| [format!("{n}需要什么材料"), format!("{n}多久能办好"), format!("{n}收费吗")]).collect();
     let pets = ["宠物医保怎么办理", "宠物医保在哪里报销", "给宠物买医保需要什么", "宠物医保一年多少钱", "宠物看病能用医保吗"];
     for i in 0..60 {
         log.push(pets[i % pets.len()].to_string());
@@ -339,7 +388,8 @@ async fn the_gap_dashboard_groups_real_failures_and_a_curated_answer_closes_one(
     let (status, groups) = get(&format!("{api}/editor/gaps"), &wang).await;
     assert_eq!(status, 200, "{groups}");
     let groups = groups.as_array().unwrap();
-    let pet = groups.iter().find(|g| g["samples"].as_array().unwrap().iter().any(|q| q.as_str().unwrap().contains("宠物"))).expect("a pet group");
+    let pet =
+        groups.iter().find(|g| g["samples"].as_array().unwrap().iter().any(|q| q.as_str().unwrap().contains("宠物"))).expect("a pet group");
     assert!(pet["count"].as_u64().unwrap() >= 30, "{pet}");
     assert!(pet["samples"].as_array().unwrap().iter().all(|q| q.as_str().unwrap().contains("宠物")), "one topic per group: {pet}");
     assert_eq!(pet["last_7_days"], pet["count"]);
@@ -349,7 +399,8 @@ async fn the_gap_dashboard_groups_real_failures_and_a_curated_answer_closes_one(
     // A curated answer for the group's top question changes the next answer; the gap is closed.
     let top = pet["top_question"].as_str().unwrap().to_string();
     let answer = "目前本市基本医疗保险不覆盖宠物诊疗费用，宠物医疗可了解商业保险产品。";
-    let (status, _) = post(&format!("{api}/editor/curated"), &wang, json!({"question": top, "answer": answer, "from_gap": pet["title"]})).await;
+    let (status, _) =
+        post(&format!("{api}/editor/curated"), &wang, json!({"question": top, "answer": answer, "from_gap": pet["title"]})).await;
     assert_eq!(status, 201);
     let s = create_session(url).await;
     let (_, events) = ask(url, &s, &top, None).await;
@@ -395,7 +446,8 @@ async fn bundles_have_the_same_life_cycle_and_are_checked_against_the_guides() {
     // A bundle naming an item that does not exist is saved as a draft but cannot go live.
     let mut broken = bundle.clone();
     broken["items"].as_array_mut().unwrap().push(json!({"code": "SAMPLE-NOPE-999", "optional": true}));
-    let (status, d2) = post(&format!("{api}/editor/bundles/{code}/drafts"), &wang, json!({"base_version": d["version"], "bundle": broken})).await;
+    let (status, d2) =
+        post(&format!("{api}/editor/bundles/{code}/drafts"), &wang, json!({"base_version": d["version"], "bundle": broken})).await;
     assert_eq!(status, 201, "{d2}");
     let (status, e) = post(&format!("{api}/editor/bundles/{code}/publish"), &wang, json!({"version": d2["version"]})).await;
     assert_eq!(status, 422, "{e}");

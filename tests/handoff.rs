@@ -24,8 +24,6 @@ fn setup() -> (tempfile::TempDir, Server) {
     (dir, server)
 }
 
-
-
 #[tokio::test]
 async fn complaint_goes_to_an_agent_who_replies_live_and_a_bad_rating_opens_a_follow_up() {
     let (_dir, server) = setup();
@@ -47,7 +45,11 @@ async fn complaint_goes_to_an_agent_who_replies_live_and_a_bad_rating_opens_a_fo
     // The console hears of the new ticket, with its summary and routing.
     let ev = console.until(WAIT, "the new ticket", |e| e.event == "ticket" && e.data["ticket"]["id"] == id).await;
     let t = &ev.data["ticket"];
-    assert_eq!((t["reason"].as_str(), t["priority"].as_i64(), t["appeal_type"].as_str()), (Some("complaint"), Some(1), Some("投诉/求助")), "{t}");
+    assert_eq!(
+        (t["reason"].as_str(), t["priority"].as_i64(), t["appeal_type"].as_str()),
+        (Some("complaint"), Some(1), Some("投诉/求助")),
+        "{t}"
+    );
     assert!(t["department"].as_str().unwrap().starts_with("示例市"), "{t}");
     assert!(t["summary"]["wants"][0].as_str().unwrap().contains("油烟"), "{t}");
 
@@ -64,11 +66,14 @@ async fn complaint_goes_to_an_agent_who_replies_live_and_a_bad_rating_opens_a_fo
     let li = login(url, "li", AGENT_PW).await;
     let (status, err) = post(&format!("{api}/agent/tickets/{id}/claim"), &li, json!({})).await;
     assert_eq!((status, err["error"]["code"].as_str()), (409, Some("conflict")), "a claimed ticket cannot be claimed twice");
-    citizen.until(WAIT, "the join notice", |e| e.event == "message" && e.data["message"]["text"].as_str().unwrap_or("").contains("已接入")).await;
+    citizen
+        .until(WAIT, "the join notice", |e| e.event == "message" && e.data["message"]["text"].as_str().unwrap_or("").contains("已接入"))
+        .await;
     let (status, _) = post(&format!("{api}/agent/tickets/{id}/messages"), &li, json!({"text": "不是我的单"})).await;
     assert_eq!(status, 409, "only the assignee replies");
 
-    let (status, _) = post(&format!("{api}/agent/tickets/{id}/messages"), &agent, json!({"text": "您好，已转城管部门核查油烟问题。"})).await;
+    let (status, _) =
+        post(&format!("{api}/agent/tickets/{id}/messages"), &agent, json!({"text": "您好，已转城管部门核查油烟问题。"})).await;
     assert_eq!(status, 201);
     let reply = citizen.until(WAIT, "the agent's reply", |e| e.event == "message" && e.data["message"]["role"] == "agent").await;
     assert_eq!(reply.data["message"]["text"], "您好，已转城管部门核查油烟问题。");
@@ -83,7 +88,8 @@ async fn complaint_goes_to_an_agent_who_replies_live_and_a_bad_rating_opens_a_fo
     let (status, resolved) = post(&format!("{api}/agent/tickets/{id}/resolve"), &agent, json!({"note": "已转城管，次日回复"})).await;
     assert_eq!((status, resolved["status"].as_str()), (200, Some("resolved")));
     citizen.until(WAIT, "the rating request", |e| e.event == "rating_request" && e.data["ticket_id"] == id).await;
-    let (status, rated) = post(&format!("{api}/sessions/{}/ratings", s.id), &s.token, json!({"level": 2, "comment": "油烟还在", "ticket_id": id})).await;
+    let (status, rated) =
+        post(&format!("{api}/sessions/{}/ratings", s.id), &s.token, json!({"level": 2, "comment": "油烟还在", "ticket_id": id})).await;
     assert_eq!(status, 201, "{rated}");
     let follow = rated["follow_up_ticket"].as_i64().expect("a follow-up ticket");
     let ev = console.until(WAIT, "the follow-up ticket", |e| e.event == "ticket" && e.data["ticket"]["id"] == follow).await;
@@ -96,7 +102,12 @@ async fn complaint_goes_to_an_agent_who_replies_live_and_a_bad_rating_opens_a_fo
     assert_eq!(stats["ratings"]["by_level"], json!([0, 0, 0, 1, 0]), "{stats}");
     let (_, queue) = get(&format!("{api}/agent/tickets?view=queue"), &agent).await;
     assert_eq!(queue.as_array().unwrap().iter().map(|t| t["id"].as_i64().unwrap()).collect::<Vec<_>>(), [follow]);
-    let (status, draft) = post(&format!("{api}/agent/tickets/{id}/knowledge"), &agent, json!({"question": "饭店油烟扰民找谁？", "answer": "可拨打12345反映，由城管部门核查处理。"})).await;
+    let (status, draft) = post(
+        &format!("{api}/agent/tickets/{id}/knowledge"),
+        &agent,
+        json!({"question": "饭店油烟扰民找谁？", "answer": "可拨打12345反映，由城管部门核查处理。"}),
+    )
+    .await;
     assert_eq!(status, 201, "{draft}");
 
     let metrics = client().get(format!("{url}/metrics")).send().await.unwrap().text().await.unwrap();

@@ -88,7 +88,14 @@ async fn headers_and_json_errors_on_every_bad_request() {
     // Oversize upload: the file limit, in MB.
     let part = reqwest::multipart::Part::bytes(vec![b'%'; 200_000]).file_name("a.pdf");
     let form = reqwest::multipart::Form::new().part("file", part);
-    let r = c.post(format!("{api}/sessions/{}/uploads", s.id)).header("connection", "close").bearer_auth(&s.token).multipart(form).send().await.unwrap();
+    let r = c
+        .post(format!("{api}/sessions/{}/uploads", s.id))
+        .header("connection", "close")
+        .bearer_auth(&s.token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
     let (status, _, v) = read(r).await;
     assert_eq!((status, v["error"]["code"].as_str()), (413, Some("too_large")), "{v}");
     assert_chinese(&v);
@@ -99,7 +106,8 @@ async fn headers_and_json_errors_on_every_bad_request() {
     assert_eq!(v["error"]["message"], "路径参数 id：应为整数，收到“abc”");
 
     // A bad query parameter.
-    let (status, _, v) = read(c.get(format!("{api}/sessions/{}/messages?limit=abc", s.id)).bearer_auth(&s.token).send().await.unwrap()).await;
+    let (status, _, v) =
+        read(c.get(format!("{api}/sessions/{}/messages?limit=abc", s.id)).bearer_auth(&s.token).send().await.unwrap()).await;
     assert_eq!(status, 422, "{v}");
     assert_eq!(v["error"]["message"], "查询参数 limit：应为整数");
 
@@ -135,7 +143,11 @@ async fn headers_and_json_errors_on_every_bad_request() {
     // A wrong staff password says so, with its own code; a bad token is still `unauthorized`.
     for (user, pw) in [("agent1", "wrong-password"), ("nobody", PASSWORD)] {
         let (status, _, v) = read(c.post(&login_url).json(&json!({"username": user, "password": pw})).send().await.unwrap()).await;
-        assert_eq!((status, v["error"]["code"].as_str(), v["error"]["message"].as_str()), (401, Some("invalid_credentials"), Some("用户名或密码不正确")), "{v}");
+        assert_eq!(
+            (status, v["error"]["code"].as_str(), v["error"]["message"].as_str()),
+            (401, Some("invalid_credentials"), Some("用户名或密码不正确")),
+            "{v}"
+        );
     }
     let (status, _, v) = read(c.get(format!("{api}/auth/me")).bearer_auth("not-a-token").send().await.unwrap()).await;
     assert_eq!((status, v["error"]["code"].as_str()), (401, Some("unauthorized")), "{v}");
@@ -184,7 +196,13 @@ async fn the_data_dir_database_and_uploads_are_owner_only() {
     let old = data.join("uploads/ab");
     std::fs::create_dir_all(&old).unwrap();
     std::fs::write(old.join("ab12"), b"an old upload").unwrap();
-    let loose = [(data.clone(), 0o755), (data.join("uploads"), 0o755), (old.clone(), 0o755), (old.join("ab12"), 0o644), (data.join("banshi.db"), 0o644)];
+    let loose = [
+        (data.clone(), 0o755),
+        (data.join("uploads"), 0o755),
+        (old.clone(), 0o755),
+        (old.join("ab12"), 0o644),
+        (data.join("banshi.db"), 0o644),
+    ];
     for (p, m) in loose {
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(m)).unwrap();
     }
@@ -193,7 +211,13 @@ async fn the_data_dir_database_and_uploads_are_owner_only() {
     let pdf = text_pdf(&["居民身份证".to_string(), "姓名 林晓梅".to_string(), "公民身份号码 35010219930412124X".to_string()]);
     let part = reqwest::multipart::Part::bytes(pdf.clone()).file_name("id.pdf");
     let form = reqwest::multipart::Form::new().part("file", part);
-    let r = client().post(format!("{}/api/v1/sessions/{}/uploads", server.url, s.id)).bearer_auth(&s.token).multipart(form).send().await.unwrap();
+    let r = client()
+        .post(format!("{}/api/v1/sessions/{}/uploads", server.url, s.id))
+        .bearer_auth(&s.token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
 
     assert_eq!(mode(&data), 0o700, "data dir");

@@ -14,7 +14,11 @@ fn concurrent_sessions_are_all_answered_and_stored() {
     // A small wait queue so some messages are refused with 429 and retried. All sessions come
     // from one address, which the per-address limits are there to stop: off for this run.
     let no_limits = ["--limit-sessions", "off", "--limit-messages-per-address", "off"];
-    let server = Server::start(dir.path(), None, &[&["--max-in-flight", "2", "--max-waiting", "4", "--retry-after", "1"][..], &no_limits[..]].concat());
+    let server = Server::start(
+        dir.path(),
+        None,
+        &[&["--max-in-flight", "2", "--max-waiting", "4", "--retry-after", "1"][..], &no_limits[..]].concat(),
+    );
     let out = Command::new(BIN)
         .args(["bench", "load", "--url", &server.url, "--sessions", "30", "--messages", "3", "--timeout", "240"])
         .output()

@@ -35,8 +35,12 @@ fn stream_events(doc: &Value, path: &str, method: &str) -> BTreeSet<String> {
         .map(|v| {
             let v = resolve(doc, v);
             // A tagged variant: `event` is an enum of one name (possibly inside an allOf).
-            let props = v.get("properties").or_else(|| v["allOf"].as_array().and_then(|a| a.iter().find_map(|p| resolve(doc, p).get("properties"))));
-            let tag = props.and_then(|p| p["event"]["enum"][0].as_str()).unwrap_or_else(|| panic!("{method} {path}: a variant without its event name: {v}"));
+            let props = v
+                .get("properties")
+                .or_else(|| v["allOf"].as_array().and_then(|a| a.iter().find_map(|p| resolve(doc, p).get("properties"))));
+            let tag = props
+                .and_then(|p| p["event"]["enum"][0].as_str())
+                .unwrap_or_else(|| panic!("{method} {path}: a variant without its event name: {v}"));
             tag.to_string()
         })
         .collect()
@@ -103,7 +107,9 @@ async fn the_served_document_is_valid_openapi_3_1_with_parameters_where_the_rout
                 let p = resolve(&doc, p);
                 let name = p["name"].as_str().unwrap_or_default();
                 match p["in"].as_str().unwrap_or_default() {
-                    "path" if !template.contains(name) => problems.push(format!("{method} {path}: `{name}` is in: path but not in the template")),
+                    "path" if !template.contains(name) => {
+                        problems.push(format!("{method} {path}: `{name}` is in: path but not in the template"))
+                    }
                     "path" if p["required"] != true => problems.push(format!("{method} {path}: path parameter `{name}` is not required")),
                     "path" => {
                         declared.insert(name);
@@ -126,7 +132,22 @@ async fn the_served_document_is_valid_openapi_3_1_with_parameters_where_the_rout
     // The answer stream documents every event of the streaming contract (README); the live
     // streams document theirs.
     let events = stream_events(&doc, "/api/v1/sessions/{id}/messages", "post");
-    for e in ["message", "status", "sources", "token", "citations", "settled", "replace", "withdraw", "clarify", "decline", "handoff", "ticket", "done", "error"] {
+    for e in [
+        "message",
+        "status",
+        "sources",
+        "token",
+        "citations",
+        "settled",
+        "replace",
+        "withdraw",
+        "clarify",
+        "decline",
+        "handoff",
+        "ticket",
+        "done",
+        "error",
+    ] {
         assert!(events.contains(e), "the answer stream's schema lacks `{e}`: {events:?}");
     }
     for (path, name) in [("/api/v1/sessions/{id}/events", "CitizenEvent"), ("/api/v1/agent/events", "AgentEvent")] {

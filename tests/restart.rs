@@ -1,6 +1,6 @@
 //! Durability: SIGKILL the server mid-conversation, start it again on the same data dir, and
 //! the history and the dialogue state (the item under discussion) are intact. SIGTERM stops it
-//! cleanly.
+//! cleanly. A second process on the same data dir is refused with what to do.
 
 mod common;
 
@@ -31,6 +31,27 @@ async fn history_and_dialogue_state_survive_sigkill() {
     assert_eq!(history(&server.url, &s).await.len(), 4);
 }
 
+/// A second process on a data dir the server holds is told what to do, in one line, without a
+/// stack trace even when RUST_BACKTRACE asks for one.
+#[tokio::test]
+async fn a_second_process_on_a_served_data_dir_is_told_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    ingest(dir.path(), None);
+    let _server = Server::start(dir.path(), None, &[]);
+    let out = std::process::Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--no-models", "search", "身份证"])
+        .env("RUST_BACKTRACE", "1")
+        .env("BANSHI_LOG", "error")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("is open in another banshi process") && stderr.contains("stop it first"), "{stderr}");
+    assert!(!stderr.contains("backtrace") && stderr.lines().count() == 1, "{stderr}");
+}
+
 #[tokio::test]
 async fn sigterm_shuts_down_gracefully() {
     let dir = tempfile::tempdir().unwrap();
@@ -54,14 +75,28 @@ async fn pending_and_assigned_tickets_survive_sigkill() {
     ask(&server.url, &b, "小区电梯坏了一个月物业不修，请帮忙！", None).await;
     let agent = login(&server.url, "zhang", "Agent-Pass-2026").await;
     let open = |url: String, token: String| async move {
-        client().get(format!("{url}/api/v1/agent/tickets?view=open")).bearer_auth(token).send().await.unwrap().json::<serde_json::Value>().await.unwrap()
+        client()
+            .get(format!("{url}/api/v1/agent/tickets?view=open"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json::<serde_json::Value>()
+            .await
+            .unwrap()
     };
     let before = open(server.url.clone(), agent.clone()).await;
     assert_eq!(before.as_array().unwrap().len(), 2);
     let claimed = before.as_array().unwrap().iter().find(|t| t["session_id"] == a.id.as_str()).unwrap()["id"].as_i64().unwrap();
     let r = client().post(format!("{api}/agent/tickets/{claimed}/claim")).bearer_auth(&agent).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    let r = client().post(format!("{api}/agent/tickets/{claimed}/messages")).bearer_auth(&agent).json(&serde_json::json!({"text": "您好，请讲"})).send().await.unwrap();
+    let r = client()
+        .post(format!("{api}/agent/tickets/{claimed}/messages"))
+        .bearer_auth(&agent)
+        .json(&serde_json::json!({"text": "您好，请讲"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201);
     let before = open(server.url.clone(), agent.clone()).await;
     let transcript_a = history(&server.url, &a).await;

@@ -65,7 +65,10 @@ fn reduce(events: &[Sse]) -> (String, Value) {
             "decline" | "handoff" => blocks.push(text(d, "message")),
             "done" => {
                 let stored = text(d, "text");
-                assert!(provisional.is_empty() || provisional == stored, "`done` left unconfirmed text on screen: {provisional:?} (answer {stored:?})");
+                assert!(
+                    provisional.is_empty() || provisional == stored,
+                    "`done` left unconfirmed text on screen: {provisional:?} (answer {stored:?})"
+                );
                 blocks.push(std::mem::take(&mut provisional));
                 blocks.retain(|b| !b.is_empty());
                 return (blocks.join("\n"), d.clone());

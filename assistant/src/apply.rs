@@ -27,7 +27,9 @@ use crate::{AnswerEvent, Assistant, AssistantError, DialogueState, ItemRef, Outc
 /// Tracking numbers: `BS` + date + six digits.
 static TRACKING: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?i)\bBS\d{14}\b").expect("static regex"));
 static PROGRESS: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"进度|办到哪|办得怎么样|什么状态|审核到").expect("static regex"));
-static START: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^(?:我)?(?:要|想|现在|马上|立即|开始)?(?:办理|申请|填表|办|一表填报|在线办理|开始办理)(?:吧|一下|这个|这件事|一件事)?[。！!]?$|开始办理|立即办理|我要办理|我要申请|一表填报").expect("static regex"));
+static START: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?:我)?(?:要|想|现在|马上|立即|开始)?(?:办理|申请|填表|办|一表填报|在线办理|开始办理)(?:吧|一下|这个|这件事|一件事)?[。！!]?$|开始办理|立即办理|我要办理|我要申请|一表填报").expect("static regex")
+});
 static CANCEL: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^(?:取消|不办了|退出|算了|先不办|取消办理)").expect("static regex"));
 
 /// A button under an answer that sends `text` as the citizen's next message.
@@ -104,7 +106,13 @@ fn kind_str(k: FieldKind) -> String {
 impl FormView {
     pub fn of(p: &FormProgress) -> FormView {
         let item_name = |code: &str| {
-            p.spec.materials.iter().flat_map(|m| &m.needed_by).find(|n| n.0 == code).map(|n| n.1.clone()).unwrap_or_else(|| code.to_string())
+            p.spec
+                .materials
+                .iter()
+                .flat_map(|m| &m.needed_by)
+                .find(|n| n.0 == code)
+                .map(|n| n.1.clone())
+                .unwrap_or_else(|| code.to_string())
         };
         FormView {
             target: p.spec.target.clone(),
@@ -182,7 +190,13 @@ impl Assistant {
     }
 
     /// Answer about a bundle: its card, a short summary, and the offer to apply.
-    pub(crate) async fn answer_bundle(&self, state: &mut DialogueState, code: &str, confidence: Option<f32>, events: &Events) -> Result<Outcome, AssistantError> {
+    pub(crate) async fn answer_bundle(
+        &self,
+        state: &mut DialogueState,
+        code: &str,
+        confidence: Option<f32>,
+        events: &Events,
+    ) -> Result<Outcome, AssistantError> {
         let b = self.kb.bundle(code).await?.ok_or_else(|| AssistantError::NotFound(code.to_string()))?;
         let guides = self.items_of(&b).await?;
         let spec = FormSpec::for_bundle(&b, &guides).map_err(AssistantError::Train)?;
@@ -194,7 +208,17 @@ impl Assistant {
             name: b.name.clone(),
             summary: b.summary.clone(),
             department: b.department.clone(),
-            items: b.items.iter().map(|i| (guides.iter().find(|g| g.code == i.code).map(|g| g.name.clone()).unwrap_or_else(|| i.code.clone()), i.note.clone(), i.optional)).collect(),
+            items: b
+                .items
+                .iter()
+                .map(|i| {
+                    (
+                        guides.iter().find(|g| g.code == i.code).map(|g| g.name.clone()).unwrap_or_else(|| i.code.clone()),
+                        i.note.clone(),
+                        i.optional,
+                    )
+                })
+                .collect(),
             materials: materials_view(&spec, &Default::default()),
             promised_time_limit: b.promised_time_limit.as_ref().map(|t| t.display()),
             visits: b.visits,
@@ -216,7 +240,13 @@ impl Assistant {
             card.materials.len()
         );
         emit(events, AnswerEvent::Token { text: text.clone() }).await?;
-        emit(events, AnswerEvent::Actions { actions: vec![QuickReply { label: "开始办理（一表填报）".into(), text: "开始办理".into() }] }).await?;
+        emit(
+            events,
+            AnswerEvent::Actions {
+                actions: vec![QuickReply { label: "开始办理（一表填报）".into(), text: "开始办理".into() }]
+            },
+        )
+        .await?;
         Ok(Outcome { confidence, item: Some(item), ..Outcome::plain(OutcomeKind::Bundle, text) })
     }
 
@@ -260,7 +290,12 @@ impl Assistant {
     }
 
     /// A message while a form is open. `None`: it was not about the form (route it normally).
-    pub(crate) async fn continue_form(&self, state: &mut DialogueState, msg: &str, events: &Events) -> Result<Option<Outcome>, AssistantError> {
+    pub(crate) async fn continue_form(
+        &self,
+        state: &mut DialogueState,
+        msg: &str,
+        events: &Events,
+    ) -> Result<Option<Outcome>, AssistantError> {
         let Some(mut p) = state.form.take().map(|b| *b) else { return Ok(None) };
         if CANCEL.is_match(msg.trim()) {
             let text = format!("已取消“{}”的办理，已填写的信息不会保存。", p.spec.target.name());
@@ -281,7 +316,8 @@ impl Assistant {
             }
         }
         if found.is_empty() {
-            let question_like = msg.contains('？') || msg.contains('?') || ["吗", "怎么", "多少", "哪", "什么"].iter().any(|w| msg.contains(w));
+            let question_like =
+                msg.contains('？') || msg.contains('?') || ["吗", "怎么", "多少", "哪", "什么"].iter().any(|w| msg.contains(w));
             if question_like {
                 // A question in the middle of the form: answer it, keep the form for later.
                 state.form = Some(Box::new(p));
@@ -312,7 +348,13 @@ impl Assistant {
     }
 
     /// Stream the form and ask for the next fields (or say it is ready to submit).
-    async fn ask_next(&self, state: &mut DialogueState, mut p: FormProgress, intro: &str, events: &Events) -> Result<Outcome, AssistantError> {
+    async fn ask_next(
+        &self,
+        state: &mut DialogueState,
+        mut p: FormProgress,
+        intro: &str,
+        events: &Events,
+    ) -> Result<Outcome, AssistantError> {
         let next = p.next_questions();
         let text = if next.is_empty() {
             format!("{intro}信息已填写完整。请核对表单中的每一项（可直接修改），确认无误后点击“提交申请”。")

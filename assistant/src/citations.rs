@@ -366,7 +366,14 @@ mod tests {
 
     #[test]
     fn a_run_of_claims_from_one_source_cites_it_once_and_only_cited_sources_are_listed() {
-        let src = |n: usize, text: &str| Source { n, code: "X".into(), item: "事项".into(), section: "materials".into(), title: "申请材料".into(), text: text.into() };
+        let src = |n: usize, text: &str| Source {
+            n,
+            code: "X".into(),
+            item: "事项".into(),
+            section: "materials".into(),
+            title: "申请材料".into(),
+            text: text.into(),
+        };
         let sources = vec![src(1, "申请材料：居民身份证原件；户口簿原件；近期免冠照片一张。"), src(2, "收费标准：工本费20元。")];
         let answer = "需要带：\n1. 居民身份证原件[1]；\n2. 户口簿原件[1]；\n3. 近期免冠照片一张[1]。\n工本费20元[2]。";
         let s = settle(answer, &sources).expect("all backed");

@@ -29,10 +29,12 @@ const DECISIVE: [&[&str]; 3] = [
 
 /// A waiver: a negation, an optional 再 (“no longer”), and a verb of needing or requiring —
 /// 不需要, 无须, 不必, 不用, 不再需要, 不再要求, 没必要 — or a set phrase (免于, 免予, 免提交, 免交).
-static WAIVER: LazyLock<Regex> = LazyLock::new(|| Regex::new("(?:不|无|毋|没)(?:再)?(?:需要|需|须|必|用|要求)|免[于予]|免提交|免交").expect("a valid pattern"));
+static WAIVER: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new("(?:不|无|毋|没)(?:再)?(?:需要|需|须|必|用|要求)|免[于予]|免提交|免交").expect("a valid pattern"));
 
 /// Words between a waiver and what it waives (“无需再提交任何…”): skipped to find the object.
-const FILLER: &[&str] = &["任何", "再", "另行", "额外", "提供", "提交", "携带", "出具", "开具", "上传", "缴纳", "交纳", "经过", "进行", "办理"];
+const FILLER: &[&str] =
+    &["任何", "再", "另行", "额外", "提供", "提交", "携带", "出具", "开具", "上传", "缴纳", "交纳", "经过", "进行", "办理"];
 
 /// Ends of a clause: a waiver and what it waives share one.
 const CLAUSE_ENDS: [char; 10] = ['。', '；', ';', '！', '\n', '？', '，', ',', '（', '）'];
@@ -132,7 +134,8 @@ mod tests {
 
     #[test]
     fn waivers_in_other_words_and_objects_before_them() {
-        let notes = "【某登记】申请材料：1. 营业执照（可用电子证照免提交）；2. 检验报告（在联网机构检验的可上传电子报告，无需提交纸质件）。";
+        let notes =
+            "【某登记】申请材料：1. 营业执照（可用电子证照免提交）；2. 检验报告（在联网机构检验的可上传电子报告，无需提交纸质件）。";
         assert!(asserts_beyond("营业执照可用电子证照，免提交", notes).is_ok(), "the object before the waiver, one clause");
         assert!(asserts_beyond("检验报告无需提交纸质件", notes).is_ok());
         // The source waives the paper copy of the report, not the inspection.

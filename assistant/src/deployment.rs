@@ -87,7 +87,8 @@ impl Deployment {
 
     /// Read a city's own deployment file.
     pub fn from_file(path: &Path) -> Result<Self, DeploymentError> {
-        let text = std::fs::read_to_string(path).map_err(|e| DeploymentError::Read { path: path.display().to_string(), detail: e.to_string() })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| DeploymentError::Read { path: path.display().to_string(), detail: e.to_string() })?;
         Self::parse(&text, &path.display().to_string())
     }
 
@@ -197,7 +198,7 @@ mod tests {
     fn a_broken_file_says_what_is_wrong() {
         let err = Deployment::parse("[city]\nname = \"\"\n", "x.toml").unwrap_err().to_string();
         assert!(err.starts_with("x.toml: "), "{err}");
-        let no_default = BUNDLED.replace("default = ", "其他 = ");
+        let no_default = BUNDLED.replace("default = ", "\"其他\" = ");
         assert!(Deployment::parse(&no_default, "x.toml").unwrap_err().to_string().contains("`default`"));
         let mut text = BUNDLED.to_string();
         text.push_str("\n[[referral]]\ntopic = \"短\"\nwords = [\"税\"]\nreply = \"…\"\n");

@@ -20,17 +20,17 @@ use tokio::sync::mpsc;
 use crate::appeal::{Appeal, AppealModel, AppealType};
 use crate::apply::wants_to_apply;
 use crate::card::SourcesCard;
-pub use crate::outcome::{AnswerEvent, Outcome, OutcomeKind};
 use crate::citations::{cited_sources, complete_sentences, settle, verify, Settled};
+use crate::deployment::{Deployment, Elsewhere};
 use crate::extractive;
 use crate::forms::fill::FormProgress;
 use crate::forms::prefill::ELicenceStore;
 use crate::handoff::{Handoff, HandoffReason};
+use crate::intent::{self, Aspect};
+pub use crate::outcome::{AnswerEvent, Outcome, OutcomeKind};
+use crate::prompt::{self, answer_messages};
 use crate::records::Records;
 use crate::relevance::{answers_aspect, answers_the_point, look_up_only, matching_faq, says_nothing, unasked_logistics};
-use crate::intent::{self, Aspect};
-use crate::prompt::{self, answer_messages};
-use crate::deployment::{Deployment, Elsewhere};
 use crate::AssistantError;
 
 /// Retrieval confidence at or above which the top item is answered directly.
@@ -263,7 +263,13 @@ impl Assistant {
                     // as unsure as a low retrieval score, so ask back and then decline. What it
                     // streamed is taken back first.
                     if !o.text.trim().is_empty() {
-                        emit(events, AnswerEvent::Withdraw { reason: "模型未能在该事项的办事指南中找到答案，已撤回生成的内容".into() }).await?;
+                        emit(
+                            events,
+                            AnswerEvent::Withdraw {
+                                reason: "模型未能在该事项的办事指南中找到答案，已撤回生成的内容".into()
+                            },
+                        )
+                        .await?;
                     }
                     state.item = None;
                     return self.low_confidence(state, msg, &found, appeal, events).await;
@@ -276,7 +282,14 @@ impl Assistant {
     }
 
     /// Hand the conversation to a person: the caller (the server) opens the ticket.
-    pub(crate) async fn hand_off(&self, state: &mut DialogueState, reason: HandoffReason, msg: &str, appeal: &Appeal, events: &Events) -> Result<Outcome, AssistantError> {
+    pub(crate) async fn hand_off(
+        &self,
+        state: &mut DialogueState,
+        reason: HandoffReason,
+        msg: &str,
+        appeal: &Appeal,
+        events: &Events,
+    ) -> Result<Outcome, AssistantError> {
         state.clarifying = None;
         state.low_confidence = 0;
         // The conversation's item routes the ticket to its own department (a bundle's lead
@@ -298,47 +311,41 @@ impl Assistant {
     async fn acknowledge_suggestion(&self, appeal: &Appeal, events: &Events) -> Result<Outcome, AssistantError> {
         let to = appeal.domain.as_deref().map(|d| self.deployment.department_for(d)).unwrap_or("相关部门");
         let hotline = &self.deployment.city.hotline;
-        let text = format!("感谢您的建议！我们已记录您的建言，并将转交{to}研究办理。如需了解办理情况，可拨打{hotline}政务服务便民热线查询。");
+        let text =
+            format!("感谢您的建议！我们已记录您的建言，并将转交{to}研究办理。如需了解办理情况，可拨打{hotline}政务服务便民热线查询。");
         emit(events, AnswerEvent::Token { text: text.clone() }).await?;
         Ok(Outcome::plain(OutcomeKind::Suggestion, text))
     }
 
-    /// A question outside government services: where to go instead when the deployment knows,
-    /// else what this service answers.
-    async fn out_of_scope(&self, state: &mut DialogueState, msg: &str, events: &Events) -> Result<Outcome, AssistantError> {
-        if let Some(to) = self.deployment.elsewhere(msg) {
-            return self.refer(state, to, events).await;
-        }
-        state.clarifying = None;
-        state.low_confidence = 0;
-        let text = self.deployment.out_of_scope_reply();
-        emit(events, AnswerEvent::Token { text: text.clone() }).await?;
-        Ok(Outcome::plain(OutcomeKind::OutOfScope, text))
-    }
-
-    /// Send the citizen where the matter is handled (not to the agent queue: no city
-    /// department can do it).
-    async fn refer(&self, state: &mut DialogueState, to: Elsewhere<'_>, events: &Events) -> Result<Outcome, AssistantError> {
-        state.clarifying = None;
-        state.low_confidence = 0;
-        let text = self.deployment.referral_reply(&to);
-        emit(events, AnswerEvent::Token { text: text.clone() }).await?;
-        Ok(Outcome::plain(OutcomeKind::OutOfScope, text))
-    }
-
     /// Ask once which item is meant; the second time, hand off to a person. A question about
-    /// another region or a matter handled elsewhere is referred at once; one the classifier
-    /// calls out of scope gets the out-of-scope reply the second time, not the queue.
-    async fn low_confidence(&self, state: &mut DialogueState, msg: &str, found: &SearchResult, appeal: &Appeal, events: &Events) -> Result<Outcome, AssistantError> {
+    /// another region or a matter handled elsewhere is referred at once, one the model calls no
+    /// government matter gets the out-of-scope reply at once, and one the classifier calls out
+    /// of scope gets it the second time: none of them takes a place in the agent queue.
+    async fn low_confidence(
+        &self,
+        state: &mut DialogueState,
+        msg: &str,
+        found: &SearchResult,
+        appeal: &Appeal,
+        events: &Events,
+    ) -> Result<Outcome, AssistantError> {
         if let Some(to) = self.deployment.elsewhere(msg).filter(|_| !found.named) {
             return self.refer(state, to, events).await;
         }
         if state.low_confidence >= 1 && appeal.kind == AppealType::OutOfScope {
             return self.out_of_scope(state, msg, events).await;
         }
+        // Asked the first time only (a reply to the clarifying question, “都不是”, is no
+        // question of its own), and only when retrieval found nothing: a question about an
+        // item the guides do not answer is still about that item.
+        let found_nothing = found.confidence < ANSWER_THRESHOLD;
+        if state.low_confidence == 0 && found_nothing && self.outside_government(msg).await {
+            return self.out_of_scope(state, msg, events).await;
+        }
         state.low_confidence += 1;
         if state.low_confidence == 1 {
-            let options: Vec<ItemRef> = found.items.iter().take(3).map(|i| ItemRef { code: i.code.clone(), name: i.name.clone() }).collect();
+            let options: Vec<ItemRef> =
+                found.items.iter().take(3).map(|i| ItemRef { code: i.code.clone(), name: i.name.clone() }).collect();
             let question = if options.is_empty() {
                 "抱歉，我没有找到与您问题对应的事项。请说明您要办理的具体事项名称，例如“居民身份证换领”。".to_string()
             } else {
@@ -418,7 +425,8 @@ impl Assistant {
         // names things or says when / how much / where unasked, or the fallback for a general
         // question would quote such a section or one that says nothing (“无受理条件”): as unsure
         // as a low score, so the caller asks back.
-        let fallback_beside = retrieved.first().is_some_and(|c| unasked_logistics([c.section.as_str()], question) || says_nothing(&c.text, &c.title));
+        let fallback_beside =
+            retrieved.first().is_some_and(|c| unasked_logistics([c.section.as_str()], question) || says_nothing(&c.text, &c.title));
         let beside_the_point = !text.trim().is_empty()
             && (text.contains(MODEL_DECLINE)
                 || !answers_the_point(&verification, &sources, question)
@@ -445,7 +453,16 @@ impl Assistant {
         // 出处 lists what the shown answer cites, not every section the model was given.
         let sources = cited_sources(&text, sources);
         if text != streamed {
-            emit(events, AnswerEvent::Settled { text: text.clone(), removed: removed.clone(), sources: sources.clone(), verification: verification.clone() }).await?;
+            emit(
+                events,
+                AnswerEvent::Settled {
+                    text: text.clone(),
+                    removed: removed.clone(),
+                    sources: sources.clone(),
+                    verification: verification.clone(),
+                },
+            )
+            .await?;
         } else {
             emit(events, AnswerEvent::Citations { sources: sources.clone(), verification: verification.clone() }).await?;
         }
@@ -512,7 +529,8 @@ fn model_trouble(e: &ModelError) -> &'static str {
 /// Which clarification option a reply picks: its number, its name, or a distinctive part.
 fn pick_option<'a>(reply: &str, options: &'a [ItemRef]) -> Option<&'a ItemRef> {
     let r = reply.trim().trim_end_matches(['。', '.', '！']);
-    let ordinal = ["1", "2", "3"].iter().zip(["第一", "第二", "第三"]).position(|(d, w)| r == *d || r.starts_with(w) || r == format!("{d}."));
+    let ordinal =
+        ["1", "2", "3"].iter().zip(["第一", "第二", "第三"]).position(|(d, w)| r == *d || r.starts_with(w) || r == format!("{d}."));
     if let Some(i) = ordinal {
         return options.get(i);
     }
@@ -535,7 +553,10 @@ mod tests {
     use super::*;
 
     fn opts() -> Vec<ItemRef> {
-        ["居民身份证换领", "临时居民身份证申领", "居民身份证首次申领"].iter().map(|n| ItemRef { code: n.to_string(), name: n.to_string() }).collect()
+        ["居民身份证换领", "临时居民身份证申领", "居民身份证首次申领"]
+            .iter()
+            .map(|n| ItemRef { code: n.to_string(), name: n.to_string() })
+            .collect()
     }
 
     #[test]

@@ -81,7 +81,13 @@ pub fn aspect_answer(g: &Guide, aspect: Aspect, n: usize) -> Option<String> {
                 .process
                 .iter()
                 .enumerate()
-                .map(|(i, s)| if s.description.is_empty() { format!("{}. {}", i + 1, s.name) } else { format!("{}. {}：{}", i + 1, s.name, s.description) })
+                .map(|(i, s)| {
+                    if s.description.is_empty() {
+                        format!("{}. {}", i + 1, s.name)
+                    } else {
+                        format!("{}. {}：{}", i + 1, s.name, s.description)
+                    }
+                })
                 .collect();
             format!("“{name}”的办理流程[{n}]：\n{}", lines.join("\n"))
         }
@@ -142,7 +148,16 @@ mod tests {
     #[test]
     fn extractive_answers_verify_against_their_own_sources() {
         let g = guide();
-        for aspect in [Aspect::Materials, Aspect::TimeLimit, Aspect::Fees, Aspect::Place, Aspect::Phone, Aspect::Conditions, Aspect::Process, Aspect::LegalBasis] {
+        for aspect in [
+            Aspect::Materials,
+            Aspect::TimeLimit,
+            Aspect::Fees,
+            Aspect::Place,
+            Aspect::Phone,
+            Aspect::Conditions,
+            Aspect::Process,
+            Aspect::LegalBasis,
+        ] {
             let (text, sources) = answer(&g, aspect, None);
             let v = verify(&text, &sources);
             assert!(v.passed, "{aspect:?}: {text}\n{v:?}");

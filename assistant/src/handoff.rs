@@ -97,7 +97,9 @@ impl Handoff {
     /// The department the ticket is suggested for: the item's, else the deployment's
     /// department for the classified domain.
     pub fn department(&self, deployment: &Deployment) -> Option<String> {
-        self.item_department.clone().or_else(|| self.appeal.as_ref().and_then(|a| a.domain.as_deref()).map(|d| deployment.department_for(d).to_string()))
+        self.item_department
+            .clone()
+            .or_else(|| self.appeal.as_ref().and_then(|a| a.domain.as_deref()).map(|d| deployment.department_for(d).to_string()))
     }
 }
 
@@ -224,8 +226,21 @@ mod tests {
 
     #[test]
     fn summary_says_what_is_wanted_answered_and_missing() {
-        let appeal = Appeal { kind: AppealType::ComplaintHelp, confidence: 0.9, domain: Some("城建".into()), domain_confidence: 0.8, angry: 0.7, asks_human: false };
-        let h = Handoff { reason: HandoffReason::Complaint, question: "物业不修电梯".into(), appeal: Some(appeal), item: None, item_department: None };
+        let appeal = Appeal {
+            kind: AppealType::ComplaintHelp,
+            confidence: 0.9,
+            domain: Some("城建".into()),
+            domain_confidence: 0.8,
+            angry: 0.7,
+            asks_human: false,
+        };
+        let h = Handoff {
+            reason: HandoffReason::Complaint,
+            question: "物业不修电梯".into(),
+            appeal: Some(appeal),
+            item: None,
+            item_department: None,
+        };
         let transcript = [
             turn("user", "换身份证要带什么？", None, None),
             turn("assistant", "需要原居民身份证[1]。", Some("extractive"), Some("居民身份证换领")),
@@ -246,7 +261,8 @@ mod tests {
     /// (the field trial's ticket after a 一件事 card said “已答复 无”).
     #[test]
     fn every_kind_of_answer_is_summarised_and_non_answers_are_not() {
-        let h = Handoff { reason: HandoffReason::AskedHuman, question: "转人工".into(), appeal: None, item: None, item_department: None };
+        let h =
+            Handoff { reason: HandoffReason::AskedHuman, question: "转人工".into(), appeal: None, item: None, item_department: None };
         let transcript = [
             turn("user", "孩子刚出生，要办哪些手续？", None, None),
             turn("assistant", "可以一次办好新生儿出生一件事……", Some("bundle"), Some("新生儿出生一件事")),
@@ -279,10 +295,15 @@ mod tests {
             ]
         );
         // Repeated lines collapse; a long conversation keeps its most recent answers.
-        let same: Vec<Turn<'_>> = (0..3).flat_map(|_| [turn("user", "换身份证要带什么？", None, None), turn("assistant", "原证件", Some("extractive"), Some("居民身份证换领"))]).collect();
+        let same: Vec<Turn<'_>> = (0..3)
+            .flat_map(|_| {
+                [turn("user", "换身份证要带什么？", None, None), turn("assistant", "原证件", Some("extractive"), Some("居民身份证换领"))]
+            })
+            .collect();
         assert_eq!(summarise(&same, &h, &Deployment::bundled()).answered, ["已就“居民身份证换领”答复：换身份证要带什么？"]);
         let questions: Vec<String> = (1..=8).map(|i| format!("第{i}个问题")).collect();
-        let many: Vec<Turn<'_>> = questions.iter().flat_map(|q| [turn("user", q, None, None), turn("assistant", "答", Some("generated"), None)]).collect();
+        let many: Vec<Turn<'_>> =
+            questions.iter().flat_map(|q| [turn("user", q, None, None), turn("assistant", "答", Some("generated"), None)]).collect();
         let s = summarise(&many, &h, &Deployment::bundled());
         assert_eq!(s.answered.len(), 5, "{:?}", s.answered);
         assert_eq!((s.answered[0].as_str(), s.answered[4].as_str()), ("已就“办事指南”答复：第4个问题", "已就“办事指南”答复：第8个问题"));

@@ -6,6 +6,8 @@
 //!   verifying `[n]`; [`extractive`]: answers in the guide's own words; [`card`]: the sources
 //!   card; [`intent`]: aspects and follow-ups; [`contract`]: every streamed token is confirmed,
 //!   replaced or withdrawn before the turn ends; [`stored`]: the turn as stored and replayed.
+//! - [`deployment`]: the city's facts (name, hotline, departments, referrals) as data; `scope`:
+//!   whether an unanswered question is a city matter at all, and the replies to those that are not.
 
 pub mod appeal;
 pub mod apply;
@@ -24,6 +26,7 @@ pub mod prereview;
 pub mod prompt;
 pub mod records;
 mod relevance;
+mod scope;
 pub mod stored;
 
 pub use engine::{AnswerEvent, Assistant, DialogueState, ItemRef, Outcome, OutcomeKind, Policy, ANSWER_THRESHOLD, MODEL_DECLINE};

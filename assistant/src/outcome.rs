@@ -15,32 +15,71 @@ use crate::ItemRef;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum AnswerEvent {
-    Status { message: String },
-    Sources { card: SourcesCard },
-    Token { text: String },
+    Status {
+        message: String,
+    },
+    Sources {
+        card: SourcesCard,
+    },
+    Token {
+        text: String,
+    },
     /// The answer's sources and how each sentence is backed.
-    Citations { sources: Vec<Source>, verification: Verification },
+    Citations {
+        sources: Vec<Source>,
+        verification: Verification,
+    },
     /// The streamed text is replaced by the answer as verified: claims no source backs are
     /// `removed`, every claim left cites the source that backs it (sent instead of `Citations`
     /// when that changes the text).
-    Settled { text: String, removed: Vec<CheckedSentence>, sources: Vec<Source>, verification: Verification },
+    Settled {
+        text: String,
+        removed: Vec<CheckedSentence>,
+        sources: Vec<Source>,
+        verification: Verification,
+    },
     /// The streamed text is replaced by this extractive answer, for `reason`.
-    Replace { text: String, reason: String, sources: Vec<Source> },
+    Replace {
+        text: String,
+        reason: String,
+        sources: Vec<Source>,
+    },
     /// The streamed text is taken back unshown, for `reason` (the turn then clarifies, declines
     /// or hands off). See [`crate::contract`].
-    Withdraw { reason: String },
-    Clarify { question: String, options: Vec<String> },
-    Decline { message: String, offer_human: bool },
+    Withdraw {
+        reason: String,
+    },
+    Clarify {
+        question: String,
+        options: Vec<String>,
+    },
+    Decline {
+        message: String,
+        offer_human: bool,
+    },
     /// The conversation goes to a person, for `reason`.
-    Handoff { reason: HandoffReason, message: String },
+    Handoff {
+        reason: HandoffReason,
+        message: String,
+    },
     /// A 一件事 bundle's card (items, merged materials, savings).
-    Bundle { card: BundleCard },
+    Bundle {
+        card: BundleCard,
+    },
     /// The form being filled, as the page shows it.
-    Form { form: Box<FormView> },
+    Form {
+        form: Box<FormView>,
+    },
     /// Buttons that send a reply.
-    Actions { actions: Vec<QuickReply> },
+    Actions {
+        actions: Vec<QuickReply>,
+    },
     /// The answer that follows is an editor-approved curated answer.
-    Curated { id: i64, question: String, source: String },
+    Curated {
+        id: i64,
+        question: String,
+        source: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -51,8 +51,8 @@ pub(crate) fn unasked_logistics<'a>(sections: impl IntoIterator<Item = &'a str>,
 
 /// Acts a citizen comes to a counter to do. A look-up service does none of them.
 const ACTS: &[&str] = &[
-    "报名", "报考", "注册", "登记", "备案", "变更", "注销", "预约", "申报", "缴费", "缴纳", "兑奖", "领奖", "领取", "补办", "补领", "换领", "开户", "销户",
-    "挂号", "投诉", "举报",
+    "报名", "报考", "注册", "登记", "备案", "变更", "注销", "预约", "申报", "缴费", "缴纳", "兑奖", "领奖", "领取", "补办", "补领", "换领",
+    "开户", "销户", "挂号", "投诉", "举报",
 ];
 
 /// Whether item `name` is a look-up service (“…查询”, 667 of the 2,318 items imported) and the
@@ -81,16 +81,16 @@ pub(crate) fn says_nothing(text: &str, title: &str) -> bool {
 /// one says more than a name, and not all of those are unasked logistics. True when no sentence
 /// is supported (verification decides those).
 pub(crate) fn answers_the_point(v: &Verification, sources: &[Source], question: &str) -> bool {
-    let supported: Vec<(&str, &Source)> = v
-        .sentences
-        .iter()
-        .filter_map(|s| Some((s.text.as_str(), sources.iter().find(|src| Some(src.n) == s.supported_by)?)))
-        .collect();
+    let supported: Vec<(&str, &Source)> =
+        v.sentences.iter().filter_map(|s| Some((s.text.as_str(), sources.iter().find(|src| Some(src.n) == s.supported_by)?))).collect();
     if supported.is_empty() {
         return true;
     }
-    let saying: Vec<&str> =
-        supported.iter().filter(|(text, src)| !only_names(text, src) && !leans_on_the_name(text, src)).map(|(_, src)| src.section.as_str()).collect();
+    let saying: Vec<&str> = supported
+        .iter()
+        .filter(|(text, src)| !only_names(text, src) && !leans_on_the_name(text, src))
+        .map(|(_, src)| src.section.as_str())
+        .collect();
     !saying.is_empty() && !unasked_logistics(saying, question)
 }
 
@@ -152,7 +152,8 @@ mod tests {
 
     #[test]
     fn an_faq_entry_matches_its_question_in_other_words() {
-        let faq: Vec<Faq> = ["备案一定要跑窗口吗？", "临时外出就医备案有效期多久？"].iter().map(|q| Faq { q: q.to_string(), a: "…".into() }).collect();
+        let faq: Vec<Faq> =
+            ["备案一定要跑窗口吗？", "临时外出就医备案有效期多久？"].iter().map(|q| Faq { q: q.to_string(), a: "…".into() }).collect();
         let m = |q: &str| matching_faq(q, "异地就医备案", &faq);
         assert_eq!(m("备案一定要跑窗口吗？").as_deref(), Some("faq-1"));
         assert_eq!(m("异地就医备案一定要去窗口吗").as_deref(), Some("faq-1"));
@@ -166,10 +167,23 @@ mod tests {
 
     #[test]
     fn aspect_questions_need_their_own_section() {
-        let src = |n: usize, section: &str| Source { n, code: "C".into(), item: "I".into(), section: section.into(), title: String::new(), text: String::new() };
+        let src = |n: usize, section: &str| Source {
+            n,
+            code: "C".into(),
+            item: "I".into(),
+            section: section.into(),
+            title: String::new(),
+            text: String::new(),
+        };
         let sources = [src(1, "fees"), src(2, "faq-3")];
         let backed_by = |n: usize| Verification {
-            sentences: vec![crate::citations::CheckedSentence { text: "工本费10元".into(), cited: vec![n], supported_by: Some(n), auto: false, reason: None }],
+            sentences: vec![crate::citations::CheckedSentence {
+                text: "工本费10元".into(),
+                cited: vec![n],
+                supported_by: Some(n),
+                auto: false,
+                reason: None,
+            }],
             forged: vec![],
             passed: true,
         };
@@ -194,7 +208,14 @@ mod tests {
 
     #[test]
     fn names_and_unasked_logistics_do_not_answer_the_point() {
-        let src = |n: usize, section: &str, text: &str| Source { n, code: "C".into(), item: "股票认购证抽签公证指引".into(), section: section.into(), title: String::new(), text: text.into() };
+        let src = |n: usize, section: &str, text: &str| Source {
+            n,
+            code: "C".into(),
+            item: "股票认购证抽签公证指引".into(),
+            section: section.into(),
+            title: String::new(),
+            text: text.into(),
+        };
         let sources = [
             src(1, "overview", "股票认购证抽签公证指引（基本信息）：实施主体：广东省司法厅。"),
             src(2, "place", "办理窗口，地址：下塘西路5号"),
@@ -203,7 +224,13 @@ mod tests {
         let answer = |claims: &[(&str, usize)]| Verification {
             sentences: claims
                 .iter()
-                .map(|(t, n)| crate::citations::CheckedSentence { text: format!("{t}[{n}]"), cited: vec![*n], supported_by: Some(*n), auto: false, reason: None })
+                .map(|(t, n)| crate::citations::CheckedSentence {
+                    text: format!("{t}[{n}]"),
+                    cited: vec![*n],
+                    supported_by: Some(*n),
+                    auto: false,
+                    reason: None,
+                })
                 .collect(),
             forged: vec![],
             passed: true,

@@ -101,7 +101,8 @@ mod tests {
         ] {
             c.pass(ev);
         }
-        let outcome = Outcome { confidence: Some(0.3), ..Outcome::plain(OutcomeKind::Declined, "抱歉，办事指南中没有找到。".into()) };
+        let outcome =
+            Outcome { confidence: Some(0.3), ..Outcome::plain(OutcomeKind::Declined, "抱歉，办事指南中没有找到。".into()) };
         let record = StoredAnswer::of(&outcome, &c);
         assert_eq!(shown_text(&record.shown), outcome.text);
         assert_eq!(record.withdrawn.len(), 1, "{record:?}");

@@ -43,7 +43,10 @@ async fn extractive_answers_follow_ups_clarification_and_decline() {
     let card_at = events.iter().position(|e| matches!(e, AnswerEvent::Sources { .. })).expect("a sources card");
     let text_at = events.iter().position(|e| matches!(e, AnswerEvent::Token { .. })).expect("answer text");
     assert!(card_at < text_at, "the card comes before any answer text");
-    assert!(events.iter().any(|e| matches!(e, AnswerEvent::Status { message } if message.contains("未加载语言模型"))), "extractive mode is labelled");
+    assert!(
+        events.iter().any(|e| matches!(e, AnswerEvent::Status { message } if message.contains("未加载语言模型"))),
+        "extractive mode is labelled"
+    );
     assert!(o.verification.as_ref().unwrap().passed);
 
     // A follow-up resolves against the item under discussion.
@@ -82,7 +85,9 @@ async fn extractive_answers_follow_ups_clarification_and_decline() {
 async fn matters_handled_elsewhere_are_referred_not_queued() {
     let dir = tempfile::tempdir().unwrap();
     let a = Assistant::new(kb(dir.path(), None).await, None);
-    for (q, says) in [("我想起诉开发商延期交房", "人民法院"), ("去冰岛旅游的签证好办吗", "驻华使领馆"), ("杭州的人才落户要什么条件", "杭州的办事规定")] {
+    for (q, says) in
+        [("我想起诉开发商延期交房", "人民法院"), ("去冰岛旅游的签证好办吗", "驻华使领馆"), ("杭州的人才落户要什么条件", "杭州的办事规定")]
+    {
         let mut state = DialogueState::default();
         let (o, events) = ask(&a, &mut state, q).await;
         assert_eq!(o.kind, OutcomeKind::OutOfScope, "{q}: {}", o.text);
@@ -161,7 +166,10 @@ async fn real_model_answers_with_verified_citations() {
     }
     let generator = banshi_models::Generator::from_files(&dir.join(paths[0]), &dir.join(paths[1])).unwrap();
     let embedder = banshi_models::Embedder::from_file(&dir.join(paths[2])).unwrap();
-    let compute = banshi_models::ComputeHandle::spawn(banshi_models::Models { embedder: Some(embedder), generator: Some(generator), ..banshi_models::Models::default() }, 8);
+    let compute = banshi_models::ComputeHandle::spawn(
+        banshi_models::Models { embedder: Some(embedder), generator: Some(generator), ..banshi_models::Models::default() },
+        8,
+    );
     let tmp = tempfile::tempdir().unwrap();
     // Sparse retrieval keeps the set-up fast (no corpus embedding); the answer is the model's.
     let a = Assistant::new(kb(tmp.path(), None).await, Some(compute));
@@ -175,7 +183,9 @@ async fn real_model_answers_with_verified_citations() {
         assert!(events.iter().any(|e| matches!(e, AnswerEvent::Token { .. })));
         // The shown answer cites, for every claim, the section that backs it.
         assert_eq!(o.verification.as_ref().unwrap().citation_validity(), Some(1.0), "{:?}", o.verification);
-        assert!(events.iter().any(|e| matches!(e, AnswerEvent::Citations { verification, .. } | AnswerEvent::Settled { verification, .. } if verification.passed)));
+        assert!(events.iter().any(
+            |e| matches!(e, AnswerEvent::Citations { verification, .. } | AnswerEvent::Settled { verification, .. } if verification.passed)
+        ));
     }
 
     // The item is named, but its guide does not say: the model finds no answer in the
@@ -191,6 +201,13 @@ async fn real_model_answers_with_verified_citations() {
     assert!(withdrawn < events.iter().position(|e| matches!(e, AnswerEvent::Clarify { .. })).unwrap(), "before the clarification");
     assert!(!events.iter().any(|e| matches!(e, AnswerEvent::Replace { .. } | AnswerEvent::Citations { .. } | AnswerEvent::Settled { .. })));
 
+    // Nothing found: the model tells a question no department handles (answered at once, no
+    // place in the queue) from a city matter without a guide (asked back, then a person).
+    let (o, _) = ask(&a, &mut DialogueState::default(), "电脑风扇声音特别大怎么办").await;
+    assert_eq!(o.kind, OutcomeKind::OutOfScope, "{}", o.text);
+    let (o, _) = ask(&a, &mut DialogueState::default(), "城市道路挖掘许可怎么申请").await;
+    assert_eq!(o.kind, OutcomeKind::Clarified, "{}", o.text);
+
     // Pre-fill by the model: constrained JSON for fields the rules cannot read, each value
     // validated before it is kept and tagged as read by the model.
     let spec = a.form_spec("SAMPLE-RS-001").await.unwrap().expect("社会保障卡申领 has a form");
@@ -201,7 +218,11 @@ async fn real_model_answers_with_verified_citations() {
     assert!(bank.value.contains("建设银行"), "{}", bank.value);
     assert_eq!(bank.source, banshi_assistant::forms::fill::ValueSource::Model);
     assert!(p.values.get("delivery").is_none_or(|v| v.value == "邮寄送达"), "{:?}", p.values.get("delivery"));
-    assert!(!p.values.contains_key("name") && !p.values.contains_key("birth_date"), "nothing the citizen did not say: {:?}", p.plain_values());
+    assert!(
+        !p.values.contains_key("name") && !p.values.contains_key("birth_date"),
+        "nothing the citizen did not say: {:?}",
+        p.plain_values()
+    );
     assert!(p.errors.is_empty(), "nothing invalid is kept: {:?}", p.errors);
 }
 

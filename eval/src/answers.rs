@@ -150,10 +150,18 @@ pub async fn grounded(eval: &RetrievalEval, compute: &ComputeHandle, split: Spli
             .iter()
             .filter_map(|it| it.chunks.first())
             .enumerate()
-            .map(|(i, h)| Source { n: i + 1, code: h.chunk.code.clone(), item: h.chunk.name.clone(), section: h.chunk.section.clone(), title: h.chunk.title.clone(), text: h.chunk.text.clone() })
+            .map(|(i, h)| Source {
+                n: i + 1,
+                code: h.chunk.code.clone(),
+                item: h.chunk.name.clone(),
+                section: h.chunk.section.clone(),
+                title: h.chunk.title.clone(),
+                text: h.chunk.text.clone(),
+            })
             .collect();
         let sources = fit_budget(sources, CONTEXT_BUDGET_CHARS);
-        let mut stream = compute.chat(answer_messages(&q.question, &sources), GenParams { max_tokens: 200, ..GenParams::default() }).await?;
+        let mut stream =
+            compute.chat(answer_messages(&q.question, &sources), GenParams { max_tokens: 200, ..GenParams::default() }).await?;
         let mut text = String::new();
         let mut cut = false;
         while let Some(ev) = stream.next().await {
@@ -207,7 +215,11 @@ pub fn report(split: Split, grounded: Vec<GroundedRow>) -> AnswersReport {
     let mean = |f: &dyn Fn(&GroundedRow) -> f64| grounded.iter().map(f).sum::<f64>() / n;
     let mean_some = |f: &dyn Fn(&GroundedRow) -> Option<f32>| {
         let v: Vec<f64> = grounded.iter().filter_map(|r| f(r).map(f64::from)).collect();
-        if v.is_empty() { 0.0 } else { v.iter().sum::<f64>() / v.len() as f64 }
+        if v.is_empty() {
+            0.0
+        } else {
+            v.iter().sum::<f64>() / v.len() as f64
+        }
     };
     let share = |f: &dyn Fn(&GroundedRow) -> bool| grounded.iter().filter(|r| f(r)).count() as f64 / n;
     AnswersReport {

@@ -138,7 +138,14 @@ pub fn score_model(name: &str, m: &AppealModel, test: &[Example], questions: &[S
 }
 
 /// Score a fine-tuned encoder classifier (see [`score_model`]).
-pub fn score_encoder(name: &str, c: &E5Classifier, embedder: &Embedder, test: &[Example], questions: &[String], policy: Policy) -> Result<Scores, EvalError> {
+pub fn score_encoder(
+    name: &str,
+    c: &E5Classifier,
+    embedder: &Embedder,
+    test: &[Example],
+    questions: &[String],
+    policy: Policy,
+) -> Result<Scores, EvalError> {
     let spec = c.spec();
     let read = |texts: Vec<&str>| -> Result<Vec<Prediction>, EvalError> {
         let probs = c.predict(embedder, &texts).map_err(|e| EvalError::Dataset(format!("classifying: {e}")))?;
@@ -164,7 +171,8 @@ fn score(name: &str, trained_on: &str, test: &[Example], pred: &[Prediction], qu
     let domain_ok = with_domain.iter().filter(|(r, p)| r.domain == p.appeal.domain).count();
     let deployment = banshi_assistant::deployment::Deployment::bundled();
     let department = |d: Option<&str>| deployment.department_for(d.unwrap_or_default()).to_string();
-    let department_ok = with_domain.iter().filter(|(r, p)| department(r.domain.as_deref()) == department(p.appeal.domain.as_deref())).count();
+    let department_ok =
+        with_domain.iter().filter(|(r, p)| department(r.domain.as_deref()) == department(p.appeal.domain.as_deref())).count();
     let angry_gold: Vec<bool> = test.iter().map(|r| r.sentiment.as_deref() == Some(ANGRY)).collect();
     let angry_pred: Vec<bool> = pred.iter().map(|p| p.appeal.angry >= 0.5).collect();
     let misrouted = questions.iter().filter(|a| a.kind != AppealType::Consult && a.confidence >= policy.sure).count();
@@ -224,7 +232,11 @@ pub fn word_baseline(dev: &[Example], test: &[Example]) -> Scores {
     let mut domains: Vec<String> = dev.iter().filter_map(|r| r.domain.clone()).collect();
     domains.sort();
     domains.dedup();
-    let drows: Vec<_> = vecs.iter().zip(dev).filter_map(|(v, r)| r.domain.as_ref().and_then(|d| domains.iter().position(|x| x == d)).map(|i| (v, i))).collect();
+    let drows: Vec<_> = vecs
+        .iter()
+        .zip(dev)
+        .filter_map(|(v, r)| r.domain.as_ref().and_then(|d| domains.iter().position(|x| x == d)).map(|i| (v, i)))
+        .collect();
     let dhead = Head::train(domains, f.len(), &drows, TrainConfig::default());
     let gold = gold_types(test);
     let test_vecs: Vec<_> = test.iter().map(|r| f.vector_with(&r.message, &words)).collect();
@@ -256,12 +268,22 @@ impl AppealReport {
             "# Appeal classification\n\n{} — trained on the dev split ({} rows), scored on the test split ({} rows, {} with a domain). \
              \"Misrouted\": share of {} gov_qa questions (plain citizens' questions) classified as a complaint, suggestion or \
              off-topic with confidence ≥ {:.2}, the level at which the engine acts without retrieval's agreement. Run {:.1} s.\n\n",
-            self.dataset, self.dev_rows, self.test_rows, self.test_rows_with_domain, self.questions_checked, self.sure_threshold, self.run_seconds
+            self.dataset,
+            self.dev_rows,
+            self.test_rows,
+            self.test_rows_with_domain,
+            self.questions_checked,
+            self.sure_threshold,
+            self.run_seconds
         );
         s.push_str("| model | trained on | type accuracy | type macro-F1 | F1 咨询 / 投诉求助 / 建言 | domain accuracy | routed to the right department | 愤怒 F1 | misrouted |\n|---|---|---|---|---|---|---|---|---|\n");
         let pct = |v: Option<f64>| v.map(|v| format!("{:.1}%", v * 100.0)).unwrap_or_else(|| "–".into());
         for m in &self.models {
-            let per = APPEAL_TYPES.iter().map(|t| format!("{:.3}", m.per_type_f1.get(*t).copied().unwrap_or(0.0))).collect::<Vec<_>>().join(" / ");
+            let per = APPEAL_TYPES
+                .iter()
+                .map(|t| format!("{:.3}", m.per_type_f1.get(*t).copied().unwrap_or(0.0)))
+                .collect::<Vec<_>>()
+                .join(" / ");
             s.push_str(&format!(
                 "| {} | {} | {:.3} | {:.3} | {} | {:.3} | {} | {} | {} |\n",
                 m.model,

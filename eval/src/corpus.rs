@@ -37,7 +37,11 @@ impl Renderer {
         let text_w = lines.iter().map(|l| l.chars().map(|c| scaled.h_advance(font.glyph_id(c))).sum::<f32>()).fold(0.0, f32::max) as u32;
         let line_h = (px * 1.8) as u32;
         let margin = (px * 1.5) as u32;
-        let mut img = RgbImage::from_pixel((text_w + 2 * margin).max(min_width), (line_h * lines.len() as u32 + 2 * margin).max(min_height), Rgb([255, 255, 255]));
+        let mut img = RgbImage::from_pixel(
+            (text_w + 2 * margin).max(min_width),
+            (line_h * lines.len() as u32 + 2 * margin).max(min_height),
+            Rgb([255, 255, 255]),
+        );
         for (i, line) in lines.iter().enumerate() {
             let mut x = margin as f32;
             let baseline = margin as f32 + i as f32 * line_h as f32 + scaled.ascent();
@@ -90,7 +94,10 @@ pub fn image_pdf(pages: &[RgbImage]) -> Vec<u8> {
         let draw = format!("q {w} 0 0 {h} 0 0 cm /Im{i} Do Q");
         objects.push(stream("", draw.as_bytes()));
         let data = jpeg(img);
-        objects.push(stream(&format!("/Type /XObject /Subtype /Image /Width {w} /Height {h} /ColorSpace /DeviceRGB /BitsPerComponent 8 /Filter /DCTDecode"), &data));
+        objects.push(stream(
+            &format!("/Type /XObject /Subtype /Image /Width {w} /Height {h} /ColorSpace /DeviceRGB /BitsPerComponent 8 /Filter /DCTDecode"),
+            &data,
+        ));
         debug_assert_eq!(page, objects.len() - 2);
     }
     assemble(&objects)
@@ -101,7 +108,8 @@ pub fn text_pdf(lines: &[String]) -> Vec<u8> {
     let mut objects: Vec<Vec<u8>> = Vec::new();
     objects.push(b"<< /Type /Catalog /Pages 2 0 R >>".to_vec());
     objects.push(b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec());
-    objects.push(b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 5 0 R >> >> /Contents 4 0 R >>".to_vec());
+    objects
+        .push(b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 5 0 R >> >> /Contents 4 0 R >>".to_vec());
     let mut content = String::from("BT /F1 14 Tf 16 TL 60 780 Td\n");
     for l in lines {
         let hex: String = l.encode_utf16().map(|u| format!("{u:04X}")).collect();
@@ -109,7 +117,10 @@ pub fn text_pdf(lines: &[String]) -> Vec<u8> {
     }
     content.push_str("ET");
     objects.push(stream("", content.as_bytes()));
-    objects.push(b"<< /Type /Font /Subtype /Type0 /BaseFont /STSong-Light /Encoding /Identity-H /DescendantFonts [6 0 R] /ToUnicode 8 0 R >>".to_vec());
+    objects.push(
+        b"<< /Type /Font /Subtype /Type0 /BaseFont /STSong-Light /Encoding /Identity-H /DescendantFonts [6 0 R] /ToUnicode 8 0 R >>"
+            .to_vec(),
+    );
     objects.push(b"<< /Type /Font /Subtype /CIDFontType0 /BaseFont /STSong-Light /CIDSystemInfo << /Registry (Adobe) /Ordering (Identity) /Supplement 0 >> /FontDescriptor 7 0 R /DW 1000 >>".to_vec());
     objects.push(b"<< /Type /FontDescriptor /FontName /STSong-Light /Flags 4 /FontBBox [0 -200 1000 900] /ItalicAngle 0 /Ascent 880 /Descent -120 /CapHeight 880 /StemV 80 >>".to_vec());
     let mut cmap = String::from("/CIDInit /ProcSet findresource begin 12 dict begin begincmap /CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def /CMapName /Identity-UCS def /CMapType 2 def\n1 begincodespacerange <0000> <FFFF> endcodespacerange\n");

@@ -41,7 +41,8 @@ pub fn bundle_rows(bundles: &[Bundle], guides: &[Guide]) -> Result<Vec<BundleRow
         .iter()
         .map(|b| {
             let spec = FormSpec::for_bundle(b, guides).map_err(|e| EvalError::Dataset(format!("bundle {}: {e}", b.code)))?;
-            let visits: Option<Vec<u32>> = b.items.iter().map(|i| guides.iter().find(|g| g.code == i.code).and_then(|g| g.visits)).collect();
+            let visits: Option<Vec<u32>> =
+                b.items.iter().map(|i| guides.iter().find(|g| g.code == i.code).and_then(|g| g.visits)).collect();
             Ok(BundleRow {
                 code: b.code.clone(),
                 name: b.name.clone(),

@@ -118,7 +118,14 @@ impl InjectionReport {
         md.push_str("| id | outcome | planted shown | unbacked | withdrawn | shown (first 60 chars) |\n|---|---|---|---|---|---|\n");
         for r in &self.rows {
             let short: String = r.shown.chars().take(60).collect::<String>().replace('\n', " ").replace('|', "／");
-            md.push_str(&format!("| {} | {} | {} | {} | {} | {short} |\n", r.id, r.outcome, r.planted_shown, r.unbacked, r.withdrawn.len()));
+            md.push_str(&format!(
+                "| {} | {} | {} | {} | {} | {short} |\n",
+                r.id,
+                r.outcome,
+                r.planted_shown,
+                r.unbacked,
+                r.withdrawn.len()
+            ));
         }
         md
     }

@@ -23,7 +23,7 @@ pub mod out_of_kb;
 pub mod prereview;
 pub mod retrieval;
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 use std::path::Path;
 
 /// The data's dev/test split: rows whose id is divisible by 5 are test.
@@ -110,22 +110,36 @@ pub fn percentile(values: &[f64], p: f64) -> f64 {
     v[rank.min(v.len()) - 1]
 }
 
-/// A one-line progress report on stderr: overwritten in a terminal, otherwise a line at most
-/// every 10 s (and at the end).
+/// Progress of a long evaluation on stderr: an indicatif bar in a terminal; otherwise (a log
+/// file, CI) a plain line at most every 10 s and at the end, which a bar cannot give.
 pub fn progress(what: &str, done: usize, total: usize) {
-    static LAST: std::sync::Mutex<Option<std::time::Instant>> = std::sync::Mutex::new(None);
-    let mut err = std::io::stderr();
-    if err.is_terminal() {
-        let _ = write!(err, "\r{what}: {done}/{total}   ");
-        if done == total {
-            let _ = writeln!(err);
-        }
-        return;
+    if std::io::stderr().is_terminal() {
+        return progress_bar(what, done, total);
     }
+    static LAST: std::sync::Mutex<Option<std::time::Instant>> = std::sync::Mutex::new(None);
     let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
     if done == total || last.is_none_or(|t| t.elapsed().as_secs() >= 10) {
-        let _ = writeln!(err, "{what}: {done}/{total}");
+        eprintln!("{what}: {done}/{total}");
         *last = Some(std::time::Instant::now());
+    }
+}
+
+/// The bar of the current task, replaced when another task starts.
+fn progress_bar(what: &str, done: usize, total: usize) {
+    static BAR: std::sync::Mutex<Option<(String, indicatif::ProgressBar)>> = std::sync::Mutex::new(None);
+    let mut bar = BAR.lock().unwrap_or_else(|e| e.into_inner());
+    if bar.as_ref().is_none_or(|(w, b)| w != what || b.length() != Some(total as u64)) {
+        let b = indicatif::ProgressBar::new(total as u64).with_message(what.to_string());
+        let style =
+            indicatif::ProgressStyle::with_template("{msg}: {pos}/{len} [{bar:30}] {elapsed} (eta {eta})").expect("a valid template");
+        b.set_style(style.progress_chars("=> "));
+        *bar = Some((what.to_string(), b));
+    }
+    if let Some((_, b)) = bar.as_ref() {
+        b.set_position(done as u64);
+        if done == total {
+            b.finish();
+        }
     }
 }
 

@@ -54,7 +54,9 @@ pub enum End {
 impl End {
     fn of(o: &Outcome) -> Self {
         match o.kind {
-            OutcomeKind::Generated | OutcomeKind::Extractive | OutcomeKind::Curated | OutcomeKind::Bundle | OutcomeKind::FormStep => End::Answered,
+            OutcomeKind::Generated | OutcomeKind::Extractive | OutcomeKind::Curated | OutcomeKind::Bundle | OutcomeKind::FormStep => {
+                End::Answered
+            }
             OutcomeKind::Clarified => End::AskedBack,
             OutcomeKind::OutOfScope | OutcomeKind::Declined => End::OutOfScope,
             OutcomeKind::Handoff => End::Queue,
@@ -141,7 +143,14 @@ async fn turn(a: &Assistant, state: &mut DialogueState, q: &str) -> Result<Outco
 fn shares(group: &str, rows: &[&Row]) -> Shares {
     let n = rows.len().max(1) as f64;
     let share = |e: End| rows.iter().filter(|r| r.end == e).count() as f64 / n;
-    Shares { group: group.into(), questions: rows.len(), answered: share(End::Answered), asked_back: share(End::AskedBack), out_of_scope: share(End::OutOfScope), queue: share(End::Queue) }
+    Shares {
+        group: group.into(),
+        questions: rows.len(),
+        answered: share(End::Answered),
+        asked_back: share(End::AskedBack),
+        out_of_scope: share(End::OutOfScope),
+        queue: share(End::Queue),
+    }
 }
 
 pub fn report(split: Split, rows: Vec<Row>) -> Report {
@@ -180,10 +189,17 @@ impl Report {
             self.elsewhere_to_queue
         );
         for g in &self.groups {
-            md.push_str(&format!("| {} | {} | {:.3} | {:.3} | {:.3} | {:.3} |\n", g.group, g.questions, g.answered, g.asked_back, g.out_of_scope, g.queue));
+            md.push_str(&format!(
+                "| {} | {} | {:.3} | {:.3} | {:.3} | {:.3} |\n",
+                g.group, g.questions, g.answered, g.asked_back, g.out_of_scope, g.queue
+            ));
         }
         let answered: Vec<&Row> = self.rows.iter().filter(|r| r.end == End::Answered).collect();
-        md.push_str(&format!("\nAnswered although the KB has no item ({}), {} stating a number.\n", answered.len(), answered.iter().filter(|r| r.states_a_number).count()));
+        md.push_str(&format!(
+            "\nAnswered although the KB has no item ({}), {} stating a number.\n",
+            answered.len(),
+            answered.iter().filter(|r| r.states_a_number).count()
+        ));
         md
     }
 }
@@ -193,12 +209,26 @@ mod tests {
     use super::*;
 
     fn row(kind: &str, handled_by: &str, end: End) -> Row {
-        Row { id: 1, kind: kind.into(), handled_by: handled_by.into(), question: String::new(), outcome: String::new(), end, reply: String::new(), states_a_number: false }
+        Row {
+            id: 1,
+            kind: kind.into(),
+            handled_by: handled_by.into(),
+            question: String::new(),
+            outcome: String::new(),
+            end,
+            reply: String::new(),
+            states_a_number: false,
+        }
     }
 
     #[test]
     fn shares_by_who_handles_it() {
-        let rows = vec![row("near", "city", End::Queue), row("near", "company", End::Queue), row("near", "company", End::OutOfScope), row("far", "none", End::Answered)];
+        let rows = vec![
+            row("near", "city", End::Queue),
+            row("near", "company", End::Queue),
+            row("near", "company", End::OutOfScope),
+            row("far", "none", End::Answered),
+        ];
         let r = report(Split::Dev, rows);
         assert!((r.elsewhere_to_queue - 1.0 / 3.0).abs() < 1e-9, "the city's own matter is not counted");
         assert!((r.refused_or_handed_off - 0.75).abs() < 1e-9);

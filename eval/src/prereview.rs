@@ -55,8 +55,24 @@ const FORMATS: [Format; 4] = [Format::Png, Format::Jpeg, Format::ScannedPdf, For
 fn lines(kind: &str, p: &Person, valid_until: &str) -> Vec<String> {
     let v = |s: &str| s.to_string();
     match kind {
-        "id" => vec![v("中华人民共和国"), v("居民身份证"), format!("姓名 {}", p.name), format!("性别 {} 民族 汉", p.gender), v("住址 示例市鼓楼区五四路100号"), format!("公民身份号码 {}", p.id), v("签发机关 示例市公安局"), format!("有效期限 2016.03.01-{valid_until}")],
-        "hukou" => vec![v("居民户口簿"), format!("户主姓名 {}", PEOPLE[1].name), v("户别 家庭户"), format!("姓名 {}", p.name), format!("公民身份号码 {}", p.id), v("住址 示例市鼓楼区五四路100号")],
+        "id" => vec![
+            v("中华人民共和国"),
+            v("居民身份证"),
+            format!("姓名 {}", p.name),
+            format!("性别 {} 民族 汉", p.gender),
+            v("住址 示例市鼓楼区五四路100号"),
+            format!("公民身份号码 {}", p.id),
+            v("签发机关 示例市公安局"),
+            format!("有效期限 2016.03.01-{valid_until}"),
+        ],
+        "hukou" => vec![
+            v("居民户口簿"),
+            format!("户主姓名 {}", PEOPLE[1].name),
+            v("户别 家庭户"),
+            format!("姓名 {}", p.name),
+            format!("公民身份号码 {}", p.id),
+            v("住址 示例市鼓楼区五四路100号"),
+        ],
         "birth" => vec![
             v("出生医学证明"),
             v("新生儿姓名 陈思语"),
@@ -67,18 +83,42 @@ fn lines(kind: &str, p: &Person, valid_until: &str) -> Vec<String> {
             format!("父亲姓名 {}", PEOPLE[1].name),
             format!("父亲身份证件号码 {}", PEOPLE[1].id),
         ],
-        "licence" => vec![v("营业执照"), format!("统一社会信用代码 {}", COMPANY.1), format!("名称 {}", COMPANY.0), v("类型 有限责任公司"), format!("法定代表人 {}", p.name), v("住所 示例市鼓楼区软件大道89号"), v("营业期限 长期")],
-        "contract" => vec![v("劳动合同书"), format!("甲方 {}", COMPANY.0), format!("乙方 {}", p.name), format!("乙方公民身份号码 {}", p.id), v("合同期限 2026年12月01日至2029年11月30日")],
+        "licence" => vec![
+            v("营业执照"),
+            format!("统一社会信用代码 {}", COMPANY.1),
+            format!("名称 {}", COMPANY.0),
+            v("类型 有限责任公司"),
+            format!("法定代表人 {}", p.name),
+            v("住所 示例市鼓楼区软件大道89号"),
+            v("营业期限 长期"),
+        ],
+        "contract" => vec![
+            v("劳动合同书"),
+            format!("甲方 {}", COMPANY.0),
+            format!("乙方 {}", p.name),
+            format!("乙方公民身份号码 {}", p.id),
+            v("合同期限 2026年12月01日至2029年11月30日"),
+        ],
         // The two sides of a card as printed: wide gaps (two ideographic spaces) between a
         // label and its value, so OCR reads them as separate boxes, as it does on real cards.
         "id_front" => vec![
             format!("姓名\u{3000}\u{3000}{}", p.name),
             format!("性别\u{3000}\u{3000}{}\u{3000}\u{3000}\u{3000}民族\u{3000}\u{3000}汉", p.gender),
-            format!("出生\u{3000}\u{3000}{} 年 {} 月 {} 日", &p.id[6..10], p.id[10..12].trim_start_matches('0'), p.id[12..14].trim_start_matches('0')),
+            format!(
+                "出生\u{3000}\u{3000}{} 年 {} 月 {} 日",
+                &p.id[6..10],
+                p.id[10..12].trim_start_matches('0'),
+                p.id[12..14].trim_start_matches('0')
+            ),
             v("住址\u{3000}\u{3000}示例市鼓楼区五四路100号"),
             format!("公民身份号码\u{3000}\u{3000}{}", p.id),
         ],
-        "id_back" => vec![v("中华人民共和国"), v("居民身份证"), v("签发机关\u{3000}\u{3000}示例市公安局"), format!("有效期限\u{3000}\u{3000}2016.03.01-{valid_until}")],
+        "id_back" => vec![
+            v("中华人民共和国"),
+            v("居民身份证"),
+            v("签发机关\u{3000}\u{3000}示例市公安局"),
+            format!("有效期限\u{3000}\u{3000}2016.03.01-{valid_until}"),
+        ],
         _ => vec![],
     }
 }
@@ -105,9 +145,13 @@ struct Case {
 
 fn cases() -> Vec<Case> {
     vec![
-        Case { code: "SAMPLE-GA-002", docs: vec![("出生医学证明", "birth"), ("父母双方居民身份证", "id"), ("随迁方居民户口簿", "hukou")] },
+        Case {
+            code: "SAMPLE-GA-002", docs: vec![("出生医学证明", "birth"), ("父母双方居民身份证", "id"), ("随迁方居民户口簿", "hukou")]
+        },
         Case { code: "SAMPLE-GA-011", docs: vec![("营业执照", "licence"), ("法定代表人居民身份证", "id")] },
-        Case { code: "SAMPLE-RS-004", docs: vec![("营业执照", "licence"), ("劳动者居民身份证", "id"), ("劳动合同", "contract")] },
+        Case {
+            code: "SAMPLE-RS-004", docs: vec![("营业执照", "licence"), ("劳动者居民身份证", "id"), ("劳动合同", "contract")]
+        },
     ]
 }
 
@@ -137,9 +181,13 @@ pub struct PrereviewReport {
     pub seconds: f64,
 }
 
-
 /// Run the corpus: `guides` must hold the sample items; OCR runs through `compute`.
-pub async fn run(guides: &[Guide], compute: &ComputeHandle, today: NaiveDate, progress: &(dyn Fn(usize, usize) + Sync)) -> Result<PrereviewReport, EvalError> {
+pub async fn run(
+    guides: &[Guide],
+    compute: &ComputeHandle,
+    today: NaiveDate,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<PrereviewReport, EvalError> {
     let started = std::time::Instant::now();
     let renderer = Renderer::new()?;
     let mut sets = Vec::new();
@@ -158,7 +206,10 @@ pub async fn run(guides: &[Guide], compute: &ComputeHandle, today: NaiveDate, pr
     for (n, (ci, defect, k)) in plan.into_iter().enumerate() {
         progress(n, total);
         let case = &cases()[ci];
-        let guide = guides.iter().find(|g| g.code == case.code).ok_or_else(|| EvalError::Dataset(format!("sample guide {} not found", case.code)))?;
+        let guide = guides
+            .iter()
+            .find(|g| g.code == case.code)
+            .ok_or_else(|| EvalError::Dataset(format!("sample guide {} not found", case.code)))?;
         let spec = FormSpec::for_guide(guide).ok_or_else(|| EvalError::Dataset(format!("{} has no form", case.code)))?;
         let view = FormView::of(&FormProgress::new(spec));
         let person = PEOPLE[k % PEOPLE.len()].clone();
@@ -228,7 +279,9 @@ pub async fn run(guides: &[Guide], compute: &ComputeHandle, today: NaiveDate, pr
                         }
                     }
                 };
-                let doc = read(&bytes, Limits::default(), Some(compute)).await.map_err(|e| EvalError::Dataset(format!("reading a generated document: {e}")))?;
+                let doc = read(&bytes, Limits::default(), Some(compute))
+                    .await
+                    .map_err(|e| EvalError::Dataset(format!("reading a generated document: {e}")))?;
                 if doc.pages.iter().all(|p| p.ocr) && !blank && px > 10.0 {
                     let got: String = doc.text().chars().filter(|c| !c.is_whitespace()).collect();
                     let want: String = doc_lines.concat().chars().filter(|c| !c.is_whitespace()).collect();
@@ -240,17 +293,28 @@ pub async fn run(guides: &[Guide], compute: &ComputeHandle, today: NaiveDate, pr
                     id_sides.0 += 1;
                     id_sides.1 += usize::from(classify(&text).0 == MaterialKind::IdCard);
                     if *side == "id_front" {
-                        let want = doc_lines.iter().find_map(|l| l.strip_prefix("姓名")).map(|n| n.trim_start_matches('\u{3000}')).unwrap_or_default().to_string();
+                        let want = doc_lines
+                            .iter()
+                            .find_map(|l| l.strip_prefix("姓名"))
+                            .map(|n| n.trim_start_matches('\u{3000}'))
+                            .unwrap_or_default()
+                            .to_string();
                         id_front_names.0 += 1;
                         id_front_names.1 += usize::from(fields(&text).get("姓名") == Some(&want));
                     }
                 }
                 let id = (i * 2 + side_no) as i64 + 1;
-                uploads.push(Analysed { upload_id: id, file_name: format!("{material}-{side}.{fmt:?}"), doc, declared: Some(material.to_string()) });
+                uploads.push(Analysed {
+                    upload_id: id,
+                    file_name: format!("{material}-{side}.{fmt:?}"),
+                    doc,
+                    declared: Some(material.to_string()),
+                });
             }
         }
         let report = review(&guide.name, &view.materials, &uploads, &values, today);
-        let codes: Vec<String> = report.materials.iter().chain(&report.unmatched).flat_map(|m| m.findings.iter().map(|f| f.code.clone())).collect();
+        let codes: Vec<String> =
+            report.materials.iter().chain(&report.unmatched).flat_map(|m| m.findings.iter().map(|f| f.code.clone())).collect();
         let detected = match defect {
             Some(d) => report.verdict != Verdict::Pass && codes.iter().any(|c| c == d),
             None => report.verdict == Verdict::Pass,
@@ -266,10 +330,27 @@ pub async fn run(guides: &[Guide], compute: &ComputeHandle, today: NaiveDate, pr
                 false_rejections += usize::from(!detected);
             }
         }
-        sets.push(SetResult { item: format!("{} {}", guide.code, guide.name), defect: defect.map(str::to_string), format, verdict: report.verdict, detected, codes });
+        sets.push(SetResult {
+            item: format!("{} {}", guide.code, guide.name),
+            defect: defect.map(str::to_string),
+            format,
+            verdict: report.verdict,
+            detected,
+            codes,
+        });
     }
     progress(total, total);
-    Ok(PrereviewReport { sets, by_defect, clean_sets, false_rejections, ocr_chars, ocr_errors, id_sides, id_front_names, seconds: started.elapsed().as_secs_f64() })
+    Ok(PrereviewReport {
+        sets,
+        by_defect,
+        clean_sets,
+        false_rejections,
+        ocr_chars,
+        ocr_errors,
+        id_sides,
+        id_front_names,
+        seconds: started.elapsed().as_secs_f64(),
+    })
 }
 
 pub fn markdown(r: &PrereviewReport) -> String {
@@ -292,7 +373,14 @@ pub fn markdown(r: &PrereviewReport) -> String {
         r.seconds
     ));
     for s in &r.sets {
-        md.push_str(&format!("| {} | {} | {:?} | {} | {} |\n", s.item, s.defect.as_deref().unwrap_or("clean"), s.format, s.verdict.zh(), s.codes.join(", ")));
+        md.push_str(&format!(
+            "| {} | {} | {:?} | {} | {} |\n",
+            s.item,
+            s.defect.as_deref().unwrap_or("clean"),
+            s.format,
+            s.verdict.zh(),
+            s.codes.join(", ")
+        ));
     }
     md
 }

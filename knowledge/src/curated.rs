@@ -86,7 +86,14 @@ impl CuratedStore {
     }
 
     /// Add an answer; `NotAllowed` when the question or answer is empty.
-    pub async fn add(&self, question: &str, answer: &str, item_code: Option<&str>, source: &str, author: &str) -> Result<Curated, KnowledgeError> {
+    pub async fn add(
+        &self,
+        question: &str,
+        answer: &str,
+        item_code: Option<&str>,
+        source: &str,
+        author: &str,
+    ) -> Result<Curated, KnowledgeError> {
         if normalise(question).len() < 2 || answer.trim().is_empty() {
             return Err(KnowledgeError::NotAllowed("问题和答案都不能为空".into()));
         }
@@ -125,7 +132,12 @@ impl CuratedStore {
     pub fn find(&self, question: &str) -> Option<(Curated, f32)> {
         let q = bigrams(question);
         let active = self.active.read().expect("curated lock");
-        active.iter().map(|(c, b)| (c, similarity(&q, b))).filter(|(_, s)| *s >= MATCH_THRESHOLD).max_by(|a, b| a.1.total_cmp(&b.1)).map(|(c, s)| (c.clone(), s))
+        active
+            .iter()
+            .map(|(c, b)| (c, similarity(&q, b)))
+            .filter(|(_, s)| *s >= MATCH_THRESHOLD)
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(c, s)| (c.clone(), s))
     }
 }
 

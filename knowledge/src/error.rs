@@ -29,6 +29,9 @@ pub enum KnowledgeError {
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error("vector index: {0}")]
     Index(String),
+    /// Another process has the embedded index open (its lock is held).
+    #[error("the vector index in {} is open in another banshi process (a running `serve` or `ingest`): stop it first, or use another --data-dir", .0.display())]
+    InUse(PathBuf),
     #[error(transparent)]
     Model(#[from] banshi_models::ModelError),
     #[error("stored guide {code} v{version} is not valid JSON: {detail}")]

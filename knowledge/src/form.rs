@@ -79,9 +79,7 @@ impl TryFrom<String> for FieldSource {
             "answer" if rest.is_empty() => Ok(FieldSource::Answer),
             "elicence" => pair(rest).map(|(licence, field)| FieldSource::ELicence { licence, field }),
             "material" => pair(rest).map(|(material, field)| FieldSource::Material { material, field }),
-            _ => Err(format!(
-                "source {s:?}: expected profile:KEY, elicence:LICENCE.FIELD, material:NAME.FIELD or answer"
-            )),
+            _ => Err(format!("source {s:?}: expected profile:KEY, elicence:LICENCE.FIELD, material:NAME.FIELD or answer")),
         }
     }
 }
@@ -106,8 +104,7 @@ impl FormSchema {
         }
         let mut seen = std::collections::HashSet::new();
         for f in &self.fields {
-            let key_ok = !f.key.is_empty()
-                && f.key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            let key_ok = !f.key.is_empty() && f.key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
             if !key_ok {
                 problems.push(format!("字段键 {:?} 须为小写字母、数字或 _", f.key));
             }

@@ -211,7 +211,8 @@ impl TimeLimit {
     /// unit, a range, prose — so an importer drops it and says so instead of guessing a unit.
     pub fn parse(text: &str) -> Option<TimeLimit> {
         static RE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-            regex::Regex::new(r"^(\d{1,4})\s*[（(]?\s*(个工作日|工作日|个自然日|自然日|日历日|日|天|个自然月|自然月|个月)\s*[)）]?$").expect("static regex")
+            regex::Regex::new(r"^(\d{1,4})\s*[（(]?\s*(个工作日|工作日|个自然日|自然日|日历日|日|天|个自然月|自然月|个月)\s*[)）]?$")
+                .expect("static regex")
         });
         let t = text.trim().trim_end_matches(['。', '.']);
         if matches!(t, "即办" | "即办件" | "当场办结" | "当场办理" | "立即办结") {
@@ -305,13 +306,14 @@ impl Guide {
     /// Every problem with this guide, in Chinese-free English for editors' tooling; empty = valid.
     pub fn validate(&self) -> Vec<String> {
         let mut problems = Vec::new();
-        let code_ok = !self.code.is_empty()
-            && self.code.len() <= 64
-            && self.code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        let code_ok =
+            !self.code.is_empty() && self.code.len() <= 64 && self.code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
         if !code_ok {
             problems.push(format!("事项编码 {:?} 须为 1–64 位字母、数字、- 或 _", self.code));
         }
-        for (what, value) in [("事项名称", &self.name), ("事项类型", &self.kind), ("实施部门", &self.department), ("行政区划", &self.region)] {
+        for (what, value) in
+            [("事项名称", &self.name), ("事项类型", &self.kind), ("实施部门", &self.department), ("行政区划", &self.region)]
+        {
             if value.trim().is_empty() {
                 problems.push(format!("{what}不能为空"));
             }

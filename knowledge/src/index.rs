@@ -14,10 +14,10 @@ use std::path::Path;
 use qdrant_edge::external::ordered_float::OrderedFloat;
 use qdrant_edge::external::uuid::Uuid;
 use qdrant_edge::{
-    Condition, Distance, EdgeConfigBuilder, EdgeShard, EdgeSparseVectorParamsBuilder, EdgeVectorParamsBuilder, FieldCondition,
-    Filter, Fusion as QFusion, Match, Modifier, NamedQuery, PayloadFieldSchema, PayloadSchemaType, PointId, PointInsertOperations,
-    PointOperations, PointStruct, Prefetch, QueryEnum, QueryRequest, ScoredPoint, ScoringQuery, ScrollRequest, UpdateOperation,
-    ValueVariants, Vector, VectorInternal, Vectors, WithPayloadInterface, WithVector,
+    Condition, Distance, EdgeConfigBuilder, EdgeShard, EdgeSparseVectorParamsBuilder, EdgeVectorParamsBuilder, FieldCondition, Filter,
+    Fusion as QFusion, Match, Modifier, NamedQuery, PayloadFieldSchema, PayloadSchemaType, PointId, PointInsertOperations, PointOperations,
+    PointStruct, Prefetch, QueryEnum, QueryRequest, ScoredPoint, ScoringQuery, ScrollRequest, UpdateOperation, ValueVariants, Vector,
+    VectorInternal, Vectors, WithPayloadInterface, WithVector,
 };
 
 use crate::chunk::Chunk;
@@ -80,11 +80,9 @@ impl std::str::FromStr for Fusion {
         match parts.as_slice() {
             ["dbsf"] => Ok(Fusion::Dbsf),
             ["linear", w] => Ok(Fusion::Linear { dense_weight: num(w)? }),
-            ["rrf", k, d, sp] => Ok(Fusion::Rrf {
-                k: k.parse().map_err(|_| format!("bad k in {s:?}"))?,
-                dense_weight: num(d)?,
-                sparse_weight: num(sp)?,
-            }),
+            ["rrf", k, d, sp] => {
+                Ok(Fusion::Rrf { k: k.parse().map_err(|_| format!("bad k in {s:?}"))?, dense_weight: num(d)?, sparse_weight: num(sp)? })
+            }
             _ => Err(format!("fusion must be rrf:K:DENSE_WEIGHT:SPARSE_WEIGHT, dbsf or linear:DENSE_WEIGHT, not {s:?}")),
         }
     }
@@ -130,7 +128,19 @@ pub trait VectorIndex: Send + Sync {
     }
 }
 
-/// The embedded qdrant-edge shard.
+/// An open that failed because another process holds the shard's write-ahead-log lock, said so
+/// (the raw error is “Can't init WAL: Kind(WouldBlock)”); any other error as it is.
+fn in_use_or(dir: &Path, e: impl std::fmt::Display) -> KnowledgeError {
+    let raw = e.to_string();
+    if raw.contains("WouldBlock") {
+        return KnowledgeError::InUse(dir.to_path_buf());
+    }
+    KnowledgeError::Index(raw)
+}
+
+/// The embedded qdrant-edge shard. One process at a time: opening takes the shard's WAL lock
+/// and fails with [`KnowledgeError::InUse`] while another process (a running `serve`, an
+/// `ingest`) holds it.
 pub struct EdgeIndex {
     shard: EdgeShard,
     dim: usize,
@@ -145,15 +155,13 @@ impl EdgeIndex {
             .build();
         let fresh = !dir.join("edge_config.json").exists();
         std::fs::create_dir_all(dir).map_err(|e| KnowledgeError::io(dir, e))?;
-        let shard = if fresh { EdgeShard::new(dir, config) } else { EdgeShard::load(dir, Some(config)) }.map_err(index_err)?;
+        let shard = if fresh { EdgeShard::new(dir, config) } else { EdgeShard::load(dir, Some(config)) }.map_err(|e| in_use_or(dir, e))?;
         if fresh {
             shard
-                .update(UpdateOperation::FieldIndexOperation(qdrant_edge::FieldIndexOperations::CreateIndex(
-                    qdrant_edge::CreateIndex {
-                        field_name: "code".try_into().map_err(|_| KnowledgeError::Index("payload key".into()))?,
-                        field_schema: Some(PayloadFieldSchema::FieldType(PayloadSchemaType::Keyword)),
-                    },
-                )))
+                .update(UpdateOperation::FieldIndexOperation(qdrant_edge::FieldIndexOperations::CreateIndex(qdrant_edge::CreateIndex {
+                    field_name: "code".try_into().map_err(|_| KnowledgeError::Index("payload key".into()))?,
+                    field_schema: Some(PayloadFieldSchema::FieldType(PayloadSchemaType::Keyword)),
+                })))
                 .map_err(index_err)?;
         }
         Ok(EdgeIndex { shard, dim })
@@ -228,10 +236,13 @@ impl EdgeIndex {
                 }
             }
         }
-        let mut out: Vec<ChunkHit> = fused.into_values().map(|(mut h, score)| {
-            h.score = score;
-            h
-        }).collect();
+        let mut out: Vec<ChunkHit> = fused
+            .into_values()
+            .map(|(mut h, score)| {
+                h.score = score;
+                h
+            })
+            .collect();
         out.sort_by(|a, b| b.score.total_cmp(&a.score));
         out.truncate(q.limit);
         Ok(out)
@@ -394,5 +405,21 @@ impl VectorIndex for EdgeIndex {
 
     fn len(&self) -> Result<usize, KnowledgeError> {
         Ok(self.shard.info().points_count)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_opener_is_told_the_index_is_in_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = EdgeIndex::open(dir.path(), 4).unwrap();
+        let err = EdgeIndex::open(dir.path(), 4).err().expect("the lock is held");
+        assert!(matches!(err, KnowledgeError::InUse(_)), "{err}");
+        assert!(err.to_string().contains("another banshi process"), "{err}");
+        drop(first);
+        assert!(EdgeIndex::open(dir.path(), 4).is_ok(), "free again once the first is closed");
     }
 }

@@ -20,29 +20,29 @@ pub mod index;
 pub mod indexer;
 pub mod names;
 pub mod private;
-pub mod vocab;
 pub mod search;
 pub mod segment;
 pub mod sparse;
 pub mod store;
+pub mod vocab;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use banshi_models::Embed;
 
-pub use error::KnowledgeError;
 pub use bundle::Bundle;
+pub use error::KnowledgeError;
 pub use guide::Guide;
 pub use search::{Mode, SearchParams, SearchResult};
 
 use crate::index::{EdgeIndex, VectorIndex};
 use crate::indexer::{Indexer, SyncStats};
 use crate::names::NameIndex;
-use crate::vocab::Vocabulary;
 use crate::search::{Calibration, Searcher};
 use crate::sparse::SparseEncoder;
 use crate::store::{BundleStore, GuideStore, Saved};
+use crate::vocab::Vocabulary;
 
 /// Dense vector size of multilingual-e5-small; the index is created with it.
 pub const DENSE_DIM: usize = 384;
@@ -96,7 +96,8 @@ impl KnowledgeBase {
         let bundles = BundleStore::new(pool.clone()).await?;
         let curated = curated::CuratedStore::new(pool).await?;
         let dir = data_dir.join("index");
-        let index: Arc<dyn VectorIndex> = Arc::new(tokio::task::spawn_blocking(move || EdgeIndex::open(&dir, DENSE_DIM)).await.expect("open task")?);
+        let index: Arc<dyn VectorIndex> =
+            Arc::new(tokio::task::spawn_blocking(move || EdgeIndex::open(&dir, DENSE_DIM)).await.expect("open task")?);
         let sparse = Arc::new(tokio::task::spawn_blocking(SparseEncoder::new).await.expect("jieba task"));
         let indexer = Indexer { index: index.clone(), sparse: sparse.clone(), embedder: embedder.clone() };
         let names = Arc::new(NameIndex::default());
@@ -112,13 +113,20 @@ impl KnowledgeBase {
         }
         let vocab = Arc::new(Vocabulary::default());
         let (v, s) = (vocab.clone(), sparse.clone());
-        tokio::task::spawn_blocking(move || vocab_docs.iter().for_each(|(code, chunks)| v.set(&s, code, chunks))).await.expect("vocabulary task");
+        tokio::task::spawn_blocking(move || vocab_docs.iter().for_each(|(code, chunks)| v.set(&s, code, chunks)))
+            .await
+            .expect("vocabulary task");
         let searcher = Searcher { index: index.clone(), sparse, names, vocab, embedder, calibration: Calibration::default() };
         Ok(KnowledgeBase { store, bundles, curated, index, indexer, searcher })
     }
 
     /// Publish `guides` (each only if changed) and bring the index up to date for them.
-    pub async fn import(&self, guides: &[Guide], author: &str, progress: &(dyn Fn(usize, usize) + Sync)) -> Result<ImportStats, KnowledgeError> {
+    pub async fn import(
+        &self,
+        guides: &[Guide],
+        author: &str,
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<ImportStats, KnowledgeError> {
         let mut stats = ImportStats::default();
         for g in guides {
             match self.store.publish(g, author).await? {
@@ -138,7 +146,12 @@ impl KnowledgeBase {
 
     /// Publish `bundles` whose items are live guides (each only if changed) and index them;
     /// a bundle that disagrees with its items is refused with the reasons.
-    pub async fn import_bundles(&self, bundles: &[Bundle], author: &str, progress: &(dyn Fn(usize, usize) + Sync)) -> Result<BundleImport, KnowledgeError> {
+    pub async fn import_bundles(
+        &self,
+        bundles: &[Bundle],
+        author: &str,
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<BundleImport, KnowledgeError> {
         let guides = self.store.all_live().await?;
         let mut stats = BundleImport::default();
         let mut docs = Vec::new();
@@ -196,7 +209,12 @@ impl KnowledgeBase {
     }
 
     /// Bring the index and the word statistics up to date for `docs`.
-    async fn sync(&self, docs: Vec<(String, Vec<chunk::Chunk>)>, prune: bool, progress: &(dyn Fn(usize, usize) + Sync)) -> Result<SyncStats, KnowledgeError> {
+    async fn sync(
+        &self,
+        docs: Vec<(String, Vec<chunk::Chunk>)>,
+        prune: bool,
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<SyncStats, KnowledgeError> {
         for (code, chunks) in &docs {
             self.searcher.vocab.set(&self.searcher.sparse, code, chunks);
         }

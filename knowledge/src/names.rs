@@ -31,7 +31,8 @@ impl NameIndex {
 
     /// Record (or replace) the name and aliases of a guide or bundle.
     pub fn set_names(&self, code: &str, name: &str, aliases: &[String]) {
-        let names: Vec<String> = std::iter::once(name).chain(aliases.iter().map(String::as_str)).map(normalise).filter(|n| n.chars().count() >= 2).collect();
+        let names: Vec<String> =
+            std::iter::once(name).chain(aliases.iter().map(String::as_str)).map(normalise).filter(|n| n.chars().count() >= 2).collect();
         self.by_code.write().expect("name index lock").insert(code.to_string(), names);
     }
 

@@ -158,7 +158,10 @@ mod tests {
         std::fs::set_permissions(&ok, std::fs::Permissions::from_mode(0o400)).unwrap();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         assert_eq!(restrict_tree(dir.path()).unwrap(), 4);
-        assert_eq!((mode(dir.path()), mode(&dir.path().join("uploads")), mode(&sub), mode(&f), mode(&ok)), (0o700, 0o700, 0o700, 0o600, 0o400));
+        assert_eq!(
+            (mode(dir.path()), mode(&dir.path().join("uploads")), mode(&sub), mode(&f), mode(&ok)),
+            (0o700, 0o700, 0o700, 0o600, 0o400)
+        );
         assert_eq!(restrict_tree(dir.path()).unwrap(), 0, "nothing left to change");
     }
 }

@@ -75,13 +75,7 @@ pub struct SearchParams {
 
 impl Default for SearchParams {
     fn default() -> Self {
-        SearchParams {
-            mode: Mode::Hybrid,
-            items: 5,
-            chunks: 40,
-            prefetch: 60,
-            fusion: Fusion::Linear { dense_weight: 0.7 },
-        }
+        SearchParams { mode: Mode::Hybrid, items: 5, chunks: 40, prefetch: 60, fusion: Fusion::Linear { dense_weight: 0.7 } }
     }
 }
 
@@ -145,7 +139,12 @@ impl Searcher {
     }
 
     /// Search with the query's dense vector already computed (`None`: sparse only).
-    pub async fn search_embedded(&self, query: &str, dense: Option<Vec<f32>>, params: SearchParams) -> Result<SearchResult, KnowledgeError> {
+    pub async fn search_embedded(
+        &self,
+        query: &str,
+        dense: Option<Vec<f32>>,
+        params: SearchParams,
+    ) -> Result<SearchResult, KnowledgeError> {
         let dense = if params.mode == Mode::Sparse { None } else { dense };
         let mode = match (params.mode, dense.is_some()) {
             (Mode::Sparse, _) | (_, false) => Mode::Sparse,

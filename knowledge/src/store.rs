@@ -6,9 +6,9 @@
 //! whose body equals the live version is a no-op (re-importing the same corpus creates no
 //! versions). Guides and bundles share the code through [`Document`]; each has its own tables.
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
 use crate::bundle::Bundle;
@@ -85,9 +85,17 @@ struct Lineage {
 
 impl Lineage {
     async fn load(db: &mut sqlx::SqliteConnection, table: &str, versions: &str, code: &str) -> Result<Lineage, KnowledgeError> {
-        let live: Option<i64> = sqlx::query_scalar(&format!("SELECT live_version FROM {table} WHERE code = ?")).bind(code).fetch_optional(&mut *db).await?.flatten();
-        let rows = sqlx::query(&format!("SELECT version, status, COALESCE(base_version, version - 1) FROM {versions} WHERE code = ?")).bind(code).fetch_all(&mut *db).await?;
-        let versions = rows.into_iter().map(|r| (r.get::<i64, _>(0) as u32, (r.get::<String, _>(1), r.get::<i64, _>(2).max(0) as u32))).collect();
+        let live: Option<i64> = sqlx::query_scalar(&format!("SELECT live_version FROM {table} WHERE code = ?"))
+            .bind(code)
+            .fetch_optional(&mut *db)
+            .await?
+            .flatten();
+        let rows = sqlx::query(&format!("SELECT version, status, COALESCE(base_version, version - 1) FROM {versions} WHERE code = ?"))
+            .bind(code)
+            .fetch_all(&mut *db)
+            .await?;
+        let versions =
+            rows.into_iter().map(|r| (r.get::<i64, _>(0) as u32, (r.get::<String, _>(1), r.get::<i64, _>(2).max(0) as u32))).collect();
         Ok(Lineage { versions, live: live.map(|v| v as u32) })
     }
 
@@ -231,7 +239,10 @@ impl<D: Document> DocStore<D> {
             return Err(KnowledgeError::Invalid { code: code.to_string(), problems });
         }
         let mut tx = self.pool.begin().await?;
-        let row = sqlx::query(&format!("SELECT live_version, latest_version FROM {table} WHERE code = ?")).bind(code).fetch_optional(&mut *tx).await?;
+        let row = sqlx::query(&format!("SELECT live_version, latest_version FROM {table} WHERE code = ?"))
+            .bind(code)
+            .fetch_optional(&mut *tx)
+            .await?;
         let (live, latest): (Option<i64>, i64) = match &row {
             Some(r) => (r.get(0), r.get(1)),
             None => (None, 0),
@@ -251,15 +262,17 @@ impl<D: Document> DocStore<D> {
         let mut stored = doc.clone();
         stored.stamp(version as u32, Status::Published, &now, author);
         let body = serde_json::to_string(&stored).expect("documents serialise");
-        sqlx::query(&format!("INSERT INTO {versions} (code, version, status, name, body, author, created_at) VALUES (?, ?, 'published', ?, ?, ?, ?)"))
-            .bind(code)
-            .bind(version)
-            .bind(doc.name())
-            .bind(&body)
-            .bind(author)
-            .bind(&now)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(&format!(
+            "INSERT INTO {versions} (code, version, status, name, body, author, created_at) VALUES (?, ?, 'published', ?, ?, ?, ?)"
+        ))
+        .bind(code)
+        .bind(version)
+        .bind(doc.name())
+        .bind(&body)
+        .bind(author)
+        .bind(&now)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(&format!(
             "INSERT INTO {table} (code, name, source, live_version, latest_version, updated_at) VALUES (?, ?, ?, ?, ?, ?)
              ON CONFLICT(code) DO UPDATE SET name = excluded.name, source = excluded.source,
@@ -296,10 +309,21 @@ impl<D: Document> DocStore<D> {
         if base != head {
             if base != 0 && !lineage.alive(base) {
                 if let Some(root) = lineage.root(base) {
-                    return Err(KnowledgeError::Stale { code: code.to_string(), version: base, root, live: lineage.live, publishing: false });
+                    return Err(KnowledgeError::Stale {
+                        code: code.to_string(),
+                        version: base,
+                        root,
+                        live: lineage.live,
+                        publishing: false,
+                    });
                 }
             }
-            let by: String = sqlx::query_scalar(&format!("SELECT author FROM {versions} WHERE code = ? AND version = ?")).bind(code).bind(head).fetch_optional(&mut *tx).await?.unwrap_or_default();
+            let by: String = sqlx::query_scalar(&format!("SELECT author FROM {versions} WHERE code = ? AND version = ?"))
+                .bind(code)
+                .bind(head)
+                .fetch_optional(&mut *tx)
+                .await?
+                .unwrap_or_default();
             return Err(KnowledgeError::Conflict { code: code.to_string(), base, latest: head, by });
         }
         let latest = lineage.versions.keys().next_back().copied().unwrap_or(0) as i64;
@@ -342,7 +366,11 @@ impl<D: Document> DocStore<D> {
     pub async fn make_live(&self, code: &str, version: u32, how: GoLive) -> Result<Option<u32>, KnowledgeError> {
         let (table, versions) = (D::TABLE, D::VERSIONS);
         let mut tx = self.pool.begin().await?;
-        let body: Option<String> = sqlx::query_scalar(&format!("SELECT body FROM {versions} WHERE code = ? AND version = ?")).bind(code).bind(version).fetch_optional(&mut *tx).await?;
+        let body: Option<String> = sqlx::query_scalar(&format!("SELECT body FROM {versions} WHERE code = ? AND version = ?"))
+            .bind(code)
+            .bind(version)
+            .fetch_optional(&mut *tx)
+            .await?;
         let body = body.ok_or_else(|| KnowledgeError::NotFound(format!("{code} v{version}")))?;
         let lineage = Lineage::load(&mut tx, table, versions, code).await?;
         match how {
@@ -360,7 +388,8 @@ impl<D: Document> DocStore<D> {
         if !problems.is_empty() {
             return Err(KnowledgeError::Invalid { code: code.to_string(), problems });
         }
-        let before: Option<i64> = sqlx::query_scalar(&format!("SELECT live_version FROM {table} WHERE code = ?")).bind(code).fetch_one(&mut *tx).await?;
+        let before: Option<i64> =
+            sqlx::query_scalar(&format!("SELECT live_version FROM {table} WHERE code = ?")).bind(code).fetch_one(&mut *tx).await?;
         let now = chrono::Utc::now().to_rfc3339();
         let at = doc_meta_time(&doc).unwrap_or_else(|| now.clone());
         let by = doc_meta_author(&doc).unwrap_or_default();
@@ -371,14 +400,24 @@ impl<D: Document> DocStore<D> {
             .bind(version)
             .execute(&mut *tx)
             .await?;
-        sqlx::query(&format!("UPDATE {table} SET live_version = ?, name = ?, updated_at = ? WHERE code = ?")).bind(version).bind(doc.name()).bind(&now).bind(code).execute(&mut *tx).await?;
+        sqlx::query(&format!("UPDATE {table} SET live_version = ?, name = ?, updated_at = ? WHERE code = ?"))
+            .bind(version)
+            .bind(doc.name())
+            .bind(&now)
+            .bind(code)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(before.map(|v| v as u32))
     }
 
     /// One version of a document, whatever its status.
     pub async fn version(&self, code: &str, version: u32) -> Result<Option<D>, KnowledgeError> {
-        let body: Option<String> = sqlx::query_scalar(&format!("SELECT body FROM {} WHERE code = ? AND version = ?", D::VERSIONS)).bind(code).bind(version).fetch_optional(&self.pool).await?;
+        let body: Option<String> = sqlx::query_scalar(&format!("SELECT body FROM {} WHERE code = ? AND version = ?", D::VERSIONS))
+            .bind(code)
+            .bind(version)
+            .fetch_optional(&self.pool)
+            .await?;
         body.map(|b| parse(code, version as i64, b)).transpose()
     }
 
@@ -392,33 +431,57 @@ impl<D: Document> DocStore<D> {
 
     /// Every version of a document, newest first.
     pub async fn history(&self, code: &str) -> Result<Vec<VersionInfo>, KnowledgeError> {
-        let live: Option<i64> = sqlx::query_scalar(&format!("SELECT live_version FROM {} WHERE code = ?", D::TABLE)).bind(code).fetch_optional(&self.pool).await?.flatten();
-        let rows = sqlx::query(&format!("SELECT version, status, author, created_at FROM {} WHERE code = ? ORDER BY version DESC", D::VERSIONS)).bind(code).fetch_all(&self.pool).await?;
+        let live: Option<i64> = sqlx::query_scalar(&format!("SELECT live_version FROM {} WHERE code = ?", D::TABLE))
+            .bind(code)
+            .fetch_optional(&self.pool)
+            .await?
+            .flatten();
+        let rows =
+            sqlx::query(&format!("SELECT version, status, author, created_at FROM {} WHERE code = ? ORDER BY version DESC", D::VERSIONS))
+                .bind(code)
+                .fetch_all(&self.pool)
+                .await?;
         Ok(rows
             .into_iter()
             .map(|r| {
                 let version: i64 = r.get(0);
-                VersionInfo { version: version as u32, status: r.get(1), author: r.get(2), created_at: r.get(3), live: live == Some(version) }
+                VersionInfo {
+                    version: version as u32,
+                    status: r.get(1),
+                    author: r.get(2),
+                    created_at: r.get(3),
+                    live: live == Some(version),
+                }
             })
             .collect())
     }
 
     /// The live (published) version of a document.
     pub async fn live(&self, code: &str) -> Result<Option<D>, KnowledgeError> {
-        let sql = format!("SELECT v.version, v.body FROM {} g JOIN {} v ON v.code = g.code AND v.version = g.live_version WHERE g.code = ?", D::TABLE, D::VERSIONS);
+        let sql = format!(
+            "SELECT v.version, v.body FROM {} g JOIN {} v ON v.code = g.code AND v.version = g.live_version WHERE g.code = ?",
+            D::TABLE,
+            D::VERSIONS
+        );
         let row = sqlx::query(&sql).bind(code).fetch_optional(&self.pool).await?;
         row.map(|r| parse(code, r.get(0), r.get(1))).transpose()
     }
 
     /// Every live document, by code.
     pub async fn all_live(&self) -> Result<Vec<D>, KnowledgeError> {
-        let sql = format!("SELECT g.code, v.version, v.body FROM {} g JOIN {} v ON v.code = g.code AND v.version = g.live_version ORDER BY g.code", D::TABLE, D::VERSIONS);
+        let sql = format!(
+            "SELECT g.code, v.version, v.body FROM {} g JOIN {} v ON v.code = g.code AND v.version = g.live_version ORDER BY g.code",
+            D::TABLE,
+            D::VERSIONS
+        );
         let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
         rows.into_iter().map(|r| parse(r.get::<&str, _>(0), r.get(1), r.get(2))).collect()
     }
 
     pub async fn list(&self) -> Result<Vec<GuideSummary>, KnowledgeError> {
-        let rows = sqlx::query(&format!("SELECT code, name, source, live_version, latest_version FROM {} ORDER BY code", D::TABLE)).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(&format!("SELECT code, name, source, live_version, latest_version FROM {} ORDER BY code", D::TABLE))
+            .fetch_all(&self.pool)
+            .await?;
         Ok(rows
             .into_iter()
             .map(|r| GuideSummary {
@@ -432,7 +495,8 @@ impl<D: Document> DocStore<D> {
     }
 
     pub async fn count_live(&self) -> Result<usize, KnowledgeError> {
-        let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {} WHERE live_version IS NOT NULL", D::TABLE)).fetch_one(&self.pool).await?;
+        let n: i64 =
+            sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {} WHERE live_version IS NOT NULL", D::TABLE)).fetch_one(&self.pool).await?;
         Ok(n as usize)
     }
 }
@@ -500,7 +564,10 @@ mod tests {
         assert_eq!(store.head(&code).await.unwrap(), Some(1), "the rolled-back version and drafts on it are history");
         for v in [2, 3] {
             let e = store.make_live(&code, v, GoLive::Publish).await.unwrap_err();
-            assert!(matches!(e, KnowledgeError::Stale { version, root: 2, live: Some(1), publishing: true, .. } if version == v), "v{v}: {e}");
+            assert!(
+                matches!(e, KnowledgeError::Stale { version, root: 2, live: Some(1), publishing: true, .. } if version == v),
+                "v{v}: {e}"
+            );
         }
         assert_eq!(fee(store.live(&code).await.unwrap().unwrap()), Some(20.0), "nothing rolled back came back");
         let e = store.save_draft(&guide(40.0), 2, "editor-a").await.unwrap_err();
@@ -508,7 +575,10 @@ mod tests {
         assert!(matches!(store.save_draft(&guide(40.0), 3, "editor-b").await.unwrap_err(), KnowledgeError::Stale { root: 2, .. }));
         // Editing the live version works, and that draft publishes.
         assert_eq!(store.save_draft(&guide(25.0), 1, "editor-a").await.unwrap(), 4);
-        assert!(matches!(store.save_draft(&guide(26.0), 1, "editor-b").await.unwrap_err(), KnowledgeError::Conflict { latest: 4, .. }), "the usual conflict");
+        assert!(
+            matches!(store.save_draft(&guide(26.0), 1, "editor-b").await.unwrap_err(), KnowledgeError::Conflict { latest: 4, .. }),
+            "the usual conflict"
+        );
         assert_eq!(store.head(&code).await.unwrap(), Some(4));
         store.make_live(&code, 4, GoLive::Publish).await.unwrap();
         assert_eq!(fee(store.live(&code).await.unwrap().unwrap()), Some(25.0));

@@ -126,9 +126,8 @@ fn weighted_fusion_orders_by_the_heavier_retriever() {
     };
     assert_eq!(order(Fusion::Rrf { k: 1, dense_weight: 10.0, sparse_weight: 1.0 }), ["A", "B", "C"]);
     assert_eq!(order(Fusion::Rrf { k: 1, dense_weight: 1.0, sparse_weight: 10.0 }), ["C", "B", "A"]);
-    let hits = index
-        .query(&IndexQuery { dense: Some(query_dense.clone()), sparse: None, limit: 3, prefetch: 3, fusion: Fusion::Dbsf })
-        .unwrap();
+    let hits =
+        index.query(&IndexQuery { dense: Some(query_dense.clone()), sparse: None, limit: 3, prefetch: 3, fusion: Fusion::Dbsf }).unwrap();
     assert_eq!(hits[0].chunk.code, "A");
     assert!((hits[0].cosine.unwrap() - 0.995).abs() < 0.01, "cosine is reported: {:?}", hits[0].cosine);
 }

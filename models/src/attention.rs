@@ -55,9 +55,7 @@ pub fn attend(q: &[f32], k: &[f32], v: &[f32], d: Dims) -> Vec<f32> {
             let visible = d.len - d.rows + row + 1;
             // SAFETY: item (head, row) alone writes out[row][head·head_dim ..+head_dim]; `out`
             // outlives `execute_chunked`, which returns only when every worker is done.
-            let dst = unsafe {
-                std::slice::from_raw_parts_mut((out_addr as *mut f32).add(row * width + head * d.head_dim), d.head_dim)
-            };
+            let dst = unsafe { std::slice::from_raw_parts_mut((out_addr as *mut f32).add(row * width + head * d.head_dim), d.head_dim) };
             one_query(query, &k[cache.clone()], &v[cache], visible, &mut scores, dst);
         }
     });
@@ -150,9 +148,7 @@ mod tests {
         let v = v.narrow(1, 0, d.len).unwrap().repeat_interleave_heads(groups);
         let att = (q.matmul(&k.t().unwrap()).unwrap() / (d.head_dim as f64).sqrt()).unwrap();
         let pos = d.len - d.rows;
-        let mask: Vec<f32> = (0..d.rows)
-            .flat_map(|i| (0..d.len).map(move |j| if j > pos + i { f32::NEG_INFINITY } else { 0.0 }))
-            .collect();
+        let mask: Vec<f32> = (0..d.rows).flat_map(|i| (0..d.len).map(move |j| if j > pos + i { f32::NEG_INFINITY } else { 0.0 })).collect();
         let mask = Tensor::from_vec(mask, (d.rows, d.len), &Device::Cpu).unwrap();
         let att = candle_nn::ops::softmax_last_dim(&att.broadcast_add(&mask).unwrap()).unwrap();
         let y = att.matmul(&v).unwrap(); // (heads, rows, head_dim)

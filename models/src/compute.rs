@@ -40,14 +40,30 @@ const STREAM_BUFFER: usize = 64;
 
 /// Jobs the compute thread runs.
 enum Job {
-    Embed { texts: Vec<String>, kind: TextKind, reply: oneshot::Sender<Result<Vec<Vec<f32>>, ModelError>> },
-    Generate { prompt: String, params: GenParams, events: mpsc::Sender<GenEvent> },
+    Embed {
+        texts: Vec<String>,
+        kind: TextKind,
+        reply: oneshot::Sender<Result<Vec<Vec<f32>>, ModelError>>,
+    },
+    Generate {
+        prompt: String,
+        params: GenParams,
+        events: mpsc::Sender<GenEvent>,
+    },
     /// Prefill a prompt prefix (the fixed system prompt) into the generator's cache.
-    Warm { prefix: String },
+    Warm {
+        prefix: String,
+    },
     /// Class probabilities of one text, per head of the classifier.
-    Classify { text: String, reply: oneshot::Sender<Result<Vec<Vec<f32>>, ModelError>> },
+    Classify {
+        text: String,
+        reply: oneshot::Sender<Result<Vec<Vec<f32>>, ModelError>>,
+    },
     /// Read the text lines of an image.
-    Ocr { image: image::RgbImage, reply: oneshot::Sender<Result<Vec<OcrLine>, ModelError>> },
+    Ocr {
+        image: image::RgbImage,
+        reply: oneshot::Sender<Result<Vec<OcrLine>, ModelError>>,
+    },
     /// Occupies the thread until the sender side is dropped (tests of a busy thread).
     #[cfg(test)]
     Hold(std::sync::mpsc::Receiver<()>),
@@ -90,10 +106,7 @@ impl ComputeHandle {
             tokenizer: models.generator.as_ref().map(|g| g.tokenizer().clone()),
             classifier: models.classifier.as_ref().filter(|_| models.embedder.is_some()).map(|c| c.spec().clone()),
         });
-        thread::Builder::new()
-            .name("banshi-compute".into())
-            .spawn(move || run(models, rx))
-            .expect("spawning the compute thread");
+        thread::Builder::new().name("banshi-compute".into()).spawn(move || run(models, rx)).expect("spawning the compute thread");
         ComputeHandle { tx, info }
     }
 
@@ -297,8 +310,8 @@ fn generate(generator: Option<&mut Generator>, prompt: &str, params: &GenParams,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{tiny_file, tiny_pieces};
     use crate::e5s1::E5s1;
+    use crate::testing::{tiny_file, tiny_pieces};
 
     fn tiny_handle(queue: usize) -> ComputeHandle {
         let file = E5s1::parse(tiny_file(&tiny_pieces(), &[], 32, 1, 2, 64), "tiny").unwrap();
@@ -397,7 +410,9 @@ mod tests {
     async fn a_generation_that_breaks_ends_its_stream_with_failed() {
         let h = tiny_chat(2);
         // More tokens than the context holds: the generator refuses after the job started.
-        let events = drain(h.chat(vec![Message::user("身份证")], GenParams { max_tokens: usize::MAX / 2, ..GenParams::default() }).await.unwrap()).await;
+        let events =
+            drain(h.chat(vec![Message::user("身份证")], GenParams { max_tokens: usize::MAX / 2, ..GenParams::default() }).await.unwrap())
+                .await;
         assert!(matches!(events.as_slice(), [GenEvent::Error(ModelError::Failed(_))]), "{events:?}");
     }
 

@@ -87,7 +87,15 @@ pub struct TuneConfig {
 
 impl Default for TuneConfig {
     fn default() -> Self {
-        TuneConfig { epochs: 3, batch_size: 16, learning_rate: 1e-4, head_learning_rate: 1e-3, warmup: 0.1, weight_decay: 0.01, seed: 20261124 }
+        TuneConfig {
+            epochs: 3,
+            batch_size: 16,
+            learning_rate: 1e-4,
+            head_learning_rate: 1e-3,
+            warmup: 0.1,
+            weight_decay: 0.01,
+            seed: 20261124,
+        }
     }
 }
 
@@ -120,7 +128,13 @@ impl E5Classifier {
     ///
     /// Fails with [`ModelError::Training`] on no heads, a head without classes, or a layer
     /// count the encoder does not have.
-    pub fn from_embedder(embedder: &Embedder, heads: Vec<HeadSpec>, tuned_layers: usize, max_tokens: usize, seed: u64) -> Result<Self, ModelError> {
+    pub fn from_embedder(
+        embedder: &Embedder,
+        heads: Vec<HeadSpec>,
+        tuned_layers: usize,
+        max_tokens: usize,
+        seed: u64,
+    ) -> Result<Self, ModelError> {
         let c = embedder.config();
         let spec = ClassifierSpec { heads, tuned_layers, max_tokens, encoder: (c.layers, c.hidden), trained_on: String::new() };
         spec.check(&c).map_err(ModelError::Training)?;
@@ -215,7 +229,14 @@ impl E5Classifier {
     ///
     /// Deterministic for the same data, config and thread count. Fails with
     /// [`ModelError::Training`] on labels that do not fit the heads.
-    pub fn train(&mut self, embedder: &Embedder, texts: &[&str], labels: &[Vec<Option<u32>>], cfg: &TuneConfig, progress: &mut dyn FnMut(TuneProgress)) -> Result<(), ModelError> {
+    pub fn train(
+        &mut self,
+        embedder: &Embedder,
+        texts: &[&str],
+        labels: &[Vec<Option<u32>>],
+        cfg: &TuneConfig,
+        progress: &mut dyn FnMut(TuneProgress),
+    ) -> Result<(), ModelError> {
         self.check_labels(texts.len(), labels)?;
         let cache = self.read_frozen(embedder, texts, progress)?;
         let mut rng = rand::rngs::StdRng::seed_from_u64(cfg.seed);
@@ -276,7 +297,12 @@ impl E5Classifier {
     }
 
     /// The frozen layers' output for every text, once: `[text] → (len × hidden)`.
-    fn read_frozen(&self, embedder: &Embedder, texts: &[&str], progress: &mut dyn FnMut(TuneProgress)) -> Result<Vec<Vec<f32>>, ModelError> {
+    fn read_frozen(
+        &self,
+        embedder: &Embedder,
+        texts: &[&str],
+        progress: &mut dyn FnMut(TuneProgress),
+    ) -> Result<Vec<Vec<f32>>, ModelError> {
         let mut cache = vec![Vec::new(); texts.len()];
         let mut done = 0;
         self.each_frozen_batch(embedder, texts, |batch, hidden, _, ids| {
@@ -365,7 +391,8 @@ impl E5Classifier {
     fn loss(&self, logits: &[Tensor], batch: &[usize], labels: &[Vec<Option<u32>>]) -> Result<Tensor, ModelError> {
         let mut total = Tensor::zeros((), DType::F32, &self.device)?;
         for (k, l) in logits.iter().enumerate() {
-            let (rows, targets): (Vec<u32>, Vec<u32>) = batch.iter().enumerate().filter_map(|(j, &i)| labels[i][k].map(|y| (j as u32, y))).unzip();
+            let (rows, targets): (Vec<u32>, Vec<u32>) =
+                batch.iter().enumerate().filter_map(|(j, &i)| labels[i][k].map(|y| (j as u32, y))).unzip();
             if rows.is_empty() {
                 continue;
             }
@@ -476,10 +503,16 @@ mod tests {
         let texts = ["身份证", "换身份证", "身份证身份证", "办理", "换办理", "办理办理", "身份证ab", "ab办理"];
         let kind = |t: &str| u32::from(t.contains("办理"));
         // The second head is unlabelled on some rows: those rows must not train it.
-        let labels: Vec<Vec<Option<u32>>> = texts.iter().enumerate().map(|(i, t)| vec![Some(kind(t)), (i % 2 == 0).then(|| u32::from(t.chars().count() > 3))]).collect();
+        let labels: Vec<Vec<Option<u32>>> =
+            texts.iter().enumerate().map(|(i, t)| vec![Some(kind(t)), (i % 2 == 0).then(|| u32::from(t.chars().count() > 3))]).collect();
         let cfg = TuneConfig { epochs: 60, batch_size: 4, learning_rate: 1e-3, head_learning_rate: 1e-2, ..TuneConfig::default() };
         let mut losses = Vec::new();
-        c.train(&e, &texts, &labels, &cfg, &mut |p| if let TuneProgress::Step { loss, .. } = p { losses.push(loss) }).unwrap();
+        c.train(&e, &texts, &labels, &cfg, &mut |p| {
+            if let TuneProgress::Step { loss, .. } = p {
+                losses.push(loss)
+            }
+        })
+        .unwrap();
         assert_eq!(losses.len(), 120);
         let early: f32 = losses[..4].iter().sum();
         let late: f32 = losses[losses.len() - 4..].iter().sum();

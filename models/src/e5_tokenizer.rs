@@ -130,8 +130,8 @@ impl E5Tokenizer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{tiny_file, tiny_pieces};
     use crate::e5s1::E5s1;
+    use crate::testing::{tiny_file, tiny_pieces};
 
     fn tok() -> E5Tokenizer {
         let f = E5s1::parse(tiny_file(&tiny_pieces(), &[('Ａ', "a"), ('\u{3000}', " ")], 32, 1, 2, 64), "t").unwrap();

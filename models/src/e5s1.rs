@@ -168,8 +168,10 @@ impl E5s1 {
         let n = c.count("number of pieces", 1 << 24)?;
         let ids: Vec<u32> = (0..4).map(|_| c.count("special id", n.saturating_sub(1)).map(|v| v as u32)).collect::<Result<_, _>>()?;
         let blob_len = usize::try_from(c.u64("piece blob length")?).map_err(|_| c.bad("piece blob length".into()))?;
-        let offsets: Vec<usize> = c.take(4 * (n + 1), "piece offsets")?.chunks_exact(4).map(|b| u32::from_le_bytes(b.try_into().expect("4")) as usize).collect();
-        let scores: Vec<f32> = c.take(4 * n, "piece scores")?.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().expect("4"))).collect();
+        let offsets: Vec<usize> =
+            c.take(4 * (n + 1), "piece offsets")?.chunks_exact(4).map(|b| u32::from_le_bytes(b.try_into().expect("4")) as usize).collect();
+        let scores: Vec<f32> =
+            c.take(4 * n, "piece scores")?.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().expect("4"))).collect();
         let blob = c.take(blob_len, "piece blob")?;
         let mut pieces = Vec::with_capacity(n);
         for i in 0..n {
@@ -188,7 +190,8 @@ impl E5s1 {
     fn read_normalization(map: &[u8], entries: usize, outer: &Cursor) -> Result<HashMap<char, String>, ModelError> {
         let mut c = Cursor { buf: map, pos: 0, file: outer.file };
         let mut out = HashMap::with_capacity(entries);
-        let to_char = |cp: u32, c: &Cursor| char::from_u32(cp).ok_or_else(|| c.bad(format!("normalisation code point {cp:#x} is not a character")));
+        let to_char =
+            |cp: u32, c: &Cursor| char::from_u32(cp).ok_or_else(|| c.bad(format!("normalisation code point {cp:#x} is not a character")));
         for _ in 0..entries {
             let from = to_char(c.u32("normalisation key")?, &c)?;
             let count = c.u8("normalisation count")?;
@@ -206,7 +209,8 @@ impl E5s1 {
         let mut table = HashMap::with_capacity(n);
         for _ in 0..n {
             let name_len = c.u16("tensor name length")? as usize;
-            let name = std::str::from_utf8(c.take(name_len, "tensor name")?).map_err(|_| c.bad("tensor name is not UTF-8".into()))?.to_string();
+            let name =
+                std::str::from_utf8(c.take(name_len, "tensor name")?).map_err(|_| c.bad("tensor name is not UTF-8".into()))?.to_string();
             let dtype = match c.u8("tensor dtype")? {
                 0 => DType::F32,
                 1 => DType::Q4_0,
@@ -220,7 +224,9 @@ impl E5s1 {
                 DType::Q4_0 => elements.div_ceil(Q4_BLOCK_VALUES) * Q4_BLOCK_BYTES,
             };
             if len != expected || offset.checked_add(len).is_none_or(|end| end > file_len) {
-                return Err(c.bad(format!("tensor {name}: {len} bytes at {offset} (expected {expected} bytes inside a {file_len}-byte file)")));
+                return Err(
+                    c.bad(format!("tensor {name}: {len} bytes at {offset} (expected {expected} bytes inside a {file_len}-byte file)"))
+                );
             }
             table.insert(name, Entry { dtype, elements, offset, len });
         }
@@ -240,9 +246,22 @@ impl E5s1 {
         ];
         for i in 0..c.layers {
             for (n, size) in [
-                ("q.w", h * h), ("q.b", h), ("k.w", h * h), ("k.b", h), ("v.w", h * h), ("v.b", h),
-                ("ao.w", h * h), ("ao.b", h), ("aln.w", h), ("aln.b", h), ("fi.w", f * h), ("fi.b", f),
-                ("fo.w", h * f), ("fo.b", h), ("oln.w", h), ("oln.b", h),
+                ("q.w", h * h),
+                ("q.b", h),
+                ("k.w", h * h),
+                ("k.b", h),
+                ("v.w", h * h),
+                ("v.b", h),
+                ("ao.w", h * h),
+                ("ao.b", h),
+                ("aln.w", h),
+                ("aln.b", h),
+                ("fi.w", f * h),
+                ("fi.b", f),
+                ("fo.w", h * f),
+                ("fo.b", h),
+                ("oln.w", h),
+                ("oln.b", h),
             ] {
                 want.push((format!("l{i}.{n}"), size));
             }

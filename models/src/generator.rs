@@ -267,7 +267,13 @@ impl Generator {
         self.model.truncate(len);
     }
 
-    fn pick(&self, logits: &Tensor, generated: &[u32], params: &GenParams, sampler: Option<&mut LogitsProcessor>) -> Result<u32, ModelError> {
+    fn pick(
+        &self,
+        logits: &Tensor,
+        generated: &[u32],
+        params: &GenParams,
+        sampler: Option<&mut LogitsProcessor>,
+    ) -> Result<u32, ModelError> {
         let recent = &generated[generated.len().saturating_sub(64)..];
         let logits = if params.repeat_penalty != 1.0 && !recent.is_empty() {
             candle_transformers::utils::apply_repeat_penalty(logits, params.repeat_penalty, recent)?
@@ -353,10 +359,7 @@ mod tests {
 
     #[test]
     fn chatml_template() {
-        let p = chatml(&[
-            Message { role: Role::System, content: "你是助手".into() },
-            Message { role: Role::User, content: "你好".into() },
-        ]);
+        let p = chatml(&[Message { role: Role::System, content: "你是助手".into() }, Message { role: Role::User, content: "你好".into() }]);
         assert_eq!(p, "<|im_start|>system\n你是助手<|im_end|>\n<|im_start|>user\n你好<|im_end|>\n<|im_start|>assistant\n");
     }
 

@@ -15,22 +15,22 @@ pub mod e5_classifier;
 pub mod e5_tokenizer;
 pub mod e5s1;
 pub mod embedder;
+mod error;
 pub mod files;
 pub mod generator;
 pub mod ocr;
 pub mod port;
 pub mod qlinear;
 pub mod qwen2;
-mod error;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
 pub use compute::{ComputeHandle, GenEvent, Models};
-pub use port::{ChatModel, Embed, Message, Role, TokenStream};
-pub use generator::{GenParams, GenStats, Generator};
 pub use embedder::{Embedder, TextKind};
-pub use ocr::{Ocr, OcrLine};
 pub use error::ModelError;
+pub use generator::{GenParams, GenStats, Generator};
+pub use ocr::{Ocr, OcrLine};
+pub use port::{ChatModel, Embed, Message, Role, TokenStream};
 
 use std::path::PathBuf;
 

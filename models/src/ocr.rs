@@ -88,7 +88,10 @@ impl Ocr {
             .properties
             .get("onnx.metadata_props.character")
             .and_then(|t| t.as_plain_ram().and_then(|v| v.to_scalar::<String>().ok().cloned()))
-            .ok_or_else(|| ModelError::Format { file: rec.display().to_string(), detail: "no `character` dictionary in the metadata".into() })?;
+            .ok_or_else(|| ModelError::Format {
+                file: rec.display().to_string(),
+                detail: "no `character` dictionary in the metadata".into(),
+            })?;
         let mut dict: Vec<String> = dict.lines().map(str::to_string).collect();
         dict.push(" ".into()); // PaddleOCR's use_space_char: the last class is a space
         Ok(Ocr { det: det_plan, rec: rec_model, rec_file: rec.to_path_buf(), rec_plans: Mutex::new(HashMap::new()), dict })
@@ -130,7 +133,8 @@ impl Ocr {
         let map = out[0].to_plain_array_view::<f32>().map_err(tract_err(Path::new("det")))?;
         let side = DET_SIDE as usize;
         // Only the image's part of the map.
-        let probs: Vec<f32> = map.iter().copied().enumerate().filter(|(i, _)| i % side < dw as usize && i / side < dh as usize).map(|(_, p)| p).collect();
+        let probs: Vec<f32> =
+            map.iter().copied().enumerate().filter(|(i, _)| i % side < dw as usize && i / side < dh as usize).map(|(_, p)| p).collect();
         let boxes = db_boxes(&probs, dw as usize, dh as usize);
         let (sx, sy) = (w as f32 / dw as f32, h as f32 / dh as f32);
         let mut scaled: Vec<[u32; 4]> = boxes
@@ -246,7 +250,12 @@ pub fn db_boxes(probs: &[f32], w: usize, h: usize) -> Vec<[f32; 4]> {
             continue;
         }
         let d = bw * bh * UNCLIP_RATIO / (2.0 * (bw + bh));
-        boxes.push([(x0 as f32 - d).max(0.0), (y0 as f32 - d).max(0.0), (x1 as f32 + 1.0 + d).min(w as f32), (y1 as f32 + 1.0 + d).min(h as f32)]);
+        boxes.push([
+            (x0 as f32 - d).max(0.0),
+            (y0 as f32 - d).max(0.0),
+            (x1 as f32 + 1.0 + d).min(w as f32),
+            (y1 as f32 + 1.0 + d).min(h as f32),
+        ]);
     }
     boxes
 }

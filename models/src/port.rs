@@ -110,7 +110,10 @@ mod tests {
         let m = [Message::system("你是助手"), Message::user("你好")];
         assert_eq!(chatml_prompt(&m), "<|im_start|>system\n你是助手<|im_end|>\n<|im_start|>user\n你好<|im_end|>\n<|im_start|>assistant\n");
         let forced = [Message::system("只输出JSON。"), Message::user("姓名？"), Message::assistant("{")];
-        assert_eq!(chatml_prompt(&forced), "<|im_start|>system\n只输出JSON。<|im_end|>\n<|im_start|>user\n姓名？<|im_end|>\n<|im_start|>assistant\n{");
+        assert_eq!(
+            chatml_prompt(&forced),
+            "<|im_start|>system\n只输出JSON。<|im_end|>\n<|im_start|>user\n姓名？<|im_end|>\n<|im_start|>assistant\n{"
+        );
         // An assistant turn before the last user turn is a closed turn, not a continuation.
         let history = [Message::user("问"), Message::assistant("答"), Message::user("再问")];
         assert!(chatml_prompt(&history).contains("<|im_start|>assistant\n答<|im_end|>\n<|im_start|>user\n再问"));

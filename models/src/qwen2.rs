@@ -127,9 +127,7 @@ impl Layer {
         let att = match mask {
             Some(m) => {
                 let total = att.dim(3)?;
-                att.reshape((b, self.n_kv_head, groups, n, total))?
-                    .broadcast_add(m)?
-                    .reshape((b, self.n_kv_head, groups * n, total))?
+                att.reshape((b, self.n_kv_head, groups, n, total))?.broadcast_add(m)?.reshape((b, self.n_kv_head, groups * n, total))?
             }
             None => att,
         };
@@ -253,9 +251,7 @@ impl Qwen2 {
 /// Additive causal mask `(n, pos + n)`: 0 where visible, −∞ for later positions.
 fn causal_mask(n: usize, pos: usize, device: &Device) -> Result<Tensor> {
     let total = pos + n;
-    let mask: Vec<f32> = (0..n)
-        .flat_map(|i| (0..total).map(move |j| if j > pos + i { f32::NEG_INFINITY } else { 0.0 }))
-        .collect();
+    let mask: Vec<f32> = (0..n).flat_map(|i| (0..total).map(move |j| if j > pos + i { f32::NEG_INFINITY } else { 0.0 })).collect();
     Tensor::from_vec(mask, (n, total), device)
 }
 

@@ -4,7 +4,6 @@
 use crate::e5s1::{DType, Q4_BLOCK_VALUES};
 use crate::{ComputeHandle, Embedder, Models};
 
-
 /// Quantise f32 values to Q4_0 the way GGML does (scale from the value of largest magnitude).
 pub fn quantize_q4_0(values: &[f32]) -> Vec<u8> {
     let mut out = Vec::new();
@@ -81,10 +80,22 @@ pub fn tiny_file(pieces: &[(&str, f32)], norm: &[(char, &str)], hidden: usize, l
     ];
     for i in 0..layers {
         for (n, size, dt) in [
-            ("q.w", h * h, DType::Q4_0), ("q.b", h, DType::F32), ("k.w", h * h, DType::Q4_0), ("k.b", h, DType::F32),
-            ("v.w", h * h, DType::Q4_0), ("v.b", h, DType::F32), ("ao.w", h * h, DType::Q4_0), ("ao.b", h, DType::F32),
-            ("aln.w", h, DType::F32), ("aln.b", h, DType::F32), ("fi.w", f * h, DType::Q4_0), ("fi.b", f, DType::F32),
-            ("fo.w", h * f, DType::Q4_0), ("fo.b", h, DType::F32), ("oln.w", h, DType::F32), ("oln.b", h, DType::F32),
+            ("q.w", h * h, DType::Q4_0),
+            ("q.b", h, DType::F32),
+            ("k.w", h * h, DType::Q4_0),
+            ("k.b", h, DType::F32),
+            ("v.w", h * h, DType::Q4_0),
+            ("v.b", h, DType::F32),
+            ("ao.w", h * h, DType::Q4_0),
+            ("ao.b", h, DType::F32),
+            ("aln.w", h, DType::F32),
+            ("aln.b", h, DType::F32),
+            ("fi.w", f * h, DType::Q4_0),
+            ("fi.b", f, DType::F32),
+            ("fo.w", h * f, DType::Q4_0),
+            ("fo.b", h, DType::F32),
+            ("oln.w", h, DType::F32),
+            ("oln.b", h, DType::F32),
         ] {
             let vals = if n.ends_with("ln.w") { vec![1.0; size] } else { rand(size, 0.2) };
             tensors.push((format!("l{i}.{n}"), dt, vals));
@@ -121,13 +132,26 @@ pub fn tiny_file(pieces: &[(&str, f32)], norm: &[(char, &str)], hidden: usize, l
 pub fn tiny_pieces() -> Vec<(&'static str, f32)> {
     let mut p = vec![("<s>", 0.0), ("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)];
     p.extend([
-        ("▁", -2.0), ("▁身份证", -5.0), ("身份", -6.0), ("证", -4.0), ("身", -7.0), ("份", -7.0),
-        ("▁办理", -5.0), ("办", -6.0), ("理", -6.0), ("▁query", -3.0), (":", -3.0), ("▁passage", -3.0),
-        ("▁a", -4.0), ("b", -4.0), ("▁ab", -4.5), ("换", -6.0), ("<mask>", 0.0),
+        ("▁", -2.0),
+        ("▁身份证", -5.0),
+        ("身份", -6.0),
+        ("证", -4.0),
+        ("身", -7.0),
+        ("份", -7.0),
+        ("▁办理", -5.0),
+        ("办", -6.0),
+        ("理", -6.0),
+        ("▁query", -3.0),
+        (":", -3.0),
+        ("▁passage", -3.0),
+        ("▁a", -4.0),
+        ("b", -4.0),
+        ("▁ab", -4.5),
+        ("换", -6.0),
+        ("<mask>", 0.0),
     ]);
     p
 }
-
 
 /// A compute thread with a tiny embedder (`dim`-sized vectors) built from [`tiny_file`].
 pub fn tiny_compute(dim: usize) -> ComputeHandle {

@@ -5,8 +5,8 @@
 use std::ops::ControlFlow;
 use std::time::Instant;
 
-use banshi_models::generator::{chatml, Message, Role};
 use banshi_models::files::{GENERATOR_FILE, GENERATOR_TOKENIZER_FILE};
+use banshi_models::generator::{chatml, Message, Role};
 use banshi_models::{default_models_dir, GenParams, Generator};
 
 fn generator() -> Option<Generator> {

@@ -24,7 +24,12 @@ impl Admission {
     pub fn new(max_in_flight: usize, max_waiting: usize) -> Self {
         let max_in_flight = max_in_flight.max(1);
         let max_total = max_in_flight + max_waiting;
-        Admission { running: Arc::new(Semaphore::new(max_in_flight)), admitted: Arc::new(Semaphore::new(max_total)), max_in_flight, max_total }
+        Admission {
+            running: Arc::new(Semaphore::new(max_in_flight)),
+            admitted: Arc::new(Semaphore::new(max_total)),
+            max_in_flight,
+            max_total,
+        }
     }
 
     /// A ticket, or `None` when in-flight and waiting places are all taken.

@@ -45,7 +45,10 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
 /// argon2id PHC string of `password`. Fails only if the OS has no randomness.
 pub fn hash_password(password: &str) -> Result<String, ApiError> {
     let salt = SaltString::generate(&mut OsRng);
-    Argon2::default().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| ApiError::Internal(format!("hashing a password: {e}")))
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| ApiError::Internal(format!("hashing a password: {e}")))
 }
 
 /// A real argon2 hash of a random password: verified against when a username is unknown, so
@@ -66,7 +69,12 @@ pub fn check_password_strength(password: &str) -> Result<(), String> {
     if n < 10 {
         return Err(format!("密码至少 10 个字符（当前 {n} 个）"));
     }
-    let classes = [password.chars().any(|c| c.is_ascii_lowercase()), password.chars().any(|c| c.is_ascii_uppercase()), password.chars().any(|c| c.is_ascii_digit()), password.chars().any(|c| !c.is_ascii_alphanumeric())];
+    let classes = [
+        password.chars().any(|c| c.is_ascii_lowercase()),
+        password.chars().any(|c| c.is_ascii_uppercase()),
+        password.chars().any(|c| c.is_ascii_digit()),
+        password.chars().any(|c| !c.is_ascii_alphanumeric()),
+    ];
     if classes.iter().filter(|b| **b).count() < 3 {
         return Err("密码须包含大写字母、小写字母、数字、符号中的至少三类".into());
     }

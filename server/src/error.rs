@@ -200,7 +200,10 @@ mod tests {
     /// Status, `Retry-After` and JSON body of a handler whose answer failed with `error()`.
     async fn served(error: fn() -> ModelError) -> (StatusCode, Option<String>, serde_json::Value) {
         use tower::ServiceExt;
-        let app = axum::Router::new().route("/", axum::routing::get(move || async move { Err::<(), ApiError>(banshi_assistant::AssistantError::Model(error()).into()) }));
+        let app = axum::Router::new().route(
+            "/",
+            axum::routing::get(move || async move { Err::<(), ApiError>(banshi_assistant::AssistantError::Model(error()).into()) }),
+        );
         let res = app.oneshot(axum::http::Request::get("/").body(axum::body::Body::empty()).unwrap()).await.unwrap();
         let status = res.status();
         let retry = res.headers().get(header::RETRY_AFTER).map(|v| v.to_str().unwrap().to_string());
@@ -226,7 +229,10 @@ mod tests {
     #[test]
     fn codes_are_stable() {
         assert_eq!(ApiError::Unauthorized.code(), "unauthorized");
-        assert_eq!((ApiError::InvalidCredentials.status(), ApiError::InvalidCredentials.code()), (StatusCode::UNAUTHORIZED, "invalid_credentials"));
+        assert_eq!(
+            (ApiError::InvalidCredentials.status(), ApiError::InvalidCredentials.code()),
+            (StatusCode::UNAUTHORIZED, "invalid_credentials")
+        );
         assert_eq!(ApiError::InvalidCredentials.to_string(), "用户名或密码不正确");
         assert_eq!((ApiError::SignInExpired.status(), ApiError::SignInExpired.code()), (StatusCode::FORBIDDEN, "sign_in_expired"));
         assert_eq!(ApiError::MethodNotAllowed("x".into()).status(), StatusCode::METHOD_NOT_ALLOWED);

@@ -13,7 +13,10 @@ use utoipa::ToSchema;
 use crate::store::{Failure, GapClosure};
 
 /// Words too general to name a topic.
-const GENERIC: &[&str] = &["怎么", "办理", "需要", "什么", "哪里", "可以", "如何", "申请", "多少", "请问", "一下", "这个", "现在", "时间", "材料", "手续", "问题", "我们", "你们", "要求"];
+const GENERIC: &[&str] = &[
+    "怎么", "办理", "需要", "什么", "哪里", "可以", "如何", "申请", "多少", "请问", "一下", "这个", "现在", "时间", "材料", "手续", "问题",
+    "我们", "你们", "要求",
+];
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct GapGroup {
@@ -35,7 +38,13 @@ pub struct GapGroup {
 
 /// Group `failures`; `names` gives item names by code; `words` splits a question into words;
 /// `now` is RFC 3339.
-pub fn group(failures: &[Failure], names: &HashMap<String, String>, words: &dyn Fn(&str) -> Vec<String>, closures: &[GapClosure], now: chrono::DateTime<chrono::Utc>) -> Vec<GapGroup> {
+pub fn group(
+    failures: &[Failure],
+    names: &HashMap<String, String>,
+    words: &dyn Fn(&str) -> Vec<String>,
+    closures: &[GapClosure],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<GapGroup> {
     let tokens: Vec<HashSet<String>> = failures
         .iter()
         .map(|f| words(&f.question).into_iter().filter(|w| w.chars().count() >= 2 && !GENERIC.contains(&w.as_str())).collect())
@@ -111,7 +120,14 @@ mod tests {
     use super::*;
 
     fn f(q: &str, kind: &str, item: Option<&str>, at: &str) -> Failure {
-        Failure { session_id: "s".into(), question: q.into(), kind: kind.into(), detail: None, item_code: item.map(Into::into), at: at.into() }
+        Failure {
+            session_id: "s".into(),
+            question: q.into(),
+            kind: kind.into(),
+            detail: None,
+            item_code: item.map(Into::into),
+            at: at.into(),
+        }
     }
 
     fn words(s: &str) -> Vec<String> {
@@ -136,7 +152,13 @@ mod tests {
         assert_eq!(pet.top_question, "宠物医保怎么办理");
         let item = g.iter().find(|g| g.key == "item:G1").unwrap();
         assert_eq!((item.title.as_str(), item.by_kind["bad_rating"]), ("居民身份证换领", 1));
-        let closure = GapClosure { id: 1, gap_key: "kw:宠物".into(), note: "已写标准答复".into(), actor: "user:wang".into(), closed_at: "2026-11-23T00:00:00Z".into() };
+        let closure = GapClosure {
+            id: 1,
+            gap_key: "kw:宠物".into(),
+            note: "已写标准答复".into(),
+            actor: "user:wang".into(),
+            closed_at: "2026-11-23T00:00:00Z".into(),
+        };
         let g = group(&fs, &names, &words, &[closure], now);
         assert!(g.last().unwrap().closed.is_some(), "closed groups sort last");
     }

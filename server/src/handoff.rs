@@ -84,7 +84,13 @@ pub async fn record_suggestion(app: &App, session_id: &str, text: &str, appeal: 
 /// After a 不满意 / 非常不满意 rating: a follow-up (整改 / 回访) ticket, urgent. The caller decides
 /// whether the rating deserves one ([`deserves_follow_up`]) and charges the handoff limits
 /// before storing the rating, so a refusal leaves nothing half done.
-pub async fn open_follow_up(app: &App, session_id: &str, parent: Option<&Ticket>, level: i64, comment: Option<&str>) -> Result<Ticket, ApiError> {
+pub async fn open_follow_up(
+    app: &App,
+    session_id: &str,
+    parent: Option<&Ticket>,
+    level: i64,
+    comment: Option<&str>,
+) -> Result<Ticket, ApiError> {
     let wants = match comment {
         Some(c) if !c.trim().is_empty() => format!("评价：{}；意见：{}", level_zh(level), c.trim()),
         _ => format!("评价：{}（未填写意见）", level_zh(level)),
@@ -146,7 +152,8 @@ pub fn level_zh(level: i64) -> &'static str {
 
 async fn summary_of(app: &App, session_id: &str, h: &Handoff) -> Result<Summary, ApiError> {
     let messages = app.store.messages(session_id, 0, 200).await?;
-    let items: Vec<Option<String>> = messages.iter().map(|m| m.meta.get("item").and_then(|i| i.get("name")).and_then(|n| n.as_str()).map(str::to_string)).collect();
+    let items: Vec<Option<String>> =
+        messages.iter().map(|m| m.meta.get("item").and_then(|i| i.get("name")).and_then(|n| n.as_str()).map(str::to_string)).collect();
     let turns: Vec<Turn<'_>> = messages
         .iter()
         .zip(&items)
@@ -156,8 +163,18 @@ async fn summary_of(app: &App, session_id: &str, h: &Handoff) -> Result<Summary,
 }
 
 /// Store a message in the session and tell the citizen's page and the agents.
-pub async fn post(app: &App, ticket: Option<&Ticket>, session_id: &str, role: Role, text: &str, meta: serde_json::Value) -> Result<Message, ApiError> {
-    let m = app.store.add_message(NewMessage { session_id: session_id.into(), role: Some(role), text: text.into(), meta, ..Default::default() }).await?;
+pub async fn post(
+    app: &App,
+    ticket: Option<&Ticket>,
+    session_id: &str,
+    role: Role,
+    text: &str,
+    meta: serde_json::Value,
+) -> Result<Message, ApiError> {
+    let m = app
+        .store
+        .add_message(NewMessage { session_id: session_id.into(), role: Some(role), text: text.into(), meta, ..Default::default() })
+        .await?;
     app.live.to_citizen(session_id, CitizenEvent::Message { message: m.clone() });
     if let Some(t) = ticket {
         app.live.to_agents(AgentEvent::Message { ticket_id: t.id, message: m.clone() });
@@ -167,7 +184,12 @@ pub async fn post(app: &App, ticket: Option<&Ticket>, session_id: &str, role: Ro
 
 /// The waiting tickets in queue order (handoffs and follow-ups, not suggestions).
 async fn waiting(app: &App) -> Result<Vec<Ticket>, ApiError> {
-    let f = TicketFilter { statuses: vec![TicketStatus::Pending], kinds: vec![TicketKind::Handoff, TicketKind::FollowUp], assignee_id: None, limit: 1000 };
+    let f = TicketFilter {
+        statuses: vec![TicketStatus::Pending],
+        kinds: vec![TicketKind::Handoff, TicketKind::FollowUp],
+        assignee_id: None,
+        limit: 1000,
+    };
     Ok(app.store.tickets(&f).await?)
 }
 
@@ -196,7 +218,13 @@ pub async fn state_event(app: &App, ticket: &Ticket) -> Result<CitizenEvent, Api
     } else {
         (None, None)
     };
-    Ok(CitizenEvent::Ticket { ticket_id: ticket.id, status: ticket.status.as_str().into(), position, eta_minutes: eta, agent: ticket.assignee_name.clone() })
+    Ok(CitizenEvent::Ticket {
+        ticket_id: ticket.id,
+        status: ticket.status.as_str().into(),
+        position,
+        eta_minutes: eta,
+        agent: ticket.assignee_name.clone(),
+    })
 }
 
 /// Send every waiting citizen their current position.
@@ -205,7 +233,8 @@ pub async fn publish_queue(app: &App) -> Result<(), ApiError> {
     app.metrics.tickets_waiting.set(queue.len() as i64);
     for (i, t) in queue.iter().enumerate() {
         let eta = eta_minutes(app, i + 1).await?;
-        let ev = CitizenEvent::Ticket { ticket_id: t.id, status: "pending".into(), position: Some(i + 1), eta_minutes: Some(eta), agent: None };
+        let ev =
+            CitizenEvent::Ticket { ticket_id: t.id, status: "pending".into(), position: Some(i + 1), eta_minutes: Some(eta), agent: None };
         app.live.to_citizen(&t.session_id, ev);
     }
     Ok(())

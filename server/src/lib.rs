@@ -143,7 +143,11 @@ impl AppState {
 
 /// Serve `app` on `listener` until `shutdown` resolves; then stop accepting and give in-flight
 /// answers `config.shutdown_grace` to finish before returning.
-pub async fn serve(app: App, listener: tokio::net::TcpListener, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn serve(
+    app: App,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let grace = app.config.shutdown_grace;
     let router = routes::router(app);
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);

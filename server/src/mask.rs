@@ -41,18 +41,17 @@ const MAX_GAP: usize = 3;
 /// Tokens that look like long numbers but are not personal: hex ids and hashes, UUIDs,
 /// tracking numbers. ASCII word boundaries, so `编号BS2026…` still counts as a boundary.
 static PROTECTED: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        concat!(
-            r"(?-u:\b)(?:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}",
-            r"|[0-9a-fA-F]{64}|[0-9a-fA-F]{40}|[0-9a-fA-F]{32}|BS[0-9]{14})(?-u:\b)",
-        ),
-    )
+    Regex::new(concat!(
+        r"(?-u:\b)(?:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}",
+        r"|[0-9a-fA-F]{64}|[0-9a-fA-F]{40}|[0-9a-fA-F]{32}|BS[0-9]{14})(?-u:\b)",
+    ))
     .unwrap()
 });
 
 /// Common surnames (the hundred most frequent, plus the first characters of compound surnames
 /// such as 欧阳, 司马, 诸葛, 上官).
-const SURNAMES: &str = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林高罗郑梁谢宋唐许韩冯邓曹彭曾肖田董潘袁蔡蒋余于杜叶程魏苏吕丁任卢姚沈钟姜崔谭陆范汪廖\
+const SURNAMES: &str =
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林高罗郑梁谢宋唐许韩冯邓曹彭曾肖田董潘袁蔡蒋余于杜叶程魏苏吕丁任卢姚沈钟姜崔谭陆范汪廖\
     石金韦贾夏付方邹熊白孟秦邱侯江尹薛闫段雷龙黎史陶贺毛郝顾龚邵万覃武钱戴严欧莫孔向常汤康易乔赖文施洪牛樊葛邢安齐伍庞颜倪庄\
     聂章鲁岳翟殷詹申耿关兰焦俞左柳甘祝包宁尚符舒阮柯纪梅童凌毕单季裴霍涂成苗谷盛曲翁冉骆蓝路游辛靳管柴蒙鲍华喻祁蒲房滕屈饶解\
     牟艾尤阳穆农司卓古吉缪简车项连芦麦褚娄窦戚岑景党宫费卜冷晏席卫米柏宗瞿桂全佟应臧闵苟邬边卞姬师仇栾隋商刁沙荣巫寇桑郎甄丛\
@@ -76,13 +75,11 @@ static NAME_BEFORE_TITLE: LazyLock<Regex> =
 /// Fields whose whole value is personal data, in the text (`key=value`, `key="…"`) and JSON
 /// (`"key":"…"`) log formats, with the colour escapes a terminal gets between the parts.
 static SENSITIVE_FIELD: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        concat!(
-            r#"((?:^|[\s{,(])(?:\x1b\[[0-9;]*m)*"?"#,
-            r"(?:name|display_name|real_name|full_name|citizen_name|legal_person|id_number|id_card|phone|mobile|address|password|profile)",
-            r#""?(?:\x1b\[[0-9;]*m)*[=:](?:\x1b\[[0-9;]*m)*)("(?:[^"\\]|\\.)*"|[^\s,}\x1b]+)"#,
-        ),
-    )
+    Regex::new(concat!(
+        r#"((?:^|[\s{,(])(?:\x1b\[[0-9;]*m)*"?"#,
+        r"(?:name|display_name|real_name|full_name|citizen_name|legal_person|id_number|id_card|phone|mobile|address|password|profile)",
+        r#""?(?:\x1b\[[0-9;]*m)*[=:](?:\x1b\[[0-9;]*m)*)("(?:[^"\\]|\\.)*"|[^\s,}\x1b]+)"#,
+    ))
     .unwrap()
 });
 
@@ -408,7 +405,10 @@ mod tests {
     #[test]
     fn log_lines_lose_personal_field_values() {
         assert_eq!(mask_log_line("citizen signed in name=林晓梅 session=1"), "citizen signed in name=*** session=1");
-        assert_eq!(mask_log_line(r#"{"fields":{"display_name":"林晓梅","phone":"13905910412"}}"#), r#"{"fields":{"display_name":"***","phone":"***"}}"#);
+        assert_eq!(
+            mask_log_line(r#"{"fields":{"display_name":"林晓梅","phone":"13905910412"}}"#),
+            r#"{"fields":{"display_name":"***","phone":"***"}}"#
+        );
         assert_eq!(mask_log_line("x \x1b[3mname\x1b[0m\x1b[2m=\x1b[0m林晓梅 y"), "x \x1b[3mname\x1b[0m\x1b[2m=\x1b[0m*** y");
         assert_eq!(mask_log_line("route=/api/v1/items/{code} status=200"), "route=/api/v1/items/{code} status=200");
     }
@@ -501,7 +501,8 @@ mod tests {
     fn written_forms(number: &str, is_id: bool, rng: &mut StdRng) -> Vec<String> {
         let seps = [" ", "-", "  ", " - ", "\u{3000}", "－", "\u{2014}", "\u{200b}", "\u{00a0}"];
         let sep = seps[rng.random_range(0..seps.len())];
-        let groupings: &[&[usize]] = if is_id { &[&[6, 8], &[4, 4, 4, 4], &[3, 3, 4, 4, 4], &[6, 4, 4]] } else { &[&[3, 4], &[3, 4, 4], &[4, 4]] };
+        let groupings: &[&[usize]] =
+            if is_id { &[&[6, 8], &[4, 4, 4, 4], &[3, 3, 4, 4, 4], &[6, 4, 4]] } else { &[&[3, 4], &[3, 4, 4], &[4, 4]] };
         let mut forms = vec![number.to_string()];
         for g in groupings {
             forms.push(grouped(number, g, sep));
@@ -527,8 +528,22 @@ mod tests {
 
     fn random_text(rng: &mut StdRng) -> String {
         const PIECES: [&str; 16] = [
-            "我想问一下", "身份证", "电话", "手机号是", "号码：", "，", "。", "办理", "需要带什么材料", "谢谢", "工本费20元", "共3个工作日",
-            "请联系", "（", "）", "地址在示例市",
+            "我想问一下",
+            "身份证",
+            "电话",
+            "手机号是",
+            "号码：",
+            "，",
+            "。",
+            "办理",
+            "需要带什么材料",
+            "谢谢",
+            "工本费20元",
+            "共3个工作日",
+            "请联系",
+            "（",
+            "）",
+            "地址在示例市",
         ];
         (0..rng.random_range(0..4)).map(|_| PIECES[rng.random_range(0..PIECES.len())]).collect()
     }
@@ -541,7 +556,9 @@ mod tests {
         for t in tokenize(s) {
             let c = s[t.start..].chars().next().unwrap();
             match t.kind {
-                Kind::Digit => runs.last_mut().unwrap().push(char::from_digit(c.to_digit(10).unwrap_or_else(|| c as u32 - '０' as u32), 10).unwrap()),
+                Kind::Digit => {
+                    runs.last_mut().unwrap().push(char::from_digit(c.to_digit(10).unwrap_or_else(|| c as u32 - '０' as u32), 10).unwrap())
+                }
                 Kind::Check => runs.last_mut().unwrap().push('X'),
                 Kind::Plus | Kind::Separator => {}
                 Kind::Other => runs.push(String::new()),

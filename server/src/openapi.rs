@@ -164,7 +164,13 @@ mod tests {
             assert_eq!(in_path, template, "{method} {path}: the template's parameters must all be declared");
         }
         // Optional filters are optional; the diff's versions are not.
-        let q = |path: &str, name: &str| query.iter().find(|(p, n, _)| p == path && n == name).map(|(_, _, r)| *r).unwrap_or_else(|| panic!("no query `{name}` on {path}"));
+        let q = |path: &str, name: &str| {
+            query
+                .iter()
+                .find(|(p, n, _)| p == path && n == name)
+                .map(|(_, _, r)| *r)
+                .unwrap_or_else(|| panic!("no query `{name}` on {path}"))
+        };
         for (path, name) in [
             ("/api/v1/agent/tickets", "view"),
             ("/api/v1/items", "q"),

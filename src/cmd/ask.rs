@@ -70,7 +70,15 @@ async fn turn(assistant: &Assistant, state: &mut DialogueState, q: &str) -> anyh
     }
     let gen = outcome
         .generation
-        .map(|g| format!(", {} tokens, prefill {:.2} s ({} cached), decode {:.1} tok/s", g.generated_tokens, g.prefill_seconds, g.cached_tokens, g.generated_tokens as f64 / g.decode_seconds.max(1e-9)))
+        .map(|g| {
+            format!(
+                ", {} tokens, prefill {:.2} s ({} cached), decode {:.1} tok/s",
+                g.generated_tokens,
+                g.prefill_seconds,
+                g.cached_tokens,
+                g.generated_tokens as f64 / g.decode_seconds.max(1e-9)
+            )
+        })
         .unwrap_or_default();
     eprintln!("\n[{:?}, {:.1} s{gen}]", outcome.kind, started.elapsed().as_secs_f64());
     Ok(())
@@ -85,10 +93,11 @@ fn print_event(ev: &AnswerEvent, started: std::time::Instant, first_token: &mut 
             if !card.materials.is_empty() {
                 println!("   材料：{}", card.materials.join("；"));
             }
-            let limits: Vec<String> = [card.legal_time_limit.as_ref().map(|t| format!("法定{t}")), card.promised_time_limit.as_ref().map(|t| format!("承诺{t}"))]
-                .into_iter()
-                .flatten()
-                .collect();
+            let limits: Vec<String> =
+                [card.legal_time_limit.as_ref().map(|t| format!("法定{t}")), card.promised_time_limit.as_ref().map(|t| format!("承诺{t}"))]
+                    .into_iter()
+                    .flatten()
+                    .collect();
             println!("   时限：{}", if limits.is_empty() { "未载明".into() } else { limits.join("，") });
             println!("   收费：{}", card.fees.as_deref().unwrap_or("未载明"));
             if !card.places.is_empty() {
@@ -141,7 +150,9 @@ fn print_event(ev: &AnswerEvent, started: std::time::Instant, first_token: &mut 
         AnswerEvent::Withdraw { reason } => println!("\n[以上生成内容已撤回：{reason}]"),
         AnswerEvent::Decline { message, .. } => println!("{message}"),
         // The terminal has no agent queue: say where people are.
-        AnswerEvent::Handoff { message, .. } => println!("{message}\n（命令行模式没有人工坐席：请使用网页客服，或拨打12345政务服务便民热线。）"),
+        AnswerEvent::Handoff { message, .. } => {
+            println!("{message}\n（命令行模式没有人工坐席：请使用网页客服，或拨打12345政务服务便民热线。）")
+        }
         AnswerEvent::Bundle { card } => {
             let items: Vec<&str> = card.items.iter().map(|i| i.0.as_str()).collect();
             println!("── {}（{}）[{ms:.0} ms]\n   事项：{}", card.name, card.department, items.join("、"));
@@ -154,7 +165,12 @@ fn print_event(ev: &AnswerEvent, started: std::time::Instant, first_token: &mut 
             println!("── 表单：{}", form.title);
             for f in form.fields.iter().filter(|f| f.produced_by.is_none()) {
                 let v = f.value.as_deref().unwrap_or("（待填）");
-                println!("   {}{}：{v}{}", f.label, if f.required { "*" } else { "" }, f.source.as_deref().map(|s| format!(" ［{s}］")).unwrap_or_default());
+                println!(
+                    "   {}{}：{v}{}",
+                    f.label,
+                    if f.required { "*" } else { "" },
+                    f.source.as_deref().map(|s| format!(" ［{s}］")).unwrap_or_default()
+                );
             }
             println!("──");
         }

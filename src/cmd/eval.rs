@@ -160,7 +160,9 @@ async fn prereview(common: &Common, args: PrereviewArgs) -> anyhow::Result<()> {
         bail!("the OCR models are missing in {} (run `banshi models fetch`)", common.models_dir().display());
     }
     let guides = banshi_knowledge::import::load_path(&banshi_knowledge::bundled_guides_dir().join("sample"))?.guides;
-    let report = run(&guides, &compute, chrono::Local::now().date_naive(), &|n, total| eprintln!("pre-reviewing generated sets: {n}/{total}")).await?;
+    let report =
+        run(&guides, &compute, chrono::Local::now().date_naive(), &|n, total| eprintln!("pre-reviewing generated sets: {n}/{total}"))
+            .await?;
     let md = markdown(&report);
     let out = args.out.unwrap_or_else(|| common.data_dir.join("reports"));
     write_report(&out, "prereview", &md, &report)?;

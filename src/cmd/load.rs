@@ -26,7 +26,8 @@ pub struct LoadArgs {
     pub timeout: u64,
 }
 
-const QUESTIONS: &[&str] = &["换身份证要带什么材料？", "那要多久？", "在哪里办？", "收费吗？", "结婚登记需要什么材料？", "办护照要多少钱？"];
+const QUESTIONS: &[&str] =
+    &["换身份证要带什么材料？", "那要多久？", "在哪里办？", "收费吗？", "结婚登记需要什么材料？", "办护照要多少钱？"];
 
 #[derive(Default)]
 struct Tally {
@@ -59,7 +60,8 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
     let t = tally.lock().await;
     let (mut stored, mut missing) = (0usize, Vec::new());
     for (id, token, ids) in &t.accepted {
-        let h: Value = client.get(format!("{}/api/v1/sessions/{id}/messages?limit=200", args.url)).bearer_auth(token).send().await?.json().await?;
+        let h: Value =
+            client.get(format!("{}/api/v1/sessions/{id}/messages?limit=200", args.url)).bearer_auth(token).send().await?.json().await?;
         let msgs = h["messages"].as_array().cloned().unwrap_or_default();
         for q in ids {
             let asked = msgs.iter().any(|m| m["id"] == *q);
@@ -98,7 +100,14 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
 
 async fn session(client: &reqwest::Client, url: &str, n: usize, messages: usize, tally: &Mutex<Tally>) {
     let created = async {
-        let v: Value = client.post(format!("{url}/api/v1/sessions")).json(&json!({"channel": "load"})).send().await?.error_for_status()?.json().await?;
+        let v: Value = client
+            .post(format!("{url}/api/v1/sessions"))
+            .json(&json!({"channel": "load"}))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
         anyhow::Ok((v["session_id"].as_str().unwrap_or_default().to_string(), v["token"].as_str().unwrap_or_default().to_string()))
     };
     let (id, token) = match created.await {
@@ -140,7 +149,12 @@ enum Sent {
 
 async fn message(client: &reqwest::Client, url: &str, id: &str, token: &str, text: &str, client_id: &str) -> anyhow::Result<Sent> {
     let started = Instant::now();
-    let res = client.post(format!("{url}/api/v1/sessions/{id}/messages")).bearer_auth(token).json(&json!({"text": text, "client_id": client_id})).send().await?;
+    let res = client
+        .post(format!("{url}/api/v1/sessions/{id}/messages"))
+        .bearer_auth(token)
+        .json(&json!({"text": text, "client_id": client_id}))
+        .send()
+        .await?;
     if res.status() == 429 {
         let wait = res.headers().get("retry-after").and_then(|v| v.to_str().ok()?.parse().ok()).unwrap_or(1);
         return Ok(Sent::Refused(wait));

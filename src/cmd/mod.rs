@@ -14,8 +14,8 @@ pub mod users;
 use std::path::Path;
 
 use anyhow::Context;
-use banshi_models::files::{EMBEDDER_FILE, GENERATOR_FILE, GENERATOR_TOKENIZER_FILE};
 use banshi_models::e5_classifier::E5Classifier;
+use banshi_models::files::{EMBEDDER_FILE, GENERATOR_FILE, GENERATOR_TOKENIZER_FILE};
 use banshi_models::{ComputeHandle, Embedder, Generator, Models};
 
 use crate::Common;
@@ -55,7 +55,8 @@ fn load_appeal_encoder(data_dir: &Path, embedder: &Embedder) -> anyhow::Result<O
     if !path.exists() {
         return Ok(None);
     }
-    let c = E5Classifier::load(&path, embedder).with_context(|| format!("loading the appeal classifier {} (delete it to use the TF-IDF model)", path.display()))?;
+    let c = E5Classifier::load(&path, embedder)
+        .with_context(|| format!("loading the appeal classifier {} (delete it to use the TF-IDF model)", path.display()))?;
     tracing::info!(trained_on = %c.spec().trained_on, "fine-tuned appeal classifier loaded");
     Ok(Some(c))
 }

@@ -18,7 +18,11 @@ pub async fn run(common: &Common, action: Action) -> anyhow::Result<()> {
         Action::Fetch => {
             let results = tokio::task::spawn_blocking(move || banshi_fetch::fetch_all(&dir)).await??;
             let installed = results.iter().filter(|(_, o)| *o == Outcome::Installed).count();
-            println!("models ready in {} ({installed} installed, {} already present)", common.models_dir().display(), results.len() - installed);
+            println!(
+                "models ready in {} ({installed} installed, {} already present)",
+                common.models_dir().display(),
+                results.len() - installed
+            );
         }
         Action::Status => {
             for a in banshi_fetch::manifest() {

@@ -7,9 +7,9 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use banshi_assistant::appeal::AppealModel;
 use banshi_assistant::Assistant;
-use banshi_server::store::{SqliteStore, Store};
-use banshi_server::records::StoreRecords;
 use banshi_server::limits::{Cidr, LimitConfig, Rate};
+use banshi_server::records::StoreRecords;
+use banshi_server::store::{SqliteStore, Store};
 use banshi_server::{AppState, Config};
 
 use crate::Common;
@@ -137,7 +137,8 @@ pub async fn run(common: &Common, args: ServeArgs) -> anyhow::Result<()> {
     }
     // The data dir holds personal data (database, uploads): owner-only, also what older
     // versions created with looser modes.
-    let tightened = banshi_knowledge::private::restrict_tree(&common.data_dir).with_context(|| format!("restricting {} to its owner", common.data_dir.display()))?;
+    let tightened = banshi_knowledge::private::restrict_tree(&common.data_dir)
+        .with_context(|| format!("restricting {} to its owner", common.data_dir.display()))?;
     if tightened > 0 {
         tracing::warn!(tightened, "files and directories in {} were readable by others: now owner-only", common.data_dir.display());
     }
@@ -145,7 +146,12 @@ pub async fn run(common: &Common, args: ServeArgs) -> anyhow::Result<()> {
     let appeal = AppealModel::load_or_seed(&common.data_dir)?;
     tracing::info!(trained_on = %appeal.trained_on, "appeal classifier loaded");
     let records = Arc::new(StoreRecords(store.clone()));
-    let assistant = Arc::new(Assistant::new(kb, Some(compute)).with_deployment(common.deployment()?).with_appeal_model(appeal).with_records(records.clone(), records));
+    let assistant = Arc::new(
+        Assistant::new(kb, Some(compute))
+            .with_deployment(common.deployment()?)
+            .with_appeal_model(appeal)
+            .with_records(records.clone(), records),
+    );
     assistant.warm();
     let config = Config {
         max_message_chars: args.max_message_chars,

@@ -84,7 +84,10 @@ fn appeal(common: &Common, args: AppealArgs) -> anyhow::Result<()> {
             eprintln!("warning: no embedder at {} (run `banshi models fetch`): the encoder was not fine-tuned", embedder.display());
         }
         if encoder_out.exists() {
-            eprintln!("warning: {} is from an earlier training and `serve` prefers it; delete it to use the model just trained", encoder_out.display());
+            eprintln!(
+                "warning: {} is from an earlier training and `serve` prefers it; delete it to use the model just trained",
+                encoder_out.display()
+            );
         }
     }
     Ok(())
@@ -95,7 +98,11 @@ fn tune_encoder(embedder: &Path, rows: &[Example], cfg: &TuneConfig, trained_on:
     let embedder = Embedder::from_file(embedder)?;
     let started = std::time::Instant::now();
     let bar = ProgressBar::new(rows.len() as u64);
-    bar.set_style(ProgressStyle::with_template("{msg:32} [{bar:30}] {pos}/{len} ({elapsed}, {eta} left)").expect("static template").progress_chars("=> "));
+    bar.set_style(
+        ProgressStyle::with_template("{msg:32} [{bar:30}] {pos}/{len} ({elapsed}, {eta} left)")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
     bar.set_message("encoder: reading messages");
     let mut loss = 0f32;
     let clf = encoder::train(&embedder, rows, cfg, trained_on, &mut |p| match p {
@@ -114,6 +121,12 @@ fn tune_encoder(embedder: &Path, rows: &[Example], cfg: &TuneConfig, trained_on:
     })?;
     bar.finish_and_clear();
     clf.save(out)?;
-    println!("fine-tuned the encoder on {} in {:.0} s ({} epochs, loss {loss:.3}); written to {}", clf.spec().trained_on, started.elapsed().as_secs_f64(), cfg.epochs, out.display());
+    println!(
+        "fine-tuned the encoder on {} in {:.0} s ({} epochs, loss {loss:.3}); written to {}",
+        clf.spec().trained_on,
+        started.elapsed().as_secs_f64(),
+        cfg.epochs,
+        out.display()
+    );
     Ok(())
 }

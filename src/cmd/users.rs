@@ -39,7 +39,14 @@ pub async fn run(common: &Common, action: Action) -> anyhow::Result<()> {
         Action::Add(a) => add(&store, a).await,
         Action::List => {
             for u in store.users().await? {
-                println!("{:>4}  {:<16} {:<10} {:<6} {}", u.id, u.username, u.display_name, u.role.as_str(), if u.active { "active" } else { "disabled" });
+                println!(
+                    "{:>4}  {:<16} {:<10} {:<6} {}",
+                    u.id,
+                    u.username,
+                    u.display_name,
+                    u.role.as_str(),
+                    if u.active { "active" } else { "disabled" }
+                );
             }
             Ok(())
         }
@@ -58,7 +65,16 @@ async fn add(store: &SqliteStore, a: AddArgs) -> anyhow::Result<()> {
     let u = store.add_user(&a.username, a.display_name.trim(), role, &hash).await?;
     let actor = format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()));
     let after = serde_json::json!({"username": u.username, "display_name": u.display_name, "role": u.role.as_str()});
-    store.record(NewAudit { actor, action: "user.add".into(), entity: "user".into(), entity_id: u.username.clone(), before: None, after: Some(after) }).await?;
+    store
+        .record(NewAudit {
+            actor,
+            action: "user.add".into(),
+            entity: "user".into(),
+            entity_id: u.username.clone(),
+            before: None,
+            after: Some(after),
+        })
+        .await?;
     println!("added {} ({}, {}) as user {}", u.username, u.display_name, u.role.as_str(), u.id);
     Ok(())
 }

@@ -45,15 +45,24 @@ impl Driver {
     /// A session emulating a phone (chromedriver mobileEmulation: mobile viewport, touch, pixel
     /// ratio 1): `innerWidth` is exactly `width`, which a plain window cannot give below 500 px.
     pub async fn phone(&mut self, width: u32, height: u32) -> Client {
-        let metrics = serde_json::json!({"deviceMetrics": {"width": width, "height": height, "pixelRatio": 1.0, "mobile": true, "touch": true}});
+        let metrics =
+            serde_json::json!({"deviceMetrics": {"width": width, "height": height, "pixelRatio": 1.0, "mobile": true, "touch": true}});
         self.session(&format!("{width},{height}"), Some(metrics)).await
     }
 
     async fn session(&mut self, size: &str, mobile: Option<serde_json::Value>) -> Client {
         let profile = tempfile::tempdir().unwrap();
         let mut args: Vec<String> = [
-            "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--disable-quic", "--no-first-run", "--disable-dev-shm-usage", "--lang=zh-CN",
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-dev-shm-usage",
+            "--lang=zh-CN",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -70,7 +79,9 @@ impl Driver {
         caps.insert("goog:chromeOptions".into(), chrome);
         let connector = hyper_util::client::legacy::connect::HttpConnector::new();
         for _ in 0..50 {
-            if let Ok(c) = ClientBuilder::new(connector.clone()).capabilities(caps.clone()).connect(&format!("http://127.0.0.1:{}", self.port)).await {
+            if let Ok(c) =
+                ClientBuilder::new(connector.clone()).capabilities(caps.clone()).connect(&format!("http://127.0.0.1:{}", self.port)).await
+            {
                 return c;
             }
             tokio::time::sleep(Duration::from_millis(200)).await;

@@ -20,9 +20,9 @@ pub fn sample_dir() -> PathBuf {
 
 /// Where the real models are, if `banshi models fetch` made them.
 pub fn real_models() -> Option<PathBuf> {
-    let dir = std::env::var_os("BANSHI_MODELS").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/banshi/models")
-    });
+    let dir = std::env::var_os("BANSHI_MODELS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/banshi/models"));
     use banshi_models::files::{EMBEDDER_FILE, GENERATOR_FILE, GENERATOR_TOKENIZER_FILE};
     let ok = [GENERATOR_FILE, GENERATOR_TOKENIZER_FILE, EMBEDDER_FILE].iter().all(|f| dir.join(f).exists());
     ok.then_some(dir)
@@ -58,7 +58,13 @@ pub fn ingest_with_bundles(data: &Path) {
 
 /// Load the fictional sample citizens and e-licences, all with `password`.
 pub fn load_sample_citizens(data: &Path, password: &str) {
-    let out = Command::new(BIN).arg("--data-dir").arg(data).args(["citizens", "samples"]).env("BANSHI_SAMPLE_PASSWORD", password).output().expect("running banshi citizens samples");
+    let out = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(data)
+        .args(["citizens", "samples"])
+        .env("BANSHI_SAMPLE_PASSWORD", password)
+        .output()
+        .expect("running banshi citizens samples");
     assert!(out.status.success(), "citizens samples failed: {}", String::from_utf8_lossy(&out.stderr));
     assert!(!String::from_utf8_lossy(&out.stdout).contains(password), "a chosen password is not echoed");
 }
@@ -82,7 +88,8 @@ impl Server {
         cmd.args(["serve", "--addr", "127.0.0.1:0", "--shutdown-grace", "5"]).args(extra);
         // The log goes to `server.log` in the data dir (tests read it; a failing test prints it).
         let log = std::fs::OpenOptions::new().create(true).append(true).open(data.join("server.log")).expect("server log file");
-        let mut child = cmd.env("BANSHI_LOG", "warn,banshi_server=info").stdout(Stdio::piped()).stderr(log).spawn().expect("starting banshi serve");
+        let mut child =
+            cmd.env("BANSHI_LOG", "warn,banshi_server=info").stdout(Stdio::piped()).stderr(log).spawn().expect("starting banshi serve");
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -235,7 +242,12 @@ pub fn add_user(data: &Path, username: &str, role: &str, password: &str) {
 
 /// Log in; returns the console token.
 pub async fn login(url: &str, username: &str, password: &str) -> String {
-    let r = client().post(format!("{url}/api/v1/auth/login")).json(&serde_json::json!({"username": username, "password": password})).send().await.unwrap();
+    let r = client()
+        .post(format!("{url}/api/v1/auth/login"))
+        .json(&serde_json::json!({"username": username, "password": password}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200, "log-in of {username}");
     let v: Value = r.json().await.unwrap();
     v["token"].as_str().unwrap().to_string()

@@ -27,10 +27,20 @@ pub const TUNED_LAYERS: usize = 4;
 pub const MAX_TOKENS: usize = 192;
 
 /// Fine-tune a classifier on `rows` (all used: split before calling).
-pub fn train(embedder: &Embedder, rows: &[Example], cfg: &TuneConfig, trained_on: &str, progress: &mut dyn FnMut(TuneProgress)) -> Result<E5Classifier, AssistantError> {
+pub fn train(
+    embedder: &Embedder,
+    rows: &[Example],
+    cfg: &TuneConfig,
+    trained_on: &str,
+    progress: &mut dyn FnMut(TuneProgress),
+) -> Result<E5Classifier, AssistantError> {
     let rows = usable(rows)?;
     let sets = LabelSets::of(&rows)?;
-    let heads = [&sets.types, &sets.domains, &sets.moods].into_iter().zip(HEADS).map(|(c, name)| HeadSpec { name: name.into(), classes: c.clone() }).collect();
+    let heads = [&sets.types, &sets.domains, &sets.moods]
+        .into_iter()
+        .zip(HEADS)
+        .map(|(c, name)| HeadSpec { name: name.into(), classes: c.clone() })
+        .collect();
     let mut clf = E5Classifier::from_embedder(embedder, heads, TUNED_LAYERS, MAX_TOKENS, cfg.seed)?;
     let texts: Vec<&str> = rows.iter().map(|r| r.message.as_str()).collect();
     let labels: Vec<Vec<Option<u32>>> = rows.iter().map(|r| sets.labels(r).iter().map(|l| l.map(|y| y as u32)).collect()).collect();
@@ -99,7 +109,11 @@ mod tests {
     fn spec() -> ClassifierSpec {
         let head = |name: &str, c: &[&str]| HeadSpec { name: name.into(), classes: c.iter().map(|s| s.to_string()).collect() };
         ClassifierSpec {
-            heads: vec![head("appeal_type", &["其他", "咨询", "建言", "投诉/求助"]), head("domain", &["交通", "城建"]), head("sentiment", &["愤怒", "其他"])],
+            heads: vec![
+                head("appeal_type", &["其他", "咨询", "建言", "投诉/求助"]),
+                head("domain", &["交通", "城建"]),
+                head("sentiment", &["愤怒", "其他"]),
+            ],
             tuned_layers: 4,
             max_tokens: 192,
             encoder: (12, 384),

@@ -247,7 +247,10 @@ impl LabelSets {
 pub(crate) fn usable(rows: &[Example]) -> Result<Vec<&Example>, AssistantError> {
     let rows: Vec<&Example> = rows.iter().filter(|r| AppealType::from_label(&r.appeal_type).is_some()).collect();
     if rows.len() < 10 {
-        return Err(AssistantError::Train(format!("{} usable rows; need at least 10 with appeal_type in 咨询/投诉/求助/建言/其他", rows.len())));
+        return Err(AssistantError::Train(format!(
+            "{} usable rows; need at least 10 with appeal_type in 咨询/投诉/求助/建言/其他",
+            rows.len()
+        )));
     }
     Ok(rows)
 }
@@ -263,7 +266,11 @@ fn classes(labels: impl Iterator<Item = String>, min: usize) -> Vec<String> {
 
 /// The seed set that ships with the project (hand-written; see its README).
 pub fn seed_examples() -> Vec<Example> {
-    include_str!("../../data/appeal_seed.jsonl").lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).expect("seed rows parse")).collect()
+    include_str!("../../data/appeal_seed.jsonl")
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("seed rows parse"))
+        .collect()
 }
 
 #[cfg(test)]

@@ -17,12 +17,17 @@ use regex::Regex;
 static ID_NUMBER: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\d{17}[\dXx]").expect("static regex"));
 static USCC: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"[0-9A-HJ-NPQRTUWXY]{18}").expect("static regex"));
 static MOBILE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"1[3-9]\d{9}").expect("static regex"));
-static DATE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?:(\d{4})\s*[年\-/.]\s*)?(\d{1,2})\s*[月\-/.]\s*(\d{1,2})\s*[日号]?").expect("static regex"));
+static DATE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?:(\d{4})\s*[年\-/.]\s*)?(\d{1,2})\s*[月\-/.]\s*(\d{1,2})\s*[日号]?").expect("static regex"));
 static NUMBER: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\d+(?:\.\d+)?").expect("static regex"));
 /// “叫王小明”, “名字是王小明”, “姓名：王小明”.
-static NAMED: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?:叫|名叫|名字是|名字叫|姓名是|姓名[:：])\s*([\p{Han}·]{2,6})").expect("static regex"));
+static NAMED: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?:叫|名叫|名字是|名字叫|姓名是|姓名[:：])\s*([\p{Han}·]{2,6})").expect("static regex"));
 /// Replies that say the citizen does not know or will not say: never a field's value.
-static NON_ANSWER: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^(?:我)?(?:也)?(?:不清楚|不知道|不晓得|不确定|不记得|记不清|忘了|随便|无所谓|不想说|不方便说|没想好|你猜|算了)").expect("static regex"));
+static NON_ANSWER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?:我)?(?:也)?(?:不清楚|不知道|不晓得|不确定|不记得|记不清|忘了|随便|无所谓|不想说|不方便说|没想好|你猜|算了)")
+        .expect("static regex")
+});
 static SPLIT: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"[，,；;、。\n]+|\s{2,}").expect("static regex"));
 
 /// Words that carry no value in an answer (“是”, “的”, “我的手机号是”).
@@ -70,7 +75,10 @@ fn candidate(field: &MergedField, part: &str) -> Option<String> {
         FieldKind::Phone => {
             let compact: String = part.chars().filter(|c| !c.is_whitespace() && *c != '-' && *c != '－').collect();
             let landline = compact.chars().skip_while(|c| !c.is_ascii_digit()).collect::<String>();
-            MOBILE.find(&compact).map(|m| m.as_str().to_string()).or_else(|| Some(landline).filter(|p| p.starts_with('0') && p.chars().all(|c| c.is_ascii_digit())))
+            MOBILE
+                .find(&compact)
+                .map(|m| m.as_str().to_string())
+                .or_else(|| Some(landline).filter(|p| p.starts_with('0') && p.chars().all(|c| c.is_ascii_digit())))
         }
         FieldKind::Date => find_date(part),
         FieldKind::Number => NUMBER.find(&part.replace(',', "")).map(|m| m.as_str().to_string()),
@@ -260,7 +268,12 @@ pub fn grounded(field: &MergedField, value: &str, conversation: &str) -> bool {
             let parts: Vec<&str> = value.split('-').collect();
             let said = digits_of(&compact);
             match parts.as_slice() {
-                [y, m, d] => said.contains(y) || (compact.contains(&format!("{}月", m.trim_start_matches('0'))) && compact.contains(&format!("{}日", d.trim_start_matches('0')))) || compact.contains(&format!("{}号", d.trim_start_matches('0'))),
+                [y, m, d] => {
+                    said.contains(y)
+                        || (compact.contains(&format!("{}月", m.trim_start_matches('0')))
+                            && compact.contains(&format!("{}日", d.trim_start_matches('0'))))
+                        || compact.contains(&format!("{}号", d.trim_start_matches('0')))
+                }
                 _ => false,
             }
         }
@@ -307,7 +320,10 @@ mod tests {
         let bank = f("bank_name", "社保卡合作银行", FieldKind::Text, &[]);
         let delivery = f("delivery", "领取方式", FieldKind::Enum, &["窗口领取", "邮寄送达"]);
         let got = from_answer(&[&bank, &delivery], "工商银行，邮寄");
-        assert!(got.contains(&("bank_name".into(), "工商银行".into())) && got.contains(&("delivery".into(), "邮寄送达".into())), "a short answer picks the one option containing it: {got:?}");
+        assert!(
+            got.contains(&("bank_name".into(), "工商银行".into())) && got.contains(&("delivery".into(), "邮寄送达".into())),
+            "a short answer picks the one option containing it: {got:?}"
+        );
     }
 
     #[test]

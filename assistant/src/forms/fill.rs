@@ -66,7 +66,14 @@ pub const FIELDS_PER_TURN: usize = 2;
 
 impl FormProgress {
     pub fn new(spec: FormSpec) -> Self {
-        FormProgress { spec, values: BTreeMap::new(), errors: BTreeMap::new(), asking: Vec::new(), failures: BTreeMap::new(), exempt: BTreeMap::new() }
+        FormProgress {
+            spec,
+            values: BTreeMap::new(),
+            errors: BTreeMap::new(),
+            asking: Vec::new(),
+            failures: BTreeMap::new(),
+            exempt: BTreeMap::new(),
+        }
     }
 
     /// Fields still to ask: required, not produced by the bundle, without a value — in form order.
@@ -190,7 +197,11 @@ mod tests {
         assert_eq!(p.next_questions().iter().map(|f| f.key.as_str()).collect::<Vec<_>>(), ["name", "id_number"]);
         assert!(p.offer("id_number", "123", ValueSource::Citizen).unwrap_err().contains("18 位"));
         p.offer("name", "王小明", ValueSource::Citizen).unwrap();
-        assert_eq!(p.next_questions().iter().map(|f| f.key.as_str()).collect::<Vec<_>>(), ["id_number", "gender"], "the refused field is asked again first");
+        assert_eq!(
+            p.next_questions().iter().map(|f| f.key.as_str()).collect::<Vec<_>>(),
+            ["id_number", "gender"],
+            "the refused field is asked again first"
+        );
         assert!(p.offer("cert_no", "X1", ValueSource::Citizen).is_err(), "produced fields are not filled in");
         p.offer("id_number", "11010519491231002x", ValueSource::Citizen).unwrap();
         p.offer("gender", "男", ValueSource::Citizen).unwrap();

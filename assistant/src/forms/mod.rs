@@ -109,11 +109,7 @@ impl FormSpec {
         let form = b.merged_form(guides)?;
         let promised_days = b.promised_time_limit.as_ref().filter(|t| t.unit == DayUnit::WorkingDays).map(|t| t.days).or_else(|| {
             // The slowest item decides when everything is done.
-            b.items
-                .iter()
-                .filter_map(|i| guides.iter().find(|g| g.code == i.code))
-                .filter_map(working_days)
-                .max()
+            b.items.iter().filter_map(|i| guides.iter().find(|g| g.code == i.code)).filter_map(working_days).max()
         });
         Ok(FormSpec {
             target: Target::Bundle { code: b.code.clone(), name: b.name.clone() },

@@ -92,7 +92,10 @@ pub fn prefill_from_materials(p: &mut FormProgress, materials: &[MaterialFields]
     for f in &fields {
         for s in &f.sources {
             if let FieldSource::Material { material, field } = s {
-                let found = materials.iter().filter(|m| &m.material == material || material.contains(m.material.as_str())).find_map(|m| m.fields.get(field));
+                let found = materials
+                    .iter()
+                    .filter(|m| &m.material == material || material.contains(m.material.as_str()))
+                    .find_map(|m| m.fields.get(field));
                 if found.is_some_and(|v| p.prefill(&f.key, v, ValueSource::Material { material: material.clone() })) {
                     break;
                 }
@@ -107,7 +110,8 @@ fn exemptions(p: &FormProgress, licences: &[&ELicence]) -> BTreeMap<String, Stri
     for m in &p.spec.materials {
         if let Some(by) = &m.produced_by {
             // The producing item does not itself need the material: find its name elsewhere.
-            let item = p.spec.materials.iter().flat_map(|m| &m.needed_by).find(|n| &n.0 == by).map(|n| n.1.clone()).unwrap_or_else(|| by.clone());
+            let item =
+                p.spec.materials.iter().flat_map(|m| &m.needed_by).find(|n| &n.0 == by).map(|n| n.1.clone()).unwrap_or_else(|| by.clone());
             out.insert(m.name.clone(), format!("由“{item}”办结后共享"));
         } else if let Some(t) = m.e_licence.as_ref().filter(|t| licences.iter().any(|l| &l.licence_type == *t)) {
             out.insert(m.name.clone(), format!("已有{t}电子证照"));
@@ -162,7 +166,11 @@ mod tests {
                 field("child_name", "新生儿姓名", FieldKind::Text, &["answer"]),
                 field("address", "房屋坐落", FieldKind::Address, &["material:不动产权证书.坐落", "answer"]),
             ],
-            materials: vec![material("居民身份证", Some("居民身份证"), None), material("出生医学证明", None, Some("A")), material("结婚证", Some("结婚证"), None)],
+            materials: vec![
+                material("居民身份证", Some("居民身份证"), None),
+                material("出生医学证明", None, Some("A")),
+                material("结婚证", Some("结婚证"), None),
+            ],
             separate_fields: 5,
             separate_materials: 3,
             promised_days: None,
@@ -179,8 +187,16 @@ mod tests {
             issued_on: None,
             valid_until: None,
         };
-        let expired = ELicence { licence_type: "结婚证".into(), valid_until: Some("2000-01-01".into()), fields: [("配偶姓名".to_string(), "王强".to_string())].into(), ..id.clone() };
-        let deed = MaterialFields { material: "不动产权证书".into(), fields: [("坐落".to_string(), "示例市示例区幸福路8号".to_string())].into() };
+        let expired = ELicence {
+            licence_type: "结婚证".into(),
+            valid_until: Some("2000-01-01".into()),
+            fields: [("配偶姓名".to_string(), "王强".to_string())].into(),
+            ..id.clone()
+        };
+        let deed = MaterialFields {
+            material: "不动产权证书".into(),
+            fields: [("坐落".to_string(), "示例市示例区幸福路8号".to_string())].into(),
+        };
         prefill(&mut p, Some(&profile), &[id, expired], &[deed], &["孩子叫王小明".to_string()]);
         let src = |k: &str| p.values.get(k).map(|v| v.source.label());
         assert_eq!(src("name").as_deref(), Some("个人档案"), "the first declared source wins");

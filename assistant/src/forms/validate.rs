@@ -18,8 +18,8 @@ const ID_WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4,
 const ID_CHECK: &[u8; 11] = b"10X98765432";
 /// Province-level codes (first two digits) of GB/T 2260, plus 71 台湾, 81 香港, 82 澳门.
 const PROVINCES: [&str; 34] = [
-    "11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37", "41", "42", "43", "44", "45", "46", "50", "51", "52",
-    "53", "54", "61", "62", "63", "64", "65", "71", "81", "82",
+    "11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37", "41", "42", "43", "44", "45", "46", "50",
+    "51", "52", "53", "54", "61", "62", "63", "64", "65", "71", "81", "82",
 ];
 /// The 31 characters of 统一社会信用代码 (no I, O, S, V, Z).
 const USCC_ALPHABET: &str = "0123456789ABCDEFGHJKLMNPQRTUWXY";
@@ -40,7 +40,8 @@ pub fn id_card(raw: &str) -> Result<String, String> {
         return Err(format!("公民身份号码前 6 位地区码 {} 不存在，请核对", &s[..6]));
     }
     let (y, m, d) = (&s[6..10], &s[10..12], &s[12..14]);
-    let birth = NaiveDate::parse_from_str(&s[6..14], "%Y%m%d").map_err(|_| format!("公民身份号码中的出生日期 {y}年{m}月{d}日 不存在，请核对第 7–14 位"))?;
+    let birth = NaiveDate::parse_from_str(&s[6..14], "%Y%m%d")
+        .map_err(|_| format!("公民身份号码中的出生日期 {y}年{m}月{d}日 不存在，请核对第 7–14 位"))?;
     let today = chrono::Local::now().date_naive();
     if birth < NaiveDate::from_ymd_opt(1900, 1, 1).expect("valid date") || birth > today {
         return Err(format!("公民身份号码中的出生日期 {y}年{m}月{d}日 不合理，请核对第 7–14 位"));
@@ -128,7 +129,8 @@ pub fn phone(raw: &str) -> Result<String, String> {
 /// A date as YYYY-MM-DD (accepts `/`, `.` and 年月日), within `min`..=`max` if given.
 pub fn date(raw: &str, min: Option<NaiveDate>, max: Option<NaiveDate>) -> Result<NaiveDate, String> {
     let t = raw.trim().replace(['年', '月', '/', '.'], "-").replace('日', "");
-    let d = NaiveDate::parse_from_str(&t, "%Y-%m-%d").map_err(|_| format!("日期“{}”无效，请按 2024-05-01 的格式填写真实存在的日期", raw.trim()))?;
+    let d = NaiveDate::parse_from_str(&t, "%Y-%m-%d")
+        .map_err(|_| format!("日期“{}”无效，请按 2024-05-01 的格式填写真实存在的日期", raw.trim()))?;
     if let Some(m) = min.filter(|m| d < *m) {
         return Err(format!("日期不能早于 {m}"));
     }
@@ -187,7 +189,8 @@ pub fn value(field: &MergedField, raw: &str) -> Result<String, String> {
             Ok(v.to_string())
         }
         FieldKind::Number => {
-            let n: f64 = v.trim_end_matches(['元', '人', '%', '万']).replace(',', "").parse().map_err(|_| format!("“{label}”应为数字，如 100"))?;
+            let n: f64 =
+                v.trim_end_matches(['元', '人', '%', '万']).replace(',', "").parse().map_err(|_| format!("“{label}”应为数字，如 100"))?;
             if !n.is_finite() || n < 0.0 {
                 return Err(format!("“{label}”不能为负数"));
             }
@@ -271,10 +274,30 @@ mod tests {
 
     #[test]
     fn no_input_makes_a_validator_panic() {
-        let odd = ["", "中文中文中文中文中文中文中文中文中文", "11010519491231002中", "９１３５０１００Ｍ０００１００Ｙ４３", "\u{0}\u{7}", "1", "XXXXXXXXXXXXXXXXXX", "0000-00-00", "2024年13月40日"];
+        let odd = [
+            "",
+            "中文中文中文中文中文中文中文中文中文",
+            "11010519491231002中",
+            "９１３５０１００Ｍ０００１００Ｙ４３",
+            "\u{0}\u{7}",
+            "1",
+            "XXXXXXXXXXXXXXXXXX",
+            "0000-00-00",
+            "2024年13月40日",
+        ];
         for s in odd {
             let _ = (id_card(s), uscc(s), phone(s), date(s, None, None));
-            for k in [FieldKind::Text, FieldKind::IdCard, FieldKind::Uscc, FieldKind::Phone, FieldKind::Date, FieldKind::Enum, FieldKind::Address, FieldKind::Number, FieldKind::YesNo] {
+            for k in [
+                FieldKind::Text,
+                FieldKind::IdCard,
+                FieldKind::Uscc,
+                FieldKind::Phone,
+                FieldKind::Date,
+                FieldKind::Enum,
+                FieldKind::Address,
+                FieldKind::Number,
+                FieldKind::YesNo,
+            ] {
                 let _ = value(&field(k, "字段", &["甲"]), s);
             }
         }

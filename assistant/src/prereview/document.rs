@@ -97,8 +97,12 @@ pub fn sniff(bytes: &[u8]) -> Result<FileKind, UploadError> {
         [0xFF, 0xD8, 0xFF, ..] => Ok(FileKind::Jpeg),
         [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, ..] => Ok(FileKind::Png),
         [b'P', b'K', 3, 4, ..] => Err(UploadError::Unsupported("不支持压缩包或 Office 文档，请上传 PDF、JPG 或 PNG 文件".into())),
-        [b'G', b'I', b'F', ..] | [b'B', b'M', ..] | [b'R', b'I', b'F', b'F', ..] => Err(UploadError::Unsupported("不支持该图片格式，请转为 JPG 或 PNG 后上传".into())),
-        [0x7F, b'E', b'L', b'F', ..] | [b'M', b'Z', ..] | [b'#', b'!', ..] => Err(UploadError::Unsupported("不能上传程序或脚本文件，请上传 PDF、JPG 或 PNG 文件".into())),
+        [b'G', b'I', b'F', ..] | [b'B', b'M', ..] | [b'R', b'I', b'F', b'F', ..] => {
+            Err(UploadError::Unsupported("不支持该图片格式，请转为 JPG 或 PNG 后上传".into()))
+        }
+        [0x7F, b'E', b'L', b'F', ..] | [b'M', b'Z', ..] | [b'#', b'!', ..] => {
+            Err(UploadError::Unsupported("不能上传程序或脚本文件，请上传 PDF、JPG 或 PNG 文件".into()))
+        }
         _ => Err(UploadError::Unsupported("无法识别的文件类型，请上传 PDF、JPG 或 PNG 文件".into())),
     }
 }
@@ -119,7 +123,8 @@ pub async fn read(bytes: &[u8], limits: Limits, compute: Option<&ComputeHandle>)
 
 /// Decode an image after checking its header's dimensions against `limits`.
 pub fn decode(bytes: &[u8], limits: Limits) -> Result<RgbImage, UploadError> {
-    let mut reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|_| UploadError::Invalid("图片文件已损坏，无法读取".into()))?;
+    let mut reader =
+        ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|_| UploadError::Invalid("图片文件已损坏，无法读取".into()))?;
     // Reading the header allocates nothing; the limits apply to decoding below.
     reader.no_limits();
     let (w, h) = reader.into_dimensions().map_err(|e| {
@@ -129,7 +134,8 @@ pub fn decode(bytes: &[u8], limits: Limits) -> Result<RgbImage, UploadError> {
     if w.max(h) > limits.max_side || w as u64 * h as u64 > limits.max_pixels {
         return Err(UploadError::Invalid(format!("图片尺寸过大（{w}×{h}），请压缩到长边不超过 {} 像素后上传", limits.max_side)));
     }
-    let mut reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|_| UploadError::Invalid("图片文件已损坏，无法读取".into()))?;
+    let mut reader =
+        ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|_| UploadError::Invalid("图片文件已损坏，无法读取".into()))?;
     let mut l = image::Limits::default();
     l.max_image_width = Some(limits.max_side);
     l.max_image_height = Some(limits.max_side);
@@ -169,7 +175,16 @@ fn is_blank(grey: &GrayImage) -> bool {
 /// Variance of the 4-neighbour Laplacian on a copy at most 1000 px wide: sharp text has strong
 /// edges; a blurred photo has little.
 pub fn sharpness(grey: &GrayImage) -> f32 {
-    let g = if grey.width() > 1000 { image::imageops::resize(grey, 1000, (grey.height() as u64 * 1000 / grey.width() as u64).max(1) as u32, image::imageops::FilterType::Triangle) } else { grey.clone() };
+    let g = if grey.width() > 1000 {
+        image::imageops::resize(
+            grey,
+            1000,
+            (grey.height() as u64 * 1000 / grey.width() as u64).max(1) as u32,
+            image::imageops::FilterType::Triangle,
+        )
+    } else {
+        grey.clone()
+    };
     let (w, h) = g.dimensions();
     if w < 3 || h < 3 {
         return 0.0;
@@ -289,7 +304,9 @@ mod tests {
         chunk.extend(h.to_be_bytes());
         chunk.extend([8, 2, 0, 0, 0]);
         let mut v = b"\x89PNG\r\n\x1a\n".to_vec();
-        for (name, data) in [(&b"IHDR"[..], &chunk[4..]), (b"IDAT", &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01][..]), (b"IEND", &[][..])] {
+        for (name, data) in
+            [(&b"IHDR"[..], &chunk[4..]), (b"IDAT", &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01][..]), (b"IEND", &[][..])]
+        {
             v.extend((data.len() as u32).to_be_bytes());
             let body: Vec<u8> = name.iter().chain(data).copied().collect();
             v.extend(&body);

@@ -111,10 +111,33 @@ static ID: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"[1-9]\d{16}[\dXx]").e
 /// A credit code is read only after its label (an 18-digit ID number would match the pattern).
 static USCC: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"信用代码[:：]?\s*([0-9A-Za-z]{18})").expect("static regex"));
 /// Words that start the next field when OCR runs fields together (“陈思语性别女”).
-const NEXT_LABELS: &[&str] = &["性别", "民族", "出生", "住址", "公民身份", "签发", "有效期", "类型", "住所", "法定代表人", "注册资本", "成立日期", "证书", "登记", "身份证", "统一社会", "母亲", "父亲", "户别", "与户主"];
-static DATE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(\d{4})\s*[年.\-/]\s*(\d{1,2})\s*[月.\-/]\s*(\d{1,2})\s*日?").expect("static regex"));
+const NEXT_LABELS: &[&str] = &[
+    "性别",
+    "民族",
+    "出生",
+    "住址",
+    "公民身份",
+    "签发",
+    "有效期",
+    "类型",
+    "住所",
+    "法定代表人",
+    "注册资本",
+    "成立日期",
+    "证书",
+    "登记",
+    "身份证",
+    "统一社会",
+    "母亲",
+    "父亲",
+    "户别",
+    "与户主",
+];
+static DATE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(\d{4})\s*[年.\-/]\s*(\d{1,2})\s*[月.\-/]\s*(\d{1,2})\s*日?").expect("static regex"));
 static LABELLED: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(新生儿姓名|母亲姓名|父亲姓名|持证人|配偶姓名|权利人|法定代表人|户主姓名|姓名|名称)[:：]?\s*([\p{Han}·（）()]{2,30})").expect("static regex")
+    Regex::new(r"(新生儿姓名|母亲姓名|父亲姓名|持证人|配偶姓名|权利人|法定代表人|户主姓名|姓名|名称)[:：]?\s*([\p{Han}·（）()]{2,30})")
+        .expect("static regex")
 });
 
 /// A line that is only a label (OCR put the value on the next line: “姓名” then “林晓梅”).
@@ -129,7 +152,8 @@ fn join_split_labels(compact: &str) -> Vec<String> {
     let mut out = Vec::with_capacity(lines.len());
     let mut i = 0;
     while i < lines.len() {
-        let next = lines.get(i + 1).filter(|n| !LABEL_ONLY.is_match(n) && !LABELLED.is_match(n) && !NEXT_LABELS.iter().any(|w| n.starts_with(w)));
+        let next =
+            lines.get(i + 1).filter(|n| !LABEL_ONLY.is_match(n) && !LABELLED.is_match(n) && !NEXT_LABELS.iter().any(|w| n.starts_with(w)));
         match next {
             Some(n) if LABEL_ONLY.is_match(lines[i]) => {
                 out.push(format!("{}{n}", lines[i]));
@@ -182,7 +206,9 @@ pub fn fields(text: &str) -> BTreeMap<String, String> {
             out.insert("有效期至".into(), d.to_string());
         }
     }
-    for (label, key) in [("出生时间", "出生时间"), ("出生日期", "出生日期"), ("签发日期", "签发日期"), ("登记日期", "登记日期"), ("成立日期", "成立日期")] {
+    for (label, key) in
+        [("出生时间", "出生时间"), ("出生日期", "出生日期"), ("签发日期", "签发日期"), ("登记日期", "登记日期"), ("成立日期", "成立日期")]
+    {
         if let Some(at) = compact.find(label) {
             if let Some((_, d)) = dates.iter().find(|(i, _)| *i > at) {
                 out.insert(key.into(), d.to_string());
@@ -195,7 +221,9 @@ pub fn fields(text: &str) -> BTreeMap<String, String> {
 /// All dates on a document (for plausibility checks).
 pub fn all_dates(text: &str) -> Vec<NaiveDate> {
     let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-    DATE.captures_iter(&compact).filter_map(|c| NaiveDate::from_ymd_opt(c[1].parse().ok()?, c[2].parse().ok()?, c[3].parse().ok()?)).collect()
+    DATE.captures_iter(&compact)
+        .filter_map(|c| NaiveDate::from_ymd_opt(c[1].parse().ok()?, c[2].parse().ok()?, c[3].parse().ok()?))
+        .collect()
 }
 
 #[cfg(test)]
@@ -228,7 +256,8 @@ mod tests {
 
     /// The two sides of a resident ID card as OCR reads them: the front (人像面) has no
     /// 居民身份证 / 签发机关 / 有效期限 text at all, only its labels and values.
-    const FRONT: &str = "姓名 林晓梅\n性别 女 民族 汉\n出生 1993 年 4 月 12 日\n住址 示例市鼓楼区五四路100号\n公民身份号码 35010219930412124X";
+    const FRONT: &str =
+        "姓名 林晓梅\n性别 女 民族 汉\n出生 1993 年 4 月 12 日\n住址 示例市鼓楼区五四路100号\n公民身份号码 35010219930412124X";
     const BACK: &str = "中华人民共和国\n居民身份证\n签发机关 示例市公安局\n有效期限 2021.03.01-2041.03.01";
 
     #[test]

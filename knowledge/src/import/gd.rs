@@ -226,11 +226,8 @@ fn phone(v: Option<String>, field: &str, report: &mut GdReport) -> Option<String
     let v = text(v)?;
     let cleaned: String = v.replace(['–', '—', '－'], "-").replace("- ", "-").replace(" -", "-");
     let cleaned = Regex::new(r"-{2,}").expect("static regex").replace_all(&cleaned, "-").to_string();
-    let numbers: Vec<&str> = RE
-        .find_iter(&cleaned)
-        .map(|m| m.as_str())
-        .filter(|n| n.chars().filter(char::is_ascii_digit).count() >= 5)
-        .collect();
+    let numbers: Vec<&str> =
+        RE.find_iter(&cleaned).map(|m| m.as_str()).filter(|n| n.chars().filter(char::is_ascii_digit).count() >= 5).collect();
     if numbers.is_empty() {
         report.drop(&format!("{field}: no phone number in it"));
         return None;
@@ -281,7 +278,10 @@ not json
         assert_eq!((promised.days, promised.unit, promised.display()), (15, DayUnit::WorkingDays, "15个工作日".to_string()));
         // Written out (`--convert-to`) and read back, the units are still there.
         let back: Guide = serde_json::from_str(&serde_json::to_string(g).unwrap()).unwrap();
-        assert_eq!((back.legal_time_limit.unwrap().display(), back.promised_time_limit.unwrap().display()), ("60日".into(), "15个工作日".into()));
+        assert_eq!(
+            (back.legal_time_limit.unwrap().display(), back.promised_time_limit.unwrap().display()),
+            ("60日".into(), "15个工作日".into())
+        );
     }
 
     /// Every limit of the real catalogue (../shared/data/gd-items) keeps its unit through the

@@ -67,13 +67,17 @@ pub fn load_path(path: &Path) -> Result<Loaded, KnowledgeError> {
     }
     let mut seen = std::collections::HashSet::new();
     let mut dup = Vec::new();
-    loaded.guides.retain(|g| seen.insert(g.code.clone()) || {
-        dup.push(g.code.clone());
-        false
+    loaded.guides.retain(|g| {
+        seen.insert(g.code.clone()) || {
+            dup.push(g.code.clone());
+            false
+        }
     });
-    loaded.bundles.retain(|b| seen.insert(b.code.clone()) || {
-        dup.push(b.code.clone());
-        false
+    loaded.bundles.retain(|b| {
+        seen.insert(b.code.clone()) || {
+            dup.push(b.code.clone());
+            false
+        }
     });
     for code in dup {
         loaded.problems.push(ImportProblem { file: path.into(), line: None, reason: format!("code {code} appears more than once") });
@@ -158,7 +162,11 @@ mod tests {
         std::fs::write(dir.path().join("a.json"), GOOD).unwrap();
         std::fs::write(dir.path().join("b.json"), format!("[{}, {{\"code\":\"B-1\"}}]", GOOD.replace("A-1", "A-2"))).unwrap();
         std::fs::create_dir(dir.path().join("sub")).unwrap();
-        std::fs::write(dir.path().join("sub/c.jsonl"), format!("{}\n\n{{broken\n{}\n", GOOD.replace("A-1", "A-3"), GOOD.replace("\"甲\"", "\"\"").replace("A-1", "A-4"))).unwrap();
+        std::fs::write(
+            dir.path().join("sub/c.jsonl"),
+            format!("{}\n\n{{broken\n{}\n", GOOD.replace("A-1", "A-3"), GOOD.replace("\"甲\"", "\"\"").replace("A-1", "A-4")),
+        )
+        .unwrap();
         std::fs::write(dir.path().join("d.json"), GOOD).unwrap();
         std::fs::write(dir.path().join("notes.txt"), "ignored").unwrap();
         let loaded = load_path(dir.path()).unwrap();

@@ -109,9 +109,13 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
     vec![
         rule(r"^missing field `([^`]*)`$", |c| Said { problem: "缺少此项".into(), names: Some(c[1].to_string()) }),
         rule(r"^unknown field `([^`]*)`, there are no fields$", |c| said(format!("有不认识的字段 {}（此处不接受任何字段）", &c[1]))),
-        rule(r"^unknown field `([^`]*)`, expected (?:one of )?(.*)$", |c| said(format!("有不认识的字段 {}（可用的字段：{}）", &c[1], names_list(&c[2])))),
+        rule(r"^unknown field `([^`]*)`, expected (?:one of )?(.*)$", |c| {
+            said(format!("有不认识的字段 {}（可用的字段：{}）", &c[1], names_list(&c[2])))
+        }),
         rule(r"^unknown variant `([^`]*)`, there are no variants$", |c| said(format!("取值“{}”无效", &c[1]))),
-        rule(r"^unknown variant `([^`]*)`, expected (?:one of )?(.*)$", |c| said(format!("取值“{}”无效（可选：{}）", &c[1], names_list(&c[2])))),
+        rule(r"^unknown variant `([^`]*)`, expected (?:one of )?(.*)$", |c| {
+            said(format!("取值“{}”无效（可选：{}）", &c[1], names_list(&c[2])))
+        }),
         rule(r"^invalid type: (.*), expected (.*)$", |c| said(format!("类型不对，应为{}，收到{}", type_zh(&c[2]), type_zh(&c[1])))),
         rule(r"^invalid value: (.*), expected (.*)$", |c| said(format!("取值无效，应为{}，收到{}", type_zh(&c[2]), type_zh(&c[1])))),
         rule(r"^invalid length (\d+), expected (.*)$", |c| said(format!("长度不对，应为{}，收到 {} 项", type_zh(&c[2]), &c[1]))),
@@ -126,7 +130,10 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             names: Some(c[1].to_string()),
         }),
         rule(r"^Cannot parse `([^`]*)` to a `([^`]*)`$", |c| said(format!("应为{}，收到“{}”", type_zh(&c[2]), &c[1]))),
-        rule(r"^Cannot parse `([^`]*)` with value `([^`]*)`: (.*)$", |c| Said { problem: problem_zh(&c[3]).problem, names: Some(c[1].to_string()) }),
+        rule(r"^Cannot parse `([^`]*)` with value `([^`]*)`: (.*)$", |c| Said {
+            problem: problem_zh(&c[3]).problem,
+            names: Some(c[1].to_string()),
+        }),
         rule(r"^Invalid UTF-8 in `([^`]*)`$", |c| Said { problem: "含有无效的 UTF-8 编码".into(), names: Some(c[1].to_string()) }),
         rule(r"^Wrong number of path arguments", |_| said("路径参数个数不对")),
         rule(r"^EOF while parsing", |_| said("内容不完整（提前结束）")),
@@ -139,7 +146,9 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
         rule(r"^trailing comma$", |_| said("有多余的逗号")),
         rule(r"^control character .* found while parsing a string$", |_| said("字符串中含有未转义的控制字符")),
         rule(r"^invalid escape$", |_| said("字符串中有无效的转义")),
-        rule(r"^(?:invalid unicode code point|lone leading surrogate in hex escape|unexpected end of hex escape)$", |_| said("字符串中有无效的 Unicode 转义")),
+        rule(r"^(?:invalid unicode code point|lone leading surrogate in hex escape|unexpected end of hex escape)$", |_| {
+            said("字符串中有无效的 Unicode 转义")
+        }),
         rule(r"^invalid number$", |_| said("数字格式不对")),
         rule(r"^number out of range$", |_| said("数值超出范围")),
         rule(r"^recursion limit exceeded$", |_| said("嵌套层数过多")),
@@ -190,7 +199,11 @@ pub fn describe(text: &str, route: Option<(&str, &str)>) -> String {
         inner = c[2].to_string();
         rest = &inner;
     }
-    let origin = origin.unwrap_or(if rest.starts_with("Cannot parse") || rest.starts_with("Wrong number of path") { Origin::Path } else { Origin::Body });
+    let origin = origin.unwrap_or(if rest.starts_with("Cannot parse") || rest.starts_with("Wrong number of path") {
+        Origin::Path
+    } else {
+        Origin::Body
+    });
     let said = problem_zh(rest);
     // `missing field` names the field inside the path serde reports.
     let field = match (field, said.names) {
@@ -220,11 +233,8 @@ pub fn describe(text: &str, route: Option<(&str, &str)>) -> String {
 /// The name of the path parameter a rejection is about: the route's only parameter, or the
 /// one whose value appears (backticked) in the message.
 fn path_param(template: &str, path: &str, text: &str) -> Option<String> {
-    let params: Vec<(&str, &str)> = template
-        .split('/')
-        .zip(path.split('/'))
-        .filter_map(|(t, v)| Some((t.strip_prefix('{')?.strip_suffix('}')?, v)))
-        .collect();
+    let params: Vec<(&str, &str)> =
+        template.split('/').zip(path.split('/')).filter_map(|(t, v)| Some((t.strip_prefix('{')?.strip_suffix('}')?, v))).collect();
     if let [(name, _)] = params.as_slice() {
         return Some(name.to_string());
     }
@@ -238,7 +248,9 @@ impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
         match r.status() {
             StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge("请求体过大".into()),
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType("请求体须为 JSON（Content-Type: application/json）".into()),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                ApiError::UnsupportedMediaType("请求体须为 JSON（Content-Type: application/json）".into())
+            }
             _ => ApiError::BadRequest(describe(&r.body_text(), None)),
         }
     }
@@ -257,7 +269,11 @@ pub fn size_zh(bytes: usize) -> String {
     const MB: usize = 1024 * 1024;
     if bytes >= MB {
         let mb = bytes as f64 / MB as f64;
-        if bytes.is_multiple_of(MB) { format!("{} MB", bytes / MB) } else { format!("{mb:.1} MB") }
+        if bytes.is_multiple_of(MB) {
+            format!("{} MB", bytes / MB)
+        } else {
+            format!("{mb:.1} MB")
+        }
     } else if bytes >= KB {
         format!("{} KB", bytes / KB)
     } else {
@@ -292,11 +308,15 @@ pub async fn json_errors(State(app): State<App>, req: Request, next: Next) -> Re
     let shown_path: String = path.chars().take(200).collect();
     let route = template.as_deref().map(|t| (t, path.as_str()));
     let err = match status {
-        StatusCode::NOT_FOUND if template.is_none() && path.starts_with("/api/") => ApiError::NotFound(format!("接口不存在：{method} {shown_path}")),
+        StatusCode::NOT_FOUND if template.is_none() && path.starts_with("/api/") => {
+            ApiError::NotFound(format!("接口不存在：{method} {shown_path}"))
+        }
         StatusCode::NOT_FOUND if template.is_none() => ApiError::NotFound(format!("页面不存在：{shown_path}")),
         StatusCode::NOT_FOUND => ApiError::NotFound("未找到".into()),
         // The methods it takes are in `Allow`, which the router adds after this middleware.
-        StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed(format!("{shown_path} 不支持 {method} 请求（可用的方法见响应头 Allow）")),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            ApiError::MethodNotAllowed(format!("{shown_path} 不支持 {method} 请求（可用的方法见响应头 Allow）"))
+        }
         StatusCode::PAYLOAD_TOO_LARGE if method == axum::http::Method::POST && path.ends_with("/uploads") => {
             ApiError::TooLarge(format!("文件过大：单个文件最大 {}", size_zh(app.config.max_upload_bytes)))
         }
@@ -347,7 +367,10 @@ mod tests {
             describe(&format!("{DATA}: text: invalid type: integer `1`, expected a string at line 1 column 9"), None),
             "请求体中的字段 text：类型不对，应为字符串，收到整数 1（位置：第 1 行第 9 列）"
         );
-        assert_eq!(describe(&format!("{DATA}: missing field `password` at line 1 column 20"), None), "请求体中的字段 password：缺少此项（位置：第 1 行第 20 列）");
+        assert_eq!(
+            describe(&format!("{DATA}: missing field `password` at line 1 column 20"), None),
+            "请求体中的字段 password：缺少此项（位置：第 1 行第 20 列）"
+        );
         assert_eq!(
             describe(&format!("{DATA}: unknown field `x`, expected `username` or `password` at line 1 column 4"), None),
             "请求体无效：有不认识的字段 x（可用的字段：username、password）（位置：第 1 行第 4 列）"

@@ -48,8 +48,8 @@ use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::store::UploadQuota;
 use crate::error::ApiError;
+use crate::store::UploadQuota;
 use crate::App;
 
 /// How long a session is remembered with the address it was last used from.
@@ -181,7 +181,11 @@ impl Bucket {
             Bucket::UploadsPerSession | Bucket::UploadsPerAddress => "上传材料",
             Bucket::LookupsPerAddress => "查询办理进度",
         };
-        let extra = if matches!(self, Bucket::HandoffsPerSession | Bucket::HandoffsPerAddress) { "；如有急事请拨打12345热线" } else { "" };
+        let extra = if matches!(self, Bucket::HandoffsPerSession | Bucket::HandoffsPerAddress) {
+            "；如有急事请拨打12345热线"
+        } else {
+            ""
+        };
         ApiError::RateLimited(format!("{what}过于频繁，请 {secs} 秒后再试{extra}"), secs)
     }
 }
@@ -338,7 +342,14 @@ impl UploadRoom {
             0 => None,
             q => Some(q.saturating_sub(app.store.upload_bytes_since(&since).await?)),
         };
-        let room = UploadRoom { session_left, day_left, per_session: c.upload_bytes_per_session, per_day: c.upload_bytes_per_day, since, until_tomorrow };
+        let room = UploadRoom {
+            session_left,
+            day_left,
+            per_session: c.upload_bytes_per_session,
+            per_day: c.upload_bytes_per_day,
+            since,
+            until_tomorrow,
+        };
         room.check(1)?;
         Ok(room)
     }
@@ -353,11 +364,17 @@ impl UploadRoom {
     /// 429 with `Retry-After` until midnight over the service's daily budget.
     pub fn check(&self, len: u64) -> Result<(), ApiError> {
         if self.session_left.is_some_and(|left| len > left) {
-            return Err(ApiError::Conflict(format!("本次咨询上传的文件总量已达上限（{} MB），无法继续上传", self.per_session.div_ceil(1024 * 1024))));
+            return Err(ApiError::Conflict(format!(
+                "本次咨询上传的文件总量已达上限（{} MB），无法继续上传",
+                self.per_session.div_ceil(1024 * 1024)
+            )));
         }
         if self.day_left.is_some_and(|left| len > left) {
             tracing::warn!("the daily upload budget is used up: uploads refused until midnight");
-            return Err(ApiError::RateLimited("今日材料上传总量已达服务上限，请明天再试，或到办事窗口提交纸质材料".into(), self.until_tomorrow));
+            return Err(ApiError::RateLimited(
+                "今日材料上传总量已达服务上限，请明天再试，或到办事窗口提交纸质材料".into(),
+                self.until_tomorrow,
+            ));
         }
         Ok(())
     }
@@ -453,7 +470,11 @@ mod tests {
         h.insert("x-forwarded-for", "198.51.100.7, 203.0.113.9, 10.1.2.3".parse().unwrap());
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
         assert_eq!(client_ip(Some(ip("192.0.2.1")), &h, &trusted), ip("192.0.2.1"), "an untrusted peer's header is ignored");
-        assert_eq!(client_ip(Some(ip("10.0.0.1")), &h, &trusted), ip("203.0.113.9"), "the rightmost untrusted hop, not the forgeable leftmost");
+        assert_eq!(
+            client_ip(Some(ip("10.0.0.1")), &h, &trusted),
+            ip("203.0.113.9"),
+            "the rightmost untrusted hop, not the forgeable leftmost"
+        );
         assert_eq!(client_ip(Some(ip("::1")), &HeaderMap::new(), &trusted), ip("::1"), "no header: the proxy itself");
         h.insert("x-forwarded-for", "garbage, 10.9.9.9".parse().unwrap());
         assert_eq!(client_ip(Some(ip("10.0.0.1")), &h, &trusted), ip("10.9.9.9"), "an unreadable hop stops the walk");
@@ -475,7 +496,11 @@ mod tests {
 
     #[tokio::test]
     async fn limits_refuse_with_a_chinese_429_and_handoffs_follow_the_address() {
-        let config = LimitConfig { sessions_per_address: Rate::per(2, 60 * SEC), handoffs_per_address: Rate::per(1, 3600 * SEC), ..LimitConfig::default() };
+        let config = LimitConfig {
+            sessions_per_address: Rate::per(2, 60 * SEC),
+            handoffs_per_address: Rate::per(1, 3600 * SEC),
+            ..LimitConfig::default()
+        };
         let limits = Limits::new(config);
         limits.charge(Bucket::SessionsPerAddress, "192.0.2.1").await.unwrap();
         limits.charge(Bucket::SessionsPerAddress, "192.0.2.1").await.unwrap();
@@ -502,7 +527,14 @@ mod tests {
 
     #[test]
     fn upload_room_refuses_over_the_session_quota_for_good_and_over_the_day_until_midnight() {
-        let room = UploadRoom { session_left: Some(100), day_left: Some(50), per_session: 3 * 1024 * 1024, per_day: 1024, since: String::new(), until_tomorrow: 3600 };
+        let room = UploadRoom {
+            session_left: Some(100),
+            day_left: Some(50),
+            per_session: 3 * 1024 * 1024,
+            per_day: 1024,
+            since: String::new(),
+            until_tomorrow: 3600,
+        };
         assert!(room.check(50).is_ok());
         let day = room.check(51).unwrap_err();
         assert_eq!((day.code(), day.status().as_u16()), ("rate_limited", 429));
@@ -510,7 +542,8 @@ mod tests {
         let session = room.check(101).unwrap_err();
         assert_eq!(session.code(), "conflict");
         assert!(session.to_string().contains("3 MB"), "{session}");
-        let unlimited = UploadRoom { session_left: None, day_left: None, per_session: 0, per_day: 0, since: String::new(), until_tomorrow: 1 };
+        let unlimited =
+            UploadRoom { session_left: None, day_left: None, per_session: 0, per_day: 0, since: String::new(), until_tomorrow: 1 };
         assert!(unlimited.check(u64::MAX).is_ok());
         let (since, secs) = local_day();
         assert!(since.ends_with('Z') && since.len() == 24 && (1..=86400 + 3600).contains(&secs), "{since} {secs}");

@@ -37,7 +37,11 @@ pub struct ListQuery {
 #[utoipa::path(get, path = "/api/v1/agent/tickets", params(ListQuery),
     responses((status = 200, body = [Ticket]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])), tag = "agent")]
-pub async fn list(State(app): State<App>, Agent(staff): Agent, q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>) -> Result<Json<Vec<Ticket>>, ApiError> {
+pub async fn list(
+    State(app): State<App>,
+    Agent(staff): Agent,
+    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<Ticket>>, ApiError> {
     let Query(q) = q?;
     let people = vec![TicketKind::Handoff, TicketKind::FollowUp];
     let f = match q.view.as_deref().unwrap_or("open") {
@@ -45,7 +49,11 @@ pub async fn list(State(app): State<App>, Agent(staff): Agent, q: Result<Query<L
         "mine" => TicketFilter { statuses: vec![TicketStatus::Assigned], assignee_id: Some(staff.0.id), ..Default::default() },
         "open" => TicketFilter { statuses: vec![TicketStatus::Pending, TicketStatus::Assigned], kinds: people, ..Default::default() },
         "resolved" => TicketFilter { statuses: vec![TicketStatus::Resolved], limit: 100, ..Default::default() },
-        "suggestions" => TicketFilter { kinds: vec![TicketKind::Suggestion], statuses: vec![TicketStatus::Pending, TicketStatus::Assigned], ..Default::default() },
+        "suggestions" => TicketFilter {
+            kinds: vec![TicketKind::Suggestion],
+            statuses: vec![TicketStatus::Pending, TicketStatus::Assigned],
+            ..Default::default()
+        },
         other => return Err(ApiError::BadRequest(format!("未知视图 {other:?}：可选 queue、mine、open、resolved、suggestions"))),
     };
     Ok(Json(app.store.tickets(&f).await?))
@@ -162,7 +170,12 @@ fn checked(text: &str, what: &str) -> Result<String, ApiError> {
 #[utoipa::path(post, path = "/api/v1/agent/tickets/{id}/messages", params(("id" = i64, Path)), request_body = TextBody,
     responses((status = 201, body = Message), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])), tag = "agent")]
-pub async fn reply(State(app): State<App>, Agent(staff): Agent, Path(id): Path<i64>, body: Result<Json<TextBody>, JsonRejection>) -> Result<(StatusCode, Json<Message>), ApiError> {
+pub async fn reply(
+    State(app): State<App>,
+    Agent(staff): Agent,
+    Path(id): Path<i64>,
+    body: Result<Json<TextBody>, JsonRejection>,
+) -> Result<(StatusCode, Json<Message>), ApiError> {
     let Json(b) = body?;
     let text = checked(&b.text, "回复内容")?;
     let t = ticket_or_404(&app, id).await?;
@@ -185,7 +198,12 @@ pub struct NoteBody {
 #[utoipa::path(post, path = "/api/v1/agent/tickets/{id}/resolve", params(("id" = i64, Path)), request_body = NoteBody,
     responses((status = 200, body = Ticket), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])), tag = "agent")]
-pub async fn resolve(State(app): State<App>, Agent(staff): Agent, Path(id): Path<i64>, body: Result<Json<NoteBody>, JsonRejection>) -> Result<Json<Ticket>, ApiError> {
+pub async fn resolve(
+    State(app): State<App>,
+    Agent(staff): Agent,
+    Path(id): Path<i64>,
+    body: Result<Json<NoteBody>, JsonRejection>,
+) -> Result<Json<Ticket>, ApiError> {
     let Json(b) = body?;
     let note = checked(&b.note, "办结说明")?;
     let before = app.store.ticket(id).await?;
@@ -201,7 +219,12 @@ pub async fn resolve(State(app): State<App>, Agent(staff): Agent, Path(id): Path
 #[utoipa::path(post, path = "/api/v1/agent/tickets/{id}/reopen", params(("id" = i64, Path)), request_body = NoteBody,
     responses((status = 200, body = Ticket), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = [])), tag = "agent")]
-pub async fn reopen(State(app): State<App>, Agent(staff): Agent, Path(id): Path<i64>, body: Result<Json<NoteBody>, JsonRejection>) -> Result<Json<Ticket>, ApiError> {
+pub async fn reopen(
+    State(app): State<App>,
+    Agent(staff): Agent,
+    Path(id): Path<i64>,
+    body: Result<Json<NoteBody>, JsonRejection>,
+) -> Result<Json<Ticket>, ApiError> {
     let Json(b) = body?;
     let note = checked(&b.note, "重新打开的原因")?;
     let before = app.store.ticket(id).await?;
@@ -229,7 +252,12 @@ pub struct DraftCreated {
 #[utoipa::path(post, path = "/api/v1/agent/tickets/{id}/knowledge", params(("id" = i64, Path)), request_body = DraftBody,
     responses((status = 201, body = DraftCreated), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])), tag = "agent")]
-pub async fn to_knowledge(State(app): State<App>, Agent(staff): Agent, Path(id): Path<i64>, body: Result<Json<DraftBody>, JsonRejection>) -> Result<(StatusCode, Json<DraftCreated>), ApiError> {
+pub async fn to_knowledge(
+    State(app): State<App>,
+    Agent(staff): Agent,
+    Path(id): Path<i64>,
+    body: Result<Json<DraftBody>, JsonRejection>,
+) -> Result<(StatusCode, Json<DraftCreated>), ApiError> {
     let Json(b) = body?;
     let (question, answer) = (checked(&b.question, "问题")?, checked(&b.answer, "答案")?);
     let t = ticket_or_404(&app, id).await?;

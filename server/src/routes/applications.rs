@@ -48,7 +48,12 @@ pub struct EditField {
 #[utoipa::path(post, path = "/api/v1/sessions/{id}/form", params(("id" = String, Path)), request_body = EditField,
     responses((status = 200, body = FormView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])), tag = "applications")]
-pub async fn edit_field(State(app): State<App>, Path(id): Path<String>, headers: HeaderMap, body: Result<Json<EditField>, JsonRejection>) -> Result<Json<FormView>, ApiError> {
+pub async fn edit_field(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Json<EditField>, JsonRejection>,
+) -> Result<Json<FormView>, ApiError> {
     let Json(req) = body?;
     let mut session = authorize(&app, &id, &headers).await?;
     let mut p = session.state.form.take().ok_or_else(|| ApiError::NotFound("当前没有正在填写的表单".into()))?;
@@ -77,14 +82,25 @@ pub struct Submit {
 #[utoipa::path(post, path = "/api/v1/sessions/{id}/applications", params(("id" = String, Path)), request_body = Submit,
     responses((status = 201, body = Application), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])), tag = "applications")]
-pub async fn submit(State(app): State<App>, Path(id): Path<String>, headers: HeaderMap, body: Result<Json<Submit>, JsonRejection>) -> Result<(StatusCode, Json<Application>), ApiError> {
+pub async fn submit(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Json<Submit>, JsonRejection>,
+) -> Result<(StatusCode, Json<Application>), ApiError> {
     let Json(req) = body?;
     let mut session = authorize(&app, &id, &headers).await?;
     if req.values.len() > 200 {
         return Err(ApiError::BadRequest("表单字段过多".into()));
     }
-    let spec = app.assistant.form_spec(&req.target).await?.ok_or_else(|| ApiError::NotFound(format!("事项 {} 不存在或不支持在线申请", req.target)))?;
-    let clean = spec.check_submission(&req.values).map_err(|e| ApiError::InvalidFields(format!("有 {} 项需要修改，请按提示更正后再提交", e.len()), e))?;
+    let spec = app
+        .assistant
+        .form_spec(&req.target)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("事项 {} 不存在或不支持在线申请", req.target)))?;
+    let clean = spec
+        .check_submission(&req.values)
+        .map_err(|e| ApiError::InvalidFields(format!("有 {} 项需要修改，请按提示更正后再提交", e.len()), e))?;
     // Sources and 免提交 marks come from the form filled in this chat, when it is this one.
     let open = session.state.form.as_ref().filter(|p| p.spec.target.code() == spec.target.code());
     let sources: BTreeMap<&String, String> = clean
@@ -133,7 +149,14 @@ pub async fn submit(State(app): State<App>, Path(id): Path<String>, headers: Hea
         a.promised_days.map(|d| format!("（{d} 个工作日）")).unwrap_or_default(),
         a.tracking_no
     );
-    let note = NewMessage { session_id: id, role: Some(Role::Assistant), text, kind: Some("submitted".into()), meta: json!({"application": view(&a)}), ..Default::default() };
+    let note = NewMessage {
+        session_id: id,
+        role: Some(Role::Assistant),
+        text,
+        kind: Some("submitted".into()),
+        meta: json!({"application": view(&a)}),
+        ..Default::default()
+    };
     app.store.add_message(note).await?;
     Ok((StatusCode::CREATED, Json(a)))
 }
@@ -170,7 +193,12 @@ pub struct ProgressQuery {
     responses((status = 200, body = Progress), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
         (status = 429, description = "too many look-ups from this address; see Retry-After", body = ErrorBody)),
     security((), ("bearer" = [])), tag = "applications")]
-pub async fn progress(State(app): State<App>, Path(no): Path<String>, headers: HeaderMap, q: Result<Query<ProgressQuery>, QueryRejection>) -> Result<Json<Progress>, ApiError> {
+pub async fn progress(
+    State(app): State<App>,
+    Path(no): Path<String>,
+    headers: HeaderMap,
+    q: Result<Query<ProgressQuery>, QueryRejection>,
+) -> Result<Json<Progress>, ApiError> {
     let Query(q) = q?;
     let no = no.trim().to_uppercase();
     let last4 = q.phone_last4.as_deref().map(str::trim).filter(|l| !l.is_empty());
@@ -212,7 +240,11 @@ fn parse_status(s: &str) -> Result<AppStatus, ApiError> {
 #[utoipa::path(get, path = "/api/v1/agent/applications", params(AppQuery),
     responses((status = 200, body = [Application]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])), tag = "agent")]
-pub async fn list(State(app): State<App>, _agent: Agent, q: Result<Query<AppQuery>, QueryRejection>) -> Result<Json<Vec<Application>>, ApiError> {
+pub async fn list(
+    State(app): State<App>,
+    _agent: Agent,
+    q: Result<Query<AppQuery>, QueryRejection>,
+) -> Result<Json<Vec<Application>>, ApiError> {
     let Query(q) = q?;
     let status = q.status.as_deref().map(parse_status).transpose()?;
     Ok(Json(app.store.applications(status, 200).await?))
@@ -271,7 +303,12 @@ pub struct StatusChange {
     responses((status = 200, body = Application), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])), tag = "agent")]
-pub async fn set_status(State(app): State<App>, Agent(staff): Agent, Path(no): Path<String>, body: Result<Json<StatusChange>, JsonRejection>) -> Result<Json<Application>, ApiError> {
+pub async fn set_status(
+    State(app): State<App>,
+    Agent(staff): Agent,
+    Path(no): Path<String>,
+    body: Result<Json<StatusChange>, JsonRejection>,
+) -> Result<Json<Application>, ApiError> {
     let Json(req) = body?;
     let to = parse_status(&req.status)?;
     let note = req.note.as_deref().map(str::trim).filter(|n| !n.is_empty());
@@ -284,7 +321,14 @@ pub async fn set_status(State(app): State<App>, Agent(staff): Agent, Path(no): P
     let a = app.store.set_status(&no, to, note, &staff.actor()).await?;
     tracing::info!(application = %no, status = to.as_str(), by = %staff.0.username, "application status changed");
     let text = describe(&view(&a), chrono::Local::now().date_naive());
-    let m = NewMessage { session_id: a.session_id.clone(), role: Some(Role::System), text, kind: Some("progress".into()), meta: json!({"application": view(&a)}), ..Default::default() };
+    let m = NewMessage {
+        session_id: a.session_id.clone(),
+        role: Some(Role::System),
+        text,
+        kind: Some("progress".into()),
+        meta: json!({"application": view(&a)}),
+        ..Default::default()
+    };
     match app.store.add_message(m).await {
         Ok(m) => app.live.to_citizen(&a.session_id, crate::live::CitizenEvent::Message { message: m }),
         Err(e) => tracing::error!(application = %no, "telling the citizen: {e}"),

@@ -43,7 +43,11 @@ pub struct LoggedIn {
         (status = 422, body = ErrorBody),
         (status = 429, description = "too many failures for this username from this address, or from this address; see Retry-After", body = ErrorBody)),
     tag = "staff")]
-pub async fn login(State(app): State<App>, ClientIp(ip): ClientIp, body: Result<Json<Login>, JsonRejection>) -> Result<Json<LoggedIn>, ApiError> {
+pub async fn login(
+    State(app): State<App>,
+    ClientIp(ip): ClientIp,
+    body: Result<Json<Login>, JsonRejection>,
+) -> Result<Json<LoggedIn>, ApiError> {
     let Json(req) = body?;
     let username = req.username.trim();
     if username.is_empty() || req.password.is_empty() {

@@ -27,8 +27,8 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use banshi_assistant::handoff::HandoffReason;
 use banshi_assistant::contract::{shown_text, Contract};
+use banshi_assistant::handoff::HandoffReason;
 use banshi_assistant::stored::StoredAnswer;
 use banshi_assistant::{AnswerEvent, AssistantError, Outcome, OutcomeKind};
 use futures::Stream;
@@ -62,12 +62,25 @@ pub struct SendMessage {
 #[derive(Serialize, ToSchema)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum SseEventDoc {
-    Message { message_id: i64, replayed: bool },
-    Status { message: String, queue_position: Option<usize> },
-    Sources { card: banshi_assistant::card::SourcesCard },
-    Token { text: String },
+    Message {
+        message_id: i64,
+        replayed: bool,
+    },
+    Status {
+        message: String,
+        queue_position: Option<usize>,
+    },
+    Sources {
+        card: banshi_assistant::card::SourcesCard,
+    },
+    Token {
+        text: String,
+    },
     /// The streamed text stands as sent; its sources and how each sentence is backed.
-    Citations { sources: Vec<banshi_assistant::citations::Source>, verification: banshi_assistant::citations::Verification },
+    Citations {
+        sources: Vec<banshi_assistant::citations::Source>,
+        verification: banshi_assistant::citations::Verification,
+    },
     /// The streamed answer as verified: unbacked claims `removed`, each claim citing its source.
     Settled {
         text: String,
@@ -76,29 +89,68 @@ pub enum SseEventDoc {
         verification: banshi_assistant::citations::Verification,
     },
     /// The streamed text is replaced by the guide's own words, for `reason`.
-    Replace { text: String, reason: String, sources: Vec<banshi_assistant::citations::Source> },
+    Replace {
+        text: String,
+        reason: String,
+        sources: Vec<banshi_assistant::citations::Source>,
+    },
     /// Every token streamed since the last confirmation is taken back (not shown, not stored as
     /// the answer); the turn goes on with a clarification, a decline or a handoff.
-    Withdraw { reason: String },
-    Clarify { question: String, options: Vec<String> },
-    Decline { message: String, offer_human: bool },
+    Withdraw {
+        reason: String,
+    },
+    Clarify {
+        question: String,
+        options: Vec<String>,
+    },
+    Decline {
+        message: String,
+        offer_human: bool,
+    },
     /// The conversation went to a person (then a `ticket` event with the queue position).
-    Handoff { reason: HandoffReason, message: String },
+    Handoff {
+        reason: HandoffReason,
+        message: String,
+    },
     /// A 一件事 bundle: its items, the merged material list, what merging saves.
-    Bundle { card: banshi_assistant::apply::BundleCard },
+    Bundle {
+        card: banshi_assistant::apply::BundleCard,
+    },
     /// The form being filled in the chat (values with sources, errors, 免提交 materials).
-    Form { form: banshi_assistant::apply::FormView },
+    Form {
+        form: banshi_assistant::apply::FormView,
+    },
     /// The answer that follows is an editor-approved curated answer (with its source).
-    Curated { id: i64, question: String, source: String },
+    Curated {
+        id: i64,
+        question: String,
+        source: String,
+    },
     /// Buttons that send their `text` as the next message.
-    Actions { actions: Vec<banshi_assistant::apply::QuickReply> },
-    Ticket { ticket_id: i64, status: String, position: Option<usize>, eta_minutes: Option<u32>, agent: Option<String> },
+    Actions {
+        actions: Vec<banshi_assistant::apply::QuickReply>,
+    },
+    Ticket {
+        ticket_id: i64,
+        status: String,
+        position: Option<usize>,
+        eta_minutes: Option<u32>,
+        agent: Option<String>,
+    },
     /// `kind` is the outcome (`generated`, `extractive`, `handoff` …) or `forwarded` (the
     /// message went to the agent holding the conversation). `text` is the stored answer: what
     /// the client must be showing once every token is confirmed, replaced or withdrawn.
-    Done { message_id: i64, kind: String, text: Option<String> },
+    Done {
+        message_id: i64,
+        kind: String,
+        text: Option<String>,
+    },
     /// The answer failed; `message_id` is the stored (interrupted) answer, when it was stored.
-    Error { code: String, message: String, message_id: Option<i64> },
+    Error {
+        code: String,
+        message: String,
+        message_id: Option<i64>,
+    },
 }
 
 type EventStream = std::pin::Pin<Box<dyn Stream<Item = Result<Event, Infallible>> + Send>>;
@@ -115,7 +167,12 @@ fn sse(stream: EventStream) -> Response {
         (status = 401, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
         (status = 429, description = "wait queue full; see Retry-After", body = ErrorBody)),
     security(("bearer" = [])), tag = "sessions")]
-pub async fn send(State(app): State<App>, Path(id): Path<String>, headers: HeaderMap, body: Result<Json<SendMessage>, JsonRejection>) -> Result<Response, ApiError> {
+pub async fn send(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Json<SendMessage>, JsonRejection>,
+) -> Result<Response, ApiError> {
     let Json(req) = body?;
     let session = authorize(&app, &id, &headers).await?;
     let text = req.text.trim().to_string();
@@ -149,7 +206,14 @@ pub async fn send(State(app): State<App>, Path(id): Path<String>, headers: Heade
     let question = match earlier {
         Some(q) => q,
         None => {
-            let new = NewMessage { session_id: id.clone(), role: Some(Role::User), text, client_id: req.client_id, meta: json!({}), ..Default::default() };
+            let new = NewMessage {
+                session_id: id.clone(),
+                role: Some(Role::User),
+                text,
+                client_id: req.client_id,
+                meta: json!({}),
+                ..Default::default()
+            };
             app.store.add_message(new).await?
         }
     };
@@ -161,11 +225,24 @@ pub async fn send(State(app): State<App>, Path(id): Path<String>, headers: Heade
 
 /// A message while a ticket holds the conversation: stored, shown to the agents, and
 /// acknowledged with the queue state (no assistant answer).
-async fn forward(app: &App, ticket: &crate::store::Ticket, earlier: Option<Message>, text: String, client_id: Option<String>) -> Result<Response, ApiError> {
+async fn forward(
+    app: &App,
+    ticket: &crate::store::Ticket,
+    earlier: Option<Message>,
+    text: String,
+    client_id: Option<String>,
+) -> Result<Response, ApiError> {
     let (message, replayed) = match earlier {
         Some(q) => (q, true),
         None => {
-            let new = NewMessage { session_id: ticket.session_id.clone(), role: Some(Role::User), text, client_id, meta: json!({"ticket_id": ticket.id}), ..Default::default() };
+            let new = NewMessage {
+                session_id: ticket.session_id.clone(),
+                role: Some(Role::User),
+                text,
+                client_id,
+                meta: json!({"ticket_id": ticket.id}),
+                ..Default::default()
+            };
             let m = app.store.add_message(new).await?;
             app.live.to_agents(AgentEvent::Message { ticket_id: ticket.id, message: m.clone() });
             (m, false)
@@ -275,7 +352,15 @@ fn answer_event(ev: &AnswerEvent) -> Result<Event, Infallible> {
     event(&name, data)
 }
 
-async fn finish(app: &App, session: &Session, question: &Message, result: Result<Outcome, AssistantError>, mut got: Collected, mut contract: Contract, tx: &Tx) {
+async fn finish(
+    app: &App,
+    session: &Session,
+    question: &Message,
+    result: Result<Outcome, AssistantError>,
+    mut got: Collected,
+    mut contract: Contract,
+    tx: &Tx,
+) {
     // What the contract still owes: a withdrawal of text the outcome does not stand behind.
     let owed: Vec<AnswerEvent> = match &result {
         Ok(o) => contract.finish(o),
@@ -334,7 +419,16 @@ async fn finish(app: &App, session: &Session, question: &Message, result: Result
         }
     };
     let meta = serde_json::to_value(&record).expect("stored answers serialise");
-    let new = NewMessage { session_id: session.id.clone(), role: Some(Role::Assistant), text, kind, interrupted, reply_to: Some(question.id), meta, ..Default::default() };
+    let new = NewMessage {
+        session_id: session.id.clone(),
+        role: Some(Role::Assistant),
+        text,
+        kind,
+        interrupted,
+        reply_to: Some(question.id),
+        meta,
+        ..Default::default()
+    };
     match app.store.add_message(new).await {
         Ok(stored) => {
             if let Some(e) = error {
@@ -393,7 +487,10 @@ fn legacy_replay(answer: &Message) -> Vec<Result<Event, Infallible>> {
     } else if let Some(reason) = m.get("replaced_because") {
         events.push(event("replace", json!({"text": answer.text, "reason": reason, "sources": m.get("sources")})));
     } else if let Some(removed) = m.get("removed") {
-        events.push(event("settled", json!({"text": answer.text, "removed": removed, "sources": m.get("sources"), "verification": m.get("verification")})));
+        events.push(event(
+            "settled",
+            json!({"text": answer.text, "removed": removed, "sources": m.get("sources"), "verification": m.get("verification")}),
+        ));
     } else {
         events.push(event("token", json!({"text": answer.text})));
         if let Some(s) = m.get("sources") {

@@ -133,7 +133,12 @@ pub async fn profile(State(app): State<App>, Path(id): Path<String>, headers: He
 #[utoipa::path(post, path = "/api/v1/sessions/{id}/profile", params(("id" = String, Path)), request_body = Object,
     responses((status = 200, body = Citizen), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])), tag = "citizens")]
-pub async fn update_profile(State(app): State<App>, Path(id): Path<String>, headers: HeaderMap, body: Result<Json<BTreeMap<String, String>>, JsonRejection>) -> Result<Json<Citizen>, ApiError> {
+pub async fn update_profile(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Json<BTreeMap<String, String>>, JsonRejection>,
+) -> Result<Json<Citizen>, ApiError> {
     let Json(raw) = body?;
     let citizen = signed_in(&app, &id, &headers).await?;
     let profile = check_profile(&raw).map_err(|e| ApiError::InvalidFields("个人档案中有需要修改的内容".into(), e))?;

@@ -44,7 +44,11 @@ pub struct NewCurated {
 #[utoipa::path(post, path = "/api/v1/editor/curated", request_body = NewCurated,
     responses((status = 201, body = Curated), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])), tag = "editor")]
-pub async fn add(State(app): State<App>, Editor(staff): Editor, body: Result<Json<NewCurated>, JsonRejection>) -> Result<(StatusCode, Json<Curated>), ApiError> {
+pub async fn add(
+    State(app): State<App>,
+    Editor(staff): Editor,
+    body: Result<Json<NewCurated>, JsonRejection>,
+) -> Result<(StatusCode, Json<Curated>), ApiError> {
     let Json(req) = body?;
     for (v, what, max) in [(&req.question, "问题", 200), (&req.answer, "答案", 2000)] {
         let n = v.trim().chars().count();
@@ -61,7 +65,16 @@ pub async fn add(State(app): State<App>, Editor(staff): Editor, body: Result<Jso
         (None, None) => "编辑撰写".into(),
     };
     let c = app.kb.curated.add(&req.question, &req.answer, req.item_code.as_deref(), &source, &staff.actor()).await?;
-    app.store.record(NewAudit { actor: staff.actor(), action: "curated.add".into(), entity: "curated_answer".into(), entity_id: c.id.to_string(), before: None, after: Some(json!(c)) }).await?;
+    app.store
+        .record(NewAudit {
+            actor: staff.actor(),
+            action: "curated.add".into(),
+            entity: "curated_answer".into(),
+            entity_id: c.id.to_string(),
+            before: None,
+            after: Some(json!(c)),
+        })
+        .await?;
     tracing::info!(curated = c.id, by = %staff.0.username, "curated answer added");
     Ok((StatusCode::CREATED, Json(c)))
 }
@@ -73,7 +86,16 @@ pub async fn add(State(app): State<App>, Editor(staff): Editor, body: Result<Jso
 pub async fn retire(State(app): State<App>, Editor(staff): Editor, Path(id): Path<i64>) -> Result<Json<Curated>, ApiError> {
     let before = app.kb.curated.list().await?.into_iter().find(|c| c.id == id);
     let c = app.kb.curated.retire(id).await?;
-    app.store.record(NewAudit { actor: staff.actor(), action: "curated.retire".into(), entity: "curated_answer".into(), entity_id: id.to_string(), before: before.map(|b| json!(b)), after: Some(json!(c)) }).await?;
+    app.store
+        .record(NewAudit {
+            actor: staff.actor(),
+            action: "curated.retire".into(),
+            entity: "curated_answer".into(),
+            entity_id: id.to_string(),
+            before: before.map(|b| json!(b)),
+            after: Some(json!(c)),
+        })
+        .await?;
     Ok(Json(c))
 }
 
@@ -90,7 +112,16 @@ pub async fn drafts(State(app): State<App>, _e: Editor) -> Result<Json<Vec<Knowl
     security(("bearer" = [])), tag = "editor")]
 pub async fn reject(State(app): State<App>, Editor(staff): Editor, Path(id): Path<i64>) -> Result<Json<KnowledgeDraft>, ApiError> {
     let d = app.store.decide_knowledge_draft(id, false).await?;
-    app.store.record(NewAudit { actor: staff.actor(), action: "knowledge_draft.reject".into(), entity: "curated_answer".into(), entity_id: format!("draft-{id}"), before: None, after: Some(json!(d)) }).await?;
+    app.store
+        .record(NewAudit {
+            actor: staff.actor(),
+            action: "knowledge_draft.reject".into(),
+            entity: "curated_answer".into(),
+            entity_id: format!("draft-{id}"),
+            before: None,
+            after: Some(json!(d)),
+        })
+        .await?;
     Ok(Json(d))
 }
 
@@ -105,7 +136,11 @@ pub struct GapQuery {
 #[utoipa::path(get, path = "/api/v1/editor/gaps", params(GapQuery),
     responses((status = 200, body = [crate::gaps::GapGroup]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])), tag = "editor")]
-pub async fn gaps(State(app): State<App>, _e: Editor, q: Result<axum::extract::Query<GapQuery>, axum::extract::rejection::QueryRejection>) -> Result<Json<Vec<crate::gaps::GapGroup>>, ApiError> {
+pub async fn gaps(
+    State(app): State<App>,
+    _e: Editor,
+    q: Result<axum::extract::Query<GapQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<crate::gaps::GapGroup>>, ApiError> {
     let axum::extract::Query(q) = q?;
     let days = q.days.unwrap_or(30);
     if !(1..=365).contains(&days) {
@@ -135,12 +170,25 @@ pub struct CloseGap {
 #[utoipa::path(post, path = "/api/v1/editor/gaps/close", request_body = CloseGap,
     responses((status = 201, body = crate::store::GapClosure), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])), tag = "editor")]
-pub async fn close_gap(State(app): State<App>, Editor(staff): Editor, body: Result<Json<CloseGap>, JsonRejection>) -> Result<(StatusCode, Json<crate::store::GapClosure>), ApiError> {
+pub async fn close_gap(
+    State(app): State<App>,
+    Editor(staff): Editor,
+    body: Result<Json<CloseGap>, JsonRejection>,
+) -> Result<(StatusCode, Json<crate::store::GapClosure>), ApiError> {
     let Json(req) = body?;
     if req.key.trim().is_empty() || req.note.trim().is_empty() || req.note.chars().count() > 500 {
         return Err(ApiError::BadRequest("请填写缺口和处理说明（500 字以内）".into()));
     }
     let c = app.store.close_gap(req.key.trim(), req.note.trim(), &staff.actor()).await?;
-    app.store.record(NewAudit { actor: staff.actor(), action: "gap.close".into(), entity: "gap".into(), entity_id: c.gap_key.clone(), before: None, after: Some(json!(c)) }).await?;
+    app.store
+        .record(NewAudit {
+            actor: staff.actor(),
+            action: "gap.close".into(),
+            entity: "gap".into(),
+            entity_id: c.gap_key.clone(),
+            before: None,
+            after: Some(json!(c)),
+        })
+        .await?;
     Ok((StatusCode::CREATED, Json(c)))
 }

@@ -40,7 +40,9 @@ impl From<KnowledgeError> for ApiError {
             KnowledgeError::Stale { version, root, live, publishing, .. } => {
                 let live = live.map_or("线上暂无版本".to_string(), |v| format!("线上现为第 {v} 版"));
                 ApiError::Conflict(if !publishing {
-                    format!("您是在第 {version} 版上修改的，但该版本已被回滚或被新发布的版本取代（{live}），请重新载入后在线上版本的基础上修改")
+                    format!(
+                        "您是在第 {version} 版上修改的，但该版本已被回滚或被新发布的版本取代（{live}），请重新载入后在线上版本的基础上修改"
+                    )
                 } else if version == root {
                     format!("第 {version} 版已被撤下（{live}），不能通过“发布”重新上线；如确需恢复，请在版本历史中使用“回滚到此版”")
                 } else {
@@ -73,7 +75,11 @@ pub struct ListQuery {
 /// Guides, hand-written samples first, filtered by `q` (at most 200).
 #[utoipa::path(get, path = "/api/v1/editor/guides", params(ListQuery),
     responses((status = 200, body = [GuideRow]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)), security(("bearer" = [])), tag = "editor")]
-pub async fn list(State(app): State<App>, _e: Editor, q: Result<Query<ListQuery>, QueryRejection>) -> Result<Json<Vec<GuideRow>>, ApiError> {
+pub async fn list(
+    State(app): State<App>,
+    _e: Editor,
+    q: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<Vec<GuideRow>>, ApiError> {
     let Query(q) = q?;
     let needle = q.q.unwrap_or_default();
     let mut rows: Vec<GuideRow> = app
@@ -127,7 +133,11 @@ pub async fn get(State(app): State<App>, _e: Editor, Path(code): Path<String>) -
     let editing = if editing_version == latest_version {
         latest.clone()
     } else {
-        app.kb.store.version(&code, editing_version).await?.ok_or_else(|| ApiError::NotFound(format!("指南 {code} 没有第 {editing_version} 版")))?
+        app.kb
+            .store
+            .version(&code, editing_version)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("指南 {code} 没有第 {editing_version} 版")))?
     };
     Ok(Json(GuideForEditing { code, live_version, latest_version, latest, live, editing_version, editing }))
 }
@@ -159,7 +169,12 @@ fn check_code(path: &str, guide: &Guide) -> Result<(), ApiError> {
 #[utoipa::path(post, path = "/api/v1/editor/guides/{code}/drafts", params(("code" = String, Path)), request_body = SaveDraft,
     responses((status = 201, body = Saved), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])), tag = "editor")]
-pub async fn save_draft(State(app): State<App>, Editor(staff): Editor, Path(code): Path<String>, body: Result<Json<SaveDraft>, JsonRejection>) -> Result<(StatusCode, Json<Saved>), ApiError> {
+pub async fn save_draft(
+    State(app): State<App>,
+    Editor(staff): Editor,
+    Path(code): Path<String>,
+    body: Result<Json<SaveDraft>, JsonRejection>,
+) -> Result<(StatusCode, Json<Saved>), ApiError> {
     let Json(req) = body?;
     check_code(&code, &req.guide)?;
     let before = match req.base_version {
@@ -169,7 +184,14 @@ pub async fn save_draft(State(app): State<App>, Editor(staff): Editor, Path(code
     let version = app.kb.store.save_draft(&req.guide, req.base_version, &staff.actor()).await?;
     let after = app.kb.store.version(&code, version).await?;
     app.store
-        .record(NewAudit { actor: staff.actor(), action: "guide.draft".into(), entity: "guide".into(), entity_id: code.clone(), before: before.map(|g| json!(g)), after: after.map(|g| json!(g)) })
+        .record(NewAudit {
+            actor: staff.actor(),
+            action: "guide.draft".into(),
+            entity: "guide".into(),
+            entity_id: code.clone(),
+            before: before.map(|g| json!(g)),
+            after: after.map(|g| json!(g)),
+        })
         .await?;
     tracing::info!(guide = %code, version, by = %staff.0.username, "draft saved");
     Ok((StatusCode::CREATED, Json(Saved { code, version })))
@@ -182,7 +204,14 @@ pub struct VersionRef {
     pub version: u32,
 }
 
-async fn go_live(app: &App, staff: &crate::auth::Staff, code: &str, version: u32, how: GoLive, action: &str) -> Result<Json<Saved>, ApiError> {
+async fn go_live(
+    app: &App,
+    staff: &crate::auth::Staff,
+    code: &str,
+    version: u32,
+    how: GoLive,
+    action: &str,
+) -> Result<Json<Saved>, ApiError> {
     let before_version = app.kb.store.history(code).await?.into_iter().find(|v| v.live).map(|v| v.version);
     let before = match before_version {
         Some(v) => app.kb.store.version(code, v).await?,
@@ -191,7 +220,14 @@ async fn go_live(app: &App, staff: &crate::auth::Staff, code: &str, version: u32
     app.kb.make_live(code, version, how).await?;
     let after = app.kb.store.live(code).await?;
     app.store
-        .record(NewAudit { actor: staff.actor(), action: action.into(), entity: "guide".into(), entity_id: code.to_string(), before: before.map(|g| json!(g)), after: after.map(|g| json!(g)) })
+        .record(NewAudit {
+            actor: staff.actor(),
+            action: action.into(),
+            entity: "guide".into(),
+            entity_id: code.to_string(),
+            before: before.map(|g| json!(g)),
+            after: after.map(|g| json!(g)),
+        })
         .await?;
     tracing::info!(guide = %code, version, action, by = %staff.0.username, "guide made live");
     Ok(Json(Saved { code: code.to_string(), version }))
@@ -203,7 +239,12 @@ async fn go_live(app: &App, staff: &crate::auth::Staff, code: &str, version: u32
 #[utoipa::path(post, path = "/api/v1/editor/guides/{code}/publish", params(("code" = String, Path)), request_body = VersionRef,
     responses((status = 200, body = Saved), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])), tag = "editor")]
-pub async fn publish(State(app): State<App>, Editor(staff): Editor, Path(code): Path<String>, body: Result<Json<VersionRef>, JsonRejection>) -> Result<Json<Saved>, ApiError> {
+pub async fn publish(
+    State(app): State<App>,
+    Editor(staff): Editor,
+    Path(code): Path<String>,
+    body: Result<Json<VersionRef>, JsonRejection>,
+) -> Result<Json<Saved>, ApiError> {
     let Json(req) = body?;
     go_live(&app, &staff, &code, req.version, GoLive::Publish, "guide.publish").await
 }
@@ -212,7 +253,12 @@ pub async fn publish(State(app): State<App>, Editor(staff): Editor, Path(code): 
 #[utoipa::path(post, path = "/api/v1/editor/guides/{code}/rollback", params(("code" = String, Path)), request_body = VersionRef,
     responses((status = 200, body = Saved), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = [])), tag = "editor")]
-pub async fn rollback(State(app): State<App>, Editor(staff): Editor, Path(code): Path<String>, body: Result<Json<VersionRef>, JsonRejection>) -> Result<Json<Saved>, ApiError> {
+pub async fn rollback(
+    State(app): State<App>,
+    Editor(staff): Editor,
+    Path(code): Path<String>,
+    body: Result<Json<VersionRef>, JsonRejection>,
+) -> Result<Json<Saved>, ApiError> {
     let Json(req) = body?;
     rollback_target(&app.kb.store.history(&code).await?, &format!("指南 {code}"), req.version)?;
     go_live(&app, &staff, &code, req.version, GoLive::Rollback, "guide.rollback").await
@@ -253,7 +299,12 @@ pub struct DiffLine {
 #[utoipa::path(get, path = "/api/v1/editor/guides/{code}/diff", params(("code" = String, Path), DiffQuery),
     responses((status = 200, body = [DiffLine]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])), tag = "editor")]
-pub async fn diff(State(app): State<App>, _e: Editor, Path(code): Path<String>, q: Result<Query<DiffQuery>, QueryRejection>) -> Result<Json<Vec<DiffLine>>, ApiError> {
+pub async fn diff(
+    State(app): State<App>,
+    _e: Editor,
+    Path(code): Path<String>,
+    q: Result<Query<DiffQuery>, QueryRejection>,
+) -> Result<Json<Vec<DiffLine>>, ApiError> {
     let Query(q) = q?;
     let get = |v: u32| {
         let app = app.clone();
@@ -356,7 +407,11 @@ pub struct AuditQuery {
 /// The audit log, newest first (admins only).
 #[utoipa::path(get, path = "/api/v1/admin/audit", params(AuditQuery),
     responses((status = 200, body = [AuditEntry]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)), security(("bearer" = [])), tag = "admin")]
-pub async fn audit(State(app): State<App>, _a: Admin, q: Result<Query<AuditQuery>, QueryRejection>) -> Result<Json<Vec<AuditEntry>>, ApiError> {
+pub async fn audit(
+    State(app): State<App>,
+    _a: Admin,
+    q: Result<Query<AuditQuery>, QueryRejection>,
+) -> Result<Json<Vec<AuditEntry>>, ApiError> {
     let Query(q) = q?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {

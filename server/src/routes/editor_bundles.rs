@@ -23,7 +23,17 @@ use crate::App;
     security(("bearer" = [])), tag = "editor")]
 pub async fn list(State(app): State<App>, _e: Editor) -> Result<Json<Vec<GuideRow>>, ApiError> {
     let rows = app.kb.bundles.list().await?;
-    Ok(Json(rows.into_iter().map(|g| GuideRow { code: g.code, name: g.name, source: g.source, live_version: g.live_version, latest_version: g.latest_version }).collect()))
+    Ok(Json(
+        rows.into_iter()
+            .map(|g| GuideRow {
+                code: g.code,
+                name: g.name,
+                source: g.source,
+                live_version: g.live_version,
+                latest_version: g.latest_version,
+            })
+            .collect(),
+    ))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -52,9 +62,20 @@ pub async fn get(State(app): State<App>, _e: Editor, Path(code): Path<String>) -
     let editing = if editing_version == newest.version {
         latest.clone()
     } else {
-        app.kb.bundles.version(&code, editing_version).await?.ok_or_else(|| ApiError::NotFound(format!("一件事 {code} 没有第 {editing_version} 版")))?
+        app.kb
+            .bundles
+            .version(&code, editing_version)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("一件事 {code} 没有第 {editing_version} 版")))?
     };
-    Ok(Json(BundleForEditing { live_version: history.iter().find(|v| v.live).map(|v| v.version), latest_version: newest.version, latest, editing_version, editing, code }))
+    Ok(Json(BundleForEditing {
+        live_version: history.iter().find(|v| v.live).map(|v| v.version),
+        latest_version: newest.version,
+        latest,
+        editing_version,
+        editing,
+        code,
+    }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -69,7 +90,12 @@ pub struct SaveBundle {
 #[utoipa::path(post, path = "/api/v1/editor/bundles/{code}/drafts", params(("code" = String, Path)), request_body = SaveBundle,
     responses((status = 201, body = Saved), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])), tag = "editor")]
-pub async fn save_draft(State(app): State<App>, Editor(staff): Editor, Path(code): Path<String>, body: Result<Json<SaveBundle>, JsonRejection>) -> Result<(StatusCode, Json<Saved>), ApiError> {
+pub async fn save_draft(
+    State(app): State<App>,
+    Editor(staff): Editor,
+    Path(code): Path<String>,
+    body: Result<Json<SaveBundle>, JsonRejection>,
+) -> Result<(StatusCode, Json<Saved>), ApiError> {
     let Json(req) = body?;
     if req.bundle.code != code {
         return Err(ApiError::BadRequest(format!("编码 {} 与地址中的 {code} 不一致", req.bundle.code)));
@@ -80,7 +106,16 @@ pub async fn save_draft(State(app): State<App>, Editor(staff): Editor, Path(code
     };
     let version = app.kb.bundles.save_draft(&req.bundle, req.base_version, &staff.actor()).await?;
     let after = app.kb.bundles.version(&code, version).await?;
-    app.store.record(NewAudit { actor: staff.actor(), action: "bundle.draft".into(), entity: "bundle".into(), entity_id: code.clone(), before: before.map(|b| json!(b)), after: after.map(|b| json!(b)) }).await?;
+    app.store
+        .record(NewAudit {
+            actor: staff.actor(),
+            action: "bundle.draft".into(),
+            entity: "bundle".into(),
+            entity_id: code.clone(),
+            before: before.map(|b| json!(b)),
+            after: after.map(|b| json!(b)),
+        })
+        .await?;
     Ok((StatusCode::CREATED, Json(Saved { code, version })))
 }
 
@@ -88,7 +123,16 @@ async fn go_live(app: &App, staff: &Staff, code: &str, version: u32, how: GoLive
     let before = app.kb.bundles.live(code).await?;
     app.kb.make_live_bundle(code, version, how).await?;
     let after = app.kb.bundles.live(code).await?;
-    app.store.record(NewAudit { actor: staff.actor(), action: action.into(), entity: "bundle".into(), entity_id: code.to_string(), before: before.map(|b| json!(b)), after: after.map(|b| json!(b)) }).await?;
+    app.store
+        .record(NewAudit {
+            actor: staff.actor(),
+            action: action.into(),
+            entity: "bundle".into(),
+            entity_id: code.to_string(),
+            before: before.map(|b| json!(b)),
+            after: after.map(|b| json!(b)),
+        })
+        .await?;
     Ok(Json(Saved { code: code.to_string(), version }))
 }
 
@@ -97,7 +141,12 @@ async fn go_live(app: &App, staff: &Staff, code: &str, version: u32, how: GoLive
 #[utoipa::path(post, path = "/api/v1/editor/bundles/{code}/publish", params(("code" = String, Path)), request_body = VersionRef,
     responses((status = 200, body = Saved), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])), tag = "editor")]
-pub async fn publish(State(app): State<App>, Editor(staff): Editor, Path(code): Path<String>, body: Result<Json<VersionRef>, JsonRejection>) -> Result<Json<Saved>, ApiError> {
+pub async fn publish(
+    State(app): State<App>,
+    Editor(staff): Editor,
+    Path(code): Path<String>,
+    body: Result<Json<VersionRef>, JsonRejection>,
+) -> Result<Json<Saved>, ApiError> {
     let Json(req) = body?;
     go_live(&app, &staff, &code, req.version, GoLive::Publish, "bundle.publish").await
 }
@@ -106,7 +155,12 @@ pub async fn publish(State(app): State<App>, Editor(staff): Editor, Path(code): 
 #[utoipa::path(post, path = "/api/v1/editor/bundles/{code}/rollback", params(("code" = String, Path)), request_body = VersionRef,
     responses((status = 200, body = Saved), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = [])), tag = "editor")]
-pub async fn rollback(State(app): State<App>, Editor(staff): Editor, Path(code): Path<String>, body: Result<Json<VersionRef>, JsonRejection>) -> Result<Json<Saved>, ApiError> {
+pub async fn rollback(
+    State(app): State<App>,
+    Editor(staff): Editor,
+    Path(code): Path<String>,
+    body: Result<Json<VersionRef>, JsonRejection>,
+) -> Result<Json<Saved>, ApiError> {
     let Json(req) = body?;
     rollback_target(&app.kb.bundles.history(&code).await?, &format!("一件事 {code}"), req.version)?;
     go_live(&app, &staff, &code, req.version, GoLive::Rollback, "bundle.rollback").await
@@ -123,7 +177,12 @@ pub async fn versions(State(app): State<App>, _e: Editor, Path(code): Path<Strin
 #[utoipa::path(get, path = "/api/v1/editor/bundles/{code}/diff", params(("code" = String, Path), DiffQuery),
     responses((status = 200, body = [DiffLine]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])), tag = "editor")]
-pub async fn diff(State(app): State<App>, _e: Editor, Path(code): Path<String>, q: Result<Query<DiffQuery>, QueryRejection>) -> Result<Json<Vec<DiffLine>>, ApiError> {
+pub async fn diff(
+    State(app): State<App>,
+    _e: Editor,
+    Path(code): Path<String>,
+    q: Result<Query<DiffQuery>, QueryRejection>,
+) -> Result<Json<Vec<DiffLine>>, ApiError> {
     let Query(q) = q?;
     let mut texts = Vec::new();
     for v in [q.from, q.to] {

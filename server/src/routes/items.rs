@@ -78,7 +78,10 @@ pub async fn quick_actions() -> Json<QuickActions> {
 
 /// Live item guides, filtered by name and source.
 #[utoipa::path(get, path = "/api/v1/items", params(ItemsQuery), responses((status = 200, body = ItemsPage), (status = 422, body = ErrorBody)), tag = "items")]
-pub async fn list(State(app): State<App>, q: Result<Query<ItemsQuery>, axum::extract::rejection::QueryRejection>) -> Result<Json<ItemsPage>, ApiError> {
+pub async fn list(
+    State(app): State<App>,
+    q: Result<Query<ItemsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<ItemsPage>, ApiError> {
     let Query(q) = q?;
     let limit = q.limit.unwrap_or(20);
     if !(1..=100).contains(&limit) {

@@ -43,7 +43,12 @@ fn sse_event(e: &CitizenEvent) -> Result<Event, Infallible> {
     responses((status = 200, description = "text/event-stream of `CitizenEvent`s", body = CitizenEvent, content_type = "text/event-stream"),
         (status = 401, body = ErrorBody)),
     security(("bearer" = [])), tag = "sessions")]
-pub async fn events(State(app): State<App>, Path(id): Path<String>, headers: HeaderMap, q: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>) -> Result<Response, ApiError> {
+pub async fn events(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    q: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
     let Query(q) = q?;
     authorize(&app, &id, &headers).await?;
     let mut rx = app.live.subscribe(&id);
@@ -126,7 +131,12 @@ pub struct Rated {
         (status = 409, description = "already rated", body = ErrorBody), (status = 422, body = ErrorBody),
         (status = 429, description = "too many ratings or follow-ups; see Retry-After", body = ErrorBody)),
     security(("bearer" = [])), tag = "sessions")]
-pub async fn rate(State(app): State<App>, Path(id): Path<String>, headers: HeaderMap, body: Result<Json<RateRequest>, JsonRejection>) -> Result<(StatusCode, Json<Rated>), ApiError> {
+pub async fn rate(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Json<RateRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<Rated>), ApiError> {
     let Json(req) = body?;
     let session = authorize(&app, &id, &headers).await?;
     if !(1..=5).contains(&req.level) {
@@ -138,7 +148,12 @@ pub async fn rate(State(app): State<App>, Path(id): Path<String>, headers: Heade
     }
     let parent = match req.ticket_id {
         Some(t) => {
-            let ticket = app.store.ticket(t).await?.filter(|x| x.session_id == id).ok_or_else(|| ApiError::NotFound(format!("本会话没有工单 {t}")))?;
+            let ticket = app
+                .store
+                .ticket(t)
+                .await?
+                .filter(|x| x.session_id == id)
+                .ok_or_else(|| ApiError::NotFound(format!("本会话没有工单 {t}")))?;
             if ticket.status != TicketStatus::Resolved {
                 return Err(ApiError::Conflict("工单尚未办结，办结后再评价".into()));
             }

@@ -5,10 +5,10 @@ pub(crate) mod agent;
 pub(crate) mod applications;
 pub(crate) mod auth;
 pub(crate) mod chat;
-pub(crate) mod editor;
-pub(crate) mod editor_bundles;
 pub(crate) mod citizen;
 pub(crate) mod curation;
+pub(crate) mod editor;
+pub(crate) mod editor_bundles;
 pub(crate) mod items;
 pub(crate) mod live;
 pub(crate) mod ops;
@@ -117,7 +117,10 @@ pub fn router(app: App) -> Router {
         .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
         .layer(SetResponseHeaderLayer::if_not_present(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(API_CSP)))
         .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
-        .layer(SetResponseHeaderLayer::overriding(HeaderName::from_static("permissions-policy"), HeaderValue::from_static(PERMISSIONS_POLICY)))
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("permissions-policy"),
+            HeaderValue::from_static(PERMISSIONS_POLICY),
+        ))
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .with_state(app)
 }

@@ -81,7 +81,12 @@ pub async fn create(State(app): State<App>, body: Option<Json<CreateSession>>) -
 /// Messages of a session, oldest first.
 #[utoipa::path(get, path = "/api/v1/sessions/{id}/messages", params(("id" = String, Path), HistoryQuery),
     responses((status = 200, body = History), (status = 401, body = ErrorBody)), security(("bearer" = [])), tag = "sessions")]
-pub async fn history(State(app): State<App>, Path(id): Path<String>, headers: HeaderMap, q: Result<Query<HistoryQuery>, axum::extract::rejection::QueryRejection>) -> Result<Json<History>, ApiError> {
+pub async fn history(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    q: Result<Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<History>, ApiError> {
     let Query(q) = q?;
     authorize(&app, &id, &headers).await?;
     let limit = q.limit.unwrap_or(100);

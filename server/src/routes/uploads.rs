@@ -81,7 +81,11 @@ fn multipart_error(e: &axum::extract::multipart::MultipartError, what: &str, max
 fn clean_name(raw: Option<&str>) -> String {
     let base = raw.unwrap_or("材料").rsplit(['/', '\\']).next().unwrap_or("材料");
     let name: String = base.chars().filter(|c| !c.is_control()).take(100).collect();
-    if name.trim().is_empty() { "材料".into() } else { name }
+    if name.trim().is_empty() {
+        "材料".into()
+    } else {
+        name
+    }
 }
 
 /// Upload one material (multipart: `file`, optional `material`).
@@ -91,7 +95,12 @@ fn clean_name(raw: Option<&str>) -> String {
         (status = 409, description = "the session's upload count or bytes are used up", body = ErrorBody), (status = 422, body = ErrorBody),
         (status = 429, description = "too many uploads, or the service's daily upload budget is used up; see Retry-After", body = ErrorBody)),
     security(("bearer" = [])), tag = "prereview")]
-pub async fn upload(State(app): State<App>, UrlPath(id): UrlPath<String>, headers: HeaderMap, multipart: Result<Multipart, MultipartRejection>) -> Result<(StatusCode, Json<Uploaded>), ApiError> {
+pub async fn upload(
+    State(app): State<App>,
+    UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<(StatusCode, Json<Uploaded>), ApiError> {
     let mut session = authorize(&app, &id, &headers).await?;
     let mut multipart = multipart.map_err(|_| ApiError::BadRequest("请以 multipart/form-data 上传文件（文件字段名为 file）".into()))?;
     if app.store.count_uploads(&id).await? >= app.config.max_uploads_per_session {
@@ -138,7 +147,16 @@ pub async fn upload(State(app): State<App>, UrlPath(id): UrlPath<String>, header
         .map_err(|e| ApiError::Internal(format!("storing an upload: {e}")))?
         .map_err(|e| ApiError::Unavailable(format!("无法保存文件：{e}")))?;
     let recognised = recognise(&doc);
-    let new = NewUpload { session_id: id.clone(), sha256: sha, file_name: file_name.unwrap_or_else(|| "材料".into()), kind: doc.kind, size: bytes_len, declared, document: doc, recognised };
+    let new = NewUpload {
+        session_id: id.clone(),
+        sha256: sha,
+        file_name: file_name.unwrap_or_else(|| "材料".into()),
+        kind: doc.kind,
+        size: bytes_len,
+        declared,
+        document: doc,
+        recognised,
+    };
     let files = app.config.max_uploads_per_session;
     let Some(upload) = app.store.add_upload(new, &room.quota(files)).await? else {
         // Another upload of this session (or today's others) took the room meanwhile: the
@@ -159,7 +177,9 @@ pub async fn upload(State(app): State<App>, UrlPath(id): UrlPath<String>, header
     }
     let text = format!("上传材料：{}（识别为{}）", upload.file_name, upload.kind_zh());
     let meta = json!({"upload": {"id": upload.id, "name": upload.file_name, "kind": upload.kind_zh(), "sha256": upload.sha256}});
-    app.store.add_message(NewMessage { session_id: id, role: Some(Role::User), text, kind: Some("upload".into()), meta, ..Default::default() }).await?;
+    app.store
+        .add_message(NewMessage { session_id: id, role: Some(Role::User), text, kind: Some("upload".into()), meta, ..Default::default() })
+        .await?;
     Ok((StatusCode::CREATED, Json(Uploaded { upload, form })))
 }
 
@@ -204,7 +224,12 @@ pub struct PrereviewAnswer {
 #[utoipa::path(post, path = "/api/v1/sessions/{id}/prereview", params(("id" = String, Path)), request_body = PrereviewRequest,
     responses((status = 200, body = PrereviewAnswer), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])), tag = "prereview")]
-pub async fn prereview(State(app): State<App>, UrlPath(id): UrlPath<String>, headers: HeaderMap, body: Result<Json<PrereviewRequest>, JsonRejection>) -> Result<Json<PrereviewAnswer>, ApiError> {
+pub async fn prereview(
+    State(app): State<App>,
+    UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
+    body: Result<Json<PrereviewRequest>, JsonRejection>,
+) -> Result<Json<PrereviewAnswer>, ApiError> {
     // No body at all means: the open form.
     let req = match body {
         Ok(Json(b)) => b,
@@ -215,7 +240,9 @@ pub async fn prereview(State(app): State<App>, UrlPath(id): UrlPath<String>, hea
     let progress: FormProgress = match (&req.target, &session.state.form) {
         (None, Some(p)) => (**p).clone(),
         (Some(code), Some(p)) if p.spec.target.code() == code => (**p).clone(),
-        (Some(code), _) => FormProgress::new(app.assistant.form_spec(code).await?.ok_or_else(|| ApiError::NotFound(format!("事项 {code} 不存在或没有材料清单")))?),
+        (Some(code), _) => FormProgress::new(
+            app.assistant.form_spec(code).await?.ok_or_else(|| ApiError::NotFound(format!("事项 {code} 不存在或没有材料清单")))?,
+        ),
         (None, None) => return Err(ApiError::NotFound("请先选择要办理的事项（或传入 target）".into())),
     };
     let view = FormView::of(&progress);
@@ -233,7 +260,16 @@ pub async fn prereview(State(app): State<App>, UrlPath(id): UrlPath<String>, hea
     let stored = app.store.add_report(&id, &code, &report).await?;
     tracing::info!(session = %id, target = %code, verdict = ?report.verdict, "pre-review");
     let meta = json!({"prereview": {"report_id": stored.id, "report": report}});
-    app.store.add_message(NewMessage { session_id: id.clone(), role: Some(Role::Assistant), text: report.summary.clone(), kind: Some("prereview".into()), meta, ..Default::default() }).await?;
+    app.store
+        .add_message(NewMessage {
+            session_id: id.clone(),
+            role: Some(Role::Assistant),
+            text: report.summary.clone(),
+            kind: Some("prereview".into()),
+            meta,
+            ..Default::default()
+        })
+        .await?;
     let (mut ticket_id, mut handoff_refused) = (None, None);
     if report.verdict == Verdict::Fail && earlier_failed && app.store.open_ticket(&id).await?.is_none() {
         let h = Handoff {

@@ -124,7 +124,11 @@ impl AppStatus {
         };
         let next = self.next();
         if next.is_empty() {
-            let why = if self == AppStatus::Returned { "退回后由市民补正并重新提交（新的受理编号）" } else { "已是最终状态" };
+            let why = if self == AppStatus::Returned {
+                "退回后由市民补正并重新提交（新的受理编号）"
+            } else {
+                "已是最终状态"
+            };
             return format!("{now}。{why}，不能再变更。");
         }
         let steps: Vec<String> = next.iter().map(|s| format!("{}（{}）", s.step_zh(), s.as_str())).collect();

@@ -162,7 +162,14 @@ pub trait Tickets: Send + Sync {
     async fn ratings(&self, session_id: &str) -> Result<Vec<Rating>, StoreError>;
     async fn rating_stats(&self) -> Result<RatingStats, StoreError>;
     /// Record an agent's answer as a draft FAQ for the editors; returns its id.
-    async fn add_knowledge_draft(&self, ticket_id: Option<i64>, item_code: Option<&str>, question: &str, answer: &str, author_id: i64) -> Result<i64, StoreError>;
+    async fn add_knowledge_draft(
+        &self,
+        ticket_id: Option<i64>,
+        item_code: Option<&str>,
+        question: &str,
+        answer: &str,
+        author_id: i64,
+    ) -> Result<i64, StoreError>;
     /// Drafts waiting for an editor, oldest first.
     async fn knowledge_drafts(&self) -> Result<Vec<KnowledgeDraft>, StoreError>;
     /// Mark a waiting draft `accepted` or `rejected`; `Conflict` when it was already decided.

@@ -55,7 +55,11 @@ pub struct Upload {
 
 impl Upload {
     pub fn kind_zh(&self) -> &'static str {
-        if self.recognised.kind == MaterialKind::Other { "未识别" } else { self.recognised.kind.zh() }
+        if self.recognised.kind == MaterialKind::Other {
+            "未识别"
+        } else {
+            self.recognised.kind.zh()
+        }
     }
 }
 

@@ -53,7 +53,11 @@ fn application(r: &SqliteRow) -> Result<Application, StoreError> {
         submitted_at: r.get("submitted_at"),
         accepted_at: r.get("accepted_at"),
         updated_at: r.get("updated_at"),
-        prereview: r.get::<Option<String>, _>("prereview").map(|s| serde_json::from_str(&s)).transpose().map_err(|e| StoreError::Corrupt(format!("prereview: {e}")))?,
+        prereview: r
+            .get::<Option<String>, _>("prereview")
+            .map(|s| serde_json::from_str(&s))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("prereview: {e}")))?,
         next: status.next().to_vec(),
     })
 }
@@ -86,12 +90,18 @@ impl Applications for SqliteStore {
     }
 
     async fn citizen_credentials(&self, username: &str) -> Result<Option<(Citizen, String)>, StoreError> {
-        let row = sqlx::query("SELECT id, username, display_name, profile, password_hash FROM citizens WHERE username = ?").bind(username).fetch_optional(&self.pool).await?;
+        let row = sqlx::query("SELECT id, username, display_name, profile, password_hash FROM citizens WHERE username = ?")
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await?;
         row.map(|r| Ok((citizen(&r)?, r.get("password_hash")))).transpose()
     }
 
     async fn citizen(&self, id: i64) -> Result<Option<Citizen>, StoreError> {
-        let row = sqlx::query("SELECT id, username, display_name, profile FROM citizens WHERE id = ?").bind(id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query("SELECT id, username, display_name, profile FROM citizens WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(citizen).transpose()
     }
 
@@ -106,7 +116,12 @@ impl Applications for SqliteStore {
     }
 
     async fn set_citizen_password(&self, username: &str, password_hash: &str) -> Result<(), StoreError> {
-        let done = sqlx::query("UPDATE citizens SET password_hash = ?, updated_at = ? WHERE username = ?").bind(password_hash).bind(now()).bind(username).execute(&self.pool).await?;
+        let done = sqlx::query("UPDATE citizens SET password_hash = ?, updated_at = ? WHERE username = ?")
+            .bind(password_hash)
+            .bind(now())
+            .bind(username)
+            .execute(&self.pool)
+            .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("用户 {username} 不存在")));
         }
@@ -187,24 +202,44 @@ impl Applications for SqliteStore {
     }
 
     async fn application(&self, tracking_no: &str) -> Result<Option<Application>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {APP_COLUMNS} FROM applications WHERE tracking_no = ?")).bind(tracking_no).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(&format!("SELECT {APP_COLUMNS} FROM applications WHERE tracking_no = ?"))
+            .bind(tracking_no)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(application).transpose()
     }
 
     async fn session_applications(&self, session_id: &str) -> Result<Vec<Application>, StoreError> {
-        let rows = sqlx::query(&format!("SELECT {APP_COLUMNS} FROM applications WHERE session_id = ? ORDER BY id")).bind(session_id).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(&format!("SELECT {APP_COLUMNS} FROM applications WHERE session_id = ? ORDER BY id"))
+            .bind(session_id)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(application).collect()
     }
 
     async fn citizen_applications(&self, citizen_id: i64) -> Result<Vec<Application>, StoreError> {
-        let rows = sqlx::query(&format!("SELECT {APP_COLUMNS} FROM applications WHERE citizen_id = ? ORDER BY id DESC LIMIT 50")).bind(citizen_id).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(&format!("SELECT {APP_COLUMNS} FROM applications WHERE citizen_id = ? ORDER BY id DESC LIMIT 50"))
+            .bind(citizen_id)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(application).collect()
     }
 
     async fn applications(&self, status: Option<AppStatus>, limit: u32) -> Result<Vec<Application>, StoreError> {
         let rows = match status {
-            Some(s) => sqlx::query(&format!("SELECT {APP_COLUMNS} FROM applications WHERE status = ? ORDER BY id DESC LIMIT ?")).bind(s.as_str()).bind(limit).fetch_all(&self.pool).await?,
-            None => sqlx::query(&format!("SELECT {APP_COLUMNS} FROM applications ORDER BY id DESC LIMIT ?")).bind(limit).fetch_all(&self.pool).await?,
+            Some(s) => {
+                sqlx::query(&format!("SELECT {APP_COLUMNS} FROM applications WHERE status = ? ORDER BY id DESC LIMIT ?"))
+                    .bind(s.as_str())
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            None => {
+                sqlx::query(&format!("SELECT {APP_COLUMNS} FROM applications ORDER BY id DESC LIMIT ?"))
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
         };
         rows.iter().map(application).collect()
     }
@@ -237,7 +272,10 @@ impl Applications for SqliteStore {
             q.fetch_optional(&mut *tx).await?
         };
         let Some(row) = row else {
-            let current: Option<String> = sqlx::query_scalar("SELECT status FROM applications WHERE tracking_no = ?").bind(tracking_no).fetch_optional(&mut *tx).await?;
+            let current: Option<String> = sqlx::query_scalar("SELECT status FROM applications WHERE tracking_no = ?")
+                .bind(tracking_no)
+                .fetch_optional(&mut *tx)
+                .await?;
             return Err(match current {
                 None => StoreError::NotFound(format!("受理编号 {tracking_no} 不存在")),
                 Some(c) => StoreError::Conflict(AppStatus::parse(&c)?.refusal(to)),
@@ -247,7 +285,10 @@ impl Applications for SqliteStore {
         // Every status an application has had is an event, so the latest one is the status the
         // update replaced.
         let before: Option<String> =
-            sqlx::query_scalar("SELECT status FROM application_events WHERE application_id = ? ORDER BY id DESC LIMIT 1").bind(app.id).fetch_optional(&mut *tx).await?;
+            sqlx::query_scalar("SELECT status FROM application_events WHERE application_id = ? ORDER BY id DESC LIMIT 1")
+                .bind(app.id)
+                .fetch_optional(&mut *tx)
+                .await?;
         sqlx::query("INSERT INTO application_events (application_id, status, actor, note, created_at) VALUES (?, ?, ?, ?, ?)")
             .bind(app.id)
             .bind(to.as_str())
@@ -284,7 +325,14 @@ impl Applications for SqliteStore {
         }
         rows.iter()
             .filter(|r| r.get::<Option<String>, _>("status").is_some())
-            .map(|r| Ok(AppEvent { status: AppStatus::parse(r.get("status"))?, actor: r.get("actor"), note: r.get("note"), created_at: r.get("created_at") }))
+            .map(|r| {
+                Ok(AppEvent {
+                    status: AppStatus::parse(r.get("status"))?,
+                    actor: r.get("actor"),
+                    note: r.get("note"),
+                    created_at: r.get("created_at"),
+                })
+            })
             .collect()
     }
 }
@@ -318,7 +366,10 @@ mod tests {
         assert!(a.tracking_no.starts_with("BS") && a.tracking_no.len() == 16, "{}", a.tracking_no);
         assert_ne!(a.tracking_no, b.tracking_no);
         assert_eq!(a.status, AppStatus::Submitted);
-        assert!(matches!(s.set_status(&a.tracking_no, AppStatus::Done, None, "x").await, Err(StoreError::Conflict(_))), "not done before accepted");
+        assert!(
+            matches!(s.set_status(&a.tracking_no, AppStatus::Done, None, "x").await, Err(StoreError::Conflict(_))),
+            "not done before accepted"
+        );
         let acc = s.set_status(&a.tracking_no, AppStatus::Accepted, None, "dept").await.unwrap();
         assert!(acc.accepted_at.is_some());
         let ret = s.set_status(&a.tracking_no, AppStatus::Returned, Some("照片不清晰"), "dept").await.unwrap();
@@ -350,7 +401,14 @@ mod tests {
         use crate::store::Audit;
         use AppStatus::*;
         // Written out, not derived from `next()`, so a wrong table fails here.
-        let allowed = [(Submitted, Accepted), (Submitted, Returned), (Accepted, InReview), (Accepted, Returned), (InReview, Done), (InReview, Returned)];
+        let allowed = [
+            (Submitted, Accepted),
+            (Submitted, Returned),
+            (Accepted, InReview),
+            (Accepted, Returned),
+            (InReview, Done),
+            (InReview, Returned),
+        ];
         let (_d, s) = store().await;
         s.create_session("s1", "h", "web").await.unwrap();
         for from in AppStatus::ALL {
@@ -375,7 +433,10 @@ mod tests {
                     assert_eq!(audit.len(), audit_before.len() + 1);
                     let e = &audit[0];
                     assert_eq!((e.actor.as_str(), e.action.as_str()), ("user:zhou", format!("application.{}", to.as_str()).as_str()));
-                    assert_eq!((e.before.as_ref().unwrap()["status"].as_str(), e.after.as_ref().unwrap()["status"].as_str()), (Some(from.as_str()), Some(to.as_str())));
+                    assert_eq!(
+                        (e.before.as_ref().unwrap()["status"].as_str(), e.after.as_ref().unwrap()["status"].as_str()),
+                        (Some(from.as_str()), Some(to.as_str()))
+                    );
                     assert!(e.after.as_ref().unwrap().get("values").is_none(), "no personal data in the audit log");
                 } else {
                     let Err(StoreError::Conflict(m)) = r else { panic!("{from:?} → {to:?} must be refused: {r:?}") };
@@ -385,7 +446,11 @@ mod tests {
                     }
                     assert_eq!(now.status, from, "nothing changed");
                     assert_eq!(s.application_history(&no).await.unwrap(), events_before, "no event for a refused step");
-                    assert_eq!(s.audit_entries(Some("application"), Some(&no), 50).await.unwrap(), audit_before, "no audit entry for a refused step");
+                    assert_eq!(
+                        s.audit_entries(Some("application"), Some(&no), 50).await.unwrap(),
+                        audit_before,
+                        "no audit entry for a refused step"
+                    );
                 }
             }
         }
@@ -400,13 +465,19 @@ mod tests {
         for _ in 0..5 {
             // Two agents accept the same application at once.
             let no = at_status(&s, AppStatus::Submitted).await;
-            let (a, b) = tokio::join!(s.set_status(&no, AppStatus::Accepted, None, "user:a"), s.set_status(&no, AppStatus::Accepted, None, "user:b"));
+            let (a, b) = tokio::join!(
+                s.set_status(&no, AppStatus::Accepted, None, "user:a"),
+                s.set_status(&no, AppStatus::Accepted, None, "user:b")
+            );
             assert_eq!([&a, &b].iter().filter(|r| r.is_ok()).count(), 1, "{a:?} {b:?}");
             let refused = if a.is_err() { a } else { b };
             assert!(matches!(&refused, Err(StoreError::Conflict(m)) if m.contains("已是“已受理”")), "{refused:?}");
             // One finishes the review while another returns it.
             s.set_status(&no, AppStatus::InReview, None, "user:a").await.unwrap();
-            let (done, ret) = tokio::join!(s.set_status(&no, AppStatus::Done, None, "user:a"), s.set_status(&no, AppStatus::Returned, Some("缺材料"), "user:b"));
+            let (done, ret) = tokio::join!(
+                s.set_status(&no, AppStatus::Done, None, "user:a"),
+                s.set_status(&no, AppStatus::Returned, Some("缺材料"), "user:b")
+            );
             assert!(done.is_ok() != ret.is_ok(), "{done:?} {ret:?}");
             let history: Vec<AppStatus> = s.application_history(&no).await.unwrap().iter().map(|e| e.status).collect();
             assert_eq!(history.len(), 4, "{history:?}");
@@ -416,7 +487,10 @@ mod tests {
 
     #[test]
     fn refusals_name_the_current_status_and_the_steps_allowed() {
-        assert_eq!(AppStatus::Accepted.refusal(AppStatus::Done), "申请当前为“已受理”，不能办结（改为“已办结”）。当前可以：转入审核（in_review）、退回（returned）。");
+        assert_eq!(
+            AppStatus::Accepted.refusal(AppStatus::Done),
+            "申请当前为“已受理”，不能办结（改为“已办结”）。当前可以：转入审核（in_review）、退回（returned）。"
+        );
         assert!(AppStatus::Done.refusal(AppStatus::Returned).contains("已是最终状态"));
         assert!(AppStatus::Returned.refusal(AppStatus::Accepted).contains("重新提交"));
         assert_eq!(AppStatus::Returned.predecessors(), [AppStatus::Submitted, AppStatus::Accepted, AppStatus::InReview]);

@@ -27,7 +27,14 @@ impl Gaps for SqliteStore {
             .map(|r| {
                 let kind: String = r.get("kind");
                 let kind = if kind == "generated" || kind == "extractive" { "low_confidence".to_string() } else { kind };
-                Failure { session_id: r.get("session_id"), question: r.get("question"), kind, detail: r.get("reason"), item_code: r.get("item"), at: r.get("created_at") }
+                Failure {
+                    session_id: r.get("session_id"),
+                    question: r.get("question"),
+                    kind,
+                    detail: r.get("reason"),
+                    item_code: r.get("item"),
+                    at: r.get("created_at"),
+                }
             })
             .collect();
         let ratings = sqlx::query(
@@ -52,12 +59,33 @@ impl Gaps for SqliteStore {
     }
 
     async fn close_gap(&self, key: &str, note: &str, actor: &str) -> Result<GapClosure, StoreError> {
-        let r = sqlx::query("INSERT INTO gap_closures (gap_key, note, actor, closed_at) VALUES (?, ?, ?, ?) RETURNING *").bind(key).bind(note).bind(actor).bind(now()).fetch_one(&self.pool).await?;
-        Ok(GapClosure { id: r.get("id"), gap_key: r.get("gap_key"), note: r.get("note"), actor: r.get("actor"), closed_at: r.get("closed_at") })
+        let r = sqlx::query("INSERT INTO gap_closures (gap_key, note, actor, closed_at) VALUES (?, ?, ?, ?) RETURNING *")
+            .bind(key)
+            .bind(note)
+            .bind(actor)
+            .bind(now())
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(GapClosure {
+            id: r.get("id"),
+            gap_key: r.get("gap_key"),
+            note: r.get("note"),
+            actor: r.get("actor"),
+            closed_at: r.get("closed_at"),
+        })
     }
 
     async fn gap_closures(&self) -> Result<Vec<GapClosure>, StoreError> {
         let rows = sqlx::query("SELECT * FROM gap_closures ORDER BY id").fetch_all(&self.pool).await?;
-        Ok(rows.iter().map(|r| GapClosure { id: r.get("id"), gap_key: r.get("gap_key"), note: r.get("note"), actor: r.get("actor"), closed_at: r.get("closed_at") }).collect())
+        Ok(rows
+            .iter()
+            .map(|r| GapClosure {
+                id: r.get("id"),
+                gap_key: r.get("gap_key"),
+                note: r.get("note"),
+                actor: r.get("actor"),
+                closed_at: r.get("closed_at"),
+            })
+            .collect())
     }
 }

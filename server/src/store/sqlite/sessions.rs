@@ -37,11 +37,20 @@ impl Sessions for SqliteStore {
             .bind(&at)
             .execute(&self.pool)
             .await?;
-        Ok(Session { id: id.into(), token_hash: token_hash.into(), channel: channel.into(), state: DialogueState::default(), created_at: at })
+        Ok(Session {
+            id: id.into(),
+            token_hash: token_hash.into(),
+            channel: channel.into(),
+            state: DialogueState::default(),
+            created_at: at,
+        })
     }
 
     async fn session(&self, id: &str) -> Result<Option<Session>, StoreError> {
-        let row = sqlx::query("SELECT id, token_hash, channel, state, created_at FROM sessions WHERE id = ?").bind(id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query("SELECT id, token_hash, channel, state, created_at FROM sessions WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.map(|r| {
             let state: String = r.get("state");
             Ok(Session {
@@ -57,13 +66,19 @@ impl Sessions for SqliteStore {
     }
 
     async fn is_citizen_token(&self, token_hash: &str) -> Result<bool, StoreError> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions WHERE token_hash = ?").bind(token_hash).fetch_one(&self.pool).await?;
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM sessions WHERE token_hash = ?").bind(token_hash).fetch_one(&self.pool).await?;
         Ok(n > 0)
     }
 
     async fn save_state(&self, session_id: &str, state: &DialogueState) -> Result<(), StoreError> {
         let json = serde_json::to_string(state).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        sqlx::query("UPDATE sessions SET state = ?, updated_at = ? WHERE id = ?").bind(json).bind(now()).bind(session_id).execute(&self.pool).await?;
+        sqlx::query("UPDATE sessions SET state = ?, updated_at = ? WHERE id = ?")
+            .bind(json)
+            .bind(now())
+            .bind(session_id)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -122,15 +137,37 @@ mod tests {
     async fn messages_round_trip_in_order_and_client_ids_are_unique() {
         let (_d, s) = store().await;
         s.create_session("s1", "h", "web").await.unwrap();
-        let q = s.add_message(NewMessage { session_id: "s1".into(), text: "问".into(), client_id: Some("c1".into()), meta: serde_json::json!({}), ..Default::default() }).await.unwrap();
-        let a = NewMessage { session_id: "s1".into(), role: Some(Role::Assistant), text: "答".into(), reply_to: Some(q.id), meta: serde_json::json!({"k": 1}), ..Default::default() };
+        let q = s
+            .add_message(NewMessage {
+                session_id: "s1".into(),
+                text: "问".into(),
+                client_id: Some("c1".into()),
+                meta: serde_json::json!({}),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let a = NewMessage {
+            session_id: "s1".into(),
+            role: Some(Role::Assistant),
+            text: "答".into(),
+            reply_to: Some(q.id),
+            meta: serde_json::json!({"k": 1}),
+            ..Default::default()
+        };
         s.add_message(a).await.unwrap();
         let all = s.messages("s1", 0, 10).await.unwrap();
         assert_eq!(all.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(), ["问", "答"]);
         assert_eq!(all[1].meta["k"], 1);
         assert_eq!(s.reply_to("s1", q.id).await.unwrap().unwrap().text, "答");
         assert_eq!(s.message_by_client_id("s1", "c1").await.unwrap().unwrap().id, q.id);
-        let dup = NewMessage { session_id: "s1".into(), text: "again".into(), client_id: Some("c1".into()), meta: serde_json::json!({}), ..Default::default() };
+        let dup = NewMessage {
+            session_id: "s1".into(),
+            text: "again".into(),
+            client_id: Some("c1".into()),
+            meta: serde_json::json!({}),
+            ..Default::default()
+        };
         assert!(s.add_message(dup).await.is_err());
         assert_eq!(s.messages("s1", q.id, 10).await.unwrap().len(), 1);
     }

@@ -5,7 +5,9 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 
 use super::{is_unique_violation, now, SqliteStore};
-use crate::store::{KnowledgeDraft, NewTicket, Rating, RatingStats, StoreError, Ticket, TicketEvent, TicketFilter, TicketKind, TicketStatus, Tickets};
+use crate::store::{
+    KnowledgeDraft, NewTicket, Rating, RatingStats, StoreError, Ticket, TicketEvent, TicketFilter, TicketKind, TicketStatus, Tickets,
+};
 
 const TICKET_SELECT: &str = "SELECT t.id, t.session_id, t.kind, t.parent_id, t.status, t.reason, t.appeal_type, t.domain, t.department, \
      t.item_code, t.priority, t.summary, t.assignee_id, u.display_name AS assignee_name, t.resolution_note, t.reopened, \
@@ -37,7 +39,14 @@ fn ticket(r: &SqliteRow) -> Result<Ticket, StoreError> {
     })
 }
 
-async fn event(tx: &mut Transaction<'_, Sqlite>, ticket_id: i64, actor: &str, action: &str, detail: serde_json::Value, at: &str) -> Result<(), StoreError> {
+async fn event(
+    tx: &mut Transaction<'_, Sqlite>,
+    ticket_id: i64,
+    actor: &str,
+    action: &str,
+    detail: serde_json::Value,
+    at: &str,
+) -> Result<(), StoreError> {
     sqlx::query("INSERT INTO ticket_events (ticket_id, actor, action, detail, created_at) VALUES (?, ?, ?, ?, ?)")
         .bind(ticket_id)
         .bind(actor)
@@ -89,7 +98,11 @@ impl SqliteStore {
         }
         if q.bind(id).execute(&mut *tx).await?.rows_affected() == 0 {
             let current = fetch(&mut tx, id).await?;
-            return Err(StoreError::Conflict(format!("工单 {id} 当前状态为 {}，不能{}", status_zh(current.status), action_zh(step.action))));
+            return Err(StoreError::Conflict(format!(
+                "工单 {id} 当前状态为 {}，不能{}",
+                status_zh(current.status),
+                action_zh(step.action)
+            )));
         }
         event(&mut tx, id, actor, step.action, step.detail, &at).await?;
         let t = fetch(&mut tx, id).await?;
@@ -151,7 +164,9 @@ impl Tickets for SqliteStore {
     }
 
     async fn open_ticket(&self, session_id: &str) -> Result<Option<Ticket>, StoreError> {
-        let sql = format!("{TICKET_SELECT} WHERE t.session_id = ? AND t.kind != 'suggestion' AND t.status != 'resolved' ORDER BY t.id DESC LIMIT 1");
+        let sql = format!(
+            "{TICKET_SELECT} WHERE t.session_id = ? AND t.kind != 'suggestion' AND t.status != 'resolved' ORDER BY t.id DESC LIMIT 1"
+        );
         let row = sqlx::query(&sql).bind(session_id).fetch_optional(&self.pool).await?;
         row.as_ref().map(ticket).transpose()
     }
@@ -188,7 +203,13 @@ impl Tickets for SqliteStore {
 
     async fn claim(&self, id: i64, user_id: i64, actor: &str) -> Result<Ticket, StoreError> {
         let sql = "UPDATE tickets SET status = 'assigned', assigned_at = ?1, updated_at = ?1, assignee_id = ?2 WHERE id = ?3";
-        let step = Step { from: &[TicketStatus::Pending], sql, binds: &[Bind::Int(user_id)], action: "claimed", detail: serde_json::json!({"user_id": user_id}) };
+        let step = Step {
+            from: &[TicketStatus::Pending],
+            sql,
+            binds: &[Bind::Int(user_id)],
+            action: "claimed",
+            detail: serde_json::json!({"user_id": user_id}),
+        };
         self.transition(id, step, actor).await
     }
 
@@ -198,13 +219,22 @@ impl Tickets for SqliteStore {
             return Err(StoreError::Conflict(format!("工单 {id} 不是由您处理的")));
         }
         let sql = "UPDATE tickets SET status = 'pending', assignee_id = NULL, assigned_at = NULL, updated_at = ?1 WHERE id = ?2";
-        self.transition(id, Step { from: &[TicketStatus::Assigned], sql, binds: &[], action: "released", detail: serde_json::json!({}) }, actor).await
+        self.transition(
+            id,
+            Step { from: &[TicketStatus::Assigned], sql, binds: &[], action: "released", detail: serde_json::json!({}) },
+            actor,
+        )
+        .await
     }
 
     async fn resolve(&self, id: i64, user_id: i64, force: bool, note: &str, actor: &str) -> Result<Ticket, StoreError> {
         let current = self.ticket(id).await?.ok_or_else(|| StoreError::NotFound(format!("工单 {id} 不存在")))?;
         // Suggestions need no claim: the one who routes them resolves them.
-        let from: &[TicketStatus] = if current.kind == TicketKind::Suggestion { &[TicketStatus::Pending, TicketStatus::Assigned] } else { &[TicketStatus::Assigned] };
+        let from: &[TicketStatus] = if current.kind == TicketKind::Suggestion {
+            &[TicketStatus::Pending, TicketStatus::Assigned]
+        } else {
+            &[TicketStatus::Assigned]
+        };
         if !force && current.status == TicketStatus::Assigned && current.assignee_id != Some(user_id) {
             return Err(StoreError::Conflict(format!("工单 {id} 由其他客服处理中")));
         }
@@ -217,14 +247,20 @@ impl Tickets for SqliteStore {
     async fn reopen(&self, id: i64, note: &str, actor: &str) -> Result<Ticket, StoreError> {
         let sql = "UPDATE tickets SET status = 'pending', assignee_id = NULL, assigned_at = NULL, resolved_at = NULL, \
                    updated_at = ?1, reopened = reopened + 1 WHERE id = ?2";
-        self.transition(id, Step { from: &[TicketStatus::Resolved], sql, binds: &[], action: "reopened", detail: serde_json::json!({"note": note}) }, actor).await
+        self.transition(
+            id,
+            Step { from: &[TicketStatus::Resolved], sql, binds: &[], action: "reopened", detail: serde_json::json!({"note": note}) },
+            actor,
+        )
+        .await
     }
 
     async fn ticket_events(&self, id: i64) -> Result<Vec<TicketEvent>, StoreError> {
-        let rows = sqlx::query("SELECT id, ticket_id, actor, action, detail, created_at FROM ticket_events WHERE ticket_id = ? ORDER BY id")
-            .bind(id)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT id, ticket_id, actor, action, detail, created_at FROM ticket_events WHERE ticket_id = ? ORDER BY id")
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter()
             .map(|r| {
                 let detail: String = r.get("detail");
@@ -270,13 +306,21 @@ impl Tickets for SqliteStore {
     }
 
     async fn ratings(&self, session_id: &str) -> Result<Vec<Rating>, StoreError> {
-        let rows = sqlx::query("SELECT id, session_id, ticket_id, level, comment, created_at FROM ratings WHERE session_id = ? ORDER BY id")
-            .bind(session_id)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT id, session_id, ticket_id, level, comment, created_at FROM ratings WHERE session_id = ? ORDER BY id")
+                .bind(session_id)
+                .fetch_all(&self.pool)
+                .await?;
         Ok(rows
             .iter()
-            .map(|r| Rating { id: r.get(0), session_id: r.get(1), ticket_id: r.get(2), level: r.get(3), comment: r.get(4), created_at: r.get(5) })
+            .map(|r| Rating {
+                id: r.get(0),
+                session_id: r.get(1),
+                ticket_id: r.get(2),
+                level: r.get(3),
+                comment: r.get(4),
+                created_at: r.get(5),
+            })
             .collect())
     }
 
@@ -292,7 +336,14 @@ impl Tickets for SqliteStore {
         Ok(s)
     }
 
-    async fn add_knowledge_draft(&self, ticket_id: Option<i64>, item_code: Option<&str>, question: &str, answer: &str, author_id: i64) -> Result<i64, StoreError> {
+    async fn add_knowledge_draft(
+        &self,
+        ticket_id: Option<i64>,
+        item_code: Option<&str>,
+        question: &str,
+        answer: &str,
+        author_id: i64,
+    ) -> Result<i64, StoreError> {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO knowledge_drafts (ticket_id, item_code, question, answer, author_id, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
         )
@@ -313,8 +364,16 @@ impl Tickets for SqliteStore {
     }
 
     async fn decide_knowledge_draft(&self, id: i64, accepted: bool) -> Result<KnowledgeDraft, StoreError> {
-        let done = sqlx::query("UPDATE knowledge_drafts SET status = ? WHERE id = ? AND status = 'draft'").bind(if accepted { "accepted" } else { "rejected" }).bind(id).execute(&self.pool).await?;
-        let row = sqlx::query(&format!("{DRAFT_SELECT} WHERE d.id = ?")).bind(id).fetch_optional(&self.pool).await?.ok_or_else(|| StoreError::NotFound(format!("草稿 {id} 不存在")))?;
+        let done = sqlx::query("UPDATE knowledge_drafts SET status = ? WHERE id = ? AND status = 'draft'")
+            .bind(if accepted { "accepted" } else { "rejected" })
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        let row = sqlx::query(&format!("{DRAFT_SELECT} WHERE d.id = ?"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("草稿 {id} 不存在")))?;
         if done.rows_affected() == 0 {
             return Err(StoreError::Conflict(format!("草稿 {id} 已处理过")));
         }
@@ -390,7 +449,11 @@ mod tests {
         let low = s.create_ticket(new_ticket("s1", TicketKind::Handoff, 2), "citizen").await.unwrap();
         let urgent = s.create_ticket(new_ticket("s1", TicketKind::Handoff, 1), "citizen").await.unwrap();
         let idea = s.create_ticket(new_ticket("s1", TicketKind::Suggestion, 3), "citizen").await.unwrap();
-        let f = TicketFilter { statuses: vec![TicketStatus::Pending], kinds: vec![TicketKind::Handoff, TicketKind::FollowUp], ..Default::default() };
+        let f = TicketFilter {
+            statuses: vec![TicketStatus::Pending],
+            kinds: vec![TicketKind::Handoff, TicketKind::FollowUp],
+            ..Default::default()
+        };
         let ids: Vec<i64> = s.tickets(&f).await.unwrap().iter().map(|t| t.id).collect();
         assert_eq!(ids, [urgent.id, low.id]);
         // A suggestion is resolved without being claimed.

@@ -30,7 +30,13 @@ fn upload(r: &SqliteRow) -> Result<Upload, StoreError> {
 }
 
 fn report(r: &SqliteRow) -> Result<StoredReport, StoreError> {
-    Ok(StoredReport { id: r.get("id"), session_id: r.get("session_id"), target_code: r.get("target_code"), report: json(r, "report")?, created_at: r.get("created_at") })
+    Ok(StoredReport {
+        id: r.get("id"),
+        session_id: r.get("session_id"),
+        target_code: r.get("target_code"),
+        report: json(r, "report")?,
+        created_at: r.get("created_at"),
+    })
 }
 
 const UPLOAD_COLUMNS: &str = "id, session_id, sha256, file_name, kind, size, declared, document, recognised, created_at";
@@ -67,7 +73,10 @@ impl Uploads for SqliteStore {
     }
 
     async fn uploads(&self, session_id: &str) -> Result<Vec<Upload>, StoreError> {
-        let rows = sqlx::query(&format!("SELECT {UPLOAD_COLUMNS} FROM uploads WHERE session_id = ? ORDER BY id")).bind(session_id).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(&format!("SELECT {UPLOAD_COLUMNS} FROM uploads WHERE session_id = ? ORDER BY id"))
+            .bind(session_id)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(upload).collect()
     }
 
@@ -77,12 +86,18 @@ impl Uploads for SqliteStore {
     }
 
     async fn upload_bytes(&self, session_id: &str) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar("SELECT COALESCE(SUM(size), 0) FROM uploads WHERE session_id = ?").bind(session_id).fetch_one(&self.pool).await?;
+        let n: i64 = sqlx::query_scalar("SELECT COALESCE(SUM(size), 0) FROM uploads WHERE session_id = ?")
+            .bind(session_id)
+            .fetch_one(&self.pool)
+            .await?;
         Ok(n.max(0) as u64)
     }
 
     async fn upload_bytes_since(&self, since: &str) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar("SELECT COALESCE(SUM(size), 0) FROM uploads WHERE created_at >= ?").bind(since).fetch_one(&self.pool).await?;
+        let n: i64 = sqlx::query_scalar("SELECT COALESCE(SUM(size), 0) FROM uploads WHERE created_at >= ?")
+            .bind(since)
+            .fetch_one(&self.pool)
+            .await?;
         Ok(n.max(0) as u64)
     }
 
@@ -112,7 +127,11 @@ impl Uploads for SqliteStore {
     }
 
     async fn attach_report(&self, application_id: i64, r: &Report) -> Result<(), StoreError> {
-        sqlx::query("UPDATE applications SET prereview = ? WHERE id = ?").bind(serde_json::to_string(r).expect("reports serialise")).bind(application_id).execute(&self.pool).await?;
+        sqlx::query("UPDATE applications SET prereview = ? WHERE id = ?")
+            .bind(serde_json::to_string(r).expect("reports serialise"))
+            .bind(application_id)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 }
@@ -129,7 +148,16 @@ mod tests {
     fn new_upload(session: &str, size: usize) -> NewUpload {
         let document = Document { kind: FileKind::Pdf, pages: Vec::new() };
         let recognised = recognise(&document);
-        NewUpload { session_id: session.into(), sha256: "ab".repeat(32), file_name: "a.pdf".into(), kind: FileKind::Pdf, size, declared: None, document, recognised }
+        NewUpload {
+            session_id: session.into(),
+            sha256: "ab".repeat(32),
+            file_name: "a.pdf".into(),
+            kind: FileKind::Pdf,
+            size,
+            declared: None,
+            document,
+            recognised,
+        }
     }
 
     fn quota(files: usize, session_bytes: Option<u64>, day_bytes: Option<u64>) -> UploadQuota {
