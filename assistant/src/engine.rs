@@ -421,7 +421,7 @@ impl Assistant {
         let settled = settle(&text, &sources);
         let base = Outcome { generation: Some(stats), ..base };
         // Retrieval chose this item for the question, but the model found no answer in its
-        // sections (a named item too: “恐龙是怎么灭绝的” names an exhibition), or all it quoted only
+        // sections (a named item too: “古生物为什么会消失” names an exhibition), or all it quoted only
         // names things or says when / how much / where unasked, or the fallback for a general
         // question would quote such a section or one that says nothing (“无受理条件”): as unsure
         // as a low score, so the caller asks back.

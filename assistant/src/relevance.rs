@@ -35,7 +35,7 @@ const LOGISTICS: &[&str] = &["time_limit", "fees", "place", "legal_basis"];
 
 /// Whether `sections` (those an answer rests on) are all logistics the question did not ask
 /// about. Such an answer means retrieval matched words of the question, not its point:
-/// “哪款扫地机器人性价比高” → a robot institute's address and phone number. False when there are
+/// “哪种洗碗机最省水” → an appliance institute's address and phone number. False when there are
 /// no sections.
 pub(crate) fn unasked_logistics<'a>(sections: impl IntoIterator<Item = &'a str>, question: &str) -> bool {
     let asked: Vec<&str> = intent::aspects(question).iter().map(|a| a.section()).collect();
@@ -195,8 +195,8 @@ mod tests {
 
     #[test]
     fn unasked_logistics_are_not_an_answer() {
-        assert!(unasked_logistics(["place"], "哪款扫地机器人性价比高"));
-        assert!(unasked_logistics(["overview", "place"].into_iter().skip(1), "买哪只股票明年能翻倍"));
+        assert!(unasked_logistics(["place"], "哪种洗碗机最省水"));
+        assert!(unasked_logistics(["overview", "place"].into_iter().skip(1), "哪个理财产品收益最稳"));
         assert!(unasked_logistics(["time_limit", "place"], "结婚以后户口一定要迁到一起吗"));
         assert!(!unasked_logistics(["place"], "换身份证去哪里办"), "asked where");
         assert!(!unasked_logistics(["time_limit", "place"], "办护照要多久"), "asked how long");
@@ -235,7 +235,7 @@ mod tests {
             forged: vec![],
             passed: true,
         };
-        let q = "买哪只股票明年能翻倍";
+        let q = "哪个理财产品收益最稳";
         assert!(!answers_the_point(&answer(&[("广东省司法厅。", 1)]), &sources, q), "an organisation's name");
         assert!(!answers_the_point(&answer(&[("股票认购证抽签公证指引。", 1), ("办理窗口，地址：下塘西路5号。", 2)]), &sources, q));
         assert!(answers_the_point(&answer(&[("办理窗口，地址：下塘西路5号。", 2)]), &sources, "抽签公证去哪里办"));

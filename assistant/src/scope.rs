@@ -4,7 +4,7 @@
 //! person on the hotline can help: hand off) or something no department handles — advice,
 //! shopping, entertainment, technology — where a place in the agent queue is wasted and the
 //! citizen should be told what this service does (or, from the deployment file, where to go). Word lists cannot tell “老房子要做房屋安全
-//! 鉴定找哪里” from “笔记本电脑开机黑屏怎么办”; the language model can, in one token (A or B).
+//! 鉴定找哪里” from “平板电脑充不进电怎么办”; the language model can, in one token (A or B).
 
 use banshi_models::{ChatModel, GenEvent, GenParams, Message};
 
