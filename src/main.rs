@@ -37,6 +37,11 @@ pub struct Common {
     /// are referred (default: the bundled sample city, assistant/data/deployment.toml).
     #[arg(long, env = "BANSHI_DEPLOYMENT", global = true)]
     pub deployment: Option<PathBuf>,
+    /// Retrieval confidence coefficients, as written by `banshi eval retrieval --calibrate
+    /// --write-calibration PATH` (default: the bundled knowledge/data/calibration.toml, fitted
+    /// for the bundled embedder and catalogue).
+    #[arg(long, env = "BANSHI_CALIBRATION", global = true)]
+    pub calibration: Option<PathBuf>,
 }
 
 impl Common {
@@ -49,6 +54,14 @@ impl Common {
         Ok(match &self.deployment {
             Some(path) => banshi_assistant::deployment::Deployment::from_file(path)?,
             None => banshi_assistant::deployment::Deployment::bundled(),
+        })
+    }
+
+    /// The calibration file given, or the bundled one.
+    pub fn calibration(&self) -> anyhow::Result<banshi_knowledge::search::Calibration> {
+        Ok(match &self.calibration {
+            Some(path) => banshi_knowledge::search::Calibration::from_file(path)?,
+            None => banshi_knowledge::search::Calibration::bundled(),
         })
     }
 }

@@ -6,13 +6,10 @@
 //! with 免提交 marks). Submitting is the server's job: it re-checks every value against the live
 //! guides before anything is stored.
 
-use std::sync::LazyLock;
-
 use banshi_knowledge::bundle::Bundle;
 use banshi_knowledge::form::FieldKind;
-use banshi_knowledge::Guide;
+use banshi_knowledge::{Document, Guide};
 use banshi_models::{GenEvent, GenParams, Message};
-use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{emit, Events};
@@ -22,15 +19,8 @@ use crate::forms::prefill::{prefill, ELicence, Profile};
 use crate::forms::{FormSpec, Target};
 use crate::handoff::HandoffReason;
 use crate::records::{describe, ApplicationView};
+use crate::turn::{ProgressAsk, Turn};
 use crate::{AnswerEvent, Assistant, AssistantError, DialogueState, ItemRef, Outcome, OutcomeKind};
-
-/// Tracking numbers: `BS` + date + six digits.
-static TRACKING: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?i)\bBS\d{14}\b").expect("static regex"));
-static PROGRESS: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"进度|办到哪|办得怎么样|什么状态|审核到").expect("static regex"));
-static START: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^(?:我)?(?:要|想|现在|马上|立即|开始)?(?:办理|申请|填表|办|一表填报|在线办理|开始办理)(?:吧|一下|这个|这件事|一件事)?[。！!]?$|开始办理|立即办理|我要办理|我要申请|一表填报").expect("static regex")
-});
-static CANCEL: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^(?:取消|不办了|退出|算了|先不办|取消办理)").expect("static regex"));
 
 /// A button under an answer that sends `text` as the citizen's next message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -162,11 +152,6 @@ pub fn materials_view(spec: &FormSpec, exempt: &std::collections::BTreeMap<Strin
         .collect()
 }
 
-/// Whether `msg` asks to start applying.
-pub fn wants_to_apply(msg: &str) -> bool {
-    START.is_match(msg.trim())
-}
-
 impl Assistant {
     /// The live guides of a bundle's items.
     async fn items_of(&self, b: &Bundle) -> Result<Vec<Guide>, AssistantError> {
@@ -181,23 +166,24 @@ impl Assistant {
 
     /// The form spec for an item or bundle code.
     pub async fn form_spec(&self, code: &str) -> Result<Option<FormSpec>, AssistantError> {
-        if code.starts_with("BUNDLE-") {
-            let Some(b) = self.kb.bundle(code).await? else { return Ok(None) };
-            let guides = self.items_of(&b).await?;
-            return FormSpec::for_bundle(&b, &guides).map(Some).map_err(AssistantError::Train);
+        match self.kb.document(code).await? {
+            Some(Document::Bundle(b)) => {
+                let guides = self.items_of(&b).await?;
+                FormSpec::for_bundle(&b, &guides).map(Some).map_err(AssistantError::Train)
+            }
+            Some(Document::Guide(g)) => Ok(FormSpec::for_guide(&g)),
+            None => Ok(None),
         }
-        Ok(self.kb.guide(code).await?.and_then(|g| FormSpec::for_guide(&g)))
     }
 
     /// Answer about a bundle: its card, a short summary, and the offer to apply.
     pub(crate) async fn answer_bundle(
         &self,
         state: &mut DialogueState,
-        code: &str,
+        b: Bundle,
         confidence: Option<f32>,
         events: &Events,
     ) -> Result<Outcome, AssistantError> {
-        let b = self.kb.bundle(code).await?.ok_or_else(|| AssistantError::NotFound(code.to_string()))?;
         let guides = self.items_of(&b).await?;
         let spec = FormSpec::for_bundle(&b, &guides).map_err(AssistantError::Train)?;
         let item = ItemRef { code: b.code.clone(), name: b.name.clone() };
@@ -293,11 +279,12 @@ impl Assistant {
     pub(crate) async fn continue_form(
         &self,
         state: &mut DialogueState,
-        msg: &str,
+        turn: &Turn<'_>,
         events: &Events,
     ) -> Result<Option<Outcome>, AssistantError> {
         let Some(mut p) = state.form.take().map(|b| *b) else { return Ok(None) };
-        if CANCEL.is_match(msg.trim()) {
+        let msg = turn.text.as_str();
+        if turn.cancels {
             let text = format!("已取消“{}”的办理，已填写的信息不会保存。", p.spec.target.name());
             emit(events, AnswerEvent::Token { text: text.clone() }).await?;
             return Ok(Some(Outcome::plain(OutcomeKind::FormStep, text)));
@@ -315,14 +302,10 @@ impl Assistant {
                 return self.ask_next(state, p, "已从您的描述中识别并填写，请核对。", events).await.map(Some);
             }
         }
-        if found.is_empty() {
-            let question_like =
-                msg.contains('？') || msg.contains('?') || ["吗", "怎么", "多少", "哪", "什么"].iter().any(|w| msg.contains(w));
-            if question_like {
-                // A question in the middle of the form: answer it, keep the form for later.
-                state.form = Some(Box::new(p));
-                return Ok(None);
-            }
+        if found.is_empty() && turn.question_like {
+            // A question in the middle of the form: answer it, keep the form for later.
+            state.form = Some(Box::new(p));
+            return Ok(None);
         }
         let mut problems = Vec::new();
         for (k, v) in &found {
@@ -339,7 +322,7 @@ impl Assistant {
         }
         if p.worst_failures() >= 2 {
             let name = p.spec.target.name().to_string();
-            let o = self.hand_off_form(state, &name, msg, events).await?;
+            let o = self.hand_off_form(state, &name, turn, events).await?;
             state.form = Some(Box::new(p));
             return Ok(Some(o));
         }
@@ -367,9 +350,14 @@ impl Assistant {
         Ok(Outcome::plain(OutcomeKind::FormStep, text))
     }
 
-    async fn hand_off_form(&self, state: &mut DialogueState, name: &str, msg: &str, events: &Events) -> Result<Outcome, AssistantError> {
-        let appeal = crate::appeal::encoder::classify(&self.appeal, self.compute.as_ref(), msg).await;
-        let mut o = self.hand_off(state, HandoffReason::FormFailed, msg, &appeal, events).await?;
+    async fn hand_off_form(
+        &self,
+        state: &mut DialogueState,
+        name: &str,
+        turn: &Turn<'_>,
+        events: &Events,
+    ) -> Result<Outcome, AssistantError> {
+        let mut o = self.hand_off(state, HandoffReason::FormFailed, turn, events).await?;
         o.text = format!("“{name}”的表单多次未能通过校验，{}", o.text);
         Ok(o)
     }
@@ -430,15 +418,15 @@ impl Assistant {
     /// this conversation — the citizen's own applications without one. A number is answered
     /// only for its owner (submitted in this conversation or by the signed-in citizen), so
     /// guessing numbers in the chat reveals nothing.
-    pub(crate) async fn progress(&self, state: &DialogueState, msg: &str, events: &Events) -> Result<Option<Outcome>, AssistantError> {
-        let number = TRACKING.find(msg).map(|m| m.as_str().to_uppercase());
-        if number.is_none() && !PROGRESS.is_match(msg) {
-            return Ok(None);
-        }
+    pub(crate) async fn progress(&self, state: &DialogueState, ask: &ProgressAsk, events: &Events) -> Result<Outcome, AssistantError> {
+        let number = match ask {
+            ProgressAsk::Number(no) => Some(no.clone()),
+            ProgressAsk::Mine => None,
+        };
         let Some(records) = &self.records else {
             let text = format!("当前渠道暂不支持进度查询，请通过网页客服或拨打{}查询。", self.deployment.city.hotline);
             emit(events, AnswerEvent::Token { text: text.clone() }).await?;
-            return Ok(Some(Outcome::plain(OutcomeKind::Progress, text)));
+            return Ok(Outcome::plain(OutcomeKind::Progress, text));
         };
         let today = chrono::Local::now().date_naive();
         let mut own: Vec<ApplicationView> = match state.citizen_id {
@@ -471,7 +459,7 @@ impl Assistant {
             }
         };
         emit(events, AnswerEvent::Token { text: text.clone() }).await?;
-        Ok(Some(Outcome::plain(OutcomeKind::Progress, text)))
+        Ok(Outcome::plain(OutcomeKind::Progress, text))
     }
 }
 

@@ -19,6 +19,7 @@ use std::collections::HashSet;
 use std::ops::Range;
 use std::sync::LazyLock;
 
+use banshi_knowledge::section::Section;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
@@ -31,7 +32,9 @@ pub struct Source {
     pub n: usize,
     pub code: String,
     pub item: String,
-    pub section: String,
+    /// The section's key (`materials`, `faq-2` …).
+    #[schema(value_type = String)]
+    pub section: Section,
     pub title: String,
     pub text: String,
 }
@@ -370,7 +373,7 @@ mod tests {
             n,
             code: "X".into(),
             item: "事项".into(),
-            section: "materials".into(),
+            section: Section::Materials,
             title: "申请材料".into(),
             text: text.into(),
         };
@@ -391,7 +394,7 @@ mod tests {
             n,
             code: "SAMPLE-GA-001".into(),
             item: "居民身份证换领".into(),
-            section: "fees".into(),
+            section: Section::Fees,
             title: "收费标准".into(),
             text: text.into(),
         };

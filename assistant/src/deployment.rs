@@ -37,6 +37,18 @@ pub struct Deployment {
     /// Matters handled outside the city's departments, checked in file order.
     #[serde(default, rename = "referral")]
     pub referrals: Vec<Referral>,
+    /// Greetings and thanks answered without retrieval.
+    #[serde(default, rename = "small_talk")]
+    pub small_talk: Vec<SmallTalk>,
+}
+
+/// A greeting or thanks: a message that is exactly one of `says` (ignoring closing
+/// punctuation and case) gets `reply`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmallTalk {
+    pub says: Vec<String>,
+    pub reply: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -107,6 +119,13 @@ impl Deployment {
         Ok(d)
     }
 
+    /// The reply to a message that is only a greeting or thanks (“你好！”, not “你好，我想换身份证”).
+    pub fn small_talk(&self, msg: &str) -> Option<String> {
+        let m = msg.trim().trim_end_matches(['！', '!', '。', '.', '~', '～']).to_lowercase();
+        let talk = self.small_talk.iter().find(|t| t.says.iter().any(|s| s.to_lowercase() == m))?;
+        Some(talk.reply.replace("{city}", &self.city.name))
+    }
+
     /// The referral whose words the message uses, if any.
     pub fn topic_of(&self, msg: &str) -> Option<&Referral> {
         self.referrals.iter().find(|r| r.words.iter().any(|w| msg.contains(w.as_str())))
@@ -169,6 +188,14 @@ mod tests {
         assert!(d.out_of_scope_reply().contains("示例市"));
         assert_eq!(d.department_for("治安"), "示例市公安局");
         assert_eq!(d.department_for("不存在的领域"), "示例市政务服务和数据管理局");
+    }
+
+    #[test]
+    fn small_talk_is_a_whole_message() {
+        let d = Deployment::bundled();
+        assert!(d.small_talk("你好！").is_some_and(|r| r.contains("示例市政务服务智能客服")));
+        assert!(d.small_talk("Hello").is_some());
+        assert!(d.small_talk("你好，我想换身份证").is_none());
     }
 
     #[test]

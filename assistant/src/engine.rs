@@ -11,26 +11,23 @@
 
 use std::sync::Arc;
 
-use banshi_knowledge::chunk::{section_title, Chunk};
-use banshi_knowledge::{Guide, KnowledgeBase, SearchParams, SearchResult};
-use banshi_models::{ChatModel, ComputeHandle, GenEvent, GenParams, GenStats, Message, ModelError};
+use banshi_knowledge::{KnowledgeBase, SearchParams, SearchResult};
+use banshi_models::{ChatModel, ComputeHandle, GenParams};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
+pub(crate) use crate::answer::Ask;
 use crate::appeal::{Appeal, AppealModel, AppealType};
-use crate::apply::wants_to_apply;
-use crate::card::SourcesCard;
-use crate::citations::{cited_sources, complete_sentences, settle, verify, Settled};
 use crate::deployment::{Deployment, Elsewhere};
-use crate::extractive;
 use crate::forms::fill::FormProgress;
 use crate::forms::prefill::ELicenceStore;
 use crate::handoff::{Handoff, HandoffReason};
-use crate::intent::{self, Aspect};
+use crate::intent::Aspect;
 pub use crate::outcome::{AnswerEvent, Outcome, OutcomeKind};
-use crate::prompt::{self, answer_messages};
+use crate::prompt;
 use crate::records::Records;
-use crate::relevance::{answers_aspect, answers_the_point, look_up_only, matching_faq, says_nothing, unasked_logistics};
+use crate::relevance::look_up_only;
+use crate::turn::Turn;
 use crate::AssistantError;
 
 /// Retrieval confidence at or above which the top item is answered directly.
@@ -71,6 +68,13 @@ pub struct Clarifying {
     /// The question that was too vague.
     pub question: String,
     pub options: Vec<ItemRef>,
+    /// What it asked about (answered once an option is picked).
+    #[serde(default = "general")]
+    pub aspects: Vec<Aspect>,
+}
+
+fn general() -> Vec<Aspect> {
+    vec![Aspect::General]
 }
 
 /// Conversation memory the engine needs between turns.
@@ -104,6 +108,41 @@ pub struct DialogueState {
     #[serde(default)]
     pub submitted: Vec<String>,
 }
+
+/// What the assistant can do with a turn, in the order it is tried: the first that takes the
+/// turn answers it. `Search` always does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Handler {
+    /// The citizen asked for a person.
+    AskedHuman,
+    /// Progress of an application (by tracking number, or the citizen's own).
+    Progress,
+    /// A value for the form being filled (or leaving it).
+    Form,
+    /// An editor-approved answer to this very question.
+    Curated,
+    /// Start applying for the item under discussion (or pick a 一件事 bundle).
+    Apply,
+    /// The pick of a pending clarifying question.
+    Clarification,
+    /// A short question about the item under discussion.
+    FollowUp,
+    /// Retrieval, then an answer, a referral, a clarifying question or a handoff.
+    Search,
+}
+
+const HANDLERS: [Handler; 8] = [
+    Handler::AskedHuman,
+    Handler::Progress,
+    Handler::Form,
+    Handler::Curated,
+    Handler::Apply,
+    Handler::Clarification,
+    Handler::FollowUp,
+    Handler::Search,
+];
+
+type HandlerResult = Result<Option<Outcome>, AssistantError>;
 
 /// Messages kept in [`DialogueState::said`].
 const SAID_KEPT: usize = 12;
@@ -183,101 +222,114 @@ impl Assistant {
         if msg.is_empty() {
             return Err(AssistantError::EmptyMessage);
         }
-        if let Some(reply) = small_talk(msg) {
-            emit(events, AnswerEvent::Token { text: reply.into() }).await?;
-            return Ok(Outcome::plain(OutcomeKind::SmallTalk, reply.into()));
+        // A greeting needs neither the classifier nor a search.
+        if let Some(reply) = self.deployment.small_talk(msg) {
+            emit(events, AnswerEvent::Token { text: reply.clone() }).await?;
+            return Ok(Outcome::plain(OutcomeKind::SmallTalk, reply));
         }
         state.said.push(msg.chars().take(300).collect());
         let excess = state.said.len().saturating_sub(SAID_KEPT);
         state.said.drain(..excess);
         let appeal = crate::appeal::encoder::classify(&self.appeal, self.compute.as_ref(), msg).await;
-        let mut outcome = self.route(state, msg, &appeal, events).await?;
-        outcome.appeal = Some(appeal);
-        Ok(outcome)
+        // A pending clarifying question is answered by this message or not at all.
+        let clarifying = state.clarifying.take();
+        let turn = Turn::read(msg, appeal, clarifying.as_ref(), &self.deployment);
+        for handler in HANDLERS {
+            if let Some(mut outcome) = self.try_handler(handler, state, &turn, events).await? {
+                outcome.appeal = Some(turn.appeal);
+                return Ok(outcome);
+            }
+        }
+        unreachable!("the last handler, Search, always answers")
     }
 
-    /// Decide what a classified message gets: a person, an acknowledgement, or an answer.
-    async fn route(&self, state: &mut DialogueState, msg: &str, appeal: &Appeal, events: &Events) -> Result<Outcome, AssistantError> {
-        if appeal.asks_human {
-            return self.hand_off(state, HandoffReason::AskedHuman, msg, appeal, events).await;
+    /// Let `handler` take the turn; `None` passes it to the next one.
+    async fn try_handler(&self, handler: Handler, state: &mut DialogueState, turn: &Turn<'_>, events: &Events) -> HandlerResult {
+        match handler {
+            Handler::AskedHuman if turn.appeal.asks_human => self.hand_off(state, HandoffReason::AskedHuman, turn, events).await.map(Some),
+            Handler::Progress => match &turn.progress {
+                Some(ask) => self.progress(state, ask, events).await.map(Some),
+                None => Ok(None),
+            },
+            Handler::Form => self.continue_form(state, turn, events).await,
+            Handler::Curated => self.curated(state, turn, events).await,
+            Handler::Apply if turn.applies => match state.item.clone() {
+                Some(item) => self.start_form(state, &item, events).await.map(Some),
+                None => self.offer_bundles(events).await.map(Some),
+            },
+            Handler::Clarification => match &turn.picked {
+                Some(p) => {
+                    state.low_confidence = 0;
+                    // The question asked before the clarification is the one answered.
+                    let ask = Ask { question: format!("{}（{}）", p.question, p.item.name), aspects: &p.aspects };
+                    self.answer_item(state, &p.item.code, &ask, None, Some(1.0), events).await.map(Some)
+                }
+                None => Ok(None),
+            },
+            Handler::FollowUp => match state.item.clone().filter(|_| turn.follow_up) {
+                Some(item) => {
+                    let ask = Ask { question: format!("关于“{}”：{}", item.name, turn.text), aspects: &turn.aspects };
+                    self.answer_item(state, &item.code, &ask, None, None, events).await.map(Some)
+                }
+                None => Ok(None),
+            },
+            Handler::Search => self.search_and_answer(state, turn, events).await.map(Some),
+            Handler::AskedHuman | Handler::Apply => Ok(None),
         }
-        if let Some(o) = self.progress(state, msg, events).await? {
-            return Ok(o);
-        }
-        if let Some(o) = self.continue_form(state, msg, events).await? {
-            return Ok(o);
-        }
-        if let Some((c, score)) = self.kb.curated.find(msg) {
-            emit(events, AnswerEvent::Curated { id: c.id, question: c.question.clone(), source: c.source.clone() }).await?;
-            emit(events, AnswerEvent::Token { text: c.answer.clone() }).await?;
-            state.clarifying = None;
-            state.low_confidence = 0;
-            return Ok(Outcome { confidence: Some(score), ..Outcome::plain(OutcomeKind::Curated, c.answer) });
-        }
-        if wants_to_apply(msg) {
-            return match state.item.clone() {
-                Some(item) => self.start_form(state, &item, events).await,
-                None => self.offer_bundles(events).await,
-            };
-        }
-        if let Some(c) = state.clarifying.take() {
-            if let Some(item) = pick_option(msg, &c.options) {
-                state.low_confidence = 0;
-                let question = format!("{}（{}）", c.question, item.name);
-                return self.answer_item(state, &item.code, &question, None, Some(1.0), events).await;
-            }
-        }
-        if let Some(item) = state.item.clone() {
-            if intent::is_follow_up(msg) {
-                let question = format!("关于“{}”：{msg}", item.name);
-                return self.answer_item(state, &item.code, &question, None, None, events).await;
-            }
-        }
+    }
+
+    /// An editor-approved answer to this very question.
+    async fn curated(&self, state: &mut DialogueState, turn: &Turn<'_>, events: &Events) -> HandlerResult {
+        let Some((c, score)) = self.kb.curated.find(&turn.text) else { return Ok(None) };
+        emit(events, AnswerEvent::Curated { id: c.id, question: c.question.clone(), source: c.source.clone() }).await?;
+        emit(events, AnswerEvent::Token { text: c.answer.clone() }).await?;
+        state.low_confidence = 0;
+        Ok(Some(Outcome { confidence: Some(score), ..Outcome::plain(OutcomeKind::Curated, c.answer) }))
+    }
+
+    /// Search the knowledge base, then answer, hand off, acknowledge, refer or ask back.
+    async fn search_and_answer(&self, state: &mut DialogueState, turn: &Turn<'_>, events: &Events) -> Result<Outcome, AssistantError> {
         emit(events, AnswerEvent::Status { message: "正在检索办事指南…".into() }).await?;
-        let found = self.kb.search(msg, SearchParams::default()).await?;
+        let found = self.kb.search(&turn.text, SearchParams::default()).await?;
         let answerable = found.confidence >= ANSWER_THRESHOLD && !found.items.is_empty();
-        let p = self.policy;
+        let (p, appeal) = (self.policy, &turn.appeal);
         let decisive = appeal.confidence >= p.sure || (appeal.confidence >= p.likely && !answerable);
         match appeal.kind {
-            AppealType::ComplaintHelp if decisive => return self.hand_off(state, HandoffReason::Complaint, msg, appeal, events).await,
+            AppealType::ComplaintHelp if decisive => return self.hand_off(state, HandoffReason::Complaint, turn, events).await,
             AppealType::Suggestion if decisive => return self.acknowledge_suggestion(appeal, events).await,
-            AppealType::OutOfScope if decisive && !found.named => return self.out_of_scope(state, msg, events).await,
+            AppealType::OutOfScope if decisive && !found.named => return self.out_of_scope(state, turn, events).await,
             _ => {}
         }
         if appeal.angry >= p.angry {
-            return self.hand_off(state, HandoffReason::Angry, msg, appeal, events).await;
+            return self.hand_off(state, HandoffReason::Angry, turn, events).await;
         }
         // A matter no city department handles (a lawsuit, a train ticket) is sent where it is
         // handled, even when some item looks similar — unless the citizen named the item.
-        if let Some(topic) = self.deployment.topic_of(msg).filter(|_| !found.named) {
+        if let Some(topic) = turn.topic.filter(|_| !found.named) {
             return self.refer(state, Elsewhere::Topic(topic), events).await;
         }
+        let ask = Ask { question: turn.text.clone(), aspects: &turn.aspects };
         match found.items.first() {
             // A look-up service found for a question that asks to do something else.
-            Some(top) if answerable && look_up_only(&top.name, msg) => self.low_confidence(state, msg, &found, appeal, events).await,
+            Some(top) if answerable && look_up_only(&top.name, &turn.text) => self.low_confidence(state, turn, &found, events).await,
             Some(top) if answerable => {
                 let code = top.code.clone();
-                let o = self.answer_item(state, &code, msg, Some(&found), Some(found.confidence), events).await?;
+                let o = self.answer_item(state, &code, &ask, Some(&found), Some(found.confidence), events).await?;
                 if o.kind == OutcomeKind::Declined {
                     // The model read the item's sections and found no answer in them: that is
                     // as unsure as a low retrieval score, so ask back and then decline. What it
                     // streamed is taken back first.
                     if !o.text.trim().is_empty() {
-                        emit(
-                            events,
-                            AnswerEvent::Withdraw {
-                                reason: "模型未能在该事项的办事指南中找到答案，已撤回生成的内容".into()
-                            },
-                        )
-                        .await?;
+                        let reason = "模型未能在该事项的办事指南中找到答案，已撤回生成的内容".into();
+                        emit(events, AnswerEvent::Withdraw { reason }).await?;
                     }
                     state.item = None;
-                    return self.low_confidence(state, msg, &found, appeal, events).await;
+                    return self.low_confidence(state, turn, &found, events).await;
                 }
                 state.low_confidence = 0;
                 Ok(o)
             }
-            _ => self.low_confidence(state, msg, &found, appeal, events).await,
+            _ => self.low_confidence(state, turn, &found, events).await,
         }
     }
 
@@ -286,8 +338,7 @@ impl Assistant {
         &self,
         state: &mut DialogueState,
         reason: HandoffReason,
-        msg: &str,
-        appeal: &Appeal,
+        turn: &Turn<'_>,
         events: &Events,
     ) -> Result<Outcome, AssistantError> {
         state.clarifying = None;
@@ -296,15 +347,13 @@ impl Assistant {
         // department); the classifier's domain only when no item was discussed.
         let item = state.item.clone().or_else(|| state.last_item.clone());
         let item_department = match &item {
-            Some(i) => match self.kb.guide(&i.code).await? {
-                Some(g) => Some(g.department),
-                None => self.kb.bundle(&i.code).await?.map(|b| b.department),
-            },
+            Some(i) => self.kb.document(&i.code).await?.map(|d| d.department().to_string()),
             None => None,
         };
         let message = format!("已为您转接人工客服（{}）。请稍候，客服人员将在这里回复您。", reason.label());
         emit(events, AnswerEvent::Handoff { reason, message: message.clone() }).await?;
-        let handoff = Handoff { reason, question: msg.to_string(), appeal: Some(appeal.clone()), item: item.clone(), item_department };
+        let handoff =
+            Handoff { reason, question: turn.text.clone(), appeal: Some(turn.appeal.clone()), item: item.clone(), item_department };
         Ok(Outcome { item, handoff: Some(handoff), ..Outcome::plain(OutcomeKind::Handoff, message) })
     }
 
@@ -324,23 +373,22 @@ impl Assistant {
     async fn low_confidence(
         &self,
         state: &mut DialogueState,
-        msg: &str,
+        turn: &Turn<'_>,
         found: &SearchResult,
-        appeal: &Appeal,
         events: &Events,
     ) -> Result<Outcome, AssistantError> {
-        if let Some(to) = self.deployment.elsewhere(msg).filter(|_| !found.named) {
+        if let Some(to) = turn.elsewhere.clone().filter(|_| !found.named) {
             return self.refer(state, to, events).await;
         }
-        if state.low_confidence >= 1 && appeal.kind == AppealType::OutOfScope {
-            return self.out_of_scope(state, msg, events).await;
+        if state.low_confidence >= 1 && turn.appeal.kind == AppealType::OutOfScope {
+            return self.out_of_scope(state, turn, events).await;
         }
         // Asked the first time only (a reply to the clarifying question, “都不是”, is no
         // question of its own), and only when retrieval found nothing: a question about an
         // item the guides do not answer is still about that item.
         let found_nothing = found.confidence < ANSWER_THRESHOLD;
-        if state.low_confidence == 0 && found_nothing && self.outside_government(msg).await {
-            return self.out_of_scope(state, msg, events).await;
+        if state.low_confidence == 0 && found_nothing && self.outside_government(&turn.text).await {
+            return self.out_of_scope(state, turn, events).await;
         }
         state.low_confidence += 1;
         if state.low_confidence == 1 {
@@ -353,7 +401,7 @@ impl Assistant {
             };
             let names: Vec<String> = options.iter().map(|o| o.name.clone()).collect();
             emit(events, AnswerEvent::Clarify { question: question.clone(), options: names.clone() }).await?;
-            state.clarifying = Some(Clarifying { question: msg.to_string(), options });
+            state.clarifying = Some(Clarifying { question: turn.text.clone(), options, aspects: turn.aspects.clone() });
             let mut text = question;
             for (i, n) in names.iter().enumerate() {
                 text.push_str(&format!("\n{}. {n}", i + 1));
@@ -361,216 +409,9 @@ impl Assistant {
             return Ok(Outcome { confidence: Some(found.confidence), ..Outcome::plain(OutcomeKind::Clarified, text) });
         }
         emit(events, AnswerEvent::Decline { message: NOT_COVERED.into(), offer_human: true }).await?;
-        let mut o = self.hand_off(state, HandoffReason::LowConfidence, msg, appeal, events).await?;
+        let mut o = self.hand_off(state, HandoffReason::LowConfidence, turn, events).await?;
         o.text = format!("{NOT_COVERED}\n{}", o.text);
         o.confidence = Some(found.confidence);
         Ok(o)
-    }
-
-    /// Answer `question` about item `code`: card, then generated (verified) or extractive text.
-    async fn answer_item(
-        &self,
-        state: &mut DialogueState,
-        code: &str,
-        question: &str,
-        found: Option<&SearchResult>,
-        confidence: Option<f32>,
-        events: &Events,
-    ) -> Result<Outcome, AssistantError> {
-        if code.starts_with("BUNDLE-") {
-            return self.answer_bundle(state, code, confidence, events).await;
-        }
-        let guide = self.kb.guide(code).await?.ok_or_else(|| AssistantError::NotFound(code.to_string()))?;
-        let item = ItemRef { code: guide.code.clone(), name: guide.name.clone() };
-        state.item = Some(item.clone());
-        state.last_item = Some(item.clone());
-        emit(events, AnswerEvent::Sources { card: SourcesCard::from_guide(&guide) }).await?;
-        // An FAQ entry that asks this very question answers it, whatever its keywords suggest.
-        let faq = matching_faq(question, &guide.name, &guide.faq).and_then(|s| extractive::section_chunk(&guide, &s));
-        let aspect = if faq.is_some() { Aspect::General } else { intent::aspect(question) };
-        let mut retrieved: Vec<Chunk> = found
-            .and_then(|f| f.items.iter().find(|i| i.code == code))
-            .map(|i| i.chunks.iter().map(|h| h.chunk.clone()).collect())
-            .unwrap_or_default();
-        if let Some(f) = faq {
-            retrieved.retain(|c| c.section != f.section);
-            retrieved.insert(0, f);
-        }
-        let base = Outcome { confidence, item: Some(item), ..Outcome::plain(OutcomeKind::Extractive, String::new()) };
-
-        let stated = aspect == Aspect::General || extractive::aspect_answer(&guide, aspect, 1).is_some();
-        if !stated || !self.has_generator() {
-            return self.send_extractive(&guide, aspect, retrieved.first(), None, base, events).await;
-        }
-        let sources = prompt::item_context(&guide, aspect, &retrieved);
-        emit(events, AnswerEvent::Status { message: "正在生成回答…".into() }).await?;
-        let (text, stats) = match self.generate(answer_messages(question, &sources), events).await {
-            Ok(r) => r,
-            // Busy or failed model: the guide's own words still answer.
-            Err(AssistantError::Model(e)) => {
-                tracing::warn!("answering from the guide, the model did not: {e}");
-                let why = model_trouble(&e).to_string();
-                return self.send_extractive(&guide, aspect, retrieved.first(), Some(why), base, events).await;
-            }
-            Err(e) => return Err(e),
-        };
-        // The token budget ran out mid-sentence: only complete sentences can be checked and shown.
-        let streamed = text;
-        let text = if stats.stopped_by_eos { streamed.clone() } else { complete_sentences(&streamed).to_string() };
-        let verification = verify(&text, &sources);
-        let settled = settle(&text, &sources);
-        let base = Outcome { generation: Some(stats), ..base };
-        // Retrieval chose this item for the question, but the model found no answer in its
-        // sections (a named item too: “古生物为什么会消失” names an exhibition), or all it quoted only
-        // names things or says when / how much / where unasked, or the fallback for a general
-        // question would quote such a section or one that says nothing (“无受理条件”): as unsure
-        // as a low score, so the caller asks back.
-        let fallback_beside =
-            retrieved.first().is_some_and(|c| unasked_logistics([c.section.as_str()], question) || says_nothing(&c.text, &c.title));
-        let beside_the_point = !text.trim().is_empty()
-            && (text.contains(MODEL_DECLINE)
-                || !answers_the_point(&verification, &sources, question)
-                || (settled.is_none() && aspect == Aspect::General && fallback_beside));
-        if found.is_some() && beside_the_point {
-            return Ok(Outcome { kind: OutcomeKind::Declined, text, verification: Some(verification), ..base });
-        }
-        // The guide's own words replace an answer it does not back; the model's is kept for review.
-        let failed = || Outcome { verification: Some(verification.clone()), ..base.clone() };
-        if text.contains(MODEL_DECLINE) || text.trim().is_empty() {
-            let why = "模型未能依据资料作答".to_string();
-            return self.send_extractive(&guide, aspect, retrieved.first(), Some(why), failed(), events).await;
-        }
-        let Some(settled) = settled else {
-            let why = verification.sentences.iter().find_map(|s| s.reason.clone()).unwrap_or_else(|| "引用不存在".into());
-            let why = format!("生成的回答未通过核验（{why}）");
-            return self.send_extractive(&guide, aspect, retrieved.first(), Some(why), failed(), events).await;
-        };
-        if !answers_aspect(&settled.verification, &sources, aspect) {
-            let why = format!("生成的回答未依据所问的“{}”作答", section_title(aspect.section()));
-            return self.send_extractive(&guide, aspect, retrieved.first(), Some(why), failed(), events).await;
-        }
-        let Settled { text, verification, removed } = settled;
-        // 出处 lists what the shown answer cites, not every section the model was given.
-        let sources = cited_sources(&text, sources);
-        if text != streamed {
-            emit(
-                events,
-                AnswerEvent::Settled {
-                    text: text.clone(),
-                    removed: removed.clone(),
-                    sources: sources.clone(),
-                    verification: verification.clone(),
-                },
-            )
-            .await?;
-        } else {
-            emit(events, AnswerEvent::Citations { sources: sources.clone(), verification: verification.clone() }).await?;
-        }
-        Ok(Outcome { kind: OutcomeKind::Generated, text, sources, removed, verification: Some(verification), ..base })
-    }
-
-    /// Stream tokens from the model; returns the full text.
-    /// Fails with the model's error kind: busy, unavailable, or failed mid-answer.
-    async fn generate(&self, messages: Vec<Message>, events: &Events) -> Result<(String, GenStats), AssistantError> {
-        let chat = self.chat.as_ref().ok_or_else(|| ModelError::Unavailable("no chat model configured".into()))?;
-        let mut stream = chat.chat(messages, self.gen).await?;
-        let mut text = String::new();
-        while let Some(ev) = stream.next().await {
-            match ev {
-                GenEvent::Text(t) => {
-                    text.push_str(&t);
-                    // A closed client stream drops `rx` on return, which stops the model.
-                    emit(events, AnswerEvent::Token { text: t }).await?;
-                }
-                GenEvent::Done(stats) => return Ok((text, stats)),
-                GenEvent::Error(e) => return Err(AssistantError::Model(e)),
-            }
-        }
-        Err(AssistantError::Model(ModelError::Unavailable("the model stopped mid-answer".into())))
-    }
-
-    async fn send_extractive(
-        &self,
-        g: &Guide,
-        aspect: Aspect,
-        best: Option<&Chunk>,
-        replaced_because: Option<String>,
-        base: Outcome,
-        events: &Events,
-    ) -> Result<Outcome, AssistantError> {
-        let (text, sources) = extractive::answer(g, aspect, best);
-        let verification = verify(&text, &sources);
-        match &replaced_because {
-            Some(reason) => {
-                emit(events, AnswerEvent::Replace { text: text.clone(), reason: reason.clone(), sources: sources.clone() }).await?;
-            }
-            None => {
-                if !self.has_generator() {
-                    emit(events, AnswerEvent::Status { message: "未加载语言模型，以下为办事指南原文摘录".into() }).await?;
-                }
-                emit(events, AnswerEvent::Token { text: text.clone() }).await?;
-                emit(events, AnswerEvent::Citations { sources: sources.clone(), verification: verification.clone() }).await?;
-            }
-        }
-        let kept_verification = base.verification.clone().or(Some(verification));
-        Ok(Outcome { kind: OutcomeKind::Extractive, text, sources, replaced_because, verification: kept_verification, ..base })
-    }
-}
-
-/// Why the guide's words stand in for a model answer, in the citizen's words.
-fn model_trouble(e: &ModelError) -> &'static str {
-    match e {
-        ModelError::Busy => "语言模型繁忙",
-        ModelError::Unavailable(_) | ModelError::Missing(_) => "语言模型暂不可用",
-        _ => "语言模型生成出错",
-    }
-}
-
-/// Which clarification option a reply picks: its number, its name, or a distinctive part.
-fn pick_option<'a>(reply: &str, options: &'a [ItemRef]) -> Option<&'a ItemRef> {
-    let r = reply.trim().trim_end_matches(['。', '.', '！']);
-    let ordinal =
-        ["1", "2", "3"].iter().zip(["第一", "第二", "第三"]).position(|(d, w)| r == *d || r.starts_with(w) || r == format!("{d}."));
-    if let Some(i) = ordinal {
-        return options.get(i);
-    }
-    options.iter().find(|o| r.contains(&o.name) || (r.chars().count() >= 2 && o.name.contains(r)))
-}
-
-/// Greetings and thanks get a short reply without retrieval.
-fn small_talk(msg: &str) -> Option<&'static str> {
-    let m = msg.trim_end_matches(['！', '!', '。', '~', '～']);
-    match m {
-        "你好" | "您好" | "在吗" | "hi" | "hello" | "你好啊" => Some("您好！我是政务服务智能客服，请问您要办理或咨询什么事项？"),
-        "谢谢" | "谢谢你" | "好的谢谢" | "多谢" | "感谢" => Some("不客气！还有其他问题可以随时问我。"),
-        "再见" | "拜拜" => Some("再见，祝您办事顺利！"),
-        _ => None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn opts() -> Vec<ItemRef> {
-        ["居民身份证换领", "临时居民身份证申领", "居民身份证首次申领"]
-            .iter()
-            .map(|n| ItemRef { code: n.to_string(), name: n.to_string() })
-            .collect()
-    }
-
-    #[test]
-    fn clarification_replies_pick_an_option() {
-        let o = opts();
-        assert_eq!(pick_option("2", &o).unwrap().name, "临时居民身份证申领");
-        assert_eq!(pick_option("第三个", &o).unwrap().name, "居民身份证首次申领");
-        assert_eq!(pick_option("临时居民身份证", &o).unwrap().name, "临时居民身份证申领");
-        assert!(pick_option("我想办护照", &o).is_none());
-    }
-
-    #[test]
-    fn small_talk_is_recognised() {
-        assert!(small_talk("你好！").is_some());
-        assert!(small_talk("你好，我想换身份证").is_none());
     }
 }

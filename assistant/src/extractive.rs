@@ -5,6 +5,7 @@
 //! guide field, and a field the guide does not state is said to be unstated, never filled in.
 
 use banshi_knowledge::chunk::{chunk_body, chunk_guide, material_line, Chunk};
+use banshi_knowledge::section::Section;
 use banshi_knowledge::Guide;
 
 use crate::citations::Source;
@@ -12,11 +13,11 @@ use crate::intent::Aspect;
 
 /// A chunk as a numbered source.
 pub fn source(n: usize, c: &Chunk) -> Source {
-    Source { n, code: c.code.clone(), item: c.name.clone(), section: c.section.clone(), title: c.title.clone(), text: c.text.clone() }
+    Source { n, code: c.code.clone(), item: c.name.clone(), section: c.section, title: c.title.clone(), text: c.text.clone() }
 }
 
 /// The guide's chunk for `section`, if the guide states it.
-pub fn section_chunk(g: &Guide, section: &str) -> Option<Chunk> {
+pub fn section_chunk(g: &Guide, section: Section) -> Option<Chunk> {
     chunk_guide(g).into_iter().find(|c| c.section == section)
 }
 
@@ -125,9 +126,9 @@ pub fn answer(g: &Guide, aspect: Aspect, best_chunk: Option<&Chunk>) -> (String,
             return (unstated(g, aspect), Vec::new());
         }
     }
-    let chunk = best_chunk.cloned().or_else(|| section_chunk(g, "overview")).expect("every guide has an overview chunk");
+    let chunk = best_chunk.cloned().or_else(|| section_chunk(g, Section::Overview)).expect("every guide has an overview chunk");
     let body = chunk_body(&chunk.text).to_string();
-    let text = if chunk.section.starts_with("faq-") {
+    let text = if chunk.section.is_faq() {
         let answer = body.split_once("答：").map(|(_, a)| a.trim().to_string()).unwrap_or(body);
         format!("{answer}[1]")
     } else {
@@ -178,9 +179,9 @@ mod tests {
     #[test]
     fn general_questions_quote_the_best_chunk() {
         let g = guide();
-        let faq = chunk_guide(&g).into_iter().find(|c| c.section == "faq-2").unwrap();
+        let faq = chunk_guide(&g).into_iter().find(|c| c.section == Section::Faq(2)).unwrap();
         let (text, sources) = answer(&g, Aspect::General, Some(&faq));
         assert!(text.starts_with("可以。全国已实行居民身份证异地受理"), "{text}");
-        assert_eq!(sources[0].section, "faq-2");
+        assert_eq!(sources[0].section, Section::Faq(2));
     }
 }

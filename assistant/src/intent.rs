@@ -4,8 +4,10 @@
 //! Keyword rules, on purpose: the aspects are few and fixed by the guide schema, and a rule that
 //! misfires is easy to see and fix.
 
+use banshi_knowledge::section::Section;
+
 /// One aspect of an item guide, matching the chunk sections.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Aspect {
     Materials,
@@ -21,17 +23,17 @@ pub enum Aspect {
 }
 
 impl Aspect {
-    /// The chunk section that answers this aspect.
-    pub fn section(self) -> &'static str {
+    /// The guide section that answers this aspect.
+    pub fn section(self) -> Section {
         match self {
-            Aspect::Materials => "materials",
-            Aspect::TimeLimit => "time_limit",
-            Aspect::Fees => "fees",
-            Aspect::Place | Aspect::Phone | Aspect::Online => "place",
-            Aspect::Conditions => "conditions",
-            Aspect::Process => "process",
-            Aspect::LegalBasis => "legal_basis",
-            Aspect::General => "overview",
+            Aspect::Materials => Section::Materials,
+            Aspect::TimeLimit => Section::TimeLimit,
+            Aspect::Fees => Section::Fees,
+            Aspect::Place | Aspect::Phone | Aspect::Online => Section::Place,
+            Aspect::Conditions => Section::Conditions,
+            Aspect::Process => Section::Process,
+            Aspect::LegalBasis => Section::LegalBasis,
+            Aspect::General => Section::Overview,
         }
     }
 }
@@ -180,7 +182,7 @@ mod tests {
         assert_eq!(aspect("社保卡丢了怎么补"), Aspect::Process, "how to do it asks for the steps");
         assert_eq!(aspect("驾驶证到期了如何换"), Aspect::Process);
         assert_eq!(aspect("换驾驶证在哪里怎么换"), Aspect::Place, "a more specific aspect comes first");
-        assert_eq!(Aspect::Phone.section(), "place");
+        assert_eq!(Aspect::Phone.section(), Section::Place);
     }
 
     #[test]

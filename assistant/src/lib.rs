@@ -9,6 +9,7 @@
 //! - [`deployment`]: the city's facts (name, hotline, departments, referrals) as data; `scope`:
 //!   whether an unanswered question is a city matter at all, and the replies to those that are not.
 
+mod answer;
 pub mod appeal;
 pub mod apply;
 pub mod card;
@@ -28,6 +29,7 @@ pub mod records;
 mod relevance;
 mod scope;
 pub mod stored;
+pub mod turn;
 
 pub use engine::{AnswerEvent, Assistant, DialogueState, ItemRef, Outcome, OutcomeKind, Policy, ANSWER_THRESHOLD, MODEL_DECLINE};
 

@@ -7,6 +7,7 @@
 //! [`CONTEXT_BUDGET_CHARS`] is spent.
 
 use banshi_knowledge::chunk::Chunk;
+use banshi_knowledge::section::Section;
 use banshi_knowledge::Guide;
 use banshi_models::Message;
 
@@ -55,7 +56,7 @@ pub fn item_context(g: &Guide, aspect: Aspect, retrieved: &[Chunk]) -> Vec<Sourc
     if let Some(c) = extractive::section_chunk(g, aspect.section()) {
         chunks.push(c);
     }
-    for c in retrieved.iter().cloned().chain(extractive::section_chunk(g, "overview")) {
+    for c in retrieved.iter().cloned().chain(extractive::section_chunk(g, Section::Overview)) {
         if !chunks.iter().any(|k| k.section == c.section) {
             chunks.push(c);
         }
@@ -92,7 +93,7 @@ mod tests {
     use super::*;
 
     fn src(text: &str) -> Source {
-        Source { n: 0, code: "C".into(), item: "I".into(), section: "s".into(), title: "t".into(), text: text.into() }
+        Source { n: 0, code: "C".into(), item: "I".into(), section: Section::Overview, title: "t".into(), text: text.into() }
     }
 
     #[test]

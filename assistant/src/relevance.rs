@@ -7,9 +7,10 @@
 
 use banshi_knowledge::chunk::chunk_body;
 use banshi_knowledge::guide::Faq;
+use banshi_knowledge::section::Section;
 
 use crate::citations::{similarity, Source, Verification};
-use crate::intent::{self, Aspect};
+use crate::intent::Aspect;
 
 /// Wording (bigram Dice) a guide's FAQ question must share with the citizen's to be the same
 /// question asked in other words.
@@ -20,28 +21,24 @@ const FAQ_MATCH: f32 = 0.5;
 /// answer was written for this question, so it beats the section that the question's keywords
 /// point to: “备案一定要跑窗口吗” is answered by the FAQ (不用，线上可办), not by the office's
 /// address; “办理公积金贷款要交哪些费用” by the FAQ listing them, not by “不收费”.
-pub(crate) fn matching_faq(question: &str, name: &str, faq: &[Faq]) -> Option<String> {
+pub(crate) fn matching_faq(question: &str, name: &str, faq: &[Faq]) -> Option<Section> {
     faq.iter()
         .enumerate()
         .map(|(i, f)| (i, similarity(question, &f.q, name)))
         .filter(|(_, s)| *s >= FAQ_MATCH)
         .max_by(|a, b| a.1.total_cmp(&b.1))
-        .map(|(i, _)| format!("faq-{}", i + 1))
+        .map(|(i, _)| Section::Faq(i as u16 + 1))
 }
 
-/// Sections that say when, how much, where and under which law: they answer only a question
-/// about that.
-const LOGISTICS: &[&str] = &["time_limit", "fees", "place", "legal_basis"];
-
-/// Whether `sections` (those an answer rests on) are all logistics the question did not ask
-/// about. Such an answer means retrieval matched words of the question, not its point:
+/// Whether `sections` (those an answer rests on) are all logistics (when, how much, where,
+/// under which law) the question did not ask about. Such an answer means retrieval matched words of the question, not its point:
 /// “哪种洗碗机最省水” → an appliance institute's address and phone number. False when there are
 /// no sections.
-pub(crate) fn unasked_logistics<'a>(sections: impl IntoIterator<Item = &'a str>, question: &str) -> bool {
-    let asked: Vec<&str> = intent::aspects(question).iter().map(|a| a.section()).collect();
+pub(crate) fn unasked_logistics(sections: impl IntoIterator<Item = Section>, asked: &[Aspect]) -> bool {
+    let asked: Vec<Section> = asked.iter().map(|a| a.section()).collect();
     let mut any = false;
     for s in sections {
-        if !LOGISTICS.contains(&s) || asked.contains(&s) {
+        if !s.is_logistics() || asked.contains(&s) {
             return false;
         }
         any = true;
@@ -80,18 +77,18 @@ pub(crate) fn says_nothing(text: &str, title: &str) -> bool {
 /// Whether the supported sentences of an answer say something the question asked for: at least
 /// one says more than a name, and not all of those are unasked logistics. True when no sentence
 /// is supported (verification decides those).
-pub(crate) fn answers_the_point(v: &Verification, sources: &[Source], question: &str) -> bool {
+pub(crate) fn answers_the_point(v: &Verification, sources: &[Source], asked: &[Aspect]) -> bool {
     let supported: Vec<(&str, &Source)> =
         v.sentences.iter().filter_map(|s| Some((s.text.as_str(), sources.iter().find(|src| Some(src.n) == s.supported_by)?))).collect();
     if supported.is_empty() {
         return true;
     }
-    let saying: Vec<&str> = supported
+    let saying: Vec<Section> = supported
         .iter()
         .filter(|(text, src)| !only_names(text, src) && !leans_on_the_name(text, src))
-        .map(|(_, src)| src.section.as_str())
+        .map(|(_, src)| src.section)
         .collect();
-    !saying.is_empty() && !unasked_logistics(saying, question)
+    !saying.is_empty() && !unasked_logistics(saying, asked)
 }
 
 /// A sentence that only names the item or an organisation of its source (“广东省司法厅[1]。”).
@@ -127,6 +124,15 @@ pub(crate) fn answers_aspect(v: &Verification, sources: &[Source], aspect: Aspec
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::intent;
+
+    fn secs(keys: &[&str]) -> Vec<Section> {
+        keys.iter().map(|k| k.parse().unwrap()).collect()
+    }
+
+    fn asks(question: &str) -> Vec<Aspect> {
+        intent::aspects(question)
+    }
 
     #[test]
     fn a_look_up_service_does_not_do_other_acts() {
@@ -155,9 +161,9 @@ mod tests {
         let faq: Vec<Faq> =
             ["备案一定要跑窗口吗？", "临时外出就医备案有效期多久？"].iter().map(|q| Faq { q: q.to_string(), a: "…".into() }).collect();
         let m = |q: &str| matching_faq(q, "异地就医备案", &faq);
-        assert_eq!(m("备案一定要跑窗口吗？").as_deref(), Some("faq-1"));
-        assert_eq!(m("异地就医备案一定要去窗口吗").as_deref(), Some("faq-1"));
-        assert_eq!(m("临时外出就医的备案有效期是多久").as_deref(), Some("faq-2"));
+        assert_eq!(m("备案一定要跑窗口吗？").map(Section::key).as_deref(), Some("faq-1"));
+        assert_eq!(m("异地就医备案一定要去窗口吗").map(Section::key).as_deref(), Some("faq-1"));
+        assert_eq!(m("临时外出就医的备案有效期是多久").map(Section::key).as_deref(), Some("faq-2"));
         assert_eq!(m("备案需要什么材料"), None);
         assert_eq!(m("关于“异地就医备案”：那要多久？"), None, "a follow-up is not an FAQ question");
         // Sharing the item's name is not asking the same question.
@@ -171,7 +177,7 @@ mod tests {
             n,
             code: "C".into(),
             item: "I".into(),
-            section: section.into(),
+            section: section.parse().unwrap(),
             title: String::new(),
             text: String::new(),
         };
@@ -195,15 +201,15 @@ mod tests {
 
     #[test]
     fn unasked_logistics_are_not_an_answer() {
-        assert!(unasked_logistics(["place"], "哪种洗碗机最省水"));
-        assert!(unasked_logistics(["overview", "place"].into_iter().skip(1), "哪个理财产品收益最稳"));
-        assert!(unasked_logistics(["time_limit", "place"], "结婚以后户口一定要迁到一起吗"));
-        assert!(!unasked_logistics(["place"], "换身份证去哪里办"), "asked where");
-        assert!(!unasked_logistics(["time_limit", "place"], "办护照要多久"), "asked how long");
-        assert!(!unasked_logistics(["legal_basis"], "这个事项的办理依据是什么"), "asked the law");
-        assert!(!unasked_logistics(["place", "faq-2"], "暴雪突然袭击我们该如何应对"), "an FAQ answers");
-        assert!(!unasked_logistics(["overview"], "什么是居住证"), "the overview says what the item is");
-        assert!(!unasked_logistics([], "什么是居住证"), "nothing to judge");
+        assert!(unasked_logistics(secs(&["place"]), &asks("哪种洗碗机最省水")));
+        assert!(unasked_logistics(secs(&["overview", "place"]).into_iter().skip(1), &asks("哪个理财产品收益最稳")));
+        assert!(unasked_logistics(secs(&["time_limit", "place"]), &asks("结婚以后户口一定要迁到一起吗")));
+        assert!(!unasked_logistics(secs(&["place"]), &asks("换身份证去哪里办")), "asked where");
+        assert!(!unasked_logistics(secs(&["time_limit", "place"]), &asks("办护照要多久")), "asked how long");
+        assert!(!unasked_logistics(secs(&["legal_basis"]), &asks("这个事项的办理依据是什么")), "asked the law");
+        assert!(!unasked_logistics(secs(&["place", "faq-2"]), &asks("暴雪突然袭击我们该如何应对")), "an FAQ answers");
+        assert!(!unasked_logistics(secs(&["overview"]), &asks("什么是居住证")), "the overview says what the item is");
+        assert!(!unasked_logistics(secs(&[]), &asks("什么是居住证")), "nothing to judge");
     }
 
     #[test]
@@ -212,7 +218,7 @@ mod tests {
             n,
             code: "C".into(),
             item: "股票认购证抽签公证指引".into(),
-            section: section.into(),
+            section: section.parse().unwrap(),
             title: String::new(),
             text: text.into(),
         };
@@ -236,14 +242,18 @@ mod tests {
             passed: true,
         };
         let q = "哪个理财产品收益最稳";
-        assert!(!answers_the_point(&answer(&[("广东省司法厅。", 1)]), &sources, q), "an organisation's name");
-        assert!(!answers_the_point(&answer(&[("股票认购证抽签公证指引。", 1), ("办理窗口，地址：下塘西路5号。", 2)]), &sources, q));
-        assert!(answers_the_point(&answer(&[("办理窗口，地址：下塘西路5号。", 2)]), &sources, "抽签公证去哪里办"));
-        assert!(answers_the_point(&answer(&[("股票认购证抽签公证指引。", 1), ("带身份证到窗口申请。", 3)]), &sources, "抽签怎么公证"));
-        assert!(answers_the_point(&answer(&[]), &sources, q), "nothing supported: verification's call");
+        assert!(!answers_the_point(&answer(&[("广东省司法厅。", 1)]), &sources, &asks(q)), "an organisation's name");
+        assert!(!answers_the_point(&answer(&[("股票认购证抽签公证指引。", 1), ("办理窗口，地址：下塘西路5号。", 2)]), &sources, &asks(q)));
+        assert!(answers_the_point(&answer(&[("办理窗口，地址：下塘西路5号。", 2)]), &sources, &asks("抽签公证去哪里办")));
+        assert!(answers_the_point(
+            &answer(&[("股票认购证抽签公证指引。", 1), ("带身份证到窗口申请。", 3)]),
+            &sources,
+            &asks("抽签怎么公证")
+        ));
+        assert!(answers_the_point(&answer(&[]), &sources, &asks(q)), "nothing supported: verification's call");
         let leaning = answer(&[("股票翻倍的依据是《股票认购证抽签公证指引》。", 1)]);
-        assert!(!answers_the_point(&leaning, &sources, q), "backed only through the item's name");
+        assert!(!answers_the_point(&leaning, &sources, &asks(q)), "backed only through the item's name");
         let named = answer(&[("股票认购证抽签公证指引的实施主体是广东省司法厅。", 1)]);
-        assert!(answers_the_point(&named, &sources, "股票认购证抽签公证找哪个部门"), "the rest is in the source too");
+        assert!(answers_the_point(&named, &sources, &asks("股票认购证抽签公证找哪个部门")), "the rest is in the source too");
     }
 }

@@ -11,6 +11,7 @@ use banshi_models::{ChatModel, GenEvent, GenParams, Message};
 use crate::deployment::Elsewhere;
 use crate::engine::{emit, DialogueState, Events};
 use crate::outcome::{AnswerEvent, Outcome, OutcomeKind};
+use crate::turn::Turn;
 use crate::{Assistant, AssistantError};
 
 /// The question put to the model: two classes, answered with one letter (a yes/no question
@@ -66,8 +67,13 @@ pub(crate) async fn government_matter(chat: &dyn ChatModel, msg: &str) -> Option
 impl Assistant {
     /// A question outside government services: where to go instead when the deployment knows,
     /// else what this service answers.
-    pub(crate) async fn out_of_scope(&self, state: &mut DialogueState, msg: &str, events: &Events) -> Result<Outcome, AssistantError> {
-        if let Some(to) = self.deployment.elsewhere(msg) {
+    pub(crate) async fn out_of_scope(
+        &self,
+        state: &mut DialogueState,
+        turn: &Turn<'_>,
+        events: &Events,
+    ) -> Result<Outcome, AssistantError> {
+        if let Some(to) = turn.elsewhere.clone() {
             return self.refer(state, to, events).await;
         }
         state.clarifying = None;

@@ -154,7 +154,7 @@ pub async fn grounded(eval: &RetrievalEval, compute: &ComputeHandle, split: Spli
                 n: i + 1,
                 code: h.chunk.code.clone(),
                 item: h.chunk.name.clone(),
-                section: h.chunk.section.clone(),
+                section: h.chunk.section,
                 title: h.chunk.title.clone(),
                 text: h.chunk.text.clone(),
             })

@@ -96,7 +96,7 @@ impl RetrievalEval {
                 let chunk = Chunk {
                     code: code.clone(),
                     name: code.clone(),
-                    section: "answer".into(),
+                    section: banshi_knowledge::section::Section::Passage,
                     title: "答复".into(),
                     text: r.answer.clone(),
                 };
@@ -112,6 +112,10 @@ impl RetrievalEval {
         let embed_seconds = started.elapsed().as_secs_f64();
         let searcher = Searcher { index, sparse, names: Default::default(), vocab, embedder, calibration: Calibration::default() };
         Ok(RetrievalEval { rows, searcher, cached: Default::default(), embedded: stats.chunks_embedded, embed_seconds })
+    }
+
+    pub fn calibration(&self) -> Calibration {
+        self.searcher.calibration
     }
 
     pub fn set_calibration(&mut self, c: Calibration) {

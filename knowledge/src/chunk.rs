@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bundle::Bundle;
 use crate::guide::Guide;
+use crate::section::Section;
 
 /// A chunk's text without its “【item】title：” head: what the section itself says.
 pub fn chunk_body(text: &str) -> &str {
@@ -23,56 +24,40 @@ pub struct Chunk {
     pub code: String,
     /// Item name, for display.
     pub name: String,
-    /// Stable section key: `overview`, `materials`, `faq-2` ….
-    pub section: String,
+    /// Which section it is; stored and sent as its key (`overview`, `faq-2` …).
+    pub section: Section,
     /// Section title in Chinese: 申请材料, 常见问题 ….
     pub title: String,
     /// The text that is embedded, indexed and shown.
     pub text: String,
 }
 
-/// Section titles by key (FAQ keys are `faq-N`).
-pub fn section_title(section: &str) -> &'static str {
-    match section {
-        "overview" => "基本信息",
-        "conditions" => "受理条件",
-        "materials" => "申请材料",
-        "process" => "办理流程",
-        "time_limit" => "办理时限",
-        "fees" => "收费标准",
-        "place" => "办理地点和咨询方式",
-        "legal_basis" => "设定依据",
-        s if s.starts_with("faq-") => "常见问题",
-        _ => "其他",
-    }
-}
-
 /// All chunks of a guide, in reading order.
 pub fn chunk_guide(g: &Guide) -> Vec<Chunk> {
     let mut out = Vec::new();
-    let mut push = |section: String, body: String| {
+    let mut push = |section: Section, body: String| {
         if !body.trim().is_empty() {
-            let title = section_title(&section).to_string();
+            let title = section.title().to_string();
             out.push(Chunk {
                 code: g.code.clone(), name: g.name.clone(), text: format!("【{}】{title}：{body}", g.name), section, title
             });
         }
     };
-    push("overview".into(), overview(g));
-    push("conditions".into(), numbered(g.conditions.iter().cloned()));
-    push("materials".into(), numbered(g.materials.iter().map(material_line)));
+    push(Section::Overview, overview(g));
+    push(Section::Conditions, numbered(g.conditions.iter().cloned()));
+    push(Section::Materials, numbered(g.materials.iter().map(material_line)));
     push(
-        "process".into(),
+        Section::Process,
         numbered(
             g.process.iter().map(|s| if s.description.is_empty() { s.name.clone() } else { format!("{}：{}", s.name, s.description) }),
         ),
     );
-    push("time_limit".into(), time_limits(g));
-    push("fees".into(), g.fees_display().unwrap_or_default());
-    push("place".into(), place(g));
-    push("legal_basis".into(), g.legal_basis.join("；"));
+    push(Section::TimeLimit, time_limits(g));
+    push(Section::Fees, g.fees_display().unwrap_or_default());
+    push(Section::Place, place(g));
+    push(Section::LegalBasis, g.legal_basis.join("；"));
     for (i, f) in g.faq.iter().enumerate() {
-        push(format!("faq-{}", i + 1), format!("问：{} 答：{}", f.q, f.a));
+        push(Section::Faq(i as u16 + 1), format!("问：{} 答：{}", f.q, f.a));
     }
     out
 }
@@ -81,9 +66,9 @@ pub fn chunk_guide(g: &Guide) -> Vec<Chunk> {
 /// overview naming the items, the merged material list, and the scenario FAQ.
 pub fn chunk_bundle(b: &Bundle, guides: &[Guide]) -> Vec<Chunk> {
     let mut out = Vec::new();
-    let mut push = |section: String, body: String| {
+    let mut push = |section: Section, body: String| {
         if !body.trim().is_empty() {
-            let title = section_title(&section).to_string();
+            let title = section.title().to_string();
             out.push(Chunk {
                 code: b.code.clone(), name: b.name.clone(), text: format!("【{}】{title}：{body}", b.name), section, title
             });
@@ -97,14 +82,14 @@ pub fn chunk_bundle(b: &Bundle, guides: &[Guide]) -> Vec<Chunk> {
     overview.push(b.summary.clone());
     overview.push(format!("包含事项：{}", names.join("、")));
     overview.push(format!("牵头部门：{}", b.department));
-    push("overview".into(), overview.join("。") + "。");
+    push(Section::Overview, overview.join("。") + "。");
     let materials = b.material_list(guides);
     push(
-        "materials".into(),
+        Section::Materials,
         numbered(materials.iter().map(|m| format!("{}（{}）", m.name, if m.required { "必需" } else { "视情况提供" }))),
     );
     for (i, f) in b.faq.iter().enumerate() {
-        push(format!("faq-{}", i + 1), format!("问：{} 答：{}", f.q, f.a));
+        push(Section::Faq(i as u16 + 1), format!("问：{} 答：{}", f.q, f.a));
     }
     out
 }
@@ -209,7 +194,7 @@ mod tests {
     #[test]
     fn sections_carry_code_name_and_key() {
         let chunks = chunk_guide(&guide());
-        let keys: Vec<&str> = chunks.iter().map(|c| c.section.as_str()).collect();
+        let keys: Vec<String> = chunks.iter().map(|c| c.section.key()).collect();
         assert_eq!(
             keys,
             ["overview", "conditions", "materials", "process", "time_limit", "fees", "place", "legal_basis", "faq-1", "faq-2", "faq-3"]
@@ -228,7 +213,7 @@ mod tests {
         g.fees = None;
         g.legal_basis.clear();
         g.faq.clear();
-        let keys: Vec<String> = chunk_guide(&g).into_iter().map(|c| c.section).collect();
-        assert!(!keys.contains(&"fees".to_string()) && !keys.contains(&"legal_basis".to_string()));
+        let keys: Vec<Section> = chunk_guide(&g).into_iter().map(|c| c.section).collect();
+        assert!(!keys.contains(&Section::Fees) && !keys.contains(&Section::LegalBasis));
     }
 }

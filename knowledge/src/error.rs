@@ -34,6 +34,9 @@ pub enum KnowledgeError {
     InUse(PathBuf),
     #[error(transparent)]
     Model(#[from] banshi_models::ModelError),
+    /// A data file (e.g. a calibration) that does not parse.
+    #[error("{}: {detail}", path.display())]
+    BadFile { path: PathBuf, detail: String },
     #[error("stored guide {code} v{version} is not valid JSON: {detail}")]
     Corrupt { code: String, version: i64, detail: String },
 }

@@ -21,6 +21,7 @@ use qdrant_edge::{
 };
 
 use crate::chunk::Chunk;
+use crate::section::Section;
 use crate::sparse::SparseVec;
 use crate::KnowledgeError;
 
@@ -121,7 +122,7 @@ pub trait VectorIndex: Send + Sync {
     fn doc_states(&self) -> Result<HashMap<String, DocState>, KnowledgeError>;
     fn query(&self, q: &IndexQuery) -> Result<Vec<ChunkHit>, KnowledgeError>;
     /// The dense vectors stored for a document's chunks: section → (text, vector).
-    fn dense_vectors(&self, code: &str) -> Result<HashMap<String, (String, Vec<f32>)>, KnowledgeError>;
+    fn dense_vectors(&self, code: &str) -> Result<HashMap<Section, (String, Vec<f32>)>, KnowledgeError>;
     fn len(&self) -> Result<usize, KnowledgeError>;
     fn is_empty(&self) -> Result<bool, KnowledgeError> {
         Ok(self.len()? == 0)
@@ -250,9 +251,9 @@ impl EdgeIndex {
 }
 
 mod uuid_key {
-    pub type Key = (String, String);
+    pub type Key = (String, crate::section::Section);
     pub fn of(h: &super::ChunkHit) -> Key {
-        (h.chunk.code.clone(), h.chunk.section.clone())
+        (h.chunk.code.clone(), h.chunk.section)
     }
 }
 
@@ -261,7 +262,7 @@ fn index_err(e: impl std::fmt::Display) -> KnowledgeError {
 }
 
 /// Point id: stable per (code, section), so a re-index replaces rather than duplicates.
-pub fn point_id(code: &str, section: &str) -> Uuid {
+pub fn point_id(code: &str, section: Section) -> Uuid {
     Uuid::new_v5(&Uuid::NAMESPACE_OID, format!("banshi:{code}#{section}").as_bytes())
 }
 
@@ -300,7 +301,7 @@ impl VectorIndex for EdgeIndex {
             let mut payload = serde_json::to_value(&p.chunk).map_err(|e| KnowledgeError::Index(e.to_string()))?;
             payload["hash"] = p.doc_hash.clone().into();
             payload["dense"] = p.dense.is_some().into();
-            let id = PointId::Uuid(point_id(&p.chunk.code, &p.chunk.section));
+            let id = PointId::Uuid(point_id(&p.chunk.code, p.chunk.section));
             structs.push(PointStruct::new(id, Vectors::new_named(vectors), payload).into());
         }
         self.shard
@@ -381,7 +382,7 @@ impl VectorIndex for EdgeIndex {
         self.run(q, prefetches, query, q.limit)
     }
 
-    fn dense_vectors(&self, code: &str) -> Result<HashMap<String, (String, Vec<f32>)>, KnowledgeError> {
+    fn dense_vectors(&self, code: &str) -> Result<HashMap<Section, (String, Vec<f32>)>, KnowledgeError> {
         let (records, _) = self
             .shard
             .scroll(ScrollRequest {
@@ -398,7 +399,10 @@ impl VectorIndex for EdgeIndex {
             let (Some(payload), Some(qdrant_edge::VectorStructInternal::Named(mut named))) = (r.payload, r.vector) else { continue };
             let Some(VectorInternal::Dense(v)) = named.remove(DENSE) else { continue };
             let get = |k: &str| payload.0.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_string();
-            out.insert(get("section"), (get("text"), v));
+            // A point whose section key this build does not know is re-embedded, not reused.
+            if let Ok(section) = get("section").parse::<Section>() {
+                out.insert(section, (get("text"), v));
+            }
         }
         Ok(out)
     }

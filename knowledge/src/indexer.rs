@@ -43,7 +43,7 @@ pub fn doc_hash(chunks: &[Chunk]) -> String {
     let mut h = Sha256::new();
     h.update(crate::sparse::SPARSE_VERSION.to_le_bytes());
     for c in chunks {
-        h.update(c.section.as_bytes());
+        h.update(c.section.key().as_bytes());
         h.update([0]);
         h.update(c.text.as_bytes());
         h.update([0]);

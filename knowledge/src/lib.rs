@@ -21,6 +21,7 @@ pub mod indexer;
 pub mod names;
 pub mod private;
 pub mod search;
+pub mod section;
 pub mod segment;
 pub mod sparse;
 pub mod store;
@@ -77,6 +78,37 @@ pub struct BundleImport {
     pub index: SyncStats,
 }
 
+/// A live document of the knowledge base: an item guide or a 一件事 bundle.
+#[derive(Debug, Clone)]
+pub enum Document {
+    Guide(Box<Guide>),
+    Bundle(Box<Bundle>),
+}
+
+impl Document {
+    pub fn code(&self) -> &str {
+        match self {
+            Document::Guide(g) => &g.code,
+            Document::Bundle(b) => &b.code,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            Document::Guide(g) => &g.name,
+            Document::Bundle(b) => &b.name,
+        }
+    }
+
+    /// The department that handles it (a bundle's lead department).
+    pub fn department(&self) -> &str {
+        match self {
+            Document::Guide(g) => &g.department,
+            Document::Bundle(b) => &b.department,
+        }
+    }
+}
+
 /// Guides, bundles, their index and search, over one data dir (`banshi.db` + `index/`).
 pub struct KnowledgeBase {
     pub store: GuideStore,
@@ -118,6 +150,12 @@ impl KnowledgeBase {
             .expect("vocabulary task");
         let searcher = Searcher { index: index.clone(), sparse, names, vocab, embedder, calibration: Calibration::default() };
         Ok(KnowledgeBase { store, bundles, curated, index, indexer, searcher })
+    }
+
+    /// Use `calibration` for search confidence instead of the bundled coefficients.
+    pub fn with_calibration(mut self, calibration: Calibration) -> Self {
+        self.searcher.calibration = calibration;
+        self
     }
 
     /// Publish `guides` (each only if changed) and bring the index up to date for them.
@@ -224,6 +262,14 @@ impl KnowledgeBase {
     /// The words of `text` as retrieval sees them (jieba, stop words removed), for grouping.
     pub fn words(&self, text: &str) -> Vec<String> {
         self.searcher.sparse.tokens(text)
+    }
+
+    /// The live guide or bundle `code`.
+    pub async fn document(&self, code: &str) -> Result<Option<Document>, KnowledgeError> {
+        if let Some(g) = self.store.live(code).await? {
+            return Ok(Some(Document::Guide(Box::new(g))));
+        }
+        Ok(self.bundles.live(code).await?.map(|b| Document::Bundle(Box::new(b))))
     }
 
     /// The live bundle `code`.

@@ -42,22 +42,43 @@ impl Mode {
     }
 }
 
-/// Logistic coefficients: bias, cosine, coverage, margin.
+/// Logistic coefficients: bias, cosine, coverage, margin. Deployment data, fitted by
+/// `banshi eval retrieval --calibrate`; the bundled file is `knowledge/data/calibration.toml`.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Calibration {
+    /// Dense and sparse retrieval both ran.
     pub with_dense: [f32; 4],
+    /// Sparse only: the cosine weight is unused.
     pub sparse_only: [f32; 4],
 }
 
+const BUNDLED_CALIBRATION: &str = include_str!("../data/calibration.toml");
+
+impl Calibration {
+    /// The coefficients shipped with the bundled catalogue and embedder.
+    pub fn bundled() -> Self {
+        toml::from_str(BUNDLED_CALIBRATION).expect("knowledge/data/calibration.toml is valid (checked by a unit test)")
+    }
+
+    /// Read a calibration file. Fails with [`KnowledgeError::Io`] when it cannot be read and
+    /// [`KnowledgeError::BadFile`] when it is not a valid calibration.
+    pub fn from_file(path: &std::path::Path) -> Result<Self, KnowledgeError> {
+        let text = std::fs::read_to_string(path).map_err(|e| KnowledgeError::io(path, e))?;
+        toml::from_str(&text)
+            .map_err(|e| KnowledgeError::BadFile { path: path.to_path_buf(), detail: format!("not a calibration file: {e}") })
+    }
+
+    /// The file form, with a header saying how it was fitted.
+    pub fn to_toml(&self, header: &str) -> String {
+        let comment: String = header.lines().map(|l| format!("# {l}\n")).collect();
+        format!("{comment}\n{}", toml::to_string(self).expect("two float arrays serialise"))
+    }
+}
+
 impl Default for Calibration {
-    // -2.718 is a fitted intercept, not Euler's number.
-    #[allow(clippy::approx_constant)]
     fn default() -> Self {
-        // `banshi eval retrieval --calibrate` on the gov_qa dev split (1,665 questions) and the
-        // 60 questions of the then dev set of out-of-KB questions (now dev rows of
-        // `eval/data/out_of_kb.jsonl`) as negatives, fusion linear:0.7,
-        // IDF-weighted coverage: expected calibration error 0.040 (hybrid), 0.065 (sparse only).
-        Calibration { with_dense: [-2.718, 0.812, 2.155, 5.011], sparse_only: [-2.658, 0.0, 2.505, 4.951] }
+        Calibration::bundled()
     }
 }
 
@@ -230,7 +251,13 @@ mod tests {
 
     fn hit(code: &str, section: &str, score: f32) -> ChunkHit {
         ChunkHit {
-            chunk: Chunk { code: code.into(), name: code.into(), section: section.into(), title: String::new(), text: String::new() },
+            chunk: Chunk {
+                code: code.into(),
+                name: code.into(),
+                section: section.parse().unwrap(),
+                title: String::new(),
+                text: String::new(),
+            },
             score,
             cosine: None,
         }
@@ -238,7 +265,7 @@ mod tests {
 
     #[test]
     fn grouping_keeps_rank_order_by_best_chunk() {
-        let items = group(vec![hit("B", "fees", 0.9), hit("A", "overview", 0.8), hit("B", "faq-1", 0.7), hit("C", "x", 0.1)], 2);
+        let items = group(vec![hit("B", "fees", 0.9), hit("A", "overview", 0.8), hit("B", "faq-1", 0.7), hit("C", "process", 0.1)], 2);
         assert_eq!(items.iter().map(|i| i.code.as_str()).collect::<Vec<_>>(), ["B", "A"]);
         assert_eq!(items[0].chunks.len(), 2);
         assert_eq!(items[0].score, 0.9);
@@ -250,6 +277,19 @@ mod tests {
         assert_eq!(promote_named(&mut items, &["C".into(), "B".into()]), 2);
         assert_eq!(items.iter().map(|i| i.code.as_str()).collect::<Vec<_>>(), ["B", "C", "A"]);
         assert_eq!(promote_named(&mut items, &["Z".into()]), 0, "a named item that was not retrieved moves nothing");
+    }
+
+    #[test]
+    fn calibration_file_round_trips() {
+        let c = Calibration::bundled();
+        assert!(c.with_dense[2] > 0.0 && c.sparse_only[1] == 0.0);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("calibration.toml");
+        std::fs::write(&path, c.to_toml("fitted in a test\nsecond line")).unwrap();
+        assert_eq!(Calibration::from_file(&path).unwrap(), c);
+        std::fs::write(&path, "with_dense = [1.0, 2.0]\n").unwrap();
+        let e = Calibration::from_file(&path).unwrap_err().to_string();
+        assert!(e.contains("calibration.toml") && e.contains("not a calibration file"), "{e}");
     }
 
     #[test]

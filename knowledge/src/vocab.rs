@@ -74,7 +74,13 @@ mod tests {
     use super::*;
 
     fn chunk(code: &str, text: &str) -> Chunk {
-        Chunk { code: code.into(), name: code.into(), section: "overview".into(), title: "基本信息".into(), text: text.into() }
+        Chunk {
+            code: code.into(),
+            name: code.into(),
+            section: crate::section::Section::Overview,
+            title: "基本信息".into(),
+            text: text.into(),
+        }
     }
 
     #[test]

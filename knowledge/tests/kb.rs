@@ -95,7 +95,7 @@ async fn pruning_removes_documents_that_are_gone() {
 }
 
 fn chunk(code: &str, section: &str, text: &str) -> Chunk {
-    Chunk { code: code.into(), name: code.into(), section: section.into(), title: section.into(), text: text.into() }
+    Chunk { code: code.into(), name: code.into(), section: section.parse().unwrap(), title: section.into(), text: text.into() }
 }
 
 /// Dense ranks A > B > C, sparse ranks C > B > A: the weights decide who wins.

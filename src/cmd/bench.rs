@@ -168,6 +168,7 @@ impl GenReport {
 fn generate_blocking(gguf: &std::path::Path, tok: &std::path::Path, guides: &[banshi_knowledge::Guide]) -> anyhow::Result<GenReport> {
     use banshi_assistant::extractive::{section_chunk, source};
     use banshi_assistant::prompt::{answer_messages, system_turn};
+    use banshi_knowledge::section::Section;
     use banshi_models::port::{chatml_prefix, chatml_prompt};
     // The bench drives the generator directly, so it applies the template itself.
     let answer_prompt = |q: &str, s: &[banshi_assistant::citations::Source]| chatml_prompt(&answer_messages(q, s));
@@ -181,14 +182,15 @@ fn generate_blocking(gguf: &std::path::Path, tok: &std::path::Path, guides: &[ba
     let load_seconds = started.elapsed().as_secs_f64();
 
     let guide = guides.iter().find(|g| g.code == "SAMPLE-GA-001").or(guides.first()).ok_or_else(|| anyhow::anyhow!("no sample guide"))?;
-    let pick = |sections: &[&str]| -> Vec<banshi_assistant::citations::Source> {
-        sections.iter().filter_map(|s| section_chunk(guide, s)).enumerate().map(|(i, c)| source(i + 1, &c)).collect()
+    let pick = |sections: &[Section]| -> Vec<banshi_assistant::citations::Source> {
+        sections.iter().filter_map(|s| section_chunk(guide, *s)).enumerate().map(|(i, c)| source(i + 1, &c)).collect()
     };
-    let typical = answer_prompt("身份证过期了换证要多少钱？", &pick(&["fees", "overview"]));
+    let typical = answer_prompt("身份证过期了换证要多少钱？", &pick(&[Section::Fees, Section::Overview]));
     // A ~600-token RAG prompt (system prompt included): the guide's sections in this order, as
     // many as fit.
     let question = "换身份证需要带什么材料，要多久，在哪里办？";
-    let order = ["materials", "time_limit", "place", "conditions", "process", "faq-1", "faq-2", "faq-3", "fees", "overview"];
+    use Section::*;
+    let order = [Materials, TimeLimit, Place, Conditions, Process, Faq(1), Faq(2), Faq(3), Fees, Overview];
     let mut long = answer_prompt(question, &pick(&order[..1]));
     for n in 2..=order.len() {
         let candidate = answer_prompt(question, &pick(&order[..n]));

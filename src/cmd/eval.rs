@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::bail;
+use anyhow::{bail, Context};
 use banshi_eval::retrieval::{score, RetrievalEval, RetrievalReport};
 use banshi_eval::{calibrate, write_report, Split};
 use banshi_knowledge::index::Fusion;
@@ -125,6 +125,10 @@ pub struct RetrievalArgs {
     /// Fit the confidence calibration on the dev split and print the coefficients.
     #[arg(long, env = "BANSHI_EVAL_CALIBRATE")]
     calibrate: bool,
+    /// With --calibrate: also write the fitted coefficients to this file (the form `--calibration`
+    /// reads, e.g. knowledge/data/calibration.toml for the bundled default).
+    #[arg(long, env = "BANSHI_EVAL_WRITE_CALIBRATION", requires = "calibrate")]
+    write_calibration: Option<PathBuf>,
     /// With --calibrate: questions the corpus does not answer (`{"question", "split"}` per line;
     /// only the dev split is read), fitted as negatives so that a confident wrong item is
     /// learnt too.
@@ -199,6 +203,7 @@ async fn retrieval(common: &Common, args: RetrievalArgs) -> anyhow::Result<()> {
     let compute = super::start_compute(common, super::Need::Embedder)?;
     let dense = compute.embed_dim().is_some();
     let mut eval = RetrievalEval::prepare(&args.dataset, &common.data_dir.join("eval/gov_qa"), Some(compute)).await?;
+    eval.set_calibration(common.calibration()?);
     if let Some(n) = args.failures {
         eval.embed_questions(Split::Dev).await?;
         let (outcomes, _) = eval.run_mode(Split::Dev, Mode::Hybrid, args.fusion).await?;
@@ -220,7 +225,13 @@ async fn retrieval(common: &Common, args: RetrievalArgs) -> anyhow::Result<()> {
     }
     if args.calibrate {
         let negatives = read_questions(&args.negatives)?;
-        return calibrate_on_dev(&eval, &negatives, args.fusion, dense).await;
+        let fitted = calibrate_on_dev(&eval, &negatives, args.fusion, dense).await?;
+        if let Some(path) = &args.write_calibration {
+            std::fs::write(path, fitted.to_toml(&fitted_how(&args, negatives.len())))
+                .with_context(|| format!("writing {}", path.display()))?;
+            println!("wrote {}", path.display());
+        }
+        return Ok(());
     }
     let modes: &[Mode] = if dense { &[Mode::Sparse, Mode::Dense, Mode::Hybrid] } else { &[Mode::Sparse] };
     let mut reports = Vec::new();
@@ -268,8 +279,10 @@ async fn tune(eval: &RetrievalEval) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn calibrate_on_dev(eval: &RetrievalEval, negatives: &[String], fusion: Fusion, dense: bool) -> anyhow::Result<()> {
-    let mut c = Calibration::default();
+/// Fit the coefficients on the dev split (positives) and `negatives`, printing the fit. Without
+/// `dense` only the sparse-only coefficients are fitted; the others stay as they were.
+async fn calibrate_on_dev(eval: &RetrievalEval, negatives: &[String], fusion: Fusion, dense: bool) -> anyhow::Result<Calibration> {
+    let mut c = eval.calibration();
     for (mode, use_cosine) in [(Mode::Hybrid, true), (Mode::Sparse, false)] {
         if mode == Mode::Hybrid && !dense {
             continue;
@@ -299,8 +312,21 @@ async fn calibrate_on_dev(eval: &RetrievalEval, negatives: &[String], fusion: Fu
             c.sparse_only = w;
         }
     }
-    println!("Calibration {{ with_dense: {:?}, sparse_only: {:?} }}", c.with_dense, c.sparse_only);
-    Ok(())
+    println!("with_dense = {:?}\nsparse_only = {:?}", c.with_dense, c.sparse_only);
+    Ok(c)
+}
+
+/// The header of a written calibration file: what it was fitted on, and the command.
+fn fitted_how(args: &RetrievalArgs, negatives: usize) -> String {
+    format!(
+        "Retrieval confidence: logistic coefficients [bias, cosine, coverage, margin].\n\
+         Fitted by `banshi eval retrieval --calibrate --fusion {} --dataset {} --negatives {}`\n\
+         on the dev split only ({negatives} negatives); written {}.",
+        args.fusion,
+        args.dataset.display(),
+        args.negatives.display(),
+        chrono::Utc::now().format("%Y-%m-%d")
+    )
 }
 
 /// The dev-split questions of `{"question", "split"}` lines (test rows are never fitted on).

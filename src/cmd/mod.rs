@@ -110,7 +110,8 @@ pub async fn open_kb(common: &Common, compute: Option<ComputeHandle>) -> anyhow:
     std::fs::create_dir_all(&common.data_dir).with_context(|| format!("creating {}", common.data_dir.display()))?;
     let pool = banshi_knowledge::store::open_sqlite(&common.data_dir.join("banshi.db")).await?;
     let embedder = compute.map(|c| std::sync::Arc::new(c) as std::sync::Arc<dyn banshi_models::Embed>);
-    Ok(banshi_knowledge::KnowledgeBase::open(&common.data_dir, pool, embedder).await?)
+    let calibration = common.calibration()?;
+    Ok(banshi_knowledge::KnowledgeBase::open(&common.data_dir, pool, embedder).await?.with_calibration(calibration))
 }
 
 /// A sign-in name: 2–32 letters, digits, `.`, `_` or `-`.
