@@ -48,7 +48,7 @@ impl Assistant {
         emit(events, AnswerEvent::Sources { card: SourcesCard::from_guide(&guide) }).await?;
         // An FAQ entry that asks this very question answers it, whatever its keywords suggest.
         let faq = matching_faq(question, &guide.name, &guide.faq).and_then(|s| extractive::section_chunk(&guide, s));
-        let aspect = if faq.is_some() { Aspect::General } else { ask.aspects[0] };
+        let aspect = if faq.is_some() { Aspect::General } else { ask.aspects.first().copied().unwrap_or(Aspect::General) };
         let mut retrieved: Vec<Chunk> = found
             .and_then(|f| f.items.iter().find(|i| i.code == code))
             .map(|i| i.chunks.iter().map(|h| h.chunk.clone()).collect())

@@ -37,8 +37,9 @@ pub struct Deployment {
     /// Matters handled outside the city's departments, checked in file order.
     #[serde(default, rename = "referral")]
     pub referrals: Vec<Referral>,
-    /// Greetings and thanks answered without retrieval.
-    #[serde(default, rename = "small_talk")]
+    /// Greetings and thanks answered without retrieval. Required (`small_talk = []` for none),
+    /// so that a file written before small talk was data is refused, not silently mute.
+    #[serde(rename = "small_talk")]
     pub small_talk: Vec<SmallTalk>,
 }
 
@@ -227,6 +228,10 @@ mod tests {
         assert!(err.starts_with("x.toml: "), "{err}");
         let no_default = BUNDLED.replace("default = ", "\"其他\" = ");
         assert!(Deployment::parse(&no_default, "x.toml").unwrap_err().to_string().contains("`default`"));
+        let start = BUNDLED.find("[[small_talk]]").expect("bundled small talk");
+        let end = BUNDLED[start..].find("\n[replies]").map_or(BUNDLED.len(), |e| start + e);
+        let mute = format!("{}{}", &BUNDLED[..start], &BUNDLED[end..]);
+        assert!(Deployment::parse(&mute, "x.toml").unwrap_err().to_string().contains("small_talk"));
         let mut text = BUNDLED.to_string();
         text.push_str("\n[[referral]]\ntopic = \"短\"\nwords = [\"税\"]\nreply = \"…\"\n");
         assert!(Deployment::parse(&text, "x.toml").unwrap_err().to_string().contains("at least 2 characters"));

@@ -95,7 +95,7 @@ impl<'d> Turn<'d> {
 
     /// The main aspect asked.
     pub fn aspect(&self) -> Aspect {
-        self.aspects[0]
+        self.aspects.first().copied().unwrap_or(Aspect::General)
     }
 }
 
