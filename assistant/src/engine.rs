@@ -231,9 +231,7 @@ impl Assistant {
         let excess = state.said.len().saturating_sub(SAID_KEPT);
         state.said.drain(..excess);
         let appeal = crate::appeal::encoder::classify(&self.appeal, self.compute.as_ref(), msg).await;
-        // A pending clarifying question is answered by this message or not at all.
-        let clarifying = state.clarifying.take();
-        let turn = Turn::read(msg, appeal, clarifying.as_ref(), &self.deployment);
+        let turn = Turn::read(msg, appeal, state.clarifying.as_ref(), &self.deployment);
         for handler in HANDLERS {
             if let Some(mut outcome) = self.try_handler(handler, state, &turn, events).await? {
                 outcome.appeal = Some(turn.appeal);
@@ -257,15 +255,16 @@ impl Assistant {
                 Some(item) => self.start_form(state, &item, events).await.map(Some),
                 None => self.offer_bundles(events).await.map(Some),
             },
-            Handler::Clarification => match &turn.picked {
-                Some(p) => {
-                    state.low_confidence = 0;
-                    // The question asked before the clarification is the one answered.
-                    let ask = Ask { question: format!("{}（{}）", p.question, p.item.name), aspects: &p.aspects };
-                    self.answer_item(state, &p.item.code, &ask, None, Some(1.0), events).await.map(Some)
-                }
-                None => Ok(None),
-            },
+            // A pending clarifying question survives a progress, form or apply turn; from here on
+            // it is answered by this message or not at all.
+            Handler::Clarification => {
+                state.clarifying = None;
+                let Some(p) = &turn.picked else { return Ok(None) };
+                state.low_confidence = 0;
+                // The question asked before the clarification is the one answered.
+                let ask = Ask { question: format!("{}（{}）", p.question, p.item.name), aspects: &p.aspects };
+                self.answer_item(state, &p.item.code, &ask, None, Some(1.0), events).await.map(Some)
+            }
             Handler::FollowUp => match state.item.clone().filter(|_| turn.follow_up) {
                 Some(item) => {
                     let ask = Ask { question: format!("关于“{}”：{}", item.name, turn.text), aspects: &turn.aspects };
@@ -283,6 +282,7 @@ impl Assistant {
         let Some((c, score)) = self.kb.curated.find(&turn.text) else { return Ok(None) };
         emit(events, AnswerEvent::Curated { id: c.id, question: c.question.clone(), source: c.source.clone() }).await?;
         emit(events, AnswerEvent::Token { text: c.answer.clone() }).await?;
+        state.clarifying = None;
         state.low_confidence = 0;
         Ok(Some(Outcome { confidence: Some(score), ..Outcome::plain(OutcomeKind::Curated, c.answer) }))
     }
