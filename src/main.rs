@@ -1,6 +1,6 @@
 //! `banshi`: the government-service assistant's one binary.
 //!
-//! Subcommands: `models` (fetch and check weights), `ingest` (import guides), `serve`, `ask`, `search`,
+//! Subcommands: `models` (fetch and check weights), `ingest` (import guides), `serve`, `serve-models`, `ask`, `search`,
 //! `eval`, `bench`. Every flag can also be set through the environment variable shown in `--help`.
 
 mod cmd;
@@ -42,6 +42,8 @@ pub struct Common {
     /// for the bundled embedder and catalogue).
     #[arg(long, env = "BANSHI_CALIBRATION", global = true)]
     pub calibration: Option<PathBuf>,
+    #[command(flatten)]
+    pub remote: cmd::model_set::RemoteArgs,
 }
 
 impl Common {
@@ -75,6 +77,9 @@ enum Command {
     },
     /// Serve the HTTP API and the citizen chat page.
     Serve(Box<cmd::serve::ServeArgs>),
+    /// Serve this machine's models on the OpenAI-compatible API, for web replicas on other
+    /// machines (`banshi serve --llm-url … --embedder-url …`).
+    ServeModels(cmd::model_node::ModelNodeArgs),
     /// Import item guides into the knowledge base and index them.
     Ingest(cmd::knowledge::IngestArgs),
     /// Ask the assistant (streams the answer; interactive conversation when no question is given).
@@ -139,6 +144,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Models { action } => cmd::models::run(&cli.common, action).await,
         Command::Serve(args) => cmd::serve::run(&cli.common, *args).await,
+        Command::ServeModels(args) => cmd::model_node::run(&cli.common, args).await,
         Command::Ingest(args) => cmd::knowledge::ingest(&cli.common, args).await,
         Command::Ask(args) => cmd::ask::run(&cli.common, args).await,
         Command::Search(args) => cmd::knowledge::search(&cli.common, args).await,

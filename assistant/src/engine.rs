@@ -185,6 +185,13 @@ impl Assistant {
         }
     }
 
+    /// Write answers with `chat` (a model server, say) instead of the in-process generator;
+    /// `None`: extractive answers only.
+    pub fn with_chat(mut self, chat: Option<Arc<dyn ChatModel>>) -> Self {
+        self.chat = chat;
+        self
+    }
+
     /// Use a city's own deployment file (default: the bundled sample city).
     pub fn with_deployment(mut self, deployment: Deployment) -> Self {
         self.deployment = Arc::new(deployment);

@@ -24,13 +24,18 @@ use crate::ModelError;
 pub enum TextKind {
     Query,
     Passage,
+    /// The text carries its own e5 prefix (`query: `/`passage: `), as texts sent to a model
+    /// server over the OpenAI-compatible API do.
+    Raw,
 }
 
 impl TextKind {
-    fn prefix(self) -> &'static str {
+    /// What the e5 model expects before a text of this kind.
+    pub fn prefix(self) -> &'static str {
         match self {
             TextKind::Query => "query: ",
             TextKind::Passage => "passage: ",
+            TextKind::Raw => "",
         }
     }
 }

@@ -59,14 +59,15 @@ pub struct GenStats {
     pub stopped_by_eos: bool,
 }
 
-/// A chat message for the ChatML template.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A chat message for the ChatML template (and, as JSON, for the OpenAI-compatible API).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Message {
     pub role: Role,
     pub content: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Role {
     System,
     User,

@@ -5,7 +5,8 @@
 //! - [`ocr`]: PP-OCRv4 text detection + recognition (ONNX through tract).
 //! - [`files`]: the weight files' names in the models dir (`banshi-fetch` installs them).
 //! - [`port`]: what callers need from a model ([`ChatModel`], [`Embed`]), implemented by the
-//!   in-process [`ComputeHandle`] and open to a remote client.
+//!   in-process [`ComputeHandle`] and by [`remote`] clients of model servers speaking the
+//!   OpenAI-compatible API ([`openai`]).
 //!
 //! Everything here is blocking CPU work; callers run it on one compute thread.
 
@@ -19,9 +20,11 @@ mod error;
 pub mod files;
 pub mod generator;
 pub mod ocr;
+pub mod openai;
 pub mod port;
 pub mod qlinear;
 pub mod qwen2;
+pub mod remote;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 

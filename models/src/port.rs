@@ -68,6 +68,12 @@ pub trait ChatModel: Send + Sync {
     /// answer does not pay for them. Best effort and in the background: never fails, and does
     /// nothing where there is nothing to prepare.
     fn warm(&self, messages: &[Message]);
+
+    /// Why the model is not being asked right now (a model server that keeps failing), for
+    /// readiness reports; `None` when it is asked as usual.
+    fn failing(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Turns texts into vectors for retrieval.

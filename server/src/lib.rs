@@ -7,6 +7,7 @@
 //! - [`store`]: sessions, messages, tickets, ratings, staff, citizens, e-licences and
 //!   applications behind the `Store` trait (SQLite
 //!   by default).
+//! - [`model_node`]: the local models on the OpenAI-compatible API (`banshi serve-models`).
 //! - [`routes`]: handlers; [`error`]: the one error → status mapping; [`admission`]: bounded
 //!   answers in flight; [`limits`]: rate limits and quotas by address and session; [`auth`]:
 //!   tokens, passwords, roles, log-in backoff; [`handoff`]: tickets and the queue;
@@ -23,6 +24,7 @@ pub mod limits;
 pub mod live;
 pub mod mask;
 pub mod metrics;
+pub mod model_node;
 pub mod openapi;
 pub mod records;
 pub mod routes;

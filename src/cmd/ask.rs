@@ -17,12 +17,12 @@ pub struct AskArgs {
 }
 
 pub async fn run(common: &Common, args: AskArgs) -> anyhow::Result<()> {
-    let compute = super::start_compute(common, super::Need::EmbedderAndGenerator)?;
-    let kb = Arc::new(super::open_kb(common, Some(compute.clone())).await?);
+    let models = super::model_set::start(common, super::Need::EmbedderAndGenerator).await?;
+    let kb = Arc::new(super::open_kb_with(common, models.embed.clone()).await?);
     if kb.store.count_live().await? == 0 {
         bail!("the knowledge base in {} is empty: run `banshi ingest` first", common.data_dir.display());
     }
-    let assistant = Assistant::new(kb, Some(compute)).with_deployment(common.deployment()?);
+    let assistant = Assistant::new(kb, Some(models.compute)).with_chat(models.chat).with_deployment(common.deployment()?);
     let mut state = DialogueState::default();
     if let Some(q) = args.question {
         // One question: its search goes first (the sources card in well under a second), its

@@ -79,8 +79,8 @@ pub async fn ingest(common: &Common, args: IngestArgs) -> anyhow::Result<()> {
         }
         guides
     };
-    let compute = super::start_compute(common, super::Need::Embedder)?;
-    let kb = super::open_kb(common, Some(compute)).await?;
+    let models = super::model_set::start(common, super::Need::Embedder).await?;
+    let kb = super::open_kb_with(common, models.embed).await?;
     let started = std::time::Instant::now();
     let stats = kb.import(&guides, "import", &|done, total| banshi_eval::progress("indexing guides", done, total)).await?;
     println!(
@@ -104,8 +104,8 @@ pub async fn ingest(common: &Common, args: IngestArgs) -> anyhow::Result<()> {
 }
 
 pub async fn search(common: &Common, args: SearchArgs) -> anyhow::Result<()> {
-    let compute = super::start_compute(common, super::Need::Embedder)?;
-    let kb = super::open_kb(common, Some(compute)).await?;
+    let models = super::model_set::start(common, super::Need::Embedder).await?;
+    let kb = super::open_kb_with(common, models.embed).await?;
     if kb.store.count_live().await? == 0 {
         bail!("the knowledge base in {} is empty: run `banshi ingest` first", common.data_dir.display());
     }

@@ -6,6 +6,8 @@ pub mod citizens;
 pub mod eval;
 pub mod knowledge;
 pub mod load;
+pub mod model_node;
+pub mod model_set;
 pub mod models;
 pub mod serve;
 pub mod train;
@@ -32,13 +34,41 @@ pub enum Need {
 /// Load what models exist and start the compute thread. Missing models are not an error: the
 /// service degrades (sparse retrieval, extractive answers) and says so.
 pub fn start_compute(common: &Common, need: Need) -> anyhow::Result<ComputeHandle> {
+    start_local(common, need, Local::ALL, COMPUTE_QUEUE)
+}
+
+/// Jobs that may wait for the compute thread.
+pub const COMPUTE_QUEUE: usize = 64;
+
+/// As [`start_compute`], with `queue` jobs waiting at most.
+pub fn start_compute_queued(common: &Common, need: Need, queue: usize) -> anyhow::Result<ComputeHandle> {
+    start_local(common, need, Local::ALL, queue)
+}
+
+/// Which of the models a command needs are loaded here (the others are served elsewhere).
+#[derive(Debug, Clone, Copy)]
+pub struct Local {
+    pub embedder: bool,
+    pub generator: bool,
+}
+
+impl Local {
+    pub const ALL: Local = Local { embedder: true, generator: true };
+}
+
+/// As [`start_compute`], loading only the models `local` keeps in this process.
+pub fn start_local(common: &Common, need: Need, local: Local, queue: usize) -> anyhow::Result<ComputeHandle> {
     let dir = common.models_dir();
+    let embedder = |dir: &Path| if local.embedder { load_embedder(dir) } else { Ok(None) };
     let (embedder, generator, ocr) = if common.no_models {
         (None, None, None)
     } else {
         match need {
-            Need::EmbedderAndGenerator => (load_embedder(&dir)?, load_generator(&dir)?, load_ocr(&dir)),
-            Need::Embedder => (load_embedder(&dir)?, None, None),
+            Need::EmbedderAndGenerator => {
+                let generator = if local.generator { load_generator(&dir)? } else { None };
+                (embedder(&dir)?, generator, load_ocr(&dir))
+            }
+            Need::Embedder => (embedder(&dir)?, None, None),
             Need::Ocr => (None, None, load_ocr(&dir)),
         }
     };
@@ -46,7 +76,7 @@ pub fn start_compute(common: &Common, need: Need) -> anyhow::Result<ComputeHandl
         (Some(e), Need::EmbedderAndGenerator) => load_appeal_encoder(&common.data_dir, e)?,
         _ => None,
     };
-    Ok(ComputeHandle::spawn(Models { embedder, generator, ocr, classifier }, 64))
+    Ok(ComputeHandle::spawn(Models { embedder, generator, ocr, classifier }, queue.max(1)))
 }
 
 /// The fine-tuned appeal classifier `banshi train appeal` wrote to the data dir, if any.
@@ -107,9 +137,16 @@ fn load_embedder(dir: &Path) -> anyhow::Result<Option<Embedder>> {
 
 /// Open the knowledge base in the data dir.
 pub async fn open_kb(common: &Common, compute: Option<ComputeHandle>) -> anyhow::Result<banshi_knowledge::KnowledgeBase> {
+    open_kb_with(common, compute.map(|c| std::sync::Arc::new(c) as std::sync::Arc<dyn banshi_models::Embed>)).await
+}
+
+/// Open the knowledge base in the data dir, embedding with `embedder` (local or a server).
+pub async fn open_kb_with(
+    common: &Common,
+    embedder: Option<std::sync::Arc<dyn banshi_models::Embed>>,
+) -> anyhow::Result<banshi_knowledge::KnowledgeBase> {
     std::fs::create_dir_all(&common.data_dir).with_context(|| format!("creating {}", common.data_dir.display()))?;
     let pool = banshi_knowledge::store::open_sqlite(&common.data_dir.join("banshi.db")).await?;
-    let embedder = compute.map(|c| std::sync::Arc::new(c) as std::sync::Arc<dyn banshi_models::Embed>);
     let calibration = common.calibration()?;
     Ok(banshi_knowledge::KnowledgeBase::open(&common.data_dir, pool, embedder).await?.with_calibration(calibration))
 }

@@ -1,4 +1,5 @@
-//! `banshi serve`: the HTTP service on the embedded default (SQLite + qdrant-edge + local models).
+//! `banshi serve`: the HTTP service on the embedded default (SQLite + qdrant-edge + local models),
+//! or with its models on model servers (`--llm-url`, `--embedder-url`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -128,9 +129,9 @@ pub async fn run(common: &Common, args: ServeArgs) -> anyhow::Result<()> {
             bail!("database URL {url}: this build stores in the data dir's SQLite file ({expected}); other databases plug in behind the server's Store trait");
         }
     }
-    let compute = super::start_compute(common, super::Need::EmbedderAndGenerator)?;
-    let models_ready = common.no_models || (compute.embed_dim().is_some() && compute.has_generator());
-    let kb = Arc::new(super::open_kb(common, Some(compute.clone())).await?);
+    let models = super::model_set::start(common, super::Need::EmbedderAndGenerator).await?;
+    let models_ready = common.no_models || models.complete();
+    let kb = Arc::new(super::open_kb_with(common, models.embed.clone()).await?);
     let live = kb.store.count_live().await?;
     if live == 0 {
         tracing::warn!("the knowledge base in {} is empty: run `banshi ingest` (readyz reports not ready)", common.data_dir.display());
@@ -147,7 +148,8 @@ pub async fn run(common: &Common, args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(trained_on = %appeal.trained_on, "appeal classifier loaded");
     let records = Arc::new(StoreRecords(store.clone()));
     let assistant = Arc::new(
-        Assistant::new(kb, Some(compute))
+        Assistant::new(kb, Some(models.compute))
+            .with_chat(models.chat)
             .with_deployment(common.deployment()?)
             .with_appeal_model(appeal)
             .with_records(records.clone(), records),
@@ -197,7 +199,8 @@ pub async fn run(common: &Common, args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
     let term = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut s) => {

@@ -27,8 +27,12 @@ pub struct Readiness {
     pub index_chunks: Option<usize>,
     /// The models the service was started with are loaded.
     pub models: bool,
+    /// Answers are generated now (false while a model server is failing: answers are then
+    /// the guides' words, and the service stays ready).
     pub generator: bool,
     pub problems: Vec<String>,
+    /// Degraded but still answering (a model server that is failing).
+    pub warnings: Vec<String>,
 }
 
 /// Ready to answer: database reachable, index open and non-empty, models loaded.
@@ -55,8 +59,10 @@ pub async fn readyz(State(app): State<App>) -> (StatusCode, Json<Readiness>) {
     if !app.models_ready {
         problems.push("models failed to load".into());
     }
+    let warnings: Vec<String> = app.assistant.chat.as_ref().and_then(|c| c.failing()).into_iter().collect();
     let ready = problems.is_empty();
-    let r = Readiness { ready, database, index_chunks, models: app.models_ready, generator: app.assistant.has_generator(), problems };
+    let generator = app.assistant.has_generator() && warnings.is_empty();
+    let r = Readiness { ready, database, index_chunks, models: app.models_ready, generator, problems, warnings };
     (if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(r))
 }
 
