@@ -42,6 +42,13 @@ pub struct Common {
     /// for the bundled embedder and catalogue).
     #[arg(long, env = "BANSHI_CALIBRATION", global = true)]
     pub calibration: Option<PathBuf>,
+    /// Qdrant server (its gRPC port, e.g. `http://10.0.0.7:6334`) holding the vector index,
+    /// instead of the embedded shard in `<data-dir>/index`.
+    #[arg(long, env = "BANSHI_QDRANT_URL", global = true)]
+    pub qdrant_url: Option<String>,
+    /// The collection on that server (created on first use).
+    #[arg(long, env = "BANSHI_QDRANT_COLLECTION", default_value = banshi_knowledge::index::qdrant::DEFAULT_COLLECTION, global = true)]
+    pub qdrant_collection: String,
     #[command(flatten)]
     pub remote: cmd::model_set::RemoteArgs,
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use banshi_knowledge::chunk::Chunk;
-use banshi_knowledge::index::{EdgeIndex, Fusion, VectorIndex};
+use banshi_knowledge::index::{EdgeIndex, Fusion, QdrantIndex, VectorIndex};
 use banshi_knowledge::indexer::Indexer;
 use banshi_knowledge::search::{Calibration, Features, Mode, SearchParams, Searcher};
 use banshi_knowledge::sparse::SparseEncoder;
@@ -75,17 +75,31 @@ pub struct RetrievalEval {
     pub embed_seconds: f64,
 }
 
+/// A Qdrant server collection to evaluate on instead of the embedded shard.
+#[derive(Debug, Clone)]
+pub struct QdrantTarget {
+    pub url: String,
+    pub collection: String,
+}
+
 impl RetrievalEval {
     /// Load the dataset and make sure the index in `work_dir` holds every answer.
-    pub async fn prepare(dataset: &Path, work_dir: &Path, compute: Option<ComputeHandle>) -> Result<Self, EvalError> {
+    pub async fn prepare(
+        dataset: &Path,
+        work_dir: &Path,
+        compute: Option<ComputeHandle>,
+        qdrant: Option<&QdrantTarget>,
+    ) -> Result<Self, EvalError> {
         let rows: Vec<QaRow> = read_jsonl(dataset)?;
         if rows.is_empty() {
             return Err(EvalError::Dataset(format!("{}: no rows", dataset.display())));
         }
         std::fs::create_dir_all(work_dir).map_err(|e| EvalError::Io(work_dir.display().to_string(), e))?;
         let dir = work_dir.join("index");
-        let index: Arc<dyn VectorIndex> =
-            Arc::new(tokio::task::spawn_blocking(move || EdgeIndex::open(&dir, DENSE_DIM)).await.expect("task")?);
+        let index: Arc<dyn VectorIndex> = match qdrant {
+            Some(q) => Arc::new(QdrantIndex::open(&q.url, &q.collection, DENSE_DIM).await?),
+            None => Arc::new(EdgeIndex::open_async(&dir, DENSE_DIM).await?),
+        };
         let sparse = Arc::new(SparseEncoder::new());
         let embedder = compute.map(|c| Arc::new(c) as Arc<dyn banshi_models::Embed>);
         let indexer = Indexer { index: index.clone(), sparse: sparse.clone(), embedder: embedder.clone() };

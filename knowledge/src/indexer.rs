@@ -64,14 +64,13 @@ impl Indexer {
         prune: bool,
         progress: &(dyn Fn(usize, usize) + Sync),
     ) -> Result<SyncStats, KnowledgeError> {
-        let index = self.index.clone();
-        let states = tokio::task::spawn_blocking(move || index.doc_states()).await.expect("index task")?;
+        let states = self.index.doc_states().await?;
         let dense = self.dense_available();
         let mut stats = SyncStats::default();
         let wanted: HashMap<&str, ()> = docs.iter().map(|(c, _)| (c.as_str(), ())).collect();
         if prune {
             for code in states.keys().filter(|c| !wanted.contains_key(c.as_str())) {
-                self.index.delete_doc(code)?;
+                self.index.delete_doc(code).await?;
                 stats.deleted += 1;
             }
         }
@@ -111,11 +110,10 @@ impl Indexer {
     async fn write(&self, docs: Vec<(String, Vec<Chunk>, String)>, dense: bool) -> Result<usize, KnowledgeError> {
         let mut known: Vec<Option<Vec<f32>>> = Vec::new();
         if dense {
-            let index = self.index.clone();
-            let codes: Vec<String> = docs.iter().map(|d| d.0.clone()).collect();
-            let stored = tokio::task::spawn_blocking(move || codes.iter().map(|c| index.dense_vectors(c)).collect::<Result<Vec<_>, _>>())
-                .await
-                .expect("index task")?;
+            let mut stored = Vec::with_capacity(docs.len());
+            for (code, _, _) in &docs {
+                stored.push(self.index.dense_vectors(code).await?);
+            }
             for ((_, chunks, _), stored) in docs.iter().zip(stored) {
                 for c in chunks {
                     known.push(stored.get(&c.section).filter(|(text, _)| *text == c.text).map(|(_, v)| v.clone()));
@@ -140,7 +138,6 @@ impl Indexer {
             .collect::<Vec<_>>()
             .into_iter();
         let sparse = self.sparse.clone();
-        let index = self.index.clone();
         let mut points_by_doc = Vec::with_capacity(docs.len());
         for (code, chunks, hash) in docs {
             let points: Vec<IndexPoint> = chunks
@@ -152,15 +149,10 @@ impl Indexer {
                 .collect();
             points_by_doc.push((code, points));
         }
-        tokio::task::spawn_blocking(move || {
-            for (code, points) in points_by_doc {
-                index.delete_doc(&code)?;
-                index.upsert(points)?;
-            }
-            Ok::<_, KnowledgeError>(())
-        })
-        .await
-        .expect("index task")?;
+        for (code, points) in points_by_doc {
+            self.index.delete_doc(&code).await?;
+            self.index.upsert(points).await?;
+        }
         Ok(embedded)
     }
 }

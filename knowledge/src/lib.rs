@@ -2,8 +2,8 @@
 //!
 //! - [`guide`], [`form`], [`bundle`]: the schema (items, forms, 一件事 bundles); [`import`]: the
 //!   project's JSON format and the Guangdong catalogue; [`store`]: versions in SQLite.
-//! - [`chunk`]: guides → sections; [`sparse`]: jieba vectors; [`index`]: the qdrant-edge
-//!   shard behind [`index::VectorIndex`]; [`indexer`]: incremental sync; [`search`]: fusion,
+//! - [`chunk`]: guides → sections; [`sparse`]: jieba vectors; [`index`]: the embedded
+//!   qdrant-edge shard or a Qdrant server behind [`index::VectorIndex`]; [`indexer`]: incremental sync; [`search`]: fusion,
 //!   grouping per item, confidence.
 //! - [`private`]: owner-only files and directories for the data dir (personal data).
 //!
@@ -25,6 +25,8 @@ pub mod section;
 pub mod segment;
 pub mod sparse;
 pub mod store;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod vocab;
 
 use std::path::{Path, PathBuf};
@@ -124,12 +126,19 @@ impl KnowledgeBase {
     /// Open the knowledge base in `data_dir` on an existing pool. `embedder` supplies dense
     /// embeddings; without it (or without a loaded model behind it) retrieval is sparse-only.
     pub async fn open(data_dir: &Path, pool: sqlx::SqlitePool, embedder: Option<Arc<dyn Embed>>) -> Result<Self, KnowledgeError> {
+        let index = EdgeIndex::open_async(&data_dir.join("index"), DENSE_DIM).await?;
+        Self::open_with_index(pool, embedder, Arc::new(index)).await
+    }
+
+    /// As [`KnowledgeBase::open`], with the chunks in `index` (a Qdrant server, say).
+    pub async fn open_with_index(
+        pool: sqlx::SqlitePool,
+        embedder: Option<Arc<dyn Embed>>,
+        index: Arc<dyn VectorIndex>,
+    ) -> Result<Self, KnowledgeError> {
         let store = GuideStore::new(pool.clone()).await?;
         let bundles = BundleStore::new(pool.clone()).await?;
         let curated = curated::CuratedStore::new(pool).await?;
-        let dir = data_dir.join("index");
-        let index: Arc<dyn VectorIndex> =
-            Arc::new(tokio::task::spawn_blocking(move || EdgeIndex::open(&dir, DENSE_DIM)).await.expect("open task")?);
         let sparse = Arc::new(tokio::task::spawn_blocking(SparseEncoder::new).await.expect("jieba task"));
         let indexer = Indexer { index: index.clone(), sparse: sparse.clone(), embedder: embedder.clone() };
         let names = Arc::new(NameIndex::default());

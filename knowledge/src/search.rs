@@ -179,8 +179,7 @@ impl Searcher {
             prefetch: params.prefetch,
             fusion: params.fusion,
         };
-        let index = self.index.clone();
-        let hits = tokio::task::spawn_blocking(move || index.query(&q)).await.expect("index task")?;
+        let hits = self.index.query(&q).await?;
         let mut items = group(hits, usize::MAX);
         let named = promote_named(&mut items, &self.names.named_in(query));
         items.truncate(params.items);

@@ -43,7 +43,7 @@ async fn only_changed_guides_are_reindexed_and_reopen_embeds_nothing() {
     };
     // Reopen the same data dir: the index persisted, nothing is embedded again.
     let kb = open(dir.path(), true).await;
-    let before = kb.index.len().unwrap();
+    let before = kb.index.len().await.unwrap();
     let again = kb.reindex_all(&no_progress).await.unwrap();
     assert_eq!((again.indexed, again.chunks_embedded, again.unchanged), (0, 0, n), "{again:?}");
     assert_eq!(kb.search("身份证", SearchParams::default()).await.unwrap().items[0].code, first);
@@ -56,7 +56,7 @@ async fn only_changed_guides_are_reindexed_and_reopen_embeds_nothing() {
     assert_eq!((changed.new_versions, changed.index.indexed, changed.index.unchanged), (1, 1, n - 1), "{changed:?}");
     let chunks = banshi_knowledge::chunk::chunk_guide(&guides[1]).len();
     assert_eq!(changed.index.chunks_embedded, 1, "only the changed fees section is embedded again");
-    assert_eq!(kb.index.len().unwrap(), before - old_chunks + chunks);
+    assert_eq!(kb.index.len().await.unwrap(), before - old_chunks + chunks);
     let hit = kb.search("测试费 7元", SearchParams { mode: Mode::Sparse, ..SearchParams::default() }).await.unwrap();
     assert_eq!(hit.items[0].code, guides[1].code);
 }
@@ -88,10 +88,10 @@ async fn pruning_removes_documents_that_are_gone() {
     let indexer = Indexer { index: index.clone(), sparse: Arc::new(SparseEncoder::new()), embedder: None };
     let doc = |code: &str| (code.to_string(), vec![chunk(code, "overview", "示例文本")]);
     indexer.sync(vec![doc("A"), doc("B")], true, &no_progress).await.unwrap();
-    assert_eq!(index.len().unwrap(), 2);
+    assert_eq!(index.len().await.unwrap(), 2);
     let s = indexer.sync(vec![doc("A")], true, &no_progress).await.unwrap();
     assert_eq!((s.deleted, s.unchanged), (1, 1));
-    assert_eq!(index.doc_states().unwrap().keys().collect::<Vec<_>>(), ["A"]);
+    assert_eq!(index.doc_states().await.unwrap().keys().collect::<Vec<_>>(), ["A"]);
 }
 
 fn chunk(code: &str, section: &str, text: &str) -> Chunk {
@@ -99,8 +99,8 @@ fn chunk(code: &str, section: &str, text: &str) -> Chunk {
 }
 
 /// Dense ranks A > B > C, sparse ranks C > B > A: the weights decide who wins.
-#[test]
-fn weighted_fusion_orders_by_the_heavier_retriever() {
+#[tokio::test]
+async fn weighted_fusion_orders_by_the_heavier_retriever() {
     let dir = tempfile::tempdir().unwrap();
     let index = EdgeIndex::open(dir.path(), 4).unwrap();
     let query_dense = vec![1.0, 0.0, 0.0, 0.0];
@@ -113,8 +113,8 @@ fn weighted_fusion_orders_by_the_heavier_retriever() {
             sparse: SparseVec { indices: vec![42], values: vec![w] },
         })
         .collect();
-    index.upsert(points).unwrap();
-    let order = |fusion| -> Vec<String> {
+    index.upsert(points).await.unwrap();
+    let order = async |fusion| -> Vec<String> {
         let q = IndexQuery {
             dense: Some(query_dense.clone()),
             sparse: Some(SparseVec { indices: vec![42], values: vec![1.0] }),
@@ -122,12 +122,14 @@ fn weighted_fusion_orders_by_the_heavier_retriever() {
             prefetch: 3,
             fusion,
         };
-        index.query(&q).unwrap().into_iter().map(|h| h.chunk.code).collect()
+        index.query(&q).await.unwrap().into_iter().map(|h| h.chunk.code).collect()
     };
-    assert_eq!(order(Fusion::Rrf { k: 1, dense_weight: 10.0, sparse_weight: 1.0 }), ["A", "B", "C"]);
-    assert_eq!(order(Fusion::Rrf { k: 1, dense_weight: 1.0, sparse_weight: 10.0 }), ["C", "B", "A"]);
-    let hits =
-        index.query(&IndexQuery { dense: Some(query_dense.clone()), sparse: None, limit: 3, prefetch: 3, fusion: Fusion::Dbsf }).unwrap();
+    assert_eq!(order(Fusion::Rrf { k: 1, dense_weight: 10.0, sparse_weight: 1.0 }).await, ["A", "B", "C"]);
+    assert_eq!(order(Fusion::Rrf { k: 1, dense_weight: 1.0, sparse_weight: 10.0 }).await, ["C", "B", "A"]);
+    let hits = index
+        .query(&IndexQuery { dense: Some(query_dense.clone()), sparse: None, limit: 3, prefetch: 3, fusion: Fusion::Dbsf })
+        .await
+        .unwrap();
     assert_eq!(hits[0].chunk.code, "A");
     assert!((hits[0].cosine.unwrap() - 0.995).abs() < 0.01, "cosine is reported: {:?}", hits[0].cosine);
 }

@@ -76,7 +76,7 @@ async fn retrieval(common: &Common, queries: usize, chunks: usize) -> anyhow::Re
     if guides.is_empty() {
         bail!("the knowledge base in {} is empty: run `banshi ingest` first", common.data_dir.display());
     }
-    println!("corpus: {} guides, {} indexed chunks", guides.len(), kb.index.len()?);
+    println!("corpus: {} guides, {} indexed chunks", guides.len(), kb.index.len().await?);
     // Warm up (first jieba and index touches).
     kb.search(QUESTIONS[0], SearchParams::default()).await?;
     let mut ms = Vec::with_capacity(queries);

@@ -202,7 +202,8 @@ async fn retrieval(common: &Common, args: RetrievalArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let compute = super::start_compute(common, super::Need::Embedder)?;
     let dense = compute.embed_dim().is_some();
-    let mut eval = RetrievalEval::prepare(&args.dataset, &common.data_dir.join("eval/gov_qa"), Some(compute)).await?;
+    let mut eval =
+        RetrievalEval::prepare(&args.dataset, &common.data_dir.join("eval/gov_qa"), Some(compute), eval_qdrant(common).as_ref()).await?;
     eval.set_calibration(common.calibration()?);
     if let Some(n) = args.failures {
         eval.embed_questions(Split::Dev).await?;
@@ -347,7 +348,9 @@ async fn answers(common: &Common, args: AnswersArgs) -> anyhow::Result<()> {
     if !compute.has_generator() || compute.embed_dim().is_none() {
         bail!("the answer evaluation needs the generator and the embedder: run `banshi models fetch`");
     }
-    let eval = RetrievalEval::prepare(&args.dataset, &common.data_dir.join("eval/gov_qa"), Some(compute.clone())).await?;
+    let eval =
+        RetrievalEval::prepare(&args.dataset, &common.data_dir.join("eval/gov_qa"), Some(compute.clone()), eval_qdrant(common).as_ref())
+            .await?;
     let grounded = banshi_eval::answers::grounded(&eval, &compute, args.split, args.questions).await?;
     let report = banshi_eval::answers::report(args.split, grounded);
     let md = report.markdown();
@@ -469,4 +472,12 @@ fn appeal(common: &Common, args: AppealArgs) -> anyhow::Result<()> {
     write_report(&out, "appeal", &md, &report)?;
     println!("{md}\nReports written to {}", out.display());
     Ok(())
+}
+
+/// With `--qdrant-url`, the evaluation's own collection on that server (`<collection>_eval_gov_qa`).
+fn eval_qdrant(common: &Common) -> Option<banshi_eval::retrieval::QdrantTarget> {
+    common.qdrant_url.as_ref().map(|url| banshi_eval::retrieval::QdrantTarget {
+        url: url.clone(),
+        collection: format!("{}_eval_gov_qa", common.qdrant_collection),
+    })
 }

@@ -148,7 +148,16 @@ pub async fn open_kb_with(
     std::fs::create_dir_all(&common.data_dir).with_context(|| format!("creating {}", common.data_dir.display()))?;
     let pool = banshi_knowledge::store::open_sqlite(&common.data_dir.join("banshi.db")).await?;
     let calibration = common.calibration()?;
-    Ok(banshi_knowledge::KnowledgeBase::open(&common.data_dir, pool, embedder).await?.with_calibration(calibration))
+    let kb = match &common.qdrant_url {
+        Some(url) => {
+            let index = banshi_knowledge::index::QdrantIndex::open(url, &common.qdrant_collection, banshi_knowledge::DENSE_DIM)
+                .await
+                .with_context(|| format!("the vector index (--qdrant-url {url})"))?;
+            banshi_knowledge::KnowledgeBase::open_with_index(pool, embedder, std::sync::Arc::new(index)).await?
+        }
+        None => banshi_knowledge::KnowledgeBase::open(&common.data_dir, pool, embedder).await?,
+    };
+    Ok(kb.with_calibration(calibration))
 }
 
 /// A sign-in name: 2–32 letters, digits, `.`, `_` or `-`.

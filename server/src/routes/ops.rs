@@ -46,7 +46,7 @@ pub async fn readyz(State(app): State<App>) -> (StatusCode, Json<Readiness>) {
             false
         }
     };
-    let index_chunks = match app.kb.index.len() {
+    let index_chunks = match app.kb.index.len().await {
         Ok(n) => Some(n),
         Err(e) => {
             problems.push(format!("index: {e}"));

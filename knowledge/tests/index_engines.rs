@@ -1,0 +1,117 @@
+//! The two vector-index engines side by side: the embedded qdrant-edge shard and a real Qdrant
+//! server (started on loopback ports; skipped, saying so, when its binary was not built) hold
+//! the same points and must answer every kind of query alike: dense, sparse, weighted RRF,
+//! DBSF, linear fusion, per-document states, stored vectors, deletes.
+
+use std::collections::BTreeMap;
+
+use banshi_knowledge::chunk::Chunk;
+use banshi_knowledge::index::{ChunkHit, EdgeIndex, Fusion, IndexPoint, IndexQuery, QdrantIndex, VectorIndex};
+use banshi_knowledge::sparse::SparseVec;
+use banshi_knowledge::testing::QdrantServer;
+
+const DIM: usize = 8;
+
+/// Twelve documents of two chunks each; vectors vary smoothly so rankings have no ties.
+fn points() -> Vec<IndexPoint> {
+    let mut out = Vec::new();
+    for d in 0..12u32 {
+        for (s, section) in ["overview", "materials"].into_iter().enumerate() {
+            let seed = (d * 2 + s as u32) as f32;
+            let dense: Vec<f32> = (0..DIM).map(|i| ((seed + 1.0) * (i as f32 + 0.5)).sin()).collect();
+            let sparse = SparseVec {
+                indices: vec![d % 5, 10 + (d + s as u32) % 7, 40],
+                values: vec![1.0 + seed / 10.0, 0.5 + seed / 97.0, 0.2 + seed / 301.0],
+            };
+            let code = format!("D{d:02}");
+            out.push(IndexPoint {
+                chunk: Chunk {
+                    code: code.clone(),
+                    name: format!("事项{d}"),
+                    section: section.parse().unwrap(),
+                    title: section.into(),
+                    text: format!("{code} {section}"),
+                },
+                doc_hash: format!("h{d}"),
+                dense: (d != 11).then_some(dense),
+                sparse,
+            });
+        }
+    }
+    out
+}
+
+/// Hits by score, ties (equal to 1e-4, which RRF makes often) in name order: engines may
+/// order equal scores either way.
+fn ranking(hits: &[ChunkHit]) -> Vec<(i64, String, Option<i64>)> {
+    let mut r: Vec<_> = hits
+        .iter()
+        .map(|h| {
+            (-(h.score * 1e4).round() as i64, format!("{}#{}", h.chunk.code, h.chunk.section), h.cosine.map(|c| (c * 1e4).round() as i64))
+        })
+        .collect();
+    r.sort();
+    r
+}
+
+fn queries() -> Vec<(&'static str, IndexQuery)> {
+    let dense: Vec<f32> = (0..DIM).map(|i| (3.0 * (i as f32 + 0.5)).sin()).collect();
+    let sparse = SparseVec { indices: vec![2, 13, 40], values: vec![1.0, 1.0, 0.3] };
+    // Every point is a candidate (all share sparse index 40), so ties cannot cut differently.
+    let q = |dense: Option<Vec<f32>>, sparse: Option<SparseVec>, fusion| IndexQuery { dense, sparse, limit: 30, prefetch: 30, fusion };
+    let rrf = Fusion::Rrf { k: 60, dense_weight: 1.0, sparse_weight: 1.0 };
+    vec![
+        ("dense", q(Some(dense.clone()), None, rrf)),
+        ("sparse", q(None, Some(sparse.clone()), rrf)),
+        ("rrf", q(Some(dense.clone()), Some(sparse.clone()), rrf)),
+        ("weighted rrf", q(Some(dense.clone()), Some(sparse.clone()), Fusion::Rrf { k: 5, dense_weight: 3.0, sparse_weight: 0.5 })),
+        ("dbsf", q(Some(dense.clone()), Some(sparse.clone()), Fusion::Dbsf)),
+        ("linear", q(Some(dense), Some(sparse), Fusion::Linear { dense_weight: 0.6 })),
+    ]
+}
+
+#[tokio::test]
+async fn a_qdrant_server_answers_as_the_embedded_shard_does() {
+    let Some(server) = QdrantServer::start("a_qdrant_server_answers_as_the_embedded_shard_does") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let edge = EdgeIndex::open(dir.path(), DIM).unwrap();
+    let remote = QdrantIndex::open(&server.grpc_url, "contract", DIM).await.unwrap();
+    for index in [&edge as &dyn VectorIndex, &remote] {
+        index.upsert(points()).await.unwrap();
+    }
+    assert_eq!(remote.len().await.unwrap(), 24);
+    assert_eq!(edge.doc_states().await.unwrap(), remote.doc_states().await.unwrap());
+    assert!(!remote.doc_states().await.unwrap()["D11"].dense, "a document without vectors says so");
+
+    for (name, q) in queries() {
+        let (a, b) = (edge.query(&q).await.unwrap(), remote.query(&q).await.unwrap());
+        assert!(a.len() >= 20, "{name}: {} hits", a.len());
+        assert_eq!(ranking(&a), ranking(&b), "{name}: same scores, cosines and order");
+    }
+
+    let vectors = |m: std::collections::HashMap<_, (String, Vec<f32>)>| {
+        m.into_iter()
+            .map(|(k, (t, v))| (format!("{k}"), (t, v.iter().map(|x| (x * 1e4).round() as i64).collect::<Vec<_>>())))
+            .collect::<BTreeMap<_, _>>()
+    };
+    assert_eq!(vectors(edge.dense_vectors("D03").await.unwrap()), vectors(remote.dense_vectors("D03").await.unwrap()));
+
+    for index in [&edge as &dyn VectorIndex, &remote] {
+        index.delete_doc("D03").await.unwrap();
+    }
+    assert_eq!(remote.len().await.unwrap(), 22);
+    assert!(!remote.doc_states().await.unwrap().contains_key("D03"));
+
+    // Reopening finds the collection; one made for another size is refused, naming the server.
+    assert!(QdrantIndex::open(&server.grpc_url, "contract", DIM).await.is_ok());
+    let err = QdrantIndex::open(&server.grpc_url, "contract", DIM * 2).await.err().unwrap();
+    assert!(err.to_string().contains(&server.grpc_url) && err.to_string().contains("dim"), "{err}");
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_named() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("http://127.0.0.1:{port}");
+    let err = QdrantIndex::open(&url, "x", DIM).await.err().expect("nothing listens there");
+    assert!(err.to_string().contains(&url), "{err}");
+}
