@@ -152,7 +152,11 @@ impl Searcher {
                 Ok(mut v) => v.pop(),
                 // Busy embedder: answer from words alone rather than wait or fail.
                 Err(ModelError::Busy) => None,
-                Err(e) => return Err(e.into()),
+                // A failing embedder (a model server that is down) costs the dense side only.
+                Err(e) => {
+                    tracing::warn!("searching by words only, the embedder failed: {e}");
+                    None
+                }
             },
             _ => None,
         };

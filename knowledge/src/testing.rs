@@ -57,7 +57,7 @@ impl QdrantServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("starting the Qdrant server");
-        let server = QdrantServer {
+        let mut server = QdrantServer {
             child,
             _storage: storage,
             grpc_url: format!("http://127.0.0.1:{grpc}"),
@@ -67,11 +67,15 @@ impl QdrantServer {
         Some(server)
     }
 
-    fn wait_ready(&self, http: u16) {
+    fn wait_ready(&mut self, http: u16) {
         use std::io::{Read, Write};
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("the Qdrant server exited at start ({status}); is port {http} taken?");
+            }
             if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", http)) {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
                 let _ = s.write_all(b"GET /readyz HTTP/1.0\r\nHost: localhost\r\n\r\n");
                 let mut answer = String::new();
                 let _ = s.read_to_string(&mut answer);

@@ -167,7 +167,7 @@ impl Generator {
         if prompt.is_empty() {
             return Err(ModelError::Tokenizer("empty prompt".into()));
         }
-        if prompt.len() + params.max_tokens > MAX_CONTEXT {
+        if prompt.len().saturating_add(params.max_tokens) > MAX_CONTEXT {
             return Err(ModelError::Tokenizer(format!(
                 "prompt of {} tokens plus {} to generate exceeds the {MAX_CONTEXT}-token context",
                 prompt.len(),

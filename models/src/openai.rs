@@ -94,6 +94,9 @@ pub struct ChatChunk {
     pub choices: Vec<ChunkChoice>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
+    /// An error in the stream (`{"error": {…}}` in place of a chunk).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorDetail>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -194,7 +197,7 @@ pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ErrorDetail {
     pub message: String,
     #[serde(rename = "type", default)]
@@ -236,6 +239,8 @@ mod tests {
         assert_eq!(c.choices[0].delta.content.as_deref(), Some("办"));
         let last: ChatChunk = serde_json::from_str(r#"{"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":2}}"#).unwrap();
         assert_eq!(last.usage.unwrap().completion_tokens, 2);
+        let err: ChatChunk = serde_json::from_str(r#"{"error":{"message":"context too long","type":"server_error"}}"#).unwrap();
+        assert_eq!(err.error.unwrap().message, "context too long");
         let one: EmbeddingRequest = serde_json::from_str(r#"{"input":"query: 身份证"}"#).unwrap();
         assert_eq!(one.input.into_vec(), ["query: 身份证"]);
     }

@@ -90,6 +90,7 @@ async fn chat(State(node): State<Arc<ModelNode>>, payload: Result<Json<ChatReque
     let model = node.chat.as_ref().ok_or_else(|| ApiError::model(ModelError::Unavailable("no generator on this node".into()), 0))?;
     check_messages(&req.messages)?;
     let params = req.params();
+    check_params(&params)?;
     let continues = req.messages.last().is_some_and(|m| m.role == banshi_models::Role::Assistant);
     let tokens = model.chat(req.messages, params).await.map_err(|e| ApiError::model(e, node.retry_after_secs))?;
     let id = format!("chatcmpl-{}", uuid::Uuid::new_v4().simple());
@@ -102,6 +103,25 @@ async fn chat(State(node): State<Arc<ModelNode>>, payload: Result<Json<ChatReque
         resp.headers_mut().insert(CONTINUED_HEADER, header::HeaderValue::from_static("true"));
     }
     Ok(resp)
+}
+
+/// Longest answer a request may ask for, in tokens: the model's whole context.
+const MAX_TOKENS: usize = banshi_models::qwen2::MAX_CONTEXT;
+
+fn check_params(p: &banshi_models::GenParams) -> Result<(), ApiError> {
+    if p.max_tokens == 0 || p.max_tokens > MAX_TOKENS {
+        return Err(ApiError::bad(format!("max_tokens: 1 to {MAX_TOKENS}")));
+    }
+    if !(0.0..=2.0).contains(&p.temperature) {
+        return Err(ApiError::bad("temperature: 0 to 2"));
+    }
+    if !(p.top_p > 0.0 && p.top_p <= 1.0) {
+        return Err(ApiError::bad("top_p: above 0, at most 1"));
+    }
+    if !(p.repeat_penalty.is_finite() && p.repeat_penalty > 0.0) {
+        return Err(ApiError::bad("repeat_penalty: a positive number"));
+    }
+    Ok(())
 }
 
 fn check_messages(messages: &[Message]) -> Result<(), ApiError> {
@@ -130,6 +150,7 @@ fn streamed(
         model: model.clone(),
         choices: if usage.is_some() && finish.is_none() { vec![] } else { vec![ChunkChoice { index: 0, delta, finish_reason: finish }] },
         usage,
+        error: None,
     };
     let stream = async_stream::stream! {
         let json = |c: &ChatChunk| Event::default().data(serde_json::to_string(c).unwrap_or_default());

@@ -116,6 +116,21 @@ async fn a_node_without_room_says_busy_and_bad_requests_are_named() {
     assert_eq!(r.status(), 400);
     let r = http.post(format!("{url}/v1/embeddings")).json(&serde_json::json!({"input": "x"})).send().await.unwrap();
     assert_eq!(r.status(), 503, "no embedder on this node");
+    let too_long = serde_json::json!({"messages": [{"role": "user", "content": "x"}], "max_tokens": 1_000_000});
+    let r = http.post(format!("{url}/v1/chat/completions")).json(&too_long).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+}
+
+#[tokio::test]
+async fn an_error_mid_stream_reaches_the_caller_with_its_reason() {
+    // The whole context asked for an answer: the prompt no longer fits, which the model
+    // finds only once the stream has started.
+    let url = node(Some(tiny_chat(2)), None).await;
+    let remote = RemoteChat::new(config(&url)).unwrap();
+    let params = GenParams { max_tokens: banshi_models::qwen2::MAX_CONTEXT, ..GenParams::default() };
+    let (text, end) = drain(remote.chat(vec![Message::user("身份证")], params).await.unwrap()).await;
+    assert_eq!(text, "");
+    assert!(matches!(&end, Some(GenEvent::Error(ModelError::Failed(m))) if m.contains("context")), "{end:?}");
 }
 
 #[tokio::test]

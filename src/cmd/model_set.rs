@@ -102,6 +102,13 @@ pub async fn start(common: &Common, need: Need) -> anyhow::Result<ModelSet> {
             let e = RemoteEmbed::connect(remote.config(url, &remote.embedder_model))
                 .await
                 .with_context(|| format!("the embedding server (--embedder-url {url})"))?;
+            if e.dim() != Some(banshi_knowledge::DENSE_DIM) {
+                anyhow::bail!(
+                    "the embedding server (--embedder-url {url}) makes {:?}-dim vectors; the index holds {}-dim e5-small vectors: serve the same model",
+                    e.dim(),
+                    banshi_knowledge::DENSE_DIM
+                );
+            }
             tracing::info!(url, dim = e.dim(), "embedding on a model server");
             Some(Arc::new(e))
         }

@@ -198,7 +198,8 @@ async fn fuse_linear<I: VectorIndex + ?Sized>(index: &I, q: &IndexQuery, w: f32)
             h
         })
         .collect();
-    out.sort_by(|a, b| b.score.total_cmp(&a.score));
+    // Equal scores in a stable order, so the cut at `limit` does not depend on hashing.
+    out.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| (&a.chunk.code, a.chunk.section).cmp(&(&b.chunk.code, b.chunk.section))));
     out.truncate(q.limit);
     Ok(out)
 }

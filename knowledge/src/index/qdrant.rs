@@ -3,8 +3,9 @@
 //! The collection has the embedded shard's layout (see [`super`]); it is created on first
 //! open, and an existing one whose dense size differs is refused. Writes wait for the server
 //! to apply them (`wait = true`), so a write the caller saw succeed is searchable. Several
-//! replicas may share the collection: every write replaces whole documents by point id, so
-//! the same write twice is harmless. Errors (server down, refused request) are
+//! replicas may share the collection and read it at once; writes should come from one of them
+//! at a time (the indexer replaces a document by deleting its points, then upserting: others
+//! may see it missing in between). Errors (server down, refused request) are
 //! [`KnowledgeError::Index`] naming the URL; the client is not retried here.
 
 use std::collections::HashMap;

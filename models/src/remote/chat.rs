@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 use super::{send, Breaker, RemoteConfig};
 use crate::compute::GenEvent;
-use crate::openai::{ChatChunk, ChatRequest, ErrorBody};
+use crate::openai::{ChatChunk, ChatRequest};
 use crate::port::{ChatModel, Message, Role, TokenStream};
 use crate::{GenParams, GenStats, ModelError};
 
@@ -62,11 +62,12 @@ impl ChatModel for RemoteChat {
         };
         let body = ChatRequest::streamed(&self.cfg.model, messages, &params);
         let url = self.cfg.endpoint("chat/completions");
+        let asked = Instant::now();
         let resp = send(&self.cfg, &self.breaker, || self.http.post(&url).json(&body)).await?;
         // A server that says it continued the opening is taken at its word.
         let opening = if resp.headers().contains_key(CONTINUED_HEADER) { String::new() } else { opening };
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
-        let reader = Reader { cfg: self.cfg.clone(), breaker: self.breaker.clone(), opening, _permit: permit };
+        let reader = Reader { cfg: self.cfg.clone(), breaker: self.breaker.clone(), opening, asked, _permit: permit };
         tokio::spawn(reader.run(resp, tx));
         Ok(TokenStream::new(rx))
     }
@@ -88,39 +89,49 @@ struct Reader {
     /// a server an answer that truly continues with the opening's own text loses it; servers
     /// that continue, and say so with [`CONTINUED_HEADER`], are not checked.)
     opening: String,
+    /// When the answer was asked for: the first piece's deadline counts from here.
+    asked: Instant,
     /// Held until the answer ends: the in-flight limit counts open streams.
     _permit: OwnedSemaphorePermit,
 }
 
 impl Reader {
     async fn run(self, resp: reqwest::Response, tx: mpsc::Sender<GenEvent>) {
-        let started = Instant::now();
         let mut events = resp.bytes_stream().eventsource();
         let mut opening = Opening::new(&self.opening);
         let mut stats = GenStats::default();
         let mut first: Option<Instant> = None;
         let mut finish = None;
         loop {
-            let wait = if first.is_some() { self.cfg.idle_timeout } else { self.cfg.request_timeout };
-            let next = match tokio::time::timeout(wait, events.next()).await {
-                Err(_) => Err(format!("no text for {wait:?}")),
-                Ok(None) => Err("the stream ended without [DONE]".to_string()),
-                Ok(Some(Err(e))) => Err(format!("broken stream: {e}")),
-                Ok(Some(Ok(ev))) => Ok(ev.data),
+            // The first piece may take the prefill, counted from the request; later ones may
+            // each pause at most the idle timeout.
+            let deadline = match first {
+                Some(_) => tokio::time::Instant::now() + self.cfg.idle_timeout,
+                None => tokio::time::Instant::from_std(self.asked + self.cfg.request_timeout),
+            };
+            let next = tokio::select! {
+                // The reader went away: returning drops the response, which closes the
+                // connection and stops the server's generation.
+                _ = tx.closed() => return,
+                r = tokio::time::timeout_at(deadline, events.next()) => r,
             };
             let data = match next {
-                Ok(d) => d,
-                Err(why) => return self.fail(&tx, why).await,
+                Err(_) => return self.fail(&tx, "no text in time".to_string()).await,
+                // A server that ends the stream after its finish reason without `[DONE]`
+                // still finished the answer.
+                Ok(None) if finish.is_some() => break,
+                Ok(None) => return self.fail(&tx, "the stream ended without [DONE]".to_string()).await,
+                Ok(Some(Err(e))) => return self.fail(&tx, format!("broken stream: {e}")).await,
+                Ok(Some(Ok(ev))) if ev.event == "error" => return self.fail(&tx, format!("error in the stream: {}", ev.data)).await,
+                Ok(Some(Ok(ev))) => ev.data,
             };
             if data.trim() == "[DONE]" {
                 break;
             }
             let chunk: ChatChunk = match serde_json::from_str(&data) {
+                Ok(ChatChunk { error: Some(e), .. }) => return self.fail(&tx, format!("error in the stream: {}", e.message)).await,
                 Ok(c) => c,
-                Err(_) => {
-                    let why = serde_json::from_str::<ErrorBody>(&data).map(|b| b.error.message).unwrap_or(data);
-                    return self.fail(&tx, format!("error in the stream: {why}")).await;
-                }
+                Err(_) => return self.fail(&tx, format!("unreadable piece: {}", data.chars().take(200).collect::<String>())).await,
             };
             if let Some(u) = chunk.usage {
                 stats.prompt_tokens = u.prompt_tokens;
@@ -129,21 +140,24 @@ impl Reader {
             for choice in chunk.choices {
                 finish = choice.finish_reason.or(finish);
                 let Some(text) = choice.delta.content.map(|t| opening.strip(t)).filter(|t| !t.is_empty()) else { continue };
-                first.get_or_insert_with(Instant::now);
+                if first.is_none() {
+                    // The server works: close the circuit on an answer, not on its headers.
+                    self.breaker.success();
+                    first = Some(Instant::now());
+                }
                 stats.decode_steps += 1;
-                // The reader went away: dropping the response closes the connection, which
-                // stops the server's generation.
                 if tx.send(GenEvent::Text(text)).await.is_err() {
                     return;
                 }
             }
         }
+        self.breaker.success();
         let held = opening.finish();
         if !held.is_empty() && tx.send(GenEvent::Text(held)).await.is_err() {
             return;
         }
         let first = first.unwrap_or_else(Instant::now);
-        stats.prefill_seconds = (first - started).as_secs_f64();
+        stats.prefill_seconds = (first - self.asked).as_secs_f64();
         stats.decode_seconds = first.elapsed().as_secs_f64();
         if stats.generated_tokens == 0 {
             stats.generated_tokens = stats.decode_steps;

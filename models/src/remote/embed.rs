@@ -72,6 +72,7 @@ impl RemoteEmbed {
         if data.iter().any(|d| d.embedding.is_empty() || (want != 0 && d.embedding.len() != want)) {
             return Err(self.broken(format!("vectors of the wrong length (expected {want})")));
         }
+        self.breaker.success();
         Ok(data.into_iter().map(|d| normalised(d.embedding)).collect())
     }
 

@@ -5,15 +5,17 @@
 //! Failure handling, the same for both:
 //! - **Timeouts**: connecting, the whole of an embedding request, the first piece of an answer
 //!   (prefill included) and each later piece, separately.
-//! - **Retries**: a request that did not start (connection refused, 5xx, timeout before any
-//!   answer) is retried with exponential backoff; a started answer is never re-sent (its text
-//!   has reached the citizen), it ends with [`GenEvent::Error`](crate::GenEvent::Error).
+//! - **Retries**: a request that did not start (connection refused, 5xx) is retried with
+//!   exponential backoff; a timed-out one is not (the caller already waited); a started answer
+//!   is never re-sent (its text has reached the citizen), it ends with
+//!   [`GenEvent::Error`](crate::GenEvent::Error).
 //! - **Backpressure**: at most `max_in_flight` requests are open to the server; beyond that,
 //!   and when the server itself answers 429, callers get [`ModelError::Busy`] at once (the
 //!   assistant then answers from the guide's words, the HTTP API with 429).
 //! - **Circuit breaker** ([`Breaker`]): after `breaker_failures` failures in a row the server
-//!   is not asked for `breaker_cooldown`; then one request probes it, and success closes the
-//!   circuit. While open, calls fail at once with [`ModelError::Unavailable`], so a dead model
+//!   is not asked for `breaker_cooldown`; then one request probes it, and success (for an
+//!   answer, its first piece) closes the circuit. Wrong URLs and keys (401/403/404) count as
+//!   failures too, so readiness shows them. While open, calls fail at once with [`ModelError::Unavailable`], so a dead model
 //!   node costs citizens nothing but the model's part of the answer.
 
 mod breaker;
@@ -55,7 +57,8 @@ impl RemoteConfig {
     /// Defaults for a server at `url` serving `model`.
     pub fn new(url: impl Into<String>, model: impl Into<String>) -> Self {
         RemoteConfig {
-            url: url.into().trim_end_matches('/').to_string(),
+            // `/v1/…` is appended: a base URL given with it would ask `/v1/v1/…`.
+            url: url.into().trim_end_matches('/').trim_end_matches("/v1").to_string(),
             model: model.into(),
             api_key: None,
             connect_timeout: Duration::from_secs(2),
@@ -72,7 +75,12 @@ impl RemoteConfig {
         format!("{}/v1/{path}", self.url)
     }
 
+    /// An HTTP client; fails when the URL is not an http(s) URL.
     fn client(&self) -> Result<reqwest::Client, ModelError> {
+        match reqwest::Url::parse(&self.url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+            _ => return Err(ModelError::Unavailable(format!("{:?} is not a model server URL (http://host:port)", self.url))),
+        }
         reqwest::Client::builder()
             .connect_timeout(self.connect_timeout)
             .pool_idle_timeout(Duration::from_secs(30))
@@ -91,19 +99,27 @@ impl RemoteConfig {
 /// What went wrong with one attempt, and whether another attempt may help.
 #[derive(Debug)]
 enum Attempt {
-    /// The server could not be reached or broke (connection, timeout, 5xx): retry, and count
-    /// it against the circuit.
+    /// The server could not be reached or broke (refused connection, 5xx): retry, and count it
+    /// against the circuit.
     Down(String),
+    /// No answer in time: count it, but do not retry (the caller already waited long).
+    TimedOut(String),
     /// The server is saturated (429): not a failure of the server.
     Busy,
-    /// The request itself was refused (4xx): retrying cannot help.
+    /// The URL or credentials are wrong (401, 403, 404): every request will fail alike, so
+    /// count it against the circuit (readiness shows it) without retrying.
+    Misconfigured(String),
+    /// This request was refused (other 4xx): retrying cannot help, the server is fine.
     Refused(String),
 }
 
 impl Attempt {
     fn into_error(self, url: &str) -> ModelError {
         match self {
-            Attempt::Down(why) => ModelError::Unavailable(format!("model server {url}: {why}")),
+            Attempt::Down(why) | Attempt::TimedOut(why) => ModelError::Unavailable(format!("model server {url}: {why}")),
+            Attempt::Misconfigured(why) => {
+                ModelError::Unavailable(format!("model server {url}: {why} (check the URL, model name and API key)"))
+            }
             Attempt::Busy => ModelError::Busy,
             Attempt::Refused(why) => ModelError::Failed(format!("model server {url} refused the request: {why}")),
         }
@@ -112,7 +128,7 @@ impl Attempt {
 
 /// Send one request and classify a failed answer.
 async fn attempt(req: reqwest::RequestBuilder) -> Result<reqwest::Response, Attempt> {
-    let resp = req.send().await.map_err(|e| Attempt::Down(describe(&e)))?;
+    let resp = req.send().await.map_err(|e| if e.is_timeout() { Attempt::TimedOut(describe(&e)) } else { Attempt::Down(describe(&e)) })?;
     let status = resp.status();
     if status.is_success() {
         return Ok(resp);
@@ -122,12 +138,16 @@ async fn attempt(req: reqwest::RequestBuilder) -> Result<reqwest::Response, Atte
     let why = format!("HTTP {status}: {}", why.chars().take(200).collect::<String>());
     Err(match status.as_u16() {
         429 => Attempt::Busy,
+        401 | 403 | 404 => Attempt::Misconfigured(why),
         500..=599 => Attempt::Down(why),
         _ => Attempt::Refused(why),
     })
 }
 
-/// Send `make()` until it starts, at most `retries + 1` times, counting against `breaker`.
+/// Send `make()` until the server answers, at most `retries + 1` times, counting failures
+/// against `breaker`. The whole call waits at most `request_timeout` per attempt for the
+/// response head; a timed-out attempt is not retried. A success is not recorded here: the
+/// caller records it once the body proves the server works (a stream's first piece).
 async fn send(cfg: &RemoteConfig, breaker: &Breaker, make: impl Fn() -> reqwest::RequestBuilder) -> Result<reqwest::Response, ModelError> {
     let mut last = Attempt::Down("not tried".into());
     for n in 0..=cfg.retries {
@@ -136,16 +156,18 @@ async fn send(cfg: &RemoteConfig, breaker: &Breaker, make: impl Fn() -> reqwest:
             tokio::time::sleep(Duration::from_millis(200 << (n - 1).min(5))).await;
         }
         let answered = tokio::time::timeout(cfg.request_timeout, attempt(cfg.authorize(make())));
-        let outcome = answered.await.unwrap_or_else(|_| Err(Attempt::Down(format!("no answer within {:?}", cfg.request_timeout))));
+        let outcome = answered.await.unwrap_or_else(|_| Err(Attempt::TimedOut(format!("no answer within {:?}", cfg.request_timeout))));
         match outcome {
-            Ok(resp) => {
-                breaker.success();
-                return Ok(resp);
-            }
+            Ok(resp) => return Ok(resp),
             Err(Attempt::Down(why)) => {
                 tracing::warn!(url = %cfg.url, attempt = n + 1, "model server: {why}");
                 breaker.failure();
                 last = Attempt::Down(why);
+            }
+            Err(a @ (Attempt::TimedOut(_) | Attempt::Misconfigured(_))) => {
+                tracing::warn!(url = %cfg.url, "model server: {a:?}");
+                breaker.failure();
+                return Err(a.into_error(&cfg.url));
             }
             Err(other) => {
                 // The server answered: it is up.
