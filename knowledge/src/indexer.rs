@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::chunk::Chunk;
 use crate::index::{IndexPoint, VectorIndex};
+use crate::section::Section;
 use crate::sparse::SparseEncoder;
 use crate::KnowledgeError;
 
@@ -149,9 +150,12 @@ impl Indexer {
                 .collect();
             points_by_doc.push((code, points));
         }
+        // New chunks first (same ids replace), then the sections that are gone: a search on
+        // another replica during the re-index still finds the document.
         for (code, points) in points_by_doc {
-            self.index.delete_doc(&code).await?;
+            let sections: Vec<Section> = points.iter().map(|p| p.chunk.section).collect();
             self.index.upsert(points).await?;
+            self.index.retain_sections(&code, &sections).await?;
         }
         Ok(embedded)
     }

@@ -100,8 +100,12 @@ async fn a_qdrant_server_answers_as_the_embedded_shard_does() {
 
     for index in [&edge as &dyn VectorIndex, &remote] {
         index.delete_doc("D03").await.unwrap();
+        // A re-index that drops a section keeps the others.
+        index.retain_sections("D04", &["overview".parse().unwrap()]).await.unwrap();
     }
-    assert_eq!(remote.len().await.unwrap(), 22);
+    assert_eq!(remote.len().await.unwrap(), 21);
+    assert_eq!(edge.doc_states().await.unwrap(), remote.doc_states().await.unwrap());
+    assert_eq!(remote.doc_states().await.unwrap()["D04"].chunks, 1);
     assert!(!remote.doc_states().await.unwrap().contains_key("D03"));
 
     // Reopening finds the collection; one made for another size is refused, naming the server.

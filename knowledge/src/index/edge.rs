@@ -86,6 +86,17 @@ fn code_filter(code: &str) -> Result<Filter, KnowledgeError> {
     ))))
 }
 
+/// The points of `code` whose section is none of `keep`.
+fn stale_filter(code: &str, keep: &[Section]) -> Result<Filter, KnowledgeError> {
+    let key = |k: &str| k.try_into().map_err(|_| KnowledgeError::Index("payload key".into()));
+    let section = |s: &Section| -> Result<Condition, KnowledgeError> {
+        Ok(Condition::Field(FieldCondition::new_match(key("section")?, Match::new_value(ValueVariants::String(s.key())))))
+    };
+    let mut filter = code_filter(code)?;
+    filter.must_not = Some(keep.iter().map(section).collect::<Result<_, _>>()?);
+    Ok(filter)
+}
+
 fn hit(p: ScoredPoint, dense_query: Option<&[f32]>) -> Result<ChunkHit, KnowledgeError> {
     let payload = p.payload.ok_or_else(|| KnowledgeError::Index("point without payload".into()))?;
     let chunk = chunk_of(serde_json::Value::Object(payload.0.into_iter().collect()))?;
@@ -175,6 +186,11 @@ impl VectorIndex for EdgeIndex {
 
     async fn delete_doc(&self, code: &str) -> Result<(), KnowledgeError> {
         let op = UpdateOperation::PointOperation(PointOperations::DeletePointsByFilter(code_filter(code)?));
+        self.with_shard(move |s| s.update(op).map_err(index_err)).await
+    }
+
+    async fn retain_sections(&self, code: &str, keep: &[Section]) -> Result<(), KnowledgeError> {
+        let op = UpdateOperation::PointOperation(PointOperations::DeletePointsByFilter(stale_filter(code, keep)?));
         self.with_shard(move |s| s.update(op).map_err(index_err)).await
     }
 

@@ -121,6 +121,9 @@ pub trait VectorIndex: Send + Sync {
     async fn upsert(&self, points: Vec<IndexPoint>) -> Result<(), KnowledgeError>;
     /// Remove every chunk of a document.
     async fn delete_doc(&self, code: &str) -> Result<(), KnowledgeError>;
+    /// Remove a document's chunks whose section is not in `keep` (after upserting its new
+    /// chunks: readers never see the document missing while it is re-indexed).
+    async fn retain_sections(&self, code: &str, keep: &[Section]) -> Result<(), KnowledgeError>;
     /// Per document: hash, whether dense vectors are present, chunk count.
     async fn doc_states(&self) -> Result<HashMap<String, DocState>, KnowledgeError>;
     /// Rank chunks for `q`: by one retriever, or both fused as `q.fusion` says; linear fusion

@@ -3,9 +3,9 @@
 //! The collection has the embedded shard's layout (see [`super`]); it is created on first
 //! open, and an existing one whose dense size differs is refused. Writes wait for the server
 //! to apply them (`wait = true`), so a write the caller saw succeed is searchable. Several
-//! replicas may share the collection and read it at once; writes should come from one of them
-//! at a time (the indexer replaces a document by deleting its points, then upserting: others
-//! may see it missing in between). Errors (server down, refused request) are
+//! replicas may share the collection and read it while one re-indexes: a document's new
+//! chunks replace the old ones by point id, then its leftover sections are deleted, so readers
+//! never see it missing. Errors (server down, refused request) are
 //! [`KnowledgeError::Index`] naming the URL; the client is not retried here.
 
 use std::collections::HashMap;
@@ -184,6 +184,16 @@ impl VectorIndex for QdrantIndex {
     async fn delete_doc(&self, code: &str) -> Result<(), KnowledgeError> {
         let delete = DeletePointsBuilder::new(&self.collection).points(Self::code_filter(code)).wait(true);
         self.client.delete_points(delete).await.map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    async fn retain_sections(&self, code: &str, keep: &[Section]) -> Result<(), KnowledgeError> {
+        let stale = Filter {
+            must: vec![Condition::matches("code", code.to_string())],
+            must_not: keep.iter().map(|s| Condition::matches("section", s.key())).collect(),
+            ..Filter::default()
+        };
+        self.client.delete_points(DeletePointsBuilder::new(&self.collection).points(stale).wait(true)).await.map_err(|e| self.err(e))?;
         Ok(())
     }
 
