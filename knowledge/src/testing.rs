@@ -23,11 +23,30 @@ pub fn qdrant_binary() -> Option<PathBuf> {
 /// A running Qdrant server; killed (and its storage removed) when dropped.
 pub struct QdrantServer {
     child: Child,
-    _storage: tempfile::TempDir,
+    bin: PathBuf,
+    /// HTTP and gRPC ports.
+    ports: (u16, u16),
+    storage: tempfile::TempDir,
     /// gRPC base URL (what qdrant-client and `--qdrant-url` take).
     pub grpc_url: String,
     /// REST base URL (readiness).
     pub http_url: String,
+}
+
+fn spawn(bin: &std::path::Path, storage: &std::path::Path, http: u16, grpc: u16) -> Child {
+    Command::new(bin)
+        .current_dir(storage)
+        .env("QDRANT__SERVICE__HOST", "127.0.0.1")
+        .env("QDRANT__SERVICE__HTTP_PORT", http.to_string())
+        .env("QDRANT__SERVICE__GRPC_PORT", grpc.to_string())
+        .env("QDRANT__STORAGE__STORAGE_PATH", storage.join("storage"))
+        .env("QDRANT__STORAGE__SNAPSHOTS_PATH", storage.join("snapshots"))
+        .env("QDRANT__TELEMETRY_DISABLED", "true")
+        .env("QDRANT__LOG_LEVEL", "WARN")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting the Qdrant server")
 }
 
 fn free_port() -> u16 {
@@ -44,27 +63,23 @@ impl QdrantServer {
         };
         let storage = tempfile::tempdir().expect("temp dir");
         let (http, grpc) = (free_port(), free_port());
-        let child = Command::new(bin)
-            .current_dir(storage.path())
-            .env("QDRANT__SERVICE__HOST", "127.0.0.1")
-            .env("QDRANT__SERVICE__HTTP_PORT", http.to_string())
-            .env("QDRANT__SERVICE__GRPC_PORT", grpc.to_string())
-            .env("QDRANT__STORAGE__STORAGE_PATH", storage.path().join("storage"))
-            .env("QDRANT__STORAGE__SNAPSHOTS_PATH", storage.path().join("snapshots"))
-            .env("QDRANT__TELEMETRY_DISABLED", "true")
-            .env("QDRANT__LOG_LEVEL", "WARN")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting the Qdrant server");
         let mut server = QdrantServer {
-            child,
-            _storage: storage,
+            child: spawn(&bin, storage.path(), http, grpc),
+            bin,
+            ports: (http, grpc),
+            storage: storage,
             grpc_url: format!("http://127.0.0.1:{grpc}"),
             http_url: format!("http://127.0.0.1:{http}"),
         };
         server.wait_ready(http);
         Some(server)
+    }
+
+    /// Start again after [`QdrantServer::kill`], on the same ports and storage.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.child = spawn(&self.bin, self.storage.path(), self.ports.0, self.ports.1);
+        self.wait_ready(self.ports.0);
     }
 
     fn wait_ready(&mut self, http: u16) {

@@ -169,6 +169,8 @@ impl From<banshi_assistant::AssistantError> for ApiError {
             E::EmptyMessage => ApiError::BadRequest("消息不能为空".into()),
             E::NotFound(code) => ApiError::NotFound(format!("事项 {code} 不存在")),
             E::Model(m) | E::Knowledge(banshi_knowledge::KnowledgeError::Model(m)) => m.into(),
+            // The vector index (a Qdrant server) is down: retry later, not a bug.
+            E::Knowledge(banshi_knowledge::KnowledgeError::Index(m)) => ApiError::Unavailable(format!("检索服务暂不可用：{m}")),
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -51,6 +51,7 @@ impl From<KnowledgeError> for ApiError {
             }
             KnowledgeError::NotAllowed(m) => ApiError::Conflict(m),
             KnowledgeError::Model(m) => m.into(),
+            KnowledgeError::Index(m) => ApiError::Unavailable(format!("检索服务暂不可用：{m}")),
             other => ApiError::Internal(other.to_string()),
         }
     }
