@@ -67,7 +67,7 @@ impl QdrantServer {
             child: spawn(&bin, storage.path(), http, grpc),
             bin,
             ports: (http, grpc),
-            storage: storage,
+            storage,
             grpc_url: format!("http://127.0.0.1:{grpc}"),
             http_url: format!("http://127.0.0.1:{http}"),
         };
