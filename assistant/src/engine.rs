@@ -272,7 +272,9 @@ impl Assistant {
                 let ask = Ask { question: format!("{}（{}）", p.question, p.item.name), aspects: &p.aspects };
                 self.answer_item(state, &p.item.code, &ask, None, Some(1.0), events).await.map(Some)
             }
-            Handler::FollowUp => match state.item.clone().filter(|_| turn.follow_up) {
+            // A short question that names another item (“护照怎么办？” after an answer on the
+            // ID card) is a new question, not a follow-up.
+            Handler::FollowUp => match state.item.clone().filter(|i| turn.follow_up && !self.names_another(&turn.text, &i.code)) {
                 Some(item) => {
                     let ask = Ask { question: format!("关于“{}”：{}", item.name, turn.text), aspects: &turn.aspects };
                     self.answer_item(state, &item.code, &ask, None, None, events).await.map(Some)
@@ -282,6 +284,12 @@ impl Assistant {
             Handler::Search => self.search_and_answer(state, turn, events).await.map(Some),
             Handler::AskedHuman | Handler::Apply => Ok(None),
         }
+    }
+
+    /// Whether `text` names some item other than `code`.
+    fn names_another(&self, text: &str, code: &str) -> bool {
+        let named = self.kb.named_in(text);
+        !named.is_empty() && !named.iter().any(|c| c == code)
     }
 
     /// An editor-approved answer to this very question.

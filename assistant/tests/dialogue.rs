@@ -56,6 +56,13 @@ async fn extractive_answers_follow_ups_clarification_and_decline() {
     let (o, _) = ask(&a, &mut state, "在哪里办？").await;
     assert!(o.text.contains("示例市政务服务中心"), "{}", o.text);
 
+    // A short question naming another item is a new question, and follow-ups move with it.
+    let (o, _) = ask(&a, &mut state, "出国的护照怎么办？").await;
+    let passport = o.item.as_ref().unwrap().code.clone();
+    assert_ne!(passport, "SAMPLE-GA-001", "{}", o.text);
+    let (o, _) = ask(&a, &mut state, "那要多久？").await;
+    assert_eq!(o.item.as_ref().unwrap().code, passport);
+
     // A city matter the guides do not cover: one clarifying question, then the knowledge base
     // says it does not cover it and hands off to a person.
     let mut state = DialogueState::default();

@@ -290,6 +290,11 @@ impl KnowledgeBase {
         self.searcher.search(query, params).await
     }
 
+    /// Codes of the items `text` names (by name or alias); empty when it names none.
+    pub fn named_in(&self, text: &str) -> Vec<String> {
+        self.searcher.names.named_in(text)
+    }
+
     pub async fn guide(&self, code: &str) -> Result<Option<Guide>, KnowledgeError> {
         self.store.live(code).await
     }
