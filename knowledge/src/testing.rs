@@ -1,6 +1,7 @@
-//! A real Qdrant server for tests: the binary `../shared/vendor/qdrant/build.sh` builds into
+//! Real engines for tests. A Qdrant server: the binary `../shared/vendor/qdrant/build.sh` builds into
 //! `~/.cache/banshi/qdrant/bin/qdrant-ci` (or `$BANSHI_QDRANT_BIN`), started on free loopback
-//! ports with a temporary storage dir and killed when dropped. Never in a release build.
+//! ports with a temporary storage dir and killed when dropped; and a PostgreSQL server
+//! ([`Postgres`]). Never in a release build.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -114,4 +115,105 @@ impl Drop for QdrantServer {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// A real PostgreSQL server for tests: Debian's server binaries (`/usr/lib/postgresql/*/bin`,
+/// or `$BANSHI_PG_BIN`), `initdb` + `pg_ctl` on a temporary directory and a free loopback port,
+/// run as the `postgres` user when the tests run as root (PostgreSQL refuses root). Stopped
+/// (immediately, as a crash would) and removed when dropped.
+pub struct Postgres {
+    bin: PathBuf,
+    dir: tempfile::TempDir,
+    as_postgres: bool,
+    /// `postgres://banshi@127.0.0.1:PORT/postgres`.
+    pub url: String,
+}
+
+/// Where the PostgreSQL server binaries are, if installed.
+pub fn postgres_binaries() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("BANSHI_PG_BIN") {
+        return Some(PathBuf::from(p)).filter(|p| p.join("initdb").exists());
+    }
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql").ok()?.flatten().map(|e| e.path().join("bin")).collect();
+    dirs.retain(|d| d.join("initdb").exists() && d.join("pg_ctl").exists());
+    dirs.sort_by_key(|d| d.parent().and_then(|v| v.file_name()).and_then(|v| v.to_str()).and_then(|v| v.parse::<u32>().ok()));
+    dirs.pop()
+}
+
+impl Postgres {
+    /// Start a server; `None` (after saying SKIP on standard error) when PostgreSQL is not
+    /// installed.
+    pub fn start(test: &str) -> Option<Postgres> {
+        let Some(bin) = postgres_binaries() else {
+            eprintln!("SKIP {test}: PostgreSQL server binaries not installed (apt-get install postgresql)");
+            return None;
+        };
+        let dir = tempfile::tempdir().expect("temp dir");
+        let as_postgres = is_root();
+        if as_postgres {
+            let (uid, gid) = postgres_ids().expect("a `postgres` user to run PostgreSQL as (root may not)");
+            std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).expect("handing the temp dir to postgres");
+        }
+        let port = free_port();
+        let pg = Postgres { bin, dir, as_postgres, url: format!("postgres://banshi@127.0.0.1:{port}/postgres") };
+        let data = pg.dir.path().join("data");
+        pg.run("initdb", &["-D", &data.to_string_lossy(), "-U", "banshi", "-A", "trust", "--no-sync", "-E", "UTF8", "--locale=C"]);
+        let opts = format!("-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", pg.dir.path().display());
+        let log = pg.dir.path().join("log");
+        pg.run("pg_ctl", &["-D", &data.to_string_lossy(), "-o", &opts, "-l", &log.to_string_lossy(), "-w", "-t", "60", "start"]);
+        Some(pg)
+    }
+
+    /// `tool` from the server binaries, as the `postgres` user when the tests run as root.
+    fn command(&self, tool: &str) -> Command {
+        let exe = self.bin.join(tool);
+        let mut c = if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(exe);
+            c
+        } else {
+            Command::new(exe)
+        };
+        c.current_dir(self.dir.path());
+        c
+    }
+
+    fn run(&self, tool: &str, args: &[&str]) {
+        let out = self.command(tool).args(args).output().unwrap_or_else(|e| panic!("running {tool}: {e}"));
+        let log = std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default();
+        assert!(out.status.success(), "{tool} failed: {}\n{log}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// Stop the server as a crash would.
+    pub fn kill(&self) {
+        let data = self.dir.path().join("data");
+        self.run("pg_ctl", &["-D", &data.to_string_lossy(), "-m", "immediate", "-w", "stop"]);
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let data = self.dir.path().join("data");
+        let stop = self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(data)
+            .args(["-m", "immediate", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        drop(stop);
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false)
+}
+
+fn postgres_ids() -> Option<(u32, u32)> {
+    let id = |flag: &str| -> Option<u32> {
+        let o = Command::new("id").args([flag, "postgres"]).output().ok()?;
+        String::from_utf8_lossy(&o.stdout).trim().parse().ok()
+    };
+    Some((id("-u")?, id("-g")?))
 }
