@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -32,16 +31,7 @@ impl ModelNode {
             .stdout(Stdio::piped())
             .spawn()
             .expect("starting banshi serve-models");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(rest) = line.strip_prefix("banshi model node listening on ") {
-                    let _ = tx.send(rest.split_whitespace().next().unwrap_or_default().to_string());
-                }
-            }
-        });
-        let url = rx.recv_timeout(Duration::from_secs(180)).expect("model node did not report its address");
+        let url = announced_url(&mut child, "banshi model node listening on ").expect("model node did not report its address");
         ModelNode { child, url }
     }
 }

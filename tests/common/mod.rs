@@ -69,6 +69,21 @@ pub fn load_sample_citizens(data: &Path, password: &str) {
     assert!(!String::from_utf8_lossy(&out.stdout).contains(password), "a chosen password is not echoed");
 }
 
+/// The URL a starting `banshi` process prints after `prefix` on standard output (piped),
+/// within 180 s; `None` if it never does.
+pub fn announced_url(child: &mut Child, prefix: &'static str) -> Option<String> {
+    let stdout = child.stdout.take()?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(rest) = line.strip_prefix(prefix) {
+                let _ = tx.send(rest.split_whitespace().next().unwrap_or_default().to_string());
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(180)).ok()
+}
+
 /// A running `banshi serve`; killed when dropped.
 pub struct Server {
     pub child: Child,
@@ -90,17 +105,8 @@ impl Server {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(data.join("server.log")).expect("server log file");
         let mut child =
             cmd.env("BANSHI_LOG", "warn,banshi_server=info").stdout(Stdio::piped()).stderr(log).spawn().expect("starting banshi serve");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(rest) = line.strip_prefix("banshi listening on ") {
-                    let _ = tx.send(rest.split_whitespace().next().unwrap_or_default().to_string());
-                }
-            }
-        });
         // Loading the real models takes a while; without them start-up is quick.
-        let url = rx.recv_timeout(Duration::from_secs(180)).unwrap_or_else(|_| {
+        let url = announced_url(&mut child, "banshi listening on ").unwrap_or_else(|| {
             let _ = child.kill();
             panic!("server did not report its address; its log:\n{}", std::fs::read_to_string(data.join("server.log")).unwrap_or_default())
         });

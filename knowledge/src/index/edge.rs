@@ -17,7 +17,9 @@ use qdrant_edge::{
     VectorInternal, Vectors, WithPayloadInterface, WithVector,
 };
 
-use super::{chunk_of, cosine, index_err, payload_of, point_id, tally, ChunkHit, DocState, Fusion, IndexPoint, IndexQuery, Retriever};
+use super::{
+    chunk_of, cosine, dense_of_point, index_err, payload_of, point_id, tally, ChunkHit, DocState, Fusion, IndexPoint, IndexQuery, Retriever,
+};
 use super::{VectorIndex, DENSE, SPARSE};
 use crate::section::Section;
 use crate::sparse::SparseVec;
@@ -168,10 +170,7 @@ impl VectorIndex for EdgeIndex {
         let mut structs = Vec::with_capacity(points.len());
         for p in points {
             let mut vectors: Vec<(&str, Vector)> = Vec::new();
-            if let Some(d) = &p.dense {
-                if d.len() != self.dim {
-                    return Err(KnowledgeError::Index(format!("dense vector has {} dims, the index {}", d.len(), self.dim)));
-                }
+            if let Some(d) = dense_of_point(&p, self.dim)? {
                 vectors.push((DENSE, Vector::new_dense(d.clone())));
             }
             if !p.sparse.is_empty() {

@@ -215,6 +215,14 @@ fn payload_of(p: &IndexPoint) -> Result<serde_json::Value, KnowledgeError> {
     Ok(payload)
 }
 
+/// A point's dense vector, refused when its length is not the index's.
+fn dense_of_point(p: &IndexPoint, dim: usize) -> Result<Option<&Vec<f32>>, KnowledgeError> {
+    match &p.dense {
+        Some(d) if d.len() != dim => Err(KnowledgeError::Index(format!("dense vector has {} dims, the index {dim}", d.len()))),
+        other => Ok(other.as_ref()),
+    }
+}
+
 fn chunk_of(payload: serde_json::Value) -> Result<Chunk, KnowledgeError> {
     serde_json::from_value(payload).map_err(|e| KnowledgeError::Index(format!("bad payload: {e}")))
 }

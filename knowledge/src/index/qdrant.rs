@@ -22,7 +22,7 @@ use qdrant_client::qdrant::{
 };
 use qdrant_client::{Payload, Qdrant};
 
-use super::{chunk_of, cosine, payload_of, point_id, tally, ChunkHit, DocState, Fusion, IndexPoint, IndexQuery, Retriever};
+use super::{chunk_of, cosine, dense_of_point, payload_of, point_id, tally, ChunkHit, DocState, Fusion, IndexPoint, IndexQuery, Retriever};
 use super::{VectorIndex, DENSE, SPARSE};
 use crate::section::Section;
 use crate::KnowledgeError;
@@ -164,10 +164,7 @@ impl VectorIndex for QdrantIndex {
         let mut structs = Vec::with_capacity(points.len());
         for p in points {
             let mut vectors = NamedVectors::default();
-            if let Some(d) = &p.dense {
-                if d.len() != self.dim {
-                    return Err(self.err(format!("dense vector has {} dims, the index {}", d.len(), self.dim)));
-                }
+            if let Some(d) = dense_of_point(&p, self.dim)? {
                 vectors = vectors.add_vector(DENSE, Vector::new_dense(d.clone()));
             }
             if !p.sparse.is_empty() {
