@@ -21,7 +21,7 @@ struct Cli {
 /// Options every subcommand shares.
 #[derive(clap::Args, Clone, Debug)]
 pub struct Common {
-    /// Data directory: the SQLite database and the vector index live here.
+    /// Data directory: the SQLite database, the vector index and uploaded files live here.
     #[arg(long, env = "BANSHI_DATA", default_value = "data", global = true)]
     pub data_dir: PathBuf,
     /// Models directory (filled by `banshi models fetch`); default ~/.cache/banshi/models.
@@ -42,6 +42,14 @@ pub struct Common {
     /// for the bundled embedder and catalogue).
     #[arg(long, env = "BANSHI_CALIBRATION", global = true)]
     pub calibration: Option<PathBuf>,
+    /// Database: `postgres://user:password@host:port/db` for replicas sharing one PostgreSQL
+    /// (sessions, tickets, guides, everything), or `sqlite://PATH`; default: the SQLite file
+    /// `<data-dir>/banshi.db`.
+    #[arg(long, env = "BANSHI_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+    /// Connections this process keeps to PostgreSQL at most.
+    #[arg(long, env = "BANSHI_DATABASE_MAX_CONNECTIONS", default_value_t = 16, global = true)]
+    pub database_max_connections: u32,
     /// Qdrant server (its gRPC port, e.g. `http://10.0.0.7:6334`) holding the vector index,
     /// instead of the embedded shard in `<data-dir>/index`.
     #[arg(long, env = "BANSHI_QDRANT_URL", global = true)]

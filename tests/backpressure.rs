@@ -19,7 +19,11 @@ async fn full_queue_answers_429_and_disconnect_cancels_generation() {
     let dir = tempfile::tempdir().unwrap();
     // Sparse-only index: embedding the corpus is not what this test is about, and costs minutes.
     ingest(dir.path(), None);
-    let server = Server::start(dir.path(), Some(&models), &["--max-in-flight", "1", "--max-waiting", "0", "--retry-after", "7"]);
+    let server = Server::start(
+        dir.path(),
+        Some(&models),
+        &["--max-turns", "1", "--max-turns-waiting", "0", "--max-in-flight", "1", "--max-waiting", "0", "--retry-after", "7"],
+    );
     let url = &server.url;
     let a = create_session(url).await;
     let b = create_session(url).await;

@@ -75,7 +75,7 @@ async fn a_settled_answer_shows_what_verification_removed() {
     c.find(Locator::Css("#send")).await.unwrap().click().await.unwrap();
     c.wait().at_most(Duration::from_secs(60)).for_element(Locator::Css(".msg.assistant .sources")).await.unwrap();
 
-    let pool = banshi_knowledge::store::open_sqlite(&dir.path().join("banshi.db")).await.unwrap();
+    let pool = banshi_knowledge::db::open_sqlite(&dir.path().join("banshi.db")).await.unwrap();
     let (id, meta): (i64, String) =
         sqlx::query_as("SELECT id, meta FROM messages WHERE role = 'assistant' ORDER BY id DESC LIMIT 1").fetch_one(&pool).await.unwrap();
     let mut meta: serde_json::Value = serde_json::from_str(&meta).unwrap();

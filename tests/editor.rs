@@ -340,7 +340,7 @@ async fn the_gap_dashboard_groups_real_failures_and_a_curated_answer_closes_one(
         dir.path(),
         None,
         &[
-            "--max-waiting",
+            "--max-turns-waiting",
             "64",
             "--limit-sessions",
             "off",

@@ -17,7 +17,7 @@ fn concurrent_sessions_are_all_answered_and_stored() {
     let server = Server::start(
         dir.path(),
         None,
-        &[&["--max-in-flight", "2", "--max-waiting", "4", "--retry-after", "1"][..], &no_limits[..]].concat(),
+        &[&["--max-turns", "2", "--max-turns-waiting", "4", "--retry-after", "1"][..], &no_limits[..]].concat(),
     );
     let out = Command::new(BIN)
         .args(["bench", "load", "--url", &server.url, "--sessions", "30", "--messages", "3", "--timeout", "240"])

@@ -8,40 +8,10 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::*;
 use serde_json::Value;
-
-/// A running `banshi serve-models`; killed when dropped.
-struct ModelNode {
-    child: Child,
-    url: String,
-}
-
-impl ModelNode {
-    fn start(models: &Path, addr: &str) -> ModelNode {
-        let mut child = Command::new(BIN)
-            .arg("--models-dir")
-            .arg(models)
-            .args(["serve-models", "--addr", addr])
-            .env("BANSHI_LOG", "warn")
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("starting banshi serve-models");
-        let url = announced_url(&mut child, "banshi model node listening on ").expect("model node did not report its address");
-        ModelNode { child, url }
-    }
-}
-
-impl Drop for ModelNode {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn answer_of(events: &[Sse]) -> (String, Option<String>) {
     let kind = events.iter().find(|e| e.event == "done").and_then(|e| e.data["kind"].as_str().map(String::from)).unwrap_or_default();

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use banshi_assistant::handoff::HandoffReason;
 use banshi_assistant::{AnswerEvent, Assistant, DialogueState, OutcomeKind};
+use banshi_knowledge::db::open_sqlite;
 use banshi_knowledge::import::load_path;
-use banshi_knowledge::store::open_sqlite;
 use banshi_knowledge::KnowledgeBase;
 use tokio::sync::mpsc;
 

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::sync::RwLock;
 
 use serde::{Deserialize, Serialize};
-use sqlx::{Row, SqlitePool};
+use sqlx::{AnyPool, Row};
 
 use crate::KnowledgeError;
 
@@ -32,7 +32,7 @@ pub struct Curated {
 type Indexed = (Curated, HashSet<(char, char)>);
 
 pub struct CuratedStore {
-    pool: SqlitePool,
+    pool: AnyPool,
     active: RwLock<Vec<Indexed>>,
 }
 
@@ -53,7 +53,7 @@ pub fn similarity(a: &HashSet<(char, char)>, b: &HashSet<(char, char)>) -> f32 {
     2.0 * a.intersection(b).count() as f32 / (a.len() + b.len()) as f32
 }
 
-fn row(r: &sqlx::sqlite::SqliteRow) -> Curated {
+fn row(r: &sqlx::any::AnyRow) -> Curated {
     Curated {
         id: r.get("id"),
         question: r.get("question"),
@@ -69,13 +69,14 @@ fn row(r: &sqlx::sqlite::SqliteRow) -> Curated {
 
 impl CuratedStore {
     /// Open over `pool` (the knowledge crate's migrations have run) and load the active answers.
-    pub async fn new(pool: SqlitePool) -> Result<Self, KnowledgeError> {
+    pub async fn new(pool: AnyPool) -> Result<Self, KnowledgeError> {
         let s = CuratedStore { pool, active: RwLock::new(Vec::new()) };
         s.refresh().await?;
         Ok(s)
     }
 
-    async fn refresh(&self) -> Result<(), KnowledgeError> {
+    /// Reload the active answers (another replica added or retired one).
+    pub async fn refresh(&self) -> Result<(), KnowledgeError> {
         let rows = sqlx::query("SELECT * FROM curated_answers WHERE active = 1 ORDER BY id").fetch_all(&self.pool).await?;
         let loaded = rows.iter().map(row).map(|c| {
             let b = bigrams(&c.question);
@@ -98,7 +99,7 @@ impl CuratedStore {
             return Err(KnowledgeError::NotAllowed("问题和答案都不能为空".into()));
         }
         let now = chrono::Utc::now().to_rfc3339();
-        let r = sqlx::query("INSERT INTO curated_answers (question, answer, item_code, source, author, active, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 1, ?, ?) RETURNING *")
+        let r = sqlx::query("INSERT INTO curated_answers (question, answer, item_code, source, author, active, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 1, $6, $7) RETURNING *")
             .bind(question.trim())
             .bind(answer.trim())
             .bind(item_code)
@@ -114,7 +115,7 @@ impl CuratedStore {
 
     /// Stop using an answer (kept for the record).
     pub async fn retire(&self, id: i64) -> Result<Curated, KnowledgeError> {
-        let r = sqlx::query("UPDATE curated_answers SET active = 0, updated_at = ? WHERE id = ? RETURNING *")
+        let r = sqlx::query("UPDATE curated_answers SET active = 0, updated_at = $1 WHERE id = $2 RETURNING *")
             .bind(chrono::Utc::now().to_rfc3339())
             .bind(id)
             .fetch_optional(&self.pool)
@@ -145,10 +146,8 @@ impl CuratedStore {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn similar_questions_get_the_curated_answer() {
-        let dir = tempfile::tempdir().unwrap();
-        let pool = crate::store::open_sqlite(&dir.path().join("banshi.db")).await.unwrap();
+    async fn similar_questions_get_the_curated_answer(db: crate::testing::TestDb) {
+        let pool = db.pool().await;
         crate::store::GuideStore::new(pool.clone()).await.unwrap(); // runs the migrations
         let s = CuratedStore::new(pool).await.unwrap();
         let c = s.add("社保卡丢了怎么补办？", "携带身份证到任一合作银行网点挂失补办。", None, "编辑撰写", "user:wang").await.unwrap();
@@ -159,4 +158,6 @@ mod tests {
         assert!(s.find("社保卡丢了怎么补办").is_none(), "retired answers are not given");
         assert!(s.add(" ", "x", None, "编辑撰写", "a").await.is_err());
     }
+
+    crate::both_backends!(similar_questions_get_the_curated_answer);
 }

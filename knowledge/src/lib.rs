@@ -12,6 +12,7 @@
 pub mod bundle;
 pub mod chunk;
 pub mod curated;
+pub mod db;
 mod error;
 pub mod form;
 pub mod guide;
@@ -111,6 +112,9 @@ impl Document {
     }
 }
 
+/// The PostgreSQL advisory lock replicas take while writing the index.
+const REINDEX_LOCK: &str = "banshi.reindex";
+
 /// Guides, bundles, their index and search, over one data dir (`banshi.db` + `index/`).
 pub struct KnowledgeBase {
     pub store: GuideStore,
@@ -125,14 +129,14 @@ pub struct KnowledgeBase {
 impl KnowledgeBase {
     /// Open the knowledge base in `data_dir` on an existing pool. `embedder` supplies dense
     /// embeddings; without it (or without a loaded model behind it) retrieval is sparse-only.
-    pub async fn open(data_dir: &Path, pool: sqlx::SqlitePool, embedder: Option<Arc<dyn Embed>>) -> Result<Self, KnowledgeError> {
+    pub async fn open(data_dir: &Path, pool: sqlx::AnyPool, embedder: Option<Arc<dyn Embed>>) -> Result<Self, KnowledgeError> {
         let index = EdgeIndex::open_async(&data_dir.join("index"), DENSE_DIM).await?;
         Self::open_with_index(pool, embedder, Arc::new(index)).await
     }
 
     /// As [`KnowledgeBase::open`], with the chunks in `index` (a Qdrant server, say).
     pub async fn open_with_index(
-        pool: sqlx::SqlitePool,
+        pool: sqlx::AnyPool,
         embedder: Option<Arc<dyn Embed>>,
         index: Arc<dyn VectorIndex>,
     ) -> Result<Self, KnowledgeError> {
@@ -255,7 +259,44 @@ impl KnowledgeBase {
         Ok(before)
     }
 
-    /// Bring the index and the word statistics up to date for `docs`.
+    /// Re-read live document `code` after another replica published or rolled it back: its
+    /// names, word statistics and index entries. In an index the replicas share, the replica
+    /// that published has written the entries already, so this finds them current and writes
+    /// nothing; a replica with its own embedded index re-indexes the document there.
+    pub async fn refresh(&self, code: &str) -> Result<(), KnowledgeError> {
+        let docs = match self.document(code).await? {
+            Some(Document::Guide(g)) => {
+                self.searcher.names.set(&g);
+                vec![(g.code.clone(), chunk::chunk_guide(&g))]
+            }
+            Some(Document::Bundle(b)) => {
+                self.searcher.names.set_names(&b.code, &b.name, &b.aliases);
+                let guides = self.store.all_live().await?;
+                vec![(b.code.clone(), chunk::chunk_bundle(&b, &guides))]
+            }
+            None => return Ok(()),
+        };
+        self.sync(docs, false, &|_, _| {}).await.map(drop)
+    }
+
+    /// [`KnowledgeBase::refresh`] for every live guide and bundle.
+    pub async fn refresh_all(&self) -> Result<(), KnowledgeError> {
+        let guides = self.store.all_live().await?;
+        let mut docs = Vec::new();
+        for g in &guides {
+            self.searcher.names.set(g);
+            docs.push((g.code.clone(), chunk::chunk_guide(g)));
+        }
+        for b in self.bundles.all_live().await? {
+            self.searcher.names.set_names(&b.code, &b.name, &b.aliases);
+            docs.push((b.code.clone(), chunk::chunk_bundle(&b, &guides)));
+        }
+        self.sync(docs, false, &|_, _| {}).await.map(drop)
+    }
+
+    /// Bring the index and the word statistics up to date for `docs`. On PostgreSQL, replicas
+    /// take turns (an advisory lock held for the sync), so of several replicas syncing
+    /// the same documents into a shared index one writes and the others find them current.
     async fn sync(
         &self,
         docs: Vec<(String, Vec<chunk::Chunk>)>,
@@ -265,7 +306,16 @@ impl KnowledgeBase {
         for (code, chunks) in &docs {
             self.searcher.vocab.set(&self.searcher.sparse, code, chunks);
         }
-        self.indexer.sync(docs, prune, progress).await
+        if db::Backend::of(self.store.pool()) == db::Backend::Sqlite {
+            return self.indexer.sync(docs, prune, progress).await;
+        }
+        // A transaction-level lock: released at commit, and also when this future is dropped
+        // midway (the transaction rolls back), so a cancelled publish never leaves it held.
+        let mut tx = self.store.pool().begin().await?;
+        sqlx::query("SELECT 1 FROM (SELECT pg_advisory_xact_lock(hashtext($1))) AS l").bind(REINDEX_LOCK).execute(&mut *tx).await?;
+        let synced = self.indexer.sync(docs, prune, progress).await;
+        tx.commit().await?;
+        synced
     }
 
     /// The words of `text` as retrieval sees them (jieba, stop words removed), for grouping.

@@ -125,6 +125,7 @@ pub struct Postgres {
     bin: PathBuf,
     dir: tempfile::TempDir,
     as_postgres: bool,
+    port: u16,
     /// `postgres://banshi@127.0.0.1:PORT/postgres`.
     pub url: String,
 }
@@ -155,13 +156,19 @@ impl Postgres {
             std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).expect("handing the temp dir to postgres");
         }
         let port = free_port();
-        let pg = Postgres { bin, dir, as_postgres, url: format!("postgres://banshi@127.0.0.1:{port}/postgres") };
+        let pg = Postgres { bin, dir, as_postgres, port, url: format!("postgres://banshi@127.0.0.1:{port}/postgres") };
         let data = pg.dir.path().join("data");
         pg.run("initdb", &["-D", &data.to_string_lossy(), "-U", "banshi", "-A", "trust", "--no-sync", "-E", "UTF8", "--locale=C"]);
-        let opts = format!("-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", pg.dir.path().display());
-        let log = pg.dir.path().join("log");
-        pg.run("pg_ctl", &["-D", &data.to_string_lossy(), "-o", &opts, "-l", &log.to_string_lossy(), "-w", "-t", "60", "start"]);
+        pg.restart();
         Some(pg)
+    }
+
+    /// Start the server again on its data and port (after [`Postgres::kill`]).
+    pub fn restart(&self) {
+        let data = self.dir.path().join("data");
+        let opts = format!("-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", self.port, self.dir.path().display());
+        let log = self.dir.path().join("log");
+        self.run("pg_ctl", &["-D", &data.to_string_lossy(), "-o", &opts, "-l", &log.to_string_lossy(), "-w", "-t", "60", "start"]);
     }
 
     /// `tool` from the server binaries, as the `postgres` user when the tests run as root.
@@ -182,6 +189,17 @@ impl Postgres {
         let out = self.command(tool).args(args).output().unwrap_or_else(|e| panic!("running {tool}: {e}"));
         let log = std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default();
         assert!(out.status.success(), "{tool} failed: {}\n{log}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// The URL of a new, empty database on this server (one per test case, so cases sharing a
+    /// server never see each other's rows).
+    pub async fn fresh_database(&self) -> String {
+        use sqlx::Connection;
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let name = format!("case_{}", NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        let mut admin = sqlx::PgConnection::connect(&self.url).await.expect("connecting to the test PostgreSQL");
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("creating a test database");
+        self.url.replace("/postgres", &format!("/{name}"))
     }
 
     /// Stop the server as a crash would.
@@ -216,4 +234,58 @@ fn postgres_ids() -> Option<(u32, u32)> {
         String::from_utf8_lossy(&o.stdout).trim().parse().ok()
     };
     Some((id("-u")?, id("-g")?))
+}
+
+/// A database for one test case: a SQLite file in a temp dir, or a fresh database on a test
+/// PostgreSQL. [`TestDb::pool`] opens a new pool each call, so a case can be two replicas.
+pub enum TestDb {
+    Sqlite(tempfile::TempDir),
+    Postgres(String),
+}
+
+impl TestDb {
+    pub fn sqlite() -> TestDb {
+        TestDb::Sqlite(tempfile::tempdir().expect("temp dir"))
+    }
+
+    pub async fn postgres(pg: &Postgres) -> TestDb {
+        TestDb::Postgres(pg.fresh_database().await)
+    }
+
+    /// A new pool on this database (migrations not run: the stores run their own).
+    pub async fn pool(&self) -> sqlx::AnyPool {
+        match self {
+            TestDb::Sqlite(dir) => crate::db::open_sqlite(&dir.path().join("banshi.db")).await.expect("opening the test SQLite"),
+            TestDb::Postgres(url) => {
+                crate::db::open_postgres(url, 8, std::time::Duration::from_secs(10)).await.expect("connecting to the test PostgreSQL")
+            }
+        }
+    }
+}
+
+/// One store test suite for both backends: each case is an `async fn(TestDb)`. Makes a test
+/// per case on SQLite (module `on_sqlite`) and one test, `on_postgres`, that runs every case
+/// on one real PostgreSQL server with a fresh database each (saying SKIP when PostgreSQL is
+/// not installed).
+#[macro_export]
+macro_rules! both_backends {
+    ($($case:ident),+ $(,)?) => {
+        mod on_sqlite {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    super::$case($crate::testing::TestDb::sqlite()).await;
+                }
+            )+
+        }
+
+        #[tokio::test]
+        async fn on_postgres() {
+            let Some(pg) = $crate::testing::Postgres::start(module_path!()) else { return };
+            $(
+                eprintln!("case {} on PostgreSQL", stringify!($case));
+                $case($crate::testing::TestDb::postgres(&pg).await).await;
+            )+
+        }
+    };
 }

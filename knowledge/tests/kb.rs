@@ -5,11 +5,11 @@
 use std::sync::Arc;
 
 use banshi_knowledge::chunk::Chunk;
+use banshi_knowledge::db::open_sqlite;
 use banshi_knowledge::import::load_path;
 use banshi_knowledge::index::{EdgeIndex, Fusion, IndexPoint, IndexQuery, VectorIndex};
 use banshi_knowledge::indexer::Indexer;
 use banshi_knowledge::sparse::{SparseEncoder, SparseVec};
-use banshi_knowledge::store::open_sqlite;
 use banshi_knowledge::{Guide, KnowledgeBase, Mode, SearchParams, DENSE_DIM};
 use banshi_models::testing::tiny_compute;
 

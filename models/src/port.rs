@@ -34,12 +34,20 @@ impl Message {
 /// [`GenEvent::Done`] or [`GenEvent::Error`]. Dropping the stream asks the model to stop.
 pub struct TokenStream {
     rx: mpsc::Receiver<GenEvent>,
+    /// Held for as long as the stream lives (an admission slot, say).
+    _hold: Option<Box<dyn std::any::Any + Send + Sync>>,
 }
 
 impl TokenStream {
     /// A stream fed by whoever holds the sending side (a compute thread, a network task).
     pub fn new(rx: mpsc::Receiver<GenEvent>) -> Self {
-        TokenStream { rx }
+        TokenStream { rx, _hold: None }
+    }
+
+    /// Keep `guard` until the stream is dropped.
+    pub fn holding(mut self, guard: impl std::any::Any + Send + Sync) -> Self {
+        self._hold = Some(Box::new(guard));
+        self
     }
 
     /// The next event; `None` when the producer went away without `Done` or `Error` (the

@@ -162,15 +162,48 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<banshi_knowledge::KnowledgeError> for ApiError {
+    fn from(e: banshi_knowledge::KnowledgeError) -> Self {
+        use banshi_knowledge::KnowledgeError;
+        match e {
+            KnowledgeError::NotFound(what) => ApiError::NotFound(format!("{what} 不存在")),
+            KnowledgeError::Conflict { base, latest, by, .. } => {
+                ApiError::Conflict(format!("该指南已被 {by} 修改（当前为第 {latest} 版，您是在第 {base} 版上编辑的），请重新载入后再修改"))
+            }
+            KnowledgeError::Invalid { problems, .. } => {
+                let fields = problems.iter().enumerate().map(|(i, p)| (format!("problem_{}", i + 1), p.clone())).collect();
+                ApiError::InvalidFields(format!("有 {} 处需要修改：{}", problems.len(), problems.join("；")), fields)
+            }
+            KnowledgeError::Stale { version, root, live, publishing, .. } => {
+                let live = live.map_or("线上暂无版本".to_string(), |v| format!("线上现为第 {v} 版"));
+                ApiError::Conflict(if !publishing {
+                    format!(
+                        "您是在第 {version} 版上修改的，但该版本已被回滚或被新发布的版本取代（{live}），请重新载入后在线上版本的基础上修改"
+                    )
+                } else if version == root {
+                    format!("第 {version} 版已被撤下（{live}），不能通过“发布”重新上线；如确需恢复，请在版本历史中使用“回滚到此版”")
+                } else {
+                    format!("第 {version} 版草稿是在第 {root} 版上修改的，而第 {root} 版已被回滚或被新发布的版本取代（{live}）；发布它会让已撤下的内容重新上线，请重新载入后在线上版本的基础上修改")
+                })
+            }
+            KnowledgeError::NotAllowed(m) => ApiError::Conflict(m),
+            KnowledgeError::Model(m) => m.into(),
+            // The vector index (a Qdrant server) or the database is down: retry later, not a bug.
+            KnowledgeError::Index(m) => ApiError::Unavailable(format!("检索服务暂不可用：{m}")),
+            KnowledgeError::Database(e) => ApiError::Unavailable(format!("数据库暂不可用：{e}")),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
 impl From<banshi_assistant::AssistantError> for ApiError {
     fn from(e: banshi_assistant::AssistantError) -> Self {
         use banshi_assistant::AssistantError as E;
         match e {
             E::EmptyMessage => ApiError::BadRequest("消息不能为空".into()),
             E::NotFound(code) => ApiError::NotFound(format!("事项 {code} 不存在")),
-            E::Model(m) | E::Knowledge(banshi_knowledge::KnowledgeError::Model(m)) => m.into(),
-            // The vector index (a Qdrant server) is down: retry later, not a bug.
-            E::Knowledge(banshi_knowledge::KnowledgeError::Index(m)) => ApiError::Unavailable(format!("检索服务暂不可用：{m}")),
+            E::Model(m) => m.into(),
+            E::Knowledge(k) => k.into(),
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -52,9 +52,9 @@ pub struct Config {
     pub max_message_chars: usize,
     /// Largest request body, in bytes.
     pub max_body_bytes: usize,
-    /// Answers produced at once (each holds the model in turn).
+    /// Turns handled at once (the model has its own admission: [`banshi_models::GatedChat`]).
     pub max_in_flight: usize,
-    /// Answers allowed to wait for a slot; beyond this, 429.
+    /// Turns allowed to wait for a slot; beyond this, 429.
     pub max_waiting: usize,
     /// `Retry-After` seconds sent with 429.
     pub retry_after_secs: u64,
@@ -122,7 +122,8 @@ pub struct AppState {
 pub type App = Arc<AppState>;
 
 impl AppState {
-    pub fn new(config: Config, store: Arc<dyn Store>, assistant: Arc<Assistant>, models_ready: bool) -> App {
+    /// `live` is [`Live::default`] for one process, [`Live::over_postgres`] for replicas.
+    pub fn new(config: Config, store: Arc<dyn Store>, assistant: Arc<Assistant>, models_ready: bool, live: Live) -> App {
         let admission = Admission::new(config.max_in_flight, config.max_waiting);
         let logins = LoginGuard::new(&config.limits);
         let limits = limits::Limits::new(config.limits.clone());
@@ -134,7 +135,7 @@ impl AppState {
             assistant,
             admission,
             metrics: Metrics::default(),
-            live: Live::default(),
+            live,
             logins,
             limits,
             signins,

@@ -81,7 +81,7 @@ pub async fn expire(app: &App, session: &mut Session) -> Result<bool, ApiError> 
     }
     session.state.citizen_id = None;
     session.state.citizen_signed_in_at = None;
-    app.store.save_state(&session.id, &session.state).await?;
+    session.version = app.store.save_state(&session.id, &session.state, session.version).await?;
     tracing::info!(session = %session.id, "citizen sign-in expired");
     Ok(true)
 }

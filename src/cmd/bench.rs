@@ -39,6 +39,9 @@ pub enum What {
     /// Load test a running server on loopback: concurrent sessions, latencies, and a check that
     /// every accepted message is stored.
     Load(super::load::LoadArgs),
+    /// Replay real citizen messages (hotline_messages.jsonl, dev rows) at a fixed arrival rate
+    /// against running replicas on loopback: latencies, handoffs, and nothing lost.
+    Replay(super::replay::ReplayArgs),
 }
 
 /// Typical citizen questions, cycled through for latency.
@@ -66,6 +69,7 @@ pub async fn run(common: &Common, what: What) -> anyhow::Result<()> {
         What::Generate { out } => generate(common, out).await,
         What::Detok { tokens } => detok(common, tokens),
         What::Load(args) => super::load::run(args).await,
+        What::Replay(args) => super::replay::run(args).await,
     }
 }
 

@@ -8,7 +8,7 @@ use banshi_assistant::forms::prefill::ELicence;
 use banshi_assistant::forms::validate;
 use banshi_server::auth::{check_password_strength, hash_password, new_token};
 use banshi_server::routes::check_profile;
-use banshi_server::store::{Applications, SqliteStore, StoreError};
+use banshi_server::store::{Applications, SqlStore, StoreError};
 use serde::Deserialize;
 
 use crate::Common;
@@ -69,15 +69,15 @@ struct SampleLicence {
 
 pub async fn run(common: &Common, action: Action) -> anyhow::Result<()> {
     std::fs::create_dir_all(&common.data_dir).with_context(|| format!("creating {}", common.data_dir.display()))?;
-    let pool = banshi_knowledge::store::open_sqlite(&common.data_dir.join("banshi.db")).await?;
-    let store = SqliteStore::new(pool).await?;
+    let pool = super::open_database(common).await?;
+    let store = SqlStore::new(pool).await?;
     match action {
         Action::Add(a) => add(&store, a).await,
         Action::Samples { password } => samples(&store, password).await,
     }
 }
 
-async fn add(store: &SqliteStore, a: AddArgs) -> anyhow::Result<()> {
+async fn add(store: &SqlStore, a: AddArgs) -> anyhow::Result<()> {
     super::check_username(&a.username)?;
     if a.display_name.trim().is_empty() || a.display_name.chars().count() > 32 {
         bail!("display name must be 1–32 characters");
@@ -92,7 +92,7 @@ async fn add(store: &SqliteStore, a: AddArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn samples(store: &SqliteStore, password: Option<String>) -> anyhow::Result<()> {
+async fn samples(store: &SqlStore, password: Option<String>) -> anyhow::Result<()> {
     let s: Samples = serde_json::from_str(SAMPLES).context("the shipped sample file is malformed")?;
     let (password, generated) = match password {
         Some(p) => (p, false),

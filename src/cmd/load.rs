@@ -1,6 +1,8 @@
-//! `banshi bench load`: a bounded load test against a running server on loopback — N
+//! `banshi bench load`: a bounded load test against running servers on loopback — N
 //! concurrent sessions × M messages, each answer read to its `done` event — then a check that
-//! every accepted message and its answer are in the database (through the history API).
+//! every accepted message and its answer are in the database (through the history API). With
+//! several `--url`s (replicas sharing one database) sessions are spread over them in turn, and
+//! each session's history is read back from the next replica, not the one it talked to.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,9 +14,10 @@ use tokio::sync::Mutex;
 
 #[derive(clap::Args, Debug)]
 pub struct LoadArgs {
-    /// Base URL of a running `banshi serve` (loopback only).
-    #[arg(long, env = "BANSHI_LOAD_URL", default_value = "http://127.0.0.1:8080")]
-    pub url: String,
+    /// Base URL of a running `banshi serve` (loopback only); repeat it, or separate with
+    /// commas, for replicas.
+    #[arg(long, env = "BANSHI_LOAD_URL", default_value = "http://127.0.0.1:8080", value_delimiter = ',')]
+    pub url: Vec<String>,
     /// Concurrent sessions.
     #[arg(long, env = "BANSHI_LOAD_SESSIONS", default_value_t = 200)]
     pub sessions: usize,
@@ -35,21 +38,19 @@ struct Tally {
     first_event: Vec<f64>,
     errors: Vec<String>,
     refused: usize,
-    /// (session id, token, accepted user message ids)
-    accepted: Vec<(String, String, Vec<i64>)>,
+    /// (session number, session id, token, accepted user message ids)
+    accepted: Vec<(usize, String, String, Vec<i64>)>,
 }
 
 pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
-    let host = args.url.trim_start_matches("http://").split(['/', ':']).next().unwrap_or("");
-    if !matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
-        bail!("bench load only targets loopback, not {}", args.url);
-    }
+    loopback_only(&args.url)?;
+    let urls = &args.url;
     let client = reqwest::Client::builder().timeout(Duration::from_secs(args.timeout)).pool_max_idle_per_host(args.sessions).build()?;
     let tally = Arc::new(Mutex::new(Tally::default()));
     let started = Instant::now();
     let mut tasks = Vec::new();
     for n in 0..args.sessions {
-        let (client, tally, url, m) = (client.clone(), tally.clone(), args.url.clone(), args.messages);
+        let (client, tally, url, m) = (client.clone(), tally.clone(), urls[n % urls.len()].clone(), args.messages);
         tasks.push(tokio::spawn(async move { session(&client, &url, n, m, &tally).await }));
     }
     let all = futures::future::join_all(tasks);
@@ -59,9 +60,9 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
     // Every accepted message, and its answer, must be stored.
     let t = tally.lock().await;
     let (mut stored, mut missing) = (0usize, Vec::new());
-    for (id, token, ids) in &t.accepted {
-        let h: Value =
-            client.get(format!("{}/api/v1/sessions/{id}/messages?limit=200", args.url)).bearer_auth(token).send().await?.json().await?;
+    for (n, id, token, ids) in &t.accepted {
+        let url = &urls[(n + 1) % urls.len()];
+        let h: Value = client.get(format!("{url}/api/v1/sessions/{id}/messages?limit=200")).bearer_auth(token).send().await?.json().await?;
         let msgs = h["messages"].as_array().cloned().unwrap_or_default();
         for q in ids {
             let asked = msgs.iter().any(|m| m["id"] == *q);
@@ -73,8 +74,8 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
             }
         }
     }
-    let accepted: usize = t.accepted.iter().map(|(_, _, ids)| ids.len()).sum();
-    println!("load: {} sessions × {} messages against {} in {wall:.1} s", args.sessions, args.messages, args.url);
+    let accepted: usize = t.accepted.iter().map(|(_, _, _, ids)| ids.len()).sum();
+    println!("load: {} sessions × {} messages against {} in {wall:.1} s", args.sessions, args.messages, urls.join(", "));
     println!("  answers: {} ok, {} refused (429), {} errors", t.latencies.len(), t.refused, t.errors.len());
     println!(
         "  full answer latency: p50 {:.0} ms, p95 {:.0} ms, max {:.0} ms; first event p50 {:.0} ms, p95 {:.0} ms",
@@ -94,6 +95,17 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
     }
     if !missing.is_empty() || !t.errors.is_empty() {
         bail!("{} errors, {} accepted messages not stored", t.errors.len(), missing.len());
+    }
+    Ok(())
+}
+
+/// Load tests target this machine only.
+pub(super) fn loopback_only(urls: &[String]) -> anyhow::Result<()> {
+    for url in urls {
+        let host = url.trim_start_matches("http://").split(['/', ':']).next().unwrap_or("");
+        if !matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
+            bail!("load tests only target loopback, not {url}");
+        }
     }
     Ok(())
 }
@@ -121,7 +133,7 @@ async fn session(client: &reqwest::Client, url: &str, n: usize, messages: usize,
         // Refused messages are retried after Retry-After, a bounded number of times.
         for _attempt in 0..20 {
             match message(client, url, &id, &token, text, &client_id).await {
-                Ok(Sent::Answered { latency, first, question }) => {
+                Ok(Sent::Answered { latency, first, question, .. }) => {
                     ids.push(question);
                     let mut t = tally.lock().await;
                     t.latencies.push(latency);
@@ -139,15 +151,25 @@ async fn session(client: &reqwest::Client, url: &str, n: usize, messages: usize,
             }
         }
     }
-    tally.lock().await.accepted.push((id, token, ids));
+    tally.lock().await.accepted.push((n, id, token, ids));
 }
 
-enum Sent {
-    Answered { latency: f64, first: f64, question: i64 },
+pub(super) enum Sent {
+    /// Answered: full latency and first byte in ms, the stored question's id, the turn's kind.
+    Answered { latency: f64, first: f64, question: i64, kind: String },
+    /// Refused with 429: retry after this many seconds.
     Refused(u64),
 }
 
-async fn message(client: &reqwest::Client, url: &str, id: &str, token: &str, text: &str, client_id: &str) -> anyhow::Result<Sent> {
+/// Post one message and read its answer to the end.
+pub(super) async fn message(
+    client: &reqwest::Client,
+    url: &str,
+    id: &str,
+    token: &str,
+    text: &str,
+    client_id: &str,
+) -> anyhow::Result<Sent> {
     let started = Instant::now();
     let res = client
         .post(format!("{url}/api/v1/sessions/{id}/messages"))
@@ -173,6 +195,7 @@ async fn message(client: &reqwest::Client, url: &str, id: &str, token: &str, tex
         bail!("error event: {e}");
     }
     let question = event("message").and_then(|m| m["message_id"].as_i64()).context("no message event")?;
-    event("done").context("stream ended without done")?;
-    Ok(Sent::Answered { latency, first, question })
+    let done = event("done").context("stream ended without done")?;
+    let kind = done["kind"].as_str().unwrap_or_default().to_string();
+    Ok(Sent::Answered { latency, first, question, kind })
 }

@@ -9,6 +9,7 @@ pub mod load;
 pub mod model_node;
 pub mod model_set;
 pub mod models;
+pub mod replay;
 pub mod serve;
 pub mod train;
 pub mod users;
@@ -135,6 +136,28 @@ fn load_embedder(dir: &Path) -> anyhow::Result<Option<Embedder>> {
     Ok(Some(e))
 }
 
+/// Open the database `--database-url` names (PostgreSQL or a SQLite file), else the data dir's
+/// SQLite file. Fails, naming the database, when it cannot be reached.
+pub async fn open_database(common: &Common) -> anyhow::Result<sqlx::AnyPool> {
+    use banshi_knowledge::db;
+    let default = common.data_dir.join("banshi.db");
+    let Some(url) = common.database_url.as_deref().filter(|u| !u.is_empty()) else {
+        std::fs::create_dir_all(&common.data_dir).with_context(|| format!("creating {}", common.data_dir.display()))?;
+        return Ok(db::open_sqlite(&default).await?);
+    };
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        // How long a request waits for a connection: short, so a database that went down
+        // answers 503 (and /readyz says so) quickly rather than hanging requests.
+        let timeout = std::time::Duration::from_secs(3);
+        return db::open_postgres(url, common.database_max_connections, timeout).await.map_err(|e| anyhow::anyhow!("--database-url: {e}"));
+    }
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let path = path.split('?').next().unwrap_or_default();
+        return db::open_sqlite(std::path::Path::new(path)).await.with_context(|| format!("--database-url {url}"));
+    }
+    anyhow::bail!("--database-url {}: use postgres://… or sqlite://PATH", db::redact(url))
+}
+
 /// Open the knowledge base in the data dir.
 pub async fn open_kb(common: &Common, compute: Option<ComputeHandle>) -> anyhow::Result<banshi_knowledge::KnowledgeBase> {
     open_kb_with(common, compute.map(|c| std::sync::Arc::new(c) as std::sync::Arc<dyn banshi_models::Embed>)).await
@@ -146,7 +169,7 @@ pub async fn open_kb_with(
     embedder: Option<std::sync::Arc<dyn banshi_models::Embed>>,
 ) -> anyhow::Result<banshi_knowledge::KnowledgeBase> {
     std::fs::create_dir_all(&common.data_dir).with_context(|| format!("creating {}", common.data_dir.display()))?;
-    let pool = banshi_knowledge::store::open_sqlite(&common.data_dir.join("banshi.db")).await?;
+    let pool = open_database(common).await?;
     let calibration = common.calibration()?;
     let kb = match &common.qdrant_url {
         Some(url) => {

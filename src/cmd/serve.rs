@@ -5,12 +5,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use banshi_assistant::appeal::AppealModel;
 use banshi_assistant::Assistant;
+use banshi_models::{ChatModel, GatedChat};
 use banshi_server::limits::{Cidr, LimitConfig, Rate};
 use banshi_server::records::StoreRecords;
-use banshi_server::store::{SqliteStore, Store};
+use banshi_server::store::{SqlStore, Store};
 use banshi_server::{AppState, Config};
 
 use crate::Common;
@@ -20,15 +21,21 @@ pub struct ServeArgs {
     /// Address to listen on (`127.0.0.1:0` picks a free port; the bound address is printed).
     #[arg(long, env = "BANSHI_ADDR", default_value = "127.0.0.1:8080")]
     addr: SocketAddr,
-    /// Database URL; default: `sqlite://<data-dir>/banshi.db`.
-    #[arg(long, env = "BANSHI_DATABASE_URL")]
-    database_url: Option<String>,
-    /// Answers produced at once (the model is shared: more than 1 only interleaves).
+    /// Answers the language model writes at once (the model is shared: more than 1 only
+    /// interleaves). Turns that need no generation do not count.
     #[arg(long, env = "BANSHI_MAX_IN_FLIGHT", default_value_t = 1)]
     max_in_flight: usize,
-    /// Answers that may wait for a slot, each told its queue position; beyond this, 429.
+    /// Answers that may wait for the model; beyond this an answer is given from the guide's
+    /// own words at once, saying the model is busy.
     #[arg(long, env = "BANSHI_MAX_WAITING", default_value_t = 8)]
     max_waiting: usize,
+    /// Turns handled at once (retrieval, extractive answers, handoffs; a turn that generates
+    /// also holds one of these while it waits for and uses the model).
+    #[arg(long, env = "BANSHI_MAX_TURNS", default_value_t = 16)]
+    max_turns: usize,
+    /// Turns that may wait for a turn slot, each told its queue position; beyond this, 429.
+    #[arg(long, env = "BANSHI_MAX_TURNS_WAITING", default_value_t = 64)]
+    max_turns_waiting: usize,
     /// `Retry-After` seconds sent with 429.
     #[arg(long, env = "BANSHI_RETRY_AFTER", default_value_t = 10)]
     retry_after: u64,
@@ -123,12 +130,6 @@ pub struct ServeArgs {
 }
 
 pub async fn run(common: &Common, args: ServeArgs) -> anyhow::Result<()> {
-    if let Some(url) = &args.database_url {
-        let expected = format!("sqlite://{}", common.data_dir.join("banshi.db").display());
-        if url != &expected {
-            bail!("database URL {url}: this build stores in the data dir's SQLite file ({expected}); other databases plug in behind the server's Store trait");
-        }
-    }
     let models = super::model_set::start(common, super::Need::EmbedderAndGenerator).await?;
     let models_ready = common.no_models || models.complete();
     let kb = Arc::new(super::open_kb_with(common, models.embed.clone()).await?);
@@ -143,13 +144,20 @@ pub async fn run(common: &Common, args: ServeArgs) -> anyhow::Result<()> {
     if tightened > 0 {
         tracing::warn!(tightened, "files and directories in {} were readable by others: now owner-only", common.data_dir.display());
     }
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::new(kb.store.pool().clone()).await?);
+    let store: Arc<dyn Store> = Arc::new(SqlStore::new(kb.store.pool().clone()).await?);
+    let events = match banshi_knowledge::db::Backend::of(kb.store.pool()) {
+        banshi_knowledge::db::Backend::Postgres => {
+            let url = kb.store.pool().connect_options().database_url.to_string();
+            banshi_server::live::Live::over_postgres(&url).await.context("live events over PostgreSQL (LISTEN/NOTIFY)")?
+        }
+        banshi_knowledge::db::Backend::Sqlite => banshi_server::live::Live::default(),
+    };
     let appeal = AppealModel::load_or_seed(&common.data_dir)?;
     tracing::info!(trained_on = %appeal.trained_on, "appeal classifier loaded");
     let records = Arc::new(StoreRecords(store.clone()));
     let assistant = Arc::new(
         Assistant::new(kb, Some(models.compute))
-            .with_chat(models.chat)
+            .with_chat(models.chat.map(|c| Arc::new(GatedChat::new(c, args.max_in_flight, args.max_waiting)) as Arc<dyn ChatModel>))
             .with_deployment(common.deployment()?)
             .with_appeal_model(appeal)
             .with_records(records.clone(), records),
@@ -158,8 +166,8 @@ pub async fn run(common: &Common, args: ServeArgs) -> anyhow::Result<()> {
     let config = Config {
         max_message_chars: args.max_message_chars,
         max_body_bytes: args.max_body_bytes,
-        max_in_flight: args.max_in_flight,
-        max_waiting: args.max_waiting,
+        max_in_flight: args.max_turns,
+        max_waiting: args.max_turns_waiting,
         retry_after_secs: args.retry_after,
         cors_origins: args.cors_origins,
         shutdown_grace: Duration::from_secs(args.shutdown_grace),
@@ -189,7 +197,8 @@ pub async fn run(common: &Common, args: ServeArgs) -> anyhow::Result<()> {
         citizen_idle: Duration::from_secs(args.citizen_idle_timeout),
         citizen_max_age: Duration::from_secs(args.citizen_max_age),
     };
-    let app = AppState::new(config, store, assistant, models_ready);
+    banshi_server::live::follow_knowledge(&events, assistant.kb.clone());
+    let app = AppState::new(config, store, assistant, models_ready, events);
     let listener = tokio::net::TcpListener::bind(args.addr).await.with_context(|| format!("binding {}", args.addr))?;
     let bound = listener.local_addr()?;
     // Tests and scripts read this line to find the port.

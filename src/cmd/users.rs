@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Context};
 use banshi_server::auth::{check_password_strength, hash_password};
-use banshi_server::store::{Audit, NewAudit, SqliteStore, StaffRole, Users};
+use banshi_server::store::{Audit, NewAudit, SqlStore, StaffRole, Users};
 
 use crate::Common;
 
@@ -33,8 +33,8 @@ pub struct AddArgs {
 
 pub async fn run(common: &Common, action: Action) -> anyhow::Result<()> {
     std::fs::create_dir_all(&common.data_dir).with_context(|| format!("creating {}", common.data_dir.display()))?;
-    let pool = banshi_knowledge::store::open_sqlite(&common.data_dir.join("banshi.db")).await?;
-    let store = SqliteStore::new(pool).await?;
+    let pool = super::open_database(common).await?;
+    let store = SqlStore::new(pool).await?;
     match action {
         Action::Add(a) => add(&store, a).await,
         Action::List => {
@@ -53,7 +53,7 @@ pub async fn run(common: &Common, action: Action) -> anyhow::Result<()> {
     }
 }
 
-async fn add(store: &SqliteStore, a: AddArgs) -> anyhow::Result<()> {
+async fn add(store: &SqlStore, a: AddArgs) -> anyhow::Result<()> {
     super::check_username(&a.username)?;
     if a.display_name.trim().is_empty() || a.display_name.chars().count() > 32 {
         bail!("display name must be 1–32 characters");

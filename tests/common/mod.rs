@@ -146,6 +146,34 @@ impl Drop for Server {
     }
 }
 
+/// A running `banshi serve-models`; killed when dropped.
+pub struct ModelNode {
+    pub child: Child,
+    pub url: String,
+}
+
+impl ModelNode {
+    pub fn start(models: &Path, addr: &str) -> ModelNode {
+        let mut child = Command::new(BIN)
+            .arg("--models-dir")
+            .arg(models)
+            .args(["serve-models", "--addr", addr])
+            .env("BANSHI_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("starting banshi serve-models");
+        let url = announced_url(&mut child, "banshi model node listening on ").expect("model node did not report its address");
+        ModelNode { child, url }
+    }
+}
+
+impl Drop for ModelNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder().timeout(Duration::from_secs(300)).build().unwrap()
 }
@@ -270,6 +298,11 @@ impl SseReader {
     pub async fn open(url: &str, token: &str) -> SseReader {
         let r = client().get(url).bearer_auth(token).send().await.unwrap();
         assert_eq!(r.status(), 200, "{url}");
+        SseReader::of(r)
+    }
+
+    /// Read the events of a response already received.
+    pub fn of(r: reqwest::Response) -> SseReader {
         SseReader { stream: Box::pin(r.bytes_stream()), buf: String::new() }
     }
 

@@ -18,7 +18,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::Agent;
 use crate::error::{ApiError, ErrorBody};
 use crate::handoff;
-use crate::live::{sse_parts, AgentEvent};
+use crate::live::{sse_parts, AgentEvent, Note};
 use crate::store::{Message, Rating, RatingStats, Role, StaffRole, Ticket, TicketEvent, TicketFilter, TicketKind, TicketStatus};
 use crate::App;
 
@@ -340,9 +340,9 @@ pub async fn events(State(app): State<App>, _agent: Agent) -> Result<Response, A
                 _ = tx.closed() => return,
             };
             let ev = match e {
-                Ok(e) => agent_event(&e),
-                // Behind: tell the console to reload its lists.
-                Err(broadcast::error::RecvError::Lagged(_)) => Ok(Event::default().event("resync").data("{}")),
+                Ok(Note::Event(e)) => agent_event(&e),
+                // Behind, or notifications may have been lost: tell the console to reload its lists.
+                Ok(Note::CatchUp) | Err(broadcast::error::RecvError::Lagged(_)) => Ok(Event::default().event("resync").data("{}")),
                 Err(broadcast::error::RecvError::Closed) => return,
             };
             if tx.send(ev).await.is_err() {

@@ -64,7 +64,7 @@ pub async fn edit_field(
     *p = trial;
     let view = FormView::of(&p);
     session.state.form = Some(p);
-    app.store.save_state(&id, &session.state).await?;
+    session.version = app.store.save_state(&id, &session.state, session.version).await?;
     Ok(Json(view))
 }
 
@@ -141,7 +141,7 @@ pub async fn submit(
         session.state.form = None;
     }
     session.state.submitted.push(a.tracking_no.clone());
-    app.store.save_state(&id, &session.state).await?;
+    session.version = app.store.save_state(&id, &session.state, session.version).await?;
     let text = format!(
         "“{}”已提交，受理编号 {}。部门受理后开始计算承诺时限{}，您可随时发送“进度查询 {}”查看办理进度。",
         a.target_name,

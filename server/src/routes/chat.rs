@@ -44,7 +44,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::handoff;
 use crate::live::{sse_parts, AgentEvent, CitizenEvent};
 use crate::mask::preview;
-use crate::store::{Message, NewMessage, Role, Session};
+use crate::store::{Message, NewMessage, Role, Session, StoreError};
 use crate::App;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -327,8 +327,12 @@ async fn run_turn(app: App, mut session: Session, question: Message, ticket: Tic
         app.metrics.ttft.observe(t);
     }
     session.state = state;
-    if let Err(e) = app.store.save_state(&session.id, &session.state).await {
-        tracing::error!(session = %session.id, "saving dialogue state: {e}");
+    match app.store.save_state(&session.id, &session.state, session.version).await {
+        Ok(v) => session.version = v,
+        // Another turn of this session (a second tab, another replica) saved first: its state
+        // stands and this turn's is dropped, said rather than silently overwriting it.
+        Err(StoreError::Conflict(m)) => tracing::warn!(session = %session.id, "dialogue state not saved: {m}"),
+        Err(e) => tracing::error!(session = %session.id, "saving dialogue state: {e}"),
     }
     finish(&app, &session, &question, result, got, contract, &tx).await;
 }

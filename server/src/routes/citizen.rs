@@ -91,7 +91,7 @@ pub async fn sign_in(
     app.logins.succeeded(&guard_key, ip);
     session.state.citizen_id = Some(citizen.id);
     session.state.citizen_signed_in_at = Some(app.signins.began(&id));
-    app.store.save_state(&id, &session.state).await?;
+    session.version = app.store.save_state(&id, &session.state, session.version).await?;
     tracing::info!(session = %id, citizen = citizen.id, "citizen signed in");
     Ok(Json(citizen))
 }
@@ -104,7 +104,7 @@ pub async fn sign_out(State(app): State<App>, Path(id): Path<String>, headers: H
     session.state.citizen_id = None;
     session.state.citizen_signed_in_at = None;
     app.signins.ended(&id);
-    app.store.save_state(&id, &session.state).await?;
+    session.version = app.store.save_state(&id, &session.state, session.version).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

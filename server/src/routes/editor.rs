@@ -16,7 +16,7 @@ use banshi_assistant::card::SourcesCard;
 use banshi_assistant::citations::Source;
 use banshi_assistant::{extractive, intent};
 use banshi_knowledge::store::{GoLive, VersionInfo};
-use banshi_knowledge::{Guide, KnowledgeError};
+use banshi_knowledge::Guide;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
@@ -25,37 +25,6 @@ use crate::auth::{Admin, Editor};
 use crate::error::{ApiError, ErrorBody};
 use crate::store::{AuditEntry, NewAudit};
 use crate::App;
-
-impl From<KnowledgeError> for ApiError {
-    fn from(e: KnowledgeError) -> Self {
-        match e {
-            KnowledgeError::NotFound(what) => ApiError::NotFound(format!("{what} 不存在")),
-            KnowledgeError::Conflict { base, latest, by, .. } => {
-                ApiError::Conflict(format!("该指南已被 {by} 修改（当前为第 {latest} 版，您是在第 {base} 版上编辑的），请重新载入后再修改"))
-            }
-            KnowledgeError::Invalid { problems, .. } => {
-                let fields = problems.iter().enumerate().map(|(i, p)| (format!("problem_{}", i + 1), p.clone())).collect();
-                ApiError::InvalidFields(format!("有 {} 处需要修改：{}", problems.len(), problems.join("；")), fields)
-            }
-            KnowledgeError::Stale { version, root, live, publishing, .. } => {
-                let live = live.map_or("线上暂无版本".to_string(), |v| format!("线上现为第 {v} 版"));
-                ApiError::Conflict(if !publishing {
-                    format!(
-                        "您是在第 {version} 版上修改的，但该版本已被回滚或被新发布的版本取代（{live}），请重新载入后在线上版本的基础上修改"
-                    )
-                } else if version == root {
-                    format!("第 {version} 版已被撤下（{live}），不能通过“发布”重新上线；如确需恢复，请在版本历史中使用“回滚到此版”")
-                } else {
-                    format!("第 {version} 版草稿是在第 {root} 版上修改的，而第 {root} 版已被回滚或被新发布的版本取代（{live}）；发布它会让已撤下的内容重新上线，请重新载入后在线上版本的基础上修改")
-                })
-            }
-            KnowledgeError::NotAllowed(m) => ApiError::Conflict(m),
-            KnowledgeError::Model(m) => m.into(),
-            KnowledgeError::Index(m) => ApiError::Unavailable(format!("检索服务暂不可用：{m}")),
-            other => ApiError::Internal(other.to_string()),
-        }
-    }
-}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct GuideRow {
@@ -219,6 +188,7 @@ async fn go_live(
         None => None,
     };
     app.kb.make_live(code, version, how).await?;
+    app.live.knowledge_changed(Some(code));
     let after = app.kb.store.live(code).await?;
     app.store
         .record(NewAudit {

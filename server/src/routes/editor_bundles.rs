@@ -122,6 +122,7 @@ pub async fn save_draft(
 async fn go_live(app: &App, staff: &Staff, code: &str, version: u32, how: GoLive, action: &str) -> Result<Json<Saved>, ApiError> {
     let before = app.kb.bundles.live(code).await?;
     app.kb.make_live_bundle(code, version, how).await?;
+    app.live.knowledge_changed(Some(code));
     let after = app.kb.bundles.live(code).await?;
     app.store
         .record(NewAudit {

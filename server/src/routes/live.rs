@@ -21,21 +21,37 @@ use utoipa::{IntoParams, ToSchema};
 use super::sessions::authorize;
 use crate::error::{ApiError, ErrorBody};
 use crate::handoff::{self, level_zh};
-use crate::live::{sse_parts, CitizenEvent};
+use crate::live::{sse_parts, CitizenEvent, Note};
 use crate::store::{Rating, Role, TicketStatus};
 use crate::App;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct EventsQuery {
-    /// The last message id the page has; older messages are not sent again.
+    /// The last message id the page has; older messages are not sent again (a `Last-Event-ID`
+    /// header, as `EventSource` sends on reconnecting, counts the same).
     #[serde(default)]
     pub after: i64,
 }
 
+/// A message event carries its id as the SSE id, so a client that reconnects (to any replica)
+/// with `Last-Event-ID` gets exactly the messages after it.
 fn sse_event(e: &CitizenEvent) -> Result<Event, Infallible> {
     let (name, data) = sse_parts(e);
-    Ok(Event::default().event(name).data(data.to_string()))
+    let event = Event::default().event(name).data(data.to_string());
+    Ok(match e {
+        CitizenEvent::Message { message } => event.id(message.id.to_string()),
+        _ => event,
+    })
+}
+
+/// Where the stream starts: after `Last-Event-ID` (what an `EventSource` resends on
+/// reconnecting) or `after`, whichever is later; 400 for a `Last-Event-ID` that is no id.
+fn resume_after(headers: &HeaderMap, after: i64) -> Result<i64, ApiError> {
+    let Some(v) = headers.get("last-event-id") else { return Ok(after) };
+    let id = v.to_str().ok().and_then(|s| s.trim().parse::<i64>().ok()).filter(|id| *id >= 0);
+    let id = id.ok_or_else(|| ApiError::BadRequest("Last-Event-ID 应为消息编号（非负整数）".into()))?;
+    Ok(id.max(after))
 }
 
 /// Live events of a session: agent replies, queue position, rating requests.
@@ -53,7 +69,7 @@ pub async fn events(
     authorize(&app, &id, &headers).await?;
     let mut rx = app.live.subscribe(&id);
     let (tx, out) = mpsc::channel::<Result<Event, Infallible>>(32);
-    let mut last = q.after;
+    let mut last = resume_after(&headers, q.after)?;
     let catch_up = |app: App, id: String, after: i64| async move {
         let mut events = Vec::new();
         for m in app.store.messages(&id, after, 200).await? {
@@ -83,10 +99,11 @@ pub async fn events(
                 _ = tx.closed() => return,
             };
             let batch = match e {
-                Ok(CitizenEvent::Message { message }) if message.id <= last => continue,
-                Ok(e) => vec![e],
-                // Fell behind the channel: read what was missed from the store.
-                Err(broadcast::error::RecvError::Lagged(_)) => match catch_up(app.clone(), id.clone(), last).await {
+                Ok(Note::Event(CitizenEvent::Message { message })) if message.id <= last => continue,
+                Ok(Note::Event(e)) => vec![e],
+                // Fell behind the channel, or notifications may have been lost: read what was
+                // missed from the store.
+                Ok(Note::CatchUp) | Err(broadcast::error::RecvError::Lagged(_)) => match catch_up(app.clone(), id.clone(), last).await {
                     Ok(events) => events,
                     Err(_) => return,
                 },

@@ -173,7 +173,7 @@ pub async fn upload(
     if let Some(p) = session.state.form.as_mut() {
         prefill_from_materials(p, &[material_fields(&upload)]);
         form = Some(FormView::of(p));
-        app.store.save_state(&id, &session.state).await?;
+        session.version = app.store.save_state(&id, &session.state, session.version).await?;
     }
     let text = format!("上传材料：{}（识别为{}）", upload.file_name, upload.kind_zh());
     let meta = json!({"upload": {"id": upload.id, "name": upload.file_name, "kind": upload.kind_zh(), "sha256": upload.sha256}});

@@ -11,7 +11,7 @@
 pub mod applications;
 pub mod audit;
 pub mod gaps;
-mod sqlite;
+mod sql;
 pub mod tickets;
 pub mod uploads;
 pub mod users;
@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 pub use applications::{AppEvent, AppStatus, Application, Applications, Citizen, NewApplication};
 pub use audit::{Audit, AuditEntry, NewAudit};
 pub use gaps::{Failure, GapClosure, Gaps};
-pub use sqlite::SqliteStore;
+pub use sql::SqlStore;
 pub use tickets::{KnowledgeDraft, NewTicket, Rating, RatingStats, Ticket, TicketEvent, TicketFilter, TicketKind, TicketStatus, Tickets};
 pub use uploads::{NewUpload, StoredReport, Upload, UploadQuota, Uploads};
 pub use users::{Role as StaffRole, User, Users};
@@ -56,6 +56,8 @@ pub struct Session {
     pub token_hash: String,
     pub channel: String,
     pub state: DialogueState,
+    /// Bumped by every [`Sessions::save_state`]: the version `state` was read at.
+    pub version: i64,
     pub created_at: String,
 }
 
@@ -131,7 +133,10 @@ pub trait Sessions: Send + Sync {
     async fn session(&self, id: &str) -> Result<Option<Session>, StoreError>;
     /// Whether some citizen session has this token hash (tells a citizen's token from a forged one).
     async fn is_citizen_token(&self, token_hash: &str) -> Result<bool, StoreError>;
-    async fn save_state(&self, session_id: &str, state: &DialogueState) -> Result<(), StoreError>;
+    /// Save `state` over version `read_version` (the [`Session::version`] it was read at) and
+    /// return the new version. `Conflict` when the session was saved since (another turn, tab or
+    /// replica got there first): a stale write is refused, never silently applied.
+    async fn save_state(&self, session_id: &str, state: &DialogueState, read_version: i64) -> Result<i64, StoreError>;
     /// Append a message; fails on a duplicate `client_id` within the session.
     async fn add_message(&self, m: NewMessage) -> Result<Message, StoreError>;
     async fn message_by_client_id(&self, session_id: &str, client_id: &str) -> Result<Option<Message>, StoreError>;

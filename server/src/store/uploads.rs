@@ -77,8 +77,8 @@ pub struct StoredReport {
 pub trait Uploads: Send + Sync {
     /// Store the upload's row if, with this file counted, the session's files and bytes and
     /// the service's bytes today stay within `quota`; `None` when they would not. The check and
-    /// the insert are one statement, so uploads racing each other (on any replica) cannot
-    /// overshoot a quota together.
+    /// the insert are one statement (on PostgreSQL behind a table lock that only upload inserts
+    /// take), so uploads racing each other on any replica cannot overshoot a quota together.
     async fn add_upload(&self, u: NewUpload, quota: &UploadQuota) -> Result<Option<Upload>, StoreError>;
     /// The session's uploads, oldest first.
     async fn uploads(&self, session_id: &str) -> Result<Vec<Upload>, StoreError>;

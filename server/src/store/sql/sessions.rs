@@ -1,14 +1,14 @@
-//! Citizens' sessions and messages in SQLite.
+//! Citizens' sessions and messages, in SQL both backends run.
 
 use async_trait::async_trait;
 use banshi_assistant::DialogueState;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{now, SqliteStore};
+use super::{now, SqlStore};
 use crate::store::{Message, NewMessage, Role, Session, Sessions, StoreError};
 
-pub(super) fn message(r: &SqliteRow) -> Result<Message, StoreError> {
+pub(super) fn message(r: &AnyRow) -> Result<Message, StoreError> {
     let meta: String = r.get("meta");
     Ok(Message {
         id: r.get("id"),
@@ -26,10 +26,10 @@ pub(super) fn message(r: &SqliteRow) -> Result<Message, StoreError> {
 pub(super) const MESSAGE_COLUMNS: &str = "id, role, text, kind, status, client_id, reply_to, meta, created_at";
 
 #[async_trait]
-impl Sessions for SqliteStore {
+impl Sessions for SqlStore {
     async fn create_session(&self, id: &str, token_hash: &str, channel: &str) -> Result<Session, StoreError> {
         let at = now();
-        sqlx::query("INSERT INTO sessions (id, token_hash, channel, state, created_at, updated_at) VALUES (?, ?, ?, '{}', ?, ?)")
+        sqlx::query("INSERT INTO sessions (id, token_hash, channel, state, created_at, updated_at) VALUES ($1, $2, $3, '{}', $4, $5)")
             .bind(id)
             .bind(token_hash)
             .bind(channel)
@@ -42,12 +42,13 @@ impl Sessions for SqliteStore {
             token_hash: token_hash.into(),
             channel: channel.into(),
             state: DialogueState::default(),
+            version: 0,
             created_at: at,
         })
     }
 
     async fn session(&self, id: &str) -> Result<Option<Session>, StoreError> {
-        let row = sqlx::query("SELECT id, token_hash, channel, state, created_at FROM sessions WHERE id = ?")
+        let row = sqlx::query("SELECT id, token_hash, channel, state, version, created_at FROM sessions WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
@@ -59,6 +60,7 @@ impl Sessions for SqliteStore {
                 channel: r.get("channel"),
                 // A state from an older version that no longer parses starts the dialogue afresh.
                 state: serde_json::from_str(&state).unwrap_or_default(),
+                version: r.get("version"),
                 created_at: r.get("created_at"),
             })
         })
@@ -67,26 +69,37 @@ impl Sessions for SqliteStore {
 
     async fn is_citizen_token(&self, token_hash: &str) -> Result<bool, StoreError> {
         let n: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM sessions WHERE token_hash = ?").bind(token_hash).fetch_one(&self.pool).await?;
+            sqlx::query_scalar("SELECT COUNT(*) FROM sessions WHERE token_hash = $1").bind(token_hash).fetch_one(&self.pool).await?;
         Ok(n > 0)
     }
 
-    async fn save_state(&self, session_id: &str, state: &DialogueState) -> Result<(), StoreError> {
+    async fn save_state(&self, session_id: &str, state: &DialogueState, read_version: i64) -> Result<i64, StoreError> {
         let json = serde_json::to_string(state).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        sqlx::query("UPDATE sessions SET state = ?, updated_at = ? WHERE id = ?")
-            .bind(json)
-            .bind(now())
-            .bind(session_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        let saved: Option<i64> = sqlx::query_scalar(
+            "UPDATE sessions SET state = $1, updated_at = $2, version = version + 1 WHERE id = $3 AND version = $4 RETURNING version",
+        )
+        .bind(json)
+        .bind(now())
+        .bind(session_id)
+        .bind(read_version)
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(v) = saved {
+            return Ok(v);
+        }
+        let current: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM sessions WHERE id = $1").bind(session_id).fetch_optional(&self.pool).await?;
+        Err(match current {
+            None => StoreError::NotFound(format!("会话 {session_id} 不存在")),
+            Some(v) => StoreError::Conflict(format!("会话状态已被另一请求更新（读取时第 {read_version} 版，现为第 {v} 版），请重试")),
+        })
     }
 
     async fn add_message(&self, m: NewMessage) -> Result<Message, StoreError> {
         let role = m.role.unwrap_or(Role::User);
         let sql = format!(
             "INSERT INTO messages (session_id, role, text, kind, status, client_id, reply_to, meta, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {MESSAGE_COLUMNS}"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {MESSAGE_COLUMNS}"
         );
         let row = sqlx::query(&sql)
             .bind(&m.session_id)
@@ -104,20 +117,20 @@ impl Sessions for SqliteStore {
     }
 
     async fn message_by_client_id(&self, session_id: &str, client_id: &str) -> Result<Option<Message>, StoreError> {
-        let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE session_id = ? AND client_id = ?");
+        let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE session_id = $1 AND client_id = $2");
         let row = sqlx::query(&sql).bind(session_id).bind(client_id).fetch_optional(&self.pool).await?;
         row.as_ref().map(message).transpose()
     }
 
     async fn reply_to(&self, session_id: &str, id: i64) -> Result<Option<Message>, StoreError> {
-        let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE session_id = ? AND reply_to = ? ORDER BY id DESC LIMIT 1");
+        let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE session_id = $1 AND reply_to = $2 ORDER BY id DESC LIMIT 1");
         let row = sqlx::query(&sql).bind(session_id).bind(id).fetch_optional(&self.pool).await?;
         row.as_ref().map(message).transpose()
     }
 
     async fn messages(&self, session_id: &str, after: i64, limit: u32) -> Result<Vec<Message>, StoreError> {
-        let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE session_id = ? AND id > ? ORDER BY id LIMIT ?");
-        let rows = sqlx::query(&sql).bind(session_id).bind(after).bind(limit).fetch_all(&self.pool).await?;
+        let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE session_id = $1 AND id > $2 ORDER BY id LIMIT $3");
+        let rows = sqlx::query(&sql).bind(session_id).bind(after).bind(i64::from(limit)).fetch_all(&self.pool).await?;
         rows.iter().map(message).collect()
     }
 
@@ -130,12 +143,10 @@ impl Sessions for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use banshi_knowledge::testing::TestDb;
 
-    use crate::store::sqlite::tests::store;
-
-    #[tokio::test]
-    async fn messages_round_trip_in_order_and_client_ids_are_unique() {
-        let (_d, s) = store().await;
+    async fn messages_round_trip_in_order_and_client_ids_are_unique(db: TestDb) {
+        let s = SqlStore::new(db.pool().await).await.unwrap();
         s.create_session("s1", "h", "web").await.unwrap();
         let q = s
             .add_message(NewMessage {
@@ -172,13 +183,19 @@ mod tests {
         assert_eq!(s.messages("s1", q.id, 10).await.unwrap().len(), 1);
     }
 
-    #[tokio::test]
-    async fn state_persists() {
-        let (_d, s) = store().await;
+    async fn state_persists(db: TestDb) {
+        let s = SqlStore::new(db.pool().await).await.unwrap();
         s.create_session("s1", "h", "web").await.unwrap();
         let st = DialogueState { low_confidence: 1, ..DialogueState::default() };
-        s.save_state("s1", &st).await.unwrap();
-        assert_eq!(s.session("s1").await.unwrap().unwrap().state.low_confidence, 1);
+        assert_eq!(s.save_state("s1", &st, 0).await.unwrap(), 1);
+        let read = s.session("s1").await.unwrap().unwrap();
+        assert_eq!((read.state.low_confidence, read.version), (1, 1));
+        let stale = DialogueState { low_confidence: 2, ..DialogueState::default() };
+        assert!(matches!(s.save_state("s1", &stale, 0).await, Err(StoreError::Conflict(_))), "a write over a stale read is refused");
+        assert_eq!(s.session("s1").await.unwrap().unwrap().state.low_confidence, 1, "and changes nothing");
+        assert!(matches!(s.save_state("nope", &st, 0).await, Err(StoreError::NotFound(_))));
         assert!(s.session("nope").await.unwrap().is_none());
     }
+
+    banshi_knowledge::both_backends!(messages_round_trip_in_order_and_client_ids_are_unique, state_persists);
 }

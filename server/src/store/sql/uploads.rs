@@ -1,19 +1,21 @@
-//! Uploads and pre-review reports in SQLite.
+//! Uploads and pre-review reports, in SQL both backends run.
 
 use async_trait::async_trait;
 use banshi_assistant::prereview::Report;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{now, SqliteStore};
+use banshi_knowledge::db::Backend;
+
+use super::{now, SqlStore};
 use crate::store::{NewUpload, StoreError, StoredReport, Upload, UploadQuota, Uploads};
 
-fn json<T: serde::de::DeserializeOwned>(r: &SqliteRow, col: &str) -> Result<T, StoreError> {
+fn json<T: serde::de::DeserializeOwned>(r: &AnyRow, col: &str) -> Result<T, StoreError> {
     let s: String = r.get(col);
     serde_json::from_str(&s).map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))
 }
 
-fn upload(r: &SqliteRow) -> Result<Upload, StoreError> {
+fn upload(r: &AnyRow) -> Result<Upload, StoreError> {
     let kind: String = r.get("kind");
     Ok(Upload {
         id: r.get("id"),
@@ -29,7 +31,7 @@ fn upload(r: &SqliteRow) -> Result<Upload, StoreError> {
     })
 }
 
-fn report(r: &SqliteRow) -> Result<StoredReport, StoreError> {
+fn report(r: &AnyRow) -> Result<StoredReport, StoreError> {
     Ok(StoredReport {
         id: r.get("id"),
         session_id: r.get("session_id"),
@@ -42,16 +44,23 @@ fn report(r: &SqliteRow) -> Result<StoredReport, StoreError> {
 const UPLOAD_COLUMNS: &str = "id, session_id, sha256, file_name, kind, size, declared, document, recognised, created_at";
 
 #[async_trait]
-impl Uploads for SqliteStore {
+impl Uploads for SqlStore {
     async fn add_upload(&self, u: NewUpload, quota: &UploadQuota) -> Result<Option<Upload>, StoreError> {
         let kind = serde_json::to_value(u.kind).expect("kinds serialise");
         let bound = |q: Option<u64>| q.map_or(i64::MAX, |q| q.min(i64::MAX as u64) as i64);
+        let mut tx = self.pool.begin().await?;
+        if self.backend == Backend::Postgres {
+            // The quotas are sums over other rows: two replicas' inserts would each see the
+            // other's row missing. Upload inserts take turns (SQLite's writes always do);
+            // readers are not blocked.
+            sqlx::query("LOCK TABLE uploads IN SHARE ROW EXCLUSIVE MODE").execute(&mut *tx).await?;
+        }
         let row = sqlx::query(&format!(
             "INSERT INTO uploads (session_id, sha256, file_name, kind, size, declared, document, recognised, created_at) \
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 \
-             WHERE (SELECT COUNT(*) FROM uploads WHERE session_id = ?1) < ?10 \
-               AND (SELECT COALESCE(SUM(size), 0) FROM uploads WHERE session_id = ?1) + ?5 <= ?11 \
-               AND (SELECT COALESCE(SUM(size), 0) FROM uploads WHERE created_at >= ?12) + ?5 <= ?13 \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 \
+             WHERE (SELECT COUNT(*) FROM uploads WHERE session_id = $1) < $10 \
+               AND (SELECT COALESCE(SUM(size), 0) FROM uploads WHERE session_id = $1) + $5 <= $11 \
+               AND (SELECT COALESCE(SUM(size), 0) FROM uploads WHERE created_at >= $12) + $5 <= $13 \
              RETURNING {UPLOAD_COLUMNS}"
         ))
         .bind(&u.session_id)
@@ -67,13 +76,14 @@ impl Uploads for SqliteStore {
         .bind(bound(quota.session_bytes))
         .bind(&quota.day_since)
         .bind(bound(quota.day_bytes))
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
+        tx.commit().await?;
         row.as_ref().map(upload).transpose()
     }
 
     async fn uploads(&self, session_id: &str) -> Result<Vec<Upload>, StoreError> {
-        let rows = sqlx::query(&format!("SELECT {UPLOAD_COLUMNS} FROM uploads WHERE session_id = ? ORDER BY id"))
+        let rows = sqlx::query(&format!("SELECT {UPLOAD_COLUMNS} FROM uploads WHERE session_id = $1 ORDER BY id"))
             .bind(session_id)
             .fetch_all(&self.pool)
             .await?;
@@ -81,12 +91,13 @@ impl Uploads for SqliteStore {
     }
 
     async fn count_uploads(&self, session_id: &str) -> Result<usize, StoreError> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM uploads WHERE session_id = ?").bind(session_id).fetch_one(&self.pool).await?;
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM uploads WHERE session_id = $1").bind(session_id).fetch_one(&self.pool).await?;
         Ok(n as usize)
     }
 
     async fn upload_bytes(&self, session_id: &str) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar("SELECT COALESCE(SUM(size), 0) FROM uploads WHERE session_id = ?")
+        let n: i64 = sqlx::query_scalar("SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM uploads WHERE session_id = $1")
             .bind(session_id)
             .fetch_one(&self.pool)
             .await?;
@@ -94,7 +105,7 @@ impl Uploads for SqliteStore {
     }
 
     async fn upload_bytes_since(&self, since: &str) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar("SELECT COALESCE(SUM(size), 0) FROM uploads WHERE created_at >= ?")
+        let n: i64 = sqlx::query_scalar("SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM uploads WHERE created_at >= $1")
             .bind(since)
             .fetch_one(&self.pool)
             .await?;
@@ -104,7 +115,7 @@ impl Uploads for SqliteStore {
     async fn add_report(&self, session_id: &str, target_code: &str, r: &Report) -> Result<StoredReport, StoreError> {
         let verdict = serde_json::to_value(r.verdict).expect("verdicts serialise");
         let row = sqlx::query(
-            "INSERT INTO prereviews (session_id, target_code, verdict, report, created_at) VALUES (?, ?, ?, ?, ?) \
+            "INSERT INTO prereviews (session_id, target_code, verdict, report, created_at) VALUES ($1, $2, $3, $4, $5) \
              RETURNING id, session_id, target_code, report, created_at",
         )
         .bind(session_id)
@@ -118,7 +129,7 @@ impl Uploads for SqliteStore {
     }
 
     async fn reports(&self, session_id: &str, target_code: &str) -> Result<Vec<StoredReport>, StoreError> {
-        let rows = sqlx::query("SELECT id, session_id, target_code, report, created_at FROM prereviews WHERE session_id = ? AND target_code = ? ORDER BY id DESC")
+        let rows = sqlx::query("SELECT id, session_id, target_code, report, created_at FROM prereviews WHERE session_id = $1 AND target_code = $2 ORDER BY id DESC")
             .bind(session_id)
             .bind(target_code)
             .fetch_all(&self.pool)
@@ -127,7 +138,7 @@ impl Uploads for SqliteStore {
     }
 
     async fn attach_report(&self, application_id: i64, r: &Report) -> Result<(), StoreError> {
-        sqlx::query("UPDATE applications SET prereview = ? WHERE id = ?")
+        sqlx::query("UPDATE applications SET prereview = $1 WHERE id = $2")
             .bind(serde_json::to_string(r).expect("reports serialise"))
             .bind(application_id)
             .execute(&self.pool)
@@ -140,9 +151,9 @@ impl Uploads for SqliteStore {
 mod tests {
     use banshi_assistant::prereview::report::recognise;
     use banshi_assistant::prereview::{Document, FileKind};
+    use banshi_knowledge::testing::TestDb;
 
     use super::*;
-    use crate::store::sqlite::tests::store;
     use crate::store::Sessions;
 
     fn new_upload(session: &str, size: usize) -> NewUpload {
@@ -164,9 +175,8 @@ mod tests {
         UploadQuota { files, session_bytes, day_bytes, day_since: "2000-01-01T00:00:00.000Z".into() }
     }
 
-    #[tokio::test]
-    async fn the_insert_keeps_every_quota() {
-        let (_d, s) = store().await;
+    async fn the_insert_keeps_every_quota(db: TestDb) {
+        let s = SqlStore::new(db.pool().await).await.unwrap();
         for id in ["s1", "s2"] {
             s.create_session(id, id, "web").await.unwrap();
         }
@@ -182,9 +192,8 @@ mod tests {
         assert_eq!(s.count_uploads("s1").await.unwrap(), 3);
     }
 
-    #[tokio::test]
-    async fn racing_uploads_cannot_overshoot_together() {
-        let (_d, s) = store().await;
+    async fn racing_uploads_cannot_overshoot_together(db: TestDb) {
+        let s = SqlStore::new(db.pool().await).await.unwrap();
         s.create_session("s1", "h", "web").await.unwrap();
         let s = std::sync::Arc::new(s);
         let q = quota(100, Some(100), None);
@@ -201,4 +210,6 @@ mod tests {
         assert_eq!(stored, 3, "3 × 30 bytes fit in 100, the other 7 are refused");
         assert_eq!(s.upload_bytes("s1").await.unwrap(), 90);
     }
+
+    banshi_knowledge::both_backends!(the_insert_keeps_every_quota, racing_uploads_cannot_overshoot_together);
 }

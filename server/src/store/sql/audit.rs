@@ -1,13 +1,13 @@
-//! The audit log in SQLite.
+//! The audit log, in SQL both backends run.
 
 use async_trait::async_trait;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{now, SqliteStore};
+use super::{now, SqlStore};
 use crate::store::{Audit, AuditEntry, NewAudit, StoreError};
 
-fn entry(r: &SqliteRow) -> Result<AuditEntry, StoreError> {
+fn entry(r: &AnyRow) -> Result<AuditEntry, StoreError> {
     let json = |col: &str| -> Result<Option<serde_json::Value>, StoreError> {
         r.get::<Option<String>, _>(col)
             .map(|s| serde_json::from_str(&s))
@@ -27,10 +27,10 @@ fn entry(r: &SqliteRow) -> Result<AuditEntry, StoreError> {
 }
 
 #[async_trait]
-impl Audit for SqliteStore {
+impl Audit for SqlStore {
     async fn record(&self, e: NewAudit) -> Result<AuditEntry, StoreError> {
         let row = sqlx::query(
-            "INSERT INTO audit_log (actor, action, entity, entity_id, before, after, at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *",
+            "INSERT INTO audit_log (actor, action, entity, entity_id, before, after, at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *",
         )
         .bind(&e.actor)
         .bind(&e.action)
@@ -46,11 +46,11 @@ impl Audit for SqliteStore {
 
     async fn audit_entries(&self, entity: Option<&str>, entity_id: Option<&str>, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
         let rows = sqlx::query(
-            "SELECT * FROM audit_log WHERE (?1 IS NULL OR entity = ?1) AND (?2 IS NULL OR entity_id = ?2) ORDER BY id DESC LIMIT ?3",
+            "SELECT * FROM audit_log WHERE ($1 IS NULL OR entity = $1) AND ($2 IS NULL OR entity_id = $2) ORDER BY id DESC LIMIT $3",
         )
         .bind(entity)
         .bind(entity_id)
-        .bind(limit)
+        .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(entry).collect()
@@ -60,12 +60,11 @@ impl Audit for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use banshi_knowledge::testing::TestDb;
 
-    #[tokio::test]
-    async fn the_log_is_append_only() {
-        let dir = tempfile::tempdir().unwrap();
-        let pool = banshi_knowledge::store::open_sqlite(&dir.path().join("banshi.db")).await.unwrap();
-        let s = SqliteStore::new(pool.clone()).await.unwrap();
+    async fn the_log_is_append_only(db: TestDb) {
+        let s = SqlStore::new(db.pool().await).await.unwrap();
+        let pool = s.pool.clone();
         let e = s
             .record(NewAudit {
                 actor: "user:a".into(),
@@ -81,4 +80,6 @@ mod tests {
         assert!(sqlx::query("UPDATE audit_log SET actor = 'x'").execute(&pool).await.is_err());
         assert!(sqlx::query("DELETE FROM audit_log").execute(&pool).await.is_err());
     }
+
+    banshi_knowledge::both_backends!(the_log_is_append_only);
 }

@@ -1,13 +1,13 @@
-//! Staff accounts and console log-ins in SQLite.
+//! Staff accounts and console log-ins, in SQL both backends run.
 
 use async_trait::async_trait;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{is_unique_violation, now, SqliteStore};
+use super::{is_unique_violation, now, SqlStore};
 use crate::store::{StaffRole, StoreError, User, Users};
 
-fn user(r: &SqliteRow) -> Result<User, StoreError> {
+fn user(r: &AnyRow) -> Result<User, StoreError> {
     Ok(User {
         id: r.get("id"),
         username: r.get("username"),
@@ -18,10 +18,10 @@ fn user(r: &SqliteRow) -> Result<User, StoreError> {
 }
 
 #[async_trait]
-impl Users for SqliteStore {
+impl Users for SqlStore {
     async fn add_user(&self, username: &str, display_name: &str, role: StaffRole, password_hash: &str) -> Result<User, StoreError> {
         let r = sqlx::query(
-            "INSERT INTO users (username, display_name, role, password_hash, created_at) VALUES (?, ?, ?, ?, ?) \
+            "INSERT INTO users (username, display_name, role, password_hash, created_at) VALUES ($1, $2, $3, $4, $5) \
              RETURNING id, username, display_name, role, active",
         )
         .bind(username)
@@ -39,7 +39,7 @@ impl Users for SqliteStore {
     }
 
     async fn user_credentials(&self, username: &str) -> Result<Option<(User, String)>, StoreError> {
-        let row = sqlx::query("SELECT id, username, display_name, role, active, password_hash FROM users WHERE username = ?")
+        let row = sqlx::query("SELECT id, username, display_name, role, active, password_hash FROM users WHERE username = $1")
             .bind(username)
             .fetch_optional(&self.pool)
             .await?;
@@ -52,7 +52,7 @@ impl Users for SqliteStore {
     }
 
     async fn create_staff_session(&self, token_hash: &str, user_id: i64, expires_at: &str) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO staff_sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)")
+        sqlx::query("INSERT INTO staff_sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
             .bind(token_hash)
             .bind(user_id)
             .bind(now())
@@ -65,7 +65,7 @@ impl Users for SqliteStore {
     async fn staff_session(&self, token_hash: &str) -> Result<Option<User>, StoreError> {
         let row = sqlx::query(
             "SELECT u.id, u.username, u.display_name, u.role, u.active FROM staff_sessions s JOIN users u ON u.id = s.user_id \
-             WHERE s.token_hash = ? AND s.expires_at > ? AND u.active = 1",
+             WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.active = 1",
         )
         .bind(token_hash)
         .bind(now())
@@ -75,7 +75,7 @@ impl Users for SqliteStore {
     }
 
     async fn delete_staff_session(&self, token_hash: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM staff_sessions WHERE token_hash = ?").bind(token_hash).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM staff_sessions WHERE token_hash = $1").bind(token_hash).execute(&self.pool).await?;
         Ok(())
     }
 }
@@ -83,11 +83,10 @@ impl Users for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::sqlite::tests::store;
+    use banshi_knowledge::testing::TestDb;
 
-    #[tokio::test]
-    async fn users_and_logins() {
-        let (_d, s) = store().await;
+    async fn users_and_logins(db: TestDb) {
+        let s = SqlStore::new(db.pool().await).await.unwrap();
         let u = s.add_user("zhang", "张三", StaffRole::Agent, "$argon2id$fake").await.unwrap();
         assert!(matches!(s.add_user("zhang", "x", StaffRole::Admin, "h").await, Err(StoreError::Conflict(_))));
         let (found, hash) = s.user_credentials("zhang").await.unwrap().unwrap();
@@ -100,4 +99,6 @@ mod tests {
         assert!(s.staff_session("t1").await.unwrap().is_none());
         assert_eq!(s.users().await.unwrap().len(), 1);
     }
+
+    banshi_knowledge::both_backends!(users_and_logins);
 }

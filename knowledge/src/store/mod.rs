@@ -1,5 +1,5 @@
 //! The document stores: every saved version of every guide (and every bundle), and which one
-//! is live, in SQLite.
+//! is live, in SQLite or PostgreSQL ([`crate::db`]).
 //!
 //! Each save is a transaction: the new version row and the document row change together or not
 //! at all, so a crash never leaves a document pointing at a missing version. Saving a document
@@ -8,44 +8,14 @@
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::{AnyPool, Row};
 
 use crate::bundle::Bundle;
 use crate::guide::{Guide, Status};
 use crate::KnowledgeError;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
-
-/// Open (creating if needed) the SQLite database at `path` with WAL journaling and
-/// `synchronous=FULL`: a commit is on disk before it is acknowledged.
-///
-/// The database holds personal data, so it is owner-only: its directory is created (or
-/// tightened to) 0700, the file is created 0600 before SQLite opens it (SQLite gives the `-wal`
-/// and `-shm` files the database's mode), and an existing database, `-wal` and `-shm` with
-/// looser modes are tightened to 0600 ([`crate::private`]). Fails when the directory or file
-/// cannot be created or its mode changed, or when SQLite cannot open it.
-pub async fn open_sqlite(path: &std::path::Path) -> Result<SqlitePool, KnowledgeError> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        crate::private::create_dir_all(dir).map_err(|e| KnowledgeError::io(dir, e))?;
-        crate::private::restrict(dir).map_err(|e| KnowledgeError::io(dir, e))?;
-    }
-    crate::private::create_file(path).map_err(|e| KnowledgeError::io(path, e))?;
-    for suffix in ["-wal", "-shm"] {
-        let mut side = path.as_os_str().to_owned();
-        side.push(suffix);
-        let side = std::path::PathBuf::from(side);
-        crate::private::restrict(&side).map_err(|e| KnowledgeError::io(&side, e))?;
-    }
-    let options = SqliteConnectOptions::new()
-        .filename(path)
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Full)
-        .busy_timeout(std::time::Duration::from_secs(5))
-        .foreign_keys(true);
-    Ok(SqlitePoolOptions::new().max_connections(8).connect_with(options).await?)
-}
+static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// Result of saving one document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,13 +54,13 @@ struct Lineage {
 }
 
 impl Lineage {
-    async fn load(db: &mut sqlx::SqliteConnection, table: &str, versions: &str, code: &str) -> Result<Lineage, KnowledgeError> {
-        let live: Option<i64> = sqlx::query_scalar(&format!("SELECT live_version FROM {table} WHERE code = ?"))
+    async fn load(db: &mut sqlx::AnyConnection, table: &str, versions: &str, code: &str) -> Result<Lineage, KnowledgeError> {
+        let live: Option<i64> = sqlx::query_scalar(&format!("SELECT live_version FROM {table} WHERE code = $1"))
             .bind(code)
             .fetch_optional(&mut *db)
             .await?
             .flatten();
-        let rows = sqlx::query(&format!("SELECT version, status, COALESCE(base_version, version - 1) FROM {versions} WHERE code = ?"))
+        let rows = sqlx::query(&format!("SELECT version, status, COALESCE(base_version, version - 1) FROM {versions} WHERE code = $1"))
             .bind(code)
             .fetch_all(&mut *db)
             .await?;
@@ -203,7 +173,7 @@ impl Document for Bundle {
 
 /// Every saved version of every document of one kind, and which one is live.
 pub struct DocStore<D: Document> {
-    pool: SqlitePool,
+    pool: AnyPool,
     kind: std::marker::PhantomData<fn() -> D>,
 }
 
@@ -218,15 +188,12 @@ pub type BundleStore = DocStore<Bundle>;
 
 impl<D: Document> DocStore<D> {
     /// Run this crate's migrations on `pool` (other crates' migrations may share the database).
-    pub async fn new(pool: SqlitePool) -> Result<Self, KnowledgeError> {
-        // Each crate migrates its own tables in one shared database: tolerate the others' rows.
-        let mut migrator = sqlx::migrate::Migrator { migrations: MIGRATOR.migrations.clone(), ..sqlx::migrate::Migrator::DEFAULT };
-        migrator.set_ignore_missing(true);
-        migrator.run(&pool).await?;
+    pub async fn new(pool: AnyPool) -> Result<Self, KnowledgeError> {
+        crate::db::migrate(&pool, &SQLITE, &POSTGRES).await?;
         Ok(DocStore { pool, kind: std::marker::PhantomData })
     }
 
-    pub fn pool(&self) -> &SqlitePool {
+    pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
 
@@ -239,7 +206,8 @@ impl<D: Document> DocStore<D> {
             return Err(KnowledgeError::Invalid { code: code.to_string(), problems });
         }
         let mut tx = self.pool.begin().await?;
-        let row = sqlx::query(&format!("SELECT live_version, latest_version FROM {table} WHERE code = ?"))
+        lock(&mut tx, table, code).await?;
+        let row = sqlx::query(&format!("SELECT live_version, latest_version FROM {table} WHERE code = $1"))
             .bind(code)
             .fetch_optional(&mut *tx)
             .await?;
@@ -248,7 +216,7 @@ impl<D: Document> DocStore<D> {
             None => (None, 0),
         };
         if let Some(live) = live {
-            let body: String = sqlx::query_scalar(&format!("SELECT body FROM {versions} WHERE code = ? AND version = ?"))
+            let body: String = sqlx::query_scalar(&format!("SELECT body FROM {versions} WHERE code = $1 AND version = $2"))
                 .bind(code)
                 .bind(live)
                 .fetch_one(&mut *tx)
@@ -263,7 +231,7 @@ impl<D: Document> DocStore<D> {
         stored.stamp(version as u32, Status::Published, &now, author);
         let body = serde_json::to_string(&stored).expect("documents serialise");
         sqlx::query(&format!(
-            "INSERT INTO {versions} (code, version, status, name, body, author, created_at) VALUES (?, ?, 'published', ?, ?, ?, ?)"
+            "INSERT INTO {versions} (code, version, status, name, body, author, created_at) VALUES ($1, $2, 'published', $3, $4, $5, $6)"
         ))
         .bind(code)
         .bind(version)
@@ -274,7 +242,7 @@ impl<D: Document> DocStore<D> {
         .execute(&mut *tx)
         .await?;
         sqlx::query(&format!(
-            "INSERT INTO {table} (code, name, source, live_version, latest_version, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+            "INSERT INTO {table} (code, name, source, live_version, latest_version, updated_at) VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT(code) DO UPDATE SET name = excluded.name, source = excluded.source,
                live_version = excluded.live_version, latest_version = excluded.latest_version, updated_at = excluded.updated_at"
         ))
@@ -304,6 +272,7 @@ impl<D: Document> DocStore<D> {
             return Err(KnowledgeError::Invalid { code: code.to_string(), problems });
         }
         let mut tx = self.pool.begin().await?;
+        lock(&mut tx, table, code).await?;
         let lineage = Lineage::load(&mut tx, table, versions, code).await?;
         let head = lineage.head();
         if base != head {
@@ -318,9 +287,9 @@ impl<D: Document> DocStore<D> {
                     });
                 }
             }
-            let by: String = sqlx::query_scalar(&format!("SELECT author FROM {versions} WHERE code = ? AND version = ?"))
+            let by: String = sqlx::query_scalar(&format!("SELECT author FROM {versions} WHERE code = $1 AND version = $2"))
                 .bind(code)
-                .bind(head)
+                .bind(i64::from(head))
                 .fetch_optional(&mut *tx)
                 .await?
                 .unwrap_or_default();
@@ -331,18 +300,18 @@ impl<D: Document> DocStore<D> {
         let now = chrono::Utc::now().to_rfc3339();
         let mut stored = doc.clone();
         stored.stamp(version as u32, Status::Draft, &now, author);
-        sqlx::query(&format!("INSERT INTO {versions} (code, version, status, name, body, author, created_at, base_version) VALUES (?, ?, 'draft', ?, ?, ?, ?, ?)"))
+        sqlx::query(&format!("INSERT INTO {versions} (code, version, status, name, body, author, created_at, base_version) VALUES ($1, $2, 'draft', $3, $4, $5, $6, $7)"))
             .bind(code)
             .bind(version)
             .bind(doc.name())
             .bind(serde_json::to_string(&stored).expect("documents serialise"))
             .bind(author)
             .bind(&now)
-            .bind(base)
+            .bind(i64::from(base))
             .execute(&mut *tx)
             .await?;
         sqlx::query(&format!(
-            "INSERT INTO {table} (code, name, source, live_version, latest_version, updated_at) VALUES (?, ?, ?, NULL, ?, ?)
+            "INSERT INTO {table} (code, name, source, live_version, latest_version, updated_at) VALUES ($1, $2, $3, NULL, $4, $5)
              ON CONFLICT(code) DO UPDATE SET latest_version = excluded.latest_version, updated_at = excluded.updated_at"
         ))
         .bind(code)
@@ -366,9 +335,10 @@ impl<D: Document> DocStore<D> {
     pub async fn make_live(&self, code: &str, version: u32, how: GoLive) -> Result<Option<u32>, KnowledgeError> {
         let (table, versions) = (D::TABLE, D::VERSIONS);
         let mut tx = self.pool.begin().await?;
-        let body: Option<String> = sqlx::query_scalar(&format!("SELECT body FROM {versions} WHERE code = ? AND version = ?"))
+        lock(&mut tx, table, code).await?;
+        let body: Option<String> = sqlx::query_scalar(&format!("SELECT body FROM {versions} WHERE code = $1 AND version = $2"))
             .bind(code)
-            .bind(version)
+            .bind(i64::from(version))
             .fetch_optional(&mut *tx)
             .await?;
         let body = body.ok_or_else(|| KnowledgeError::NotFound(format!("{code} v{version}")))?;
@@ -389,19 +359,19 @@ impl<D: Document> DocStore<D> {
             return Err(KnowledgeError::Invalid { code: code.to_string(), problems });
         }
         let before: Option<i64> =
-            sqlx::query_scalar(&format!("SELECT live_version FROM {table} WHERE code = ?")).bind(code).fetch_one(&mut *tx).await?;
+            sqlx::query_scalar(&format!("SELECT live_version FROM {table} WHERE code = $1")).bind(code).fetch_one(&mut *tx).await?;
         let now = chrono::Utc::now().to_rfc3339();
         let at = doc_meta_time(&doc).unwrap_or_else(|| now.clone());
         let by = doc_meta_author(&doc).unwrap_or_default();
         doc.stamp(version, Status::Published, &at, &by);
-        sqlx::query(&format!("UPDATE {versions} SET status = 'published', body = ? WHERE code = ? AND version = ?"))
+        sqlx::query(&format!("UPDATE {versions} SET status = 'published', body = $1 WHERE code = $2 AND version = $3"))
             .bind(serde_json::to_string(&doc).expect("documents serialise"))
             .bind(code)
-            .bind(version)
+            .bind(i64::from(version))
             .execute(&mut *tx)
             .await?;
-        sqlx::query(&format!("UPDATE {table} SET live_version = ?, name = ?, updated_at = ? WHERE code = ?"))
-            .bind(version)
+        sqlx::query(&format!("UPDATE {table} SET live_version = $1, name = $2, updated_at = $3 WHERE code = $4"))
+            .bind(i64::from(version))
             .bind(doc.name())
             .bind(&now)
             .bind(code)
@@ -413,9 +383,9 @@ impl<D: Document> DocStore<D> {
 
     /// One version of a document, whatever its status.
     pub async fn version(&self, code: &str, version: u32) -> Result<Option<D>, KnowledgeError> {
-        let body: Option<String> = sqlx::query_scalar(&format!("SELECT body FROM {} WHERE code = ? AND version = ?", D::VERSIONS))
+        let body: Option<String> = sqlx::query_scalar(&format!("SELECT body FROM {} WHERE code = $1 AND version = $2", D::VERSIONS))
             .bind(code)
-            .bind(version)
+            .bind(i64::from(version))
             .fetch_optional(&self.pool)
             .await?;
         body.map(|b| parse(code, version as i64, b)).transpose()
@@ -431,13 +401,13 @@ impl<D: Document> DocStore<D> {
 
     /// Every version of a document, newest first.
     pub async fn history(&self, code: &str) -> Result<Vec<VersionInfo>, KnowledgeError> {
-        let live: Option<i64> = sqlx::query_scalar(&format!("SELECT live_version FROM {} WHERE code = ?", D::TABLE))
+        let live: Option<i64> = sqlx::query_scalar(&format!("SELECT live_version FROM {} WHERE code = $1", D::TABLE))
             .bind(code)
             .fetch_optional(&self.pool)
             .await?
             .flatten();
         let rows =
-            sqlx::query(&format!("SELECT version, status, author, created_at FROM {} WHERE code = ? ORDER BY version DESC", D::VERSIONS))
+            sqlx::query(&format!("SELECT version, status, author, created_at FROM {} WHERE code = $1 ORDER BY version DESC", D::VERSIONS))
                 .bind(code)
                 .fetch_all(&self.pool)
                 .await?;
@@ -459,7 +429,7 @@ impl<D: Document> DocStore<D> {
     /// The live (published) version of a document.
     pub async fn live(&self, code: &str) -> Result<Option<D>, KnowledgeError> {
         let sql = format!(
-            "SELECT v.version, v.body FROM {} g JOIN {} v ON v.code = g.code AND v.version = g.live_version WHERE g.code = ?",
+            "SELECT v.version, v.body FROM {} g JOIN {} v ON v.code = g.code AND v.version = g.live_version WHERE g.code = $1",
             D::TABLE,
             D::VERSIONS
         );
@@ -501,6 +471,16 @@ impl<D: Document> DocStore<D> {
     }
 }
 
+/// Take the write lock on document `code` for the rest of the transaction, before reading
+/// its lineage: a PostgreSQL row lock (another replica saving the same document waits here,
+/// then reads what the first one wrote), the database's write lock on SQLite. A document with
+/// no row yet takes no lock; two first saves then race on the versions' primary key and the
+/// loser's insert fails.
+async fn lock(tx: &mut sqlx::Transaction<'_, sqlx::Any>, table: &str, code: &str) -> Result<(), KnowledgeError> {
+    sqlx::query(&format!("UPDATE {table} SET updated_at = updated_at WHERE code = $1")).bind(code).execute(&mut **tx).await?;
+    Ok(())
+}
+
 fn parse<D: Document>(code: &str, version: i64, body: String) -> Result<D, KnowledgeError> {
     serde_json::from_str(&body).map_err(|e| KnowledgeError::Corrupt { code: code.into(), version, detail: e.to_string() })
 }
@@ -517,120 +497,4 @@ fn comparable(body: &str) -> serde_json::Value {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn guide(fee: f64) -> Guide {
-        let mut g: Guide = serde_json::from_str(include_str!("../guides/sample/sfz-huanling.json")).unwrap();
-        g.fees.as_mut().unwrap()[0].amount_yuan = Some(fee);
-        g
-    }
-
-    #[tokio::test]
-    async fn drafts_conflict_publish_and_roll_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = GuideStore::new(open_sqlite(&dir.path().join("banshi.db")).await.unwrap()).await.unwrap();
-        assert_eq!(store.publish(&guide(20.0), "import").await.unwrap(), Saved::Version(1));
-        let code = guide(20.0).code;
-        assert_eq!(store.save_draft(&guide(30.0), 1, "editor-a").await.unwrap(), 2);
-        let e = store.save_draft(&guide(40.0), 1, "editor-b").await.unwrap_err();
-        assert!(matches!(&e, KnowledgeError::Conflict { latest: 2, by, .. } if by == "editor-a"), "{e}");
-        let fee = |g: Guide| g.fees.unwrap()[0].amount_yuan;
-        assert_eq!(fee(store.live(&code).await.unwrap().unwrap()), Some(20.0), "a draft is not live");
-        assert_eq!(store.make_live(&code, 2, GoLive::Publish).await.unwrap(), Some(1));
-        assert_eq!(fee(store.live(&code).await.unwrap().unwrap()), Some(30.0));
-        assert_eq!(store.make_live(&code, 1, GoLive::Rollback).await.unwrap(), Some(2), "roll back");
-        assert_eq!(fee(store.live(&code).await.unwrap().unwrap()), Some(20.0));
-        let h = store.history(&code).await.unwrap();
-        assert_eq!(h.iter().map(|v| (v.version, v.live)).collect::<Vec<_>>(), [(2, false), (1, true)]);
-        assert_eq!(h[0].author, "editor-a");
-        assert!(matches!(store.make_live(&code, 9, GoLive::Publish).await, Err(KnowledgeError::NotFound(_))));
-    }
-
-    #[tokio::test]
-    async fn after_a_rollback_edits_start_from_the_live_version_and_nothing_rolled_back_is_republished() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = GuideStore::new(open_sqlite(&dir.path().join("banshi.db")).await.unwrap()).await.unwrap();
-        let code = guide(20.0).code;
-        let fee = |g: Guide| g.fees.unwrap()[0].amount_yuan;
-        store.publish(&guide(20.0), "import").await.unwrap();
-        assert_eq!(store.head(&code).await.unwrap(), Some(1));
-        assert_eq!(store.save_draft(&guide(30.0), 1, "editor-a").await.unwrap(), 2);
-        assert_eq!(store.head(&code).await.unwrap(), Some(2), "a draft on the live version is what the next edit continues");
-        store.make_live(&code, 2, GoLive::Publish).await.unwrap();
-        // A draft on version 2, then version 2 is rolled back.
-        assert_eq!(store.save_draft(&guide(35.0), 2, "editor-b").await.unwrap(), 3);
-        assert_eq!(store.make_live(&code, 1, GoLive::Rollback).await.unwrap(), Some(2));
-        assert_eq!(store.head(&code).await.unwrap(), Some(1), "the rolled-back version and drafts on it are history");
-        for v in [2, 3] {
-            let e = store.make_live(&code, v, GoLive::Publish).await.unwrap_err();
-            assert!(
-                matches!(e, KnowledgeError::Stale { version, root: 2, live: Some(1), publishing: true, .. } if version == v),
-                "v{v}: {e}"
-            );
-        }
-        assert_eq!(fee(store.live(&code).await.unwrap().unwrap()), Some(20.0), "nothing rolled back came back");
-        let e = store.save_draft(&guide(40.0), 2, "editor-a").await.unwrap_err();
-        assert!(matches!(e, KnowledgeError::Stale { version: 2, root: 2, live: Some(1), publishing: false, .. }), "{e}");
-        assert!(matches!(store.save_draft(&guide(40.0), 3, "editor-b").await.unwrap_err(), KnowledgeError::Stale { root: 2, .. }));
-        // Editing the live version works, and that draft publishes.
-        assert_eq!(store.save_draft(&guide(25.0), 1, "editor-a").await.unwrap(), 4);
-        assert!(
-            matches!(store.save_draft(&guide(26.0), 1, "editor-b").await.unwrap_err(), KnowledgeError::Conflict { latest: 4, .. }),
-            "the usual conflict"
-        );
-        assert_eq!(store.head(&code).await.unwrap(), Some(4));
-        store.make_live(&code, 4, GoLive::Publish).await.unwrap();
-        assert_eq!(fee(store.live(&code).await.unwrap().unwrap()), Some(25.0));
-        // Rolling back needs a version that was published; publishing the live one again is harmless.
-        assert!(matches!(store.make_live(&code, 3, GoLive::Rollback).await.unwrap_err(), KnowledgeError::NotAllowed(_)));
-        assert_eq!(store.make_live(&code, 4, GoLive::Publish).await.unwrap(), Some(4));
-        assert_eq!(store.make_live(&code, 2, GoLive::Rollback).await.unwrap(), Some(4), "any published version can be rolled back to");
-    }
-
-    #[tokio::test]
-    async fn drafts_saved_before_bases_were_recorded_build_on_the_version_before_them() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = GuideStore::new(open_sqlite(&dir.path().join("banshi.db")).await.unwrap()).await.unwrap();
-        let code = guide(20.0).code;
-        store.publish(&guide(20.0), "import").await.unwrap();
-        store.save_draft(&guide(30.0), 1, "editor-a").await.unwrap();
-        sqlx::query("UPDATE guide_versions SET base_version = NULL").execute(store.pool()).await.unwrap();
-        assert_eq!(store.head(&code).await.unwrap(), Some(2));
-        assert_eq!(store.save_draft(&guide(31.0), 2, "editor-a").await.unwrap(), 3);
-        store.make_live(&code, 3, GoLive::Publish).await.unwrap();
-        assert_eq!(store.live(&code).await.unwrap().unwrap().fees.unwrap()[0].amount_yuan, Some(31.0));
-    }
-
-    #[tokio::test]
-    async fn versions_are_created_only_on_change_and_survive_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("banshi.db");
-        {
-            let store = GuideStore::new(open_sqlite(&db).await.unwrap()).await.unwrap();
-            assert_eq!(store.publish(&guide(20.0), "import").await.unwrap(), Saved::Version(1));
-            assert_eq!(store.publish(&guide(20.0), "import").await.unwrap(), Saved::Unchanged);
-            assert_eq!(store.publish(&guide(25.0), "editor-a").await.unwrap(), Saved::Version(2));
-            store.pool().close().await;
-        }
-        let store = GuideStore::new(open_sqlite(&db).await.unwrap()).await.unwrap();
-        let live = store.live("SAMPLE-GA-001").await.unwrap().unwrap();
-        assert_eq!(live.version, 2);
-        assert_eq!(live.fees.unwrap()[0].amount_yuan, Some(25.0));
-        assert_eq!(live.updated_by.as_deref(), Some("editor-a"));
-        assert_eq!(store.list().await.unwrap()[0].latest_version, 2);
-        assert_eq!(store.count_live().await.unwrap(), 1);
-        assert!(store.live("NOPE").await.unwrap().is_none());
-    }
-
-    #[tokio::test]
-    async fn invalid_guides_are_refused_with_reasons() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = GuideStore::new(open_sqlite(&dir.path().join("b.db")).await.unwrap()).await.unwrap();
-        let mut g = guide(20.0);
-        g.name.clear();
-        let err = store.publish(&g, "x").await.unwrap_err();
-        assert!(err.to_string().contains("事项名称不能为空"), "{err}");
-        assert_eq!(store.count_live().await.unwrap(), 0);
-    }
-}
+mod tests;

@@ -1,10 +1,10 @@
-//! Tickets, their events, ratings and knowledge drafts in SQLite.
+//! Tickets, their events, ratings and knowledge drafts, in SQL both backends run.
 
 use async_trait::async_trait;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
 
-use super::{is_unique_violation, now, SqliteStore};
+use super::{is_unique_violation, now, Params, SqlStore};
 use crate::store::{
     KnowledgeDraft, NewTicket, Rating, RatingStats, StoreError, Ticket, TicketEvent, TicketFilter, TicketKind, TicketStatus, Tickets,
 };
@@ -13,7 +13,7 @@ const TICKET_SELECT: &str = "SELECT t.id, t.session_id, t.kind, t.parent_id, t.s
      t.item_code, t.priority, t.summary, t.assignee_id, u.display_name AS assignee_name, t.resolution_note, t.reopened, \
      t.created_at, t.assigned_at, t.resolved_at, t.updated_at FROM tickets t LEFT JOIN users u ON u.id = t.assignee_id";
 
-fn ticket(r: &SqliteRow) -> Result<Ticket, StoreError> {
+fn ticket(r: &AnyRow) -> Result<Ticket, StoreError> {
     let summary: String = r.get("summary");
     Ok(Ticket {
         id: r.get("id"),
@@ -40,14 +40,14 @@ fn ticket(r: &SqliteRow) -> Result<Ticket, StoreError> {
 }
 
 async fn event(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     ticket_id: i64,
     actor: &str,
     action: &str,
     detail: serde_json::Value,
     at: &str,
 ) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO ticket_events (ticket_id, actor, action, detail, created_at) VALUES (?, ?, ?, ?, ?)")
+    sqlx::query("INSERT INTO ticket_events (ticket_id, actor, action, detail, created_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(ticket_id)
         .bind(actor)
         .bind(action)
@@ -58,8 +58,8 @@ async fn event(
     Ok(())
 }
 
-async fn fetch(tx: &mut Transaction<'_, Sqlite>, id: i64) -> Result<Ticket, StoreError> {
-    let row = sqlx::query(&format!("{TICKET_SELECT} WHERE t.id = ?")).bind(id).fetch_optional(&mut **tx).await?;
+async fn fetch(tx: &mut Transaction<'_, Any>, id: i64) -> Result<Ticket, StoreError> {
+    let row = sqlx::query(&format!("{TICKET_SELECT} WHERE t.id = $1")).bind(id).fetch_optional(&mut **tx).await?;
     ticket(&row.ok_or_else(|| StoreError::NotFound(format!("工单 {id} 不存在")))?)
 }
 
@@ -80,7 +80,7 @@ struct Step<'a> {
     detail: serde_json::Value,
 }
 
-impl SqliteStore {
+impl SqlStore {
     /// Apply `step` if the ticket is still in one of its `from` states. The state is checked by
     /// the UPDATE itself (`AND status IN …`), not read first, so of two agents claiming the same
     /// ticket at once exactly one wins; `Conflict` names the state the loser found.
@@ -130,13 +130,13 @@ fn action_zh(a: &str) -> &'static str {
 }
 
 #[async_trait]
-impl Tickets for SqliteStore {
+impl Tickets for SqlStore {
     async fn create_ticket(&self, t: NewTicket, actor: &str) -> Result<Ticket, StoreError> {
         let at = now();
         let mut tx = self.pool.begin().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO tickets (session_id, kind, parent_id, status, reason, appeal_type, domain, department, item_code, priority, summary, created_at, updated_at) \
-             VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+             VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
         )
         .bind(&t.session_id)
         .bind(t.kind.as_str())
@@ -159,13 +159,13 @@ impl Tickets for SqliteStore {
     }
 
     async fn ticket(&self, id: i64) -> Result<Option<Ticket>, StoreError> {
-        let row = sqlx::query(&format!("{TICKET_SELECT} WHERE t.id = ?")).bind(id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(&format!("{TICKET_SELECT} WHERE t.id = $1")).bind(id).fetch_optional(&self.pool).await?;
         row.as_ref().map(ticket).transpose()
     }
 
     async fn open_ticket(&self, session_id: &str) -> Result<Option<Ticket>, StoreError> {
         let sql = format!(
-            "{TICKET_SELECT} WHERE t.session_id = ? AND t.kind != 'suggestion' AND t.status != 'resolved' ORDER BY t.id DESC LIMIT 1"
+            "{TICKET_SELECT} WHERE t.session_id = $1 AND t.kind != 'suggestion' AND t.status != 'resolved' ORDER BY t.id DESC LIMIT 1"
         );
         let row = sqlx::query(&sql).bind(session_id).fetch_optional(&self.pool).await?;
         row.as_ref().map(ticket).transpose()
@@ -173,20 +173,20 @@ impl Tickets for SqliteStore {
 
     async fn tickets(&self, f: &TicketFilter) -> Result<Vec<Ticket>, StoreError> {
         let mut sql = format!("{TICKET_SELECT} WHERE 1 = 1");
-        let list = |n: usize| vec!["?"; n].join(", ");
+        let mut p = Params::default();
         if !f.statuses.is_empty() {
-            sql.push_str(&format!(" AND t.status IN ({})", list(f.statuses.len())));
+            sql.push_str(&format!(" AND t.status IN ({})", p.list(f.statuses.len())));
         }
         if !f.kinds.is_empty() {
-            sql.push_str(&format!(" AND t.kind IN ({})", list(f.kinds.len())));
+            sql.push_str(&format!(" AND t.kind IN ({})", p.list(f.kinds.len())));
         }
         if f.assignee_id.is_some() {
-            sql.push_str(" AND t.assignee_id = ?");
+            sql.push_str(&format!(" AND t.assignee_id = {}", p.next()));
         }
         // Open work: most urgent, then oldest. Finished work: newest first.
         let finished = !f.statuses.is_empty() && f.statuses.iter().all(|s| *s == TicketStatus::Resolved);
         sql.push_str(if finished { " ORDER BY t.resolved_at DESC, t.id DESC" } else { " ORDER BY t.priority, t.id" });
-        sql.push_str(" LIMIT ?");
+        sql.push_str(&format!(" LIMIT {}", p.next()));
         let mut q = sqlx::query(&sql);
         for s in &f.statuses {
             q = q.bind(s.as_str());
@@ -197,12 +197,12 @@ impl Tickets for SqliteStore {
         if let Some(a) = f.assignee_id {
             q = q.bind(a);
         }
-        let rows = q.bind(if f.limit == 0 { 200 } else { f.limit }).fetch_all(&self.pool).await?;
+        let rows = q.bind(i64::from(if f.limit == 0 { 200 } else { f.limit })).fetch_all(&self.pool).await?;
         rows.iter().map(ticket).collect()
     }
 
     async fn claim(&self, id: i64, user_id: i64, actor: &str) -> Result<Ticket, StoreError> {
-        let sql = "UPDATE tickets SET status = 'assigned', assigned_at = ?1, updated_at = ?1, assignee_id = ?2 WHERE id = ?3";
+        let sql = "UPDATE tickets SET status = 'assigned', assigned_at = $1, updated_at = $1, assignee_id = $2 WHERE id = $3";
         let step = Step {
             from: &[TicketStatus::Pending],
             sql,
@@ -218,7 +218,7 @@ impl Tickets for SqliteStore {
         if !force && current.assignee_id != Some(user_id) {
             return Err(StoreError::Conflict(format!("工单 {id} 不是由您处理的")));
         }
-        let sql = "UPDATE tickets SET status = 'pending', assignee_id = NULL, assigned_at = NULL, updated_at = ?1 WHERE id = ?2";
+        let sql = "UPDATE tickets SET status = 'pending', assignee_id = NULL, assigned_at = NULL, updated_at = $1 WHERE id = $2";
         self.transition(
             id,
             Step { from: &[TicketStatus::Assigned], sql, binds: &[], action: "released", detail: serde_json::json!({}) },
@@ -238,15 +238,15 @@ impl Tickets for SqliteStore {
         if !force && current.status == TicketStatus::Assigned && current.assignee_id != Some(user_id) {
             return Err(StoreError::Conflict(format!("工单 {id} 由其他客服处理中")));
         }
-        let sql = "UPDATE tickets SET status = 'resolved', resolved_at = ?1, updated_at = ?1, resolution_note = ?2, \
-                   assignee_id = COALESCE(assignee_id, ?3) WHERE id = ?4";
+        let sql = "UPDATE tickets SET status = 'resolved', resolved_at = $1, updated_at = $1, resolution_note = $2, \
+                   assignee_id = COALESCE(assignee_id, $3) WHERE id = $4";
         let binds = [Bind::Text(note.to_string()), Bind::Int(user_id)];
         self.transition(id, Step { from, sql, binds: &binds, action: "resolved", detail: serde_json::json!({"note": note}) }, actor).await
     }
 
     async fn reopen(&self, id: i64, note: &str, actor: &str) -> Result<Ticket, StoreError> {
         let sql = "UPDATE tickets SET status = 'pending', assignee_id = NULL, assigned_at = NULL, resolved_at = NULL, \
-                   updated_at = ?1, reopened = reopened + 1 WHERE id = ?2";
+                   updated_at = $1, reopened = reopened + 1 WHERE id = $2";
         self.transition(
             id,
             Step { from: &[TicketStatus::Resolved], sql, binds: &[], action: "reopened", detail: serde_json::json!({"note": note}) },
@@ -257,7 +257,7 @@ impl Tickets for SqliteStore {
 
     async fn ticket_events(&self, id: i64) -> Result<Vec<TicketEvent>, StoreError> {
         let rows =
-            sqlx::query("SELECT id, ticket_id, actor, action, detail, created_at FROM ticket_events WHERE ticket_id = ? ORDER BY id")
+            sqlx::query("SELECT id, ticket_id, actor, action, detail, created_at FROM ticket_events WHERE ticket_id = $1 ORDER BY id")
                 .bind(id)
                 .fetch_all(&self.pool)
                 .await?;
@@ -277,26 +277,26 @@ impl Tickets for SqliteStore {
     }
 
     async fn recent_waits(&self, n: u32) -> Result<Vec<f64>, StoreError> {
-        let rows: Vec<f64> = sqlx::query_scalar(
-            "SELECT (julianday(assigned_at) - julianday(created_at)) * 86400.0 FROM tickets \
-             WHERE assigned_at IS NOT NULL ORDER BY assigned_at DESC LIMIT ?",
-        )
-        .bind(n)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows)
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT created_at, assigned_at FROM tickets WHERE assigned_at IS NOT NULL ORDER BY assigned_at DESC LIMIT $1")
+                .bind(i64::from(n))
+                .fetch_all(&self.pool)
+                .await?;
+        let at = |t: &str| chrono::DateTime::parse_from_rfc3339(t).map_err(|e| StoreError::Corrupt(format!("ticket time {t:?}: {e}")));
+        rows.iter().map(|(created, assigned)| Ok((at(assigned)? - at(created)?).as_seconds_f64())).collect()
     }
 
     async fn add_rating(&self, session_id: &str, ticket_id: Option<i64>, level: i64, comment: Option<&str>) -> Result<Rating, StoreError> {
         let at = now();
-        let r = sqlx::query("INSERT INTO ratings (session_id, ticket_id, level, comment, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id")
-            .bind(session_id)
-            .bind(ticket_id)
-            .bind(level)
-            .bind(comment)
-            .bind(&at)
-            .fetch_one(&self.pool)
-            .await;
+        let r =
+            sqlx::query("INSERT INTO ratings (session_id, ticket_id, level, comment, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id")
+                .bind(session_id)
+                .bind(ticket_id)
+                .bind(level)
+                .bind(comment)
+                .bind(&at)
+                .fetch_one(&self.pool)
+                .await;
         let id: i64 = match r {
             Ok(row) => row.get(0),
             Err(e) if is_unique_violation(&e) => return Err(StoreError::Conflict("已经评价过了，感谢您的反馈".into())),
@@ -307,7 +307,7 @@ impl Tickets for SqliteStore {
 
     async fn ratings(&self, session_id: &str) -> Result<Vec<Rating>, StoreError> {
         let rows =
-            sqlx::query("SELECT id, session_id, ticket_id, level, comment, created_at FROM ratings WHERE session_id = ? ORDER BY id")
+            sqlx::query("SELECT id, session_id, ticket_id, level, comment, created_at FROM ratings WHERE session_id = $1 ORDER BY id")
                 .bind(session_id)
                 .fetch_all(&self.pool)
                 .await?;
@@ -345,7 +345,7 @@ impl Tickets for SqliteStore {
         author_id: i64,
     ) -> Result<i64, StoreError> {
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO knowledge_drafts (ticket_id, item_code, question, answer, author_id, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            "INSERT INTO knowledge_drafts (ticket_id, item_code, question, answer, author_id, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
         )
         .bind(ticket_id)
         .bind(item_code)
@@ -364,12 +364,12 @@ impl Tickets for SqliteStore {
     }
 
     async fn decide_knowledge_draft(&self, id: i64, accepted: bool) -> Result<KnowledgeDraft, StoreError> {
-        let done = sqlx::query("UPDATE knowledge_drafts SET status = ? WHERE id = ? AND status = 'draft'")
+        let done = sqlx::query("UPDATE knowledge_drafts SET status = $1 WHERE id = $2 AND status = 'draft'")
             .bind(if accepted { "accepted" } else { "rejected" })
             .bind(id)
             .execute(&self.pool)
             .await?;
-        let row = sqlx::query(&format!("{DRAFT_SELECT} WHERE d.id = ?"))
+        let row = sqlx::query(&format!("{DRAFT_SELECT} WHERE d.id = $1"))
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
@@ -383,7 +383,7 @@ impl Tickets for SqliteStore {
 
 const DRAFT_SELECT: &str = "SELECT d.id, d.ticket_id, d.item_code, d.question, d.answer, u.display_name AS author, d.status, d.created_at FROM knowledge_drafts d JOIN users u ON u.id = d.author_id";
 
-fn draft(r: &sqlx::sqlite::SqliteRow) -> KnowledgeDraft {
+fn draft(r: &AnyRow) -> KnowledgeDraft {
     KnowledgeDraft {
         id: r.get("id"),
         ticket_id: r.get("ticket_id"),
@@ -399,8 +399,8 @@ fn draft(r: &sqlx::sqlite::SqliteRow) -> KnowledgeDraft {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::sqlite::tests::store;
     use crate::store::{Sessions, StaffRole, Users};
+    use banshi_knowledge::testing::TestDb;
 
     fn new_ticket(session: &str, kind: TicketKind, priority: i64) -> NewTicket {
         NewTicket {
@@ -417,9 +417,8 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn lifecycle_with_events_and_single_claim() {
-        let (_d, s) = store().await;
+    async fn lifecycle_with_events_and_single_claim(db: TestDb) {
+        let s = SqlStore::new(db.pool().await).await.unwrap();
         s.create_session("s1", "h1", "web").await.unwrap();
         let a = s.add_user("a", "甲", StaffRole::Agent, "x").await.unwrap();
         let b = s.add_user("b", "乙", StaffRole::Agent, "x").await.unwrap();
@@ -442,9 +441,8 @@ mod tests {
         assert!(matches!(s.claim(999, a.id, "user:a").await, Err(StoreError::NotFound(_))));
     }
 
-    #[tokio::test]
-    async fn queue_order_is_priority_then_age() {
-        let (_d, s) = store().await;
+    async fn queue_order_is_priority_then_age(db: TestDb) {
+        let s = SqlStore::new(db.pool().await).await.unwrap();
         s.create_session("s1", "h1", "web").await.unwrap();
         let low = s.create_ticket(new_ticket("s1", TicketKind::Handoff, 2), "citizen").await.unwrap();
         let urgent = s.create_ticket(new_ticket("s1", TicketKind::Handoff, 1), "citizen").await.unwrap();
@@ -461,9 +459,8 @@ mod tests {
         assert_eq!(s.resolve(idea.id, a.id, false, "已转交", "user:a").await.unwrap().assignee_id, Some(a.id));
     }
 
-    #[tokio::test]
-    async fn one_rating_per_session_and_per_ticket() {
-        let (_d, s) = store().await;
+    async fn one_rating_per_session_and_per_ticket(db: TestDb) {
+        let s = SqlStore::new(db.pool().await).await.unwrap();
         s.create_session("s1", "h1", "web").await.unwrap();
         let t = s.create_ticket(new_ticket("s1", TicketKind::Handoff, 1), "citizen").await.unwrap();
         s.add_rating("s1", None, 4, None).await.unwrap();
@@ -474,4 +471,34 @@ mod tests {
         assert_eq!((stats.total, stats.by_level), (2, [0, 1, 0, 0, 1]));
         assert_eq!(s.ratings("s1").await.unwrap().len(), 2);
     }
+
+    /// Two replicas (two pools on one database), two agents, one ticket each round: exactly
+    /// one claim wins, the other is told the ticket is taken.
+    async fn claim_race_across_two_replicas_has_one_winner(db: TestDb) {
+        let r1 = SqlStore::new(db.pool().await).await.unwrap();
+        let r2 = SqlStore::new(db.pool().await).await.unwrap();
+        r1.create_session("s1", "h1", "web").await.unwrap();
+        let a = r1.add_user("a", "甲", StaffRole::Agent, "x").await.unwrap();
+        let b = r2.add_user("b", "乙", StaffRole::Agent, "x").await.unwrap();
+        for round in 0..8 {
+            let t = r1.create_ticket(new_ticket("s1", TicketKind::Handoff, 1), "citizen").await.unwrap();
+            let (ca, cb) = tokio::join!(r1.claim(t.id, a.id, "user:a"), r2.claim(t.id, b.id, "user:b"));
+            let winner = match (ca, cb) {
+                (Ok(w), Err(StoreError::Conflict(_))) | (Err(StoreError::Conflict(_)), Ok(w)) => w,
+                other => panic!("round {round}: exactly one claim wins, got {other:?}"),
+            };
+            let stored = r2.ticket(t.id).await.unwrap().unwrap();
+            assert_eq!(stored.assignee_id, winner.assignee_id, "round {round}");
+            let claims = r1.ticket_events(t.id).await.unwrap().into_iter().filter(|e| e.action == "claimed").count();
+            assert_eq!(claims, 1, "round {round}: one claim event");
+            r1.resolve(t.id, 0, true, "x", "system").await.unwrap();
+        }
+    }
+
+    banshi_knowledge::both_backends!(
+        lifecycle_with_events_and_single_claim,
+        claim_race_across_two_replicas_has_one_winner,
+        queue_order_is_priority_then_age,
+        one_rating_per_session_and_per_ticket
+    );
 }

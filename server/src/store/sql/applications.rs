@@ -1,24 +1,24 @@
-//! Citizens, e-licences and applications in SQLite.
+//! Citizens, e-licences and applications, in SQL both backends run.
 
 use async_trait::async_trait;
 use banshi_assistant::forms::prefill::{ELicence, Profile};
 use rand::Rng;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{is_unique_violation, now, SqliteStore};
+use super::{is_unique_violation, now, Params, SqlStore};
 use crate::store::{AppEvent, AppStatus, Application, Applications, Citizen, NewApplication, StoreError};
 
-fn json<T: serde::de::DeserializeOwned>(r: &SqliteRow, col: &str) -> Result<T, StoreError> {
+fn json<T: serde::de::DeserializeOwned>(r: &AnyRow, col: &str) -> Result<T, StoreError> {
     let s: String = r.get(col);
     serde_json::from_str(&s).map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))
 }
 
-fn citizen(r: &SqliteRow) -> Result<Citizen, StoreError> {
+fn citizen(r: &AnyRow) -> Result<Citizen, StoreError> {
     Ok(Citizen { id: r.get("id"), username: r.get("username"), display_name: r.get("display_name"), profile: json(r, "profile")? })
 }
 
-fn licence(r: &SqliteRow) -> Result<ELicence, StoreError> {
+fn licence(r: &AnyRow) -> Result<ELicence, StoreError> {
     Ok(ELicence {
         licence_type: r.get("licence_type"),
         number: r.get("number"),
@@ -34,7 +34,7 @@ fn licence(r: &SqliteRow) -> Result<ELicence, StoreError> {
 const APP_COLUMNS: &str = "id, tracking_no, session_id, citizen_id, target_kind, target_code, target_name, form_values, value_sources, \
      materials, promised_days, status, returned_reason, submitted_at, accepted_at, updated_at, prereview";
 
-fn application(r: &SqliteRow) -> Result<Application, StoreError> {
+fn application(r: &AnyRow) -> Result<Application, StoreError> {
     let status = AppStatus::parse(r.get("status"))?;
     Ok(Application {
         id: r.get("id"),
@@ -67,11 +67,11 @@ fn tracking_no() -> String {
 }
 
 #[async_trait]
-impl Applications for SqliteStore {
+impl Applications for SqlStore {
     async fn add_citizen(&self, username: &str, display_name: &str, password_hash: &str, profile: &Profile) -> Result<Citizen, StoreError> {
         let at = now();
         let r = sqlx::query(
-            "INSERT INTO citizens (username, display_name, password_hash, profile, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) \
+            "INSERT INTO citizens (username, display_name, password_hash, profile, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6) \
              RETURNING id, username, display_name, profile",
         )
         .bind(username)
@@ -90,7 +90,7 @@ impl Applications for SqliteStore {
     }
 
     async fn citizen_credentials(&self, username: &str) -> Result<Option<(Citizen, String)>, StoreError> {
-        let row = sqlx::query("SELECT id, username, display_name, profile, password_hash FROM citizens WHERE username = ?")
+        let row = sqlx::query("SELECT id, username, display_name, profile, password_hash FROM citizens WHERE username = $1")
             .bind(username)
             .fetch_optional(&self.pool)
             .await?;
@@ -98,7 +98,7 @@ impl Applications for SqliteStore {
     }
 
     async fn citizen(&self, id: i64) -> Result<Option<Citizen>, StoreError> {
-        let row = sqlx::query("SELECT id, username, display_name, profile FROM citizens WHERE id = ?")
+        let row = sqlx::query("SELECT id, username, display_name, profile FROM citizens WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
@@ -106,17 +106,18 @@ impl Applications for SqliteStore {
     }
 
     async fn update_profile(&self, id: i64, profile: &Profile) -> Result<Citizen, StoreError> {
-        let row = sqlx::query("UPDATE citizens SET profile = ?, updated_at = ? WHERE id = ? RETURNING id, username, display_name, profile")
-            .bind(serde_json::to_string(profile).expect("maps serialise"))
-            .bind(now())
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("UPDATE citizens SET profile = $1, updated_at = $2 WHERE id = $3 RETURNING id, username, display_name, profile")
+                .bind(serde_json::to_string(profile).expect("maps serialise"))
+                .bind(now())
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
         citizen(&row.ok_or_else(|| StoreError::NotFound(format!("用户 {id} 不存在")))?)
     }
 
     async fn set_citizen_password(&self, username: &str, password_hash: &str) -> Result<(), StoreError> {
-        let done = sqlx::query("UPDATE citizens SET password_hash = ?, updated_at = ? WHERE username = ?")
+        let done = sqlx::query("UPDATE citizens SET password_hash = $1, updated_at = $2 WHERE username = $3")
             .bind(password_hash)
             .bind(now())
             .bind(username)
@@ -131,7 +132,7 @@ impl Applications for SqliteStore {
     async fn put_licence(&self, l: &ELicence, related: &[String]) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO elicences (licence_type, number, holder_name, holder_id, related, fields, issuer, issued_on, valid_until) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
              ON CONFLICT(licence_type, number) DO UPDATE SET holder_name = excluded.holder_name, holder_id = excluded.holder_id, \
                related = excluded.related, fields = excluded.fields, issuer = excluded.issuer, issued_on = excluded.issued_on, \
                valid_until = excluded.valid_until",
@@ -151,13 +152,12 @@ impl Applications for SqliteStore {
     }
 
     async fn licences(&self, holder_id: &str) -> Result<Vec<ELicence>, StoreError> {
-        let rows = sqlx::query(
+        let sql = format!(
             "SELECT licence_type, number, holder_name, holder_id, fields, issuer, issued_on, valid_until FROM elicences \
-             WHERE holder_id = ?1 OR EXISTS (SELECT 1 FROM json_each(elicences.related) WHERE value = ?1) ORDER BY id",
-        )
-        .bind(holder_id)
-        .fetch_all(&self.pool)
-        .await?;
+             WHERE holder_id = $1 OR {} ORDER BY id",
+            self.backend.json_array_has("elicences.related", "$1")
+        );
+        let rows = sqlx::query(&sql).bind(holder_id).fetch_all(&self.pool).await?;
         rows.iter().map(licence).collect()
     }
 
@@ -168,7 +168,7 @@ impl Applications for SqliteStore {
             let mut tx = self.pool.begin().await?;
             let r = sqlx::query(&format!(
                 "INSERT INTO applications (tracking_no, session_id, citizen_id, target_kind, target_code, target_name, form_values, value_sources, \
-                 materials, promised_days, status, submitted_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'submitted', ?, ?) RETURNING {APP_COLUMNS}"
+                 materials, promised_days, status, submitted_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'submitted', $11, $12) RETURNING {APP_COLUMNS}"
             ))
             .bind(&no)
             .bind(&a.session_id)
@@ -190,11 +190,13 @@ impl Applications for SqliteStore {
                 Err(e) => return Err(e.into()),
             };
             let app = application(&row)?;
-            sqlx::query("INSERT INTO application_events (application_id, status, actor, created_at) VALUES (?, 'submitted', 'citizen', ?)")
-                .bind(app.id)
-                .bind(&at)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO application_events (application_id, status, actor, created_at) VALUES ($1, 'submitted', 'citizen', $2)",
+            )
+            .bind(app.id)
+            .bind(&at)
+            .execute(&mut *tx)
+            .await?;
             tx.commit().await?;
             return Ok(app);
         }
@@ -202,7 +204,7 @@ impl Applications for SqliteStore {
     }
 
     async fn application(&self, tracking_no: &str) -> Result<Option<Application>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {APP_COLUMNS} FROM applications WHERE tracking_no = ?"))
+        let row = sqlx::query(&format!("SELECT {APP_COLUMNS} FROM applications WHERE tracking_no = $1"))
             .bind(tracking_no)
             .fetch_optional(&self.pool)
             .await?;
@@ -210,7 +212,7 @@ impl Applications for SqliteStore {
     }
 
     async fn session_applications(&self, session_id: &str) -> Result<Vec<Application>, StoreError> {
-        let rows = sqlx::query(&format!("SELECT {APP_COLUMNS} FROM applications WHERE session_id = ? ORDER BY id"))
+        let rows = sqlx::query(&format!("SELECT {APP_COLUMNS} FROM applications WHERE session_id = $1 ORDER BY id"))
             .bind(session_id)
             .fetch_all(&self.pool)
             .await?;
@@ -218,7 +220,7 @@ impl Applications for SqliteStore {
     }
 
     async fn citizen_applications(&self, citizen_id: i64) -> Result<Vec<Application>, StoreError> {
-        let rows = sqlx::query(&format!("SELECT {APP_COLUMNS} FROM applications WHERE citizen_id = ? ORDER BY id DESC LIMIT 50"))
+        let rows = sqlx::query(&format!("SELECT {APP_COLUMNS} FROM applications WHERE citizen_id = $1 ORDER BY id DESC LIMIT 50"))
             .bind(citizen_id)
             .fetch_all(&self.pool)
             .await?;
@@ -228,15 +230,15 @@ impl Applications for SqliteStore {
     async fn applications(&self, status: Option<AppStatus>, limit: u32) -> Result<Vec<Application>, StoreError> {
         let rows = match status {
             Some(s) => {
-                sqlx::query(&format!("SELECT {APP_COLUMNS} FROM applications WHERE status = ? ORDER BY id DESC LIMIT ?"))
+                sqlx::query(&format!("SELECT {APP_COLUMNS} FROM applications WHERE status = $1 ORDER BY id DESC LIMIT $2"))
                     .bind(s.as_str())
-                    .bind(limit)
+                    .bind(i64::from(limit))
                     .fetch_all(&self.pool)
                     .await?
             }
             None => {
-                sqlx::query(&format!("SELECT {APP_COLUMNS} FROM applications ORDER BY id DESC LIMIT ?"))
-                    .bind(limit)
+                sqlx::query(&format!("SELECT {APP_COLUMNS} FROM applications ORDER BY id DESC LIMIT $1"))
+                    .bind(i64::from(limit))
                     .fetch_all(&self.pool)
                     .await?
             }
@@ -255,10 +257,10 @@ impl Applications for SqliteStore {
         let row = if from.is_empty() {
             None
         } else {
-            let allowed = vec!["?"; from.len()].join(", ");
+            let allowed = Params(5).list(from.len());
             let sql = format!(
-                "UPDATE applications SET status = ?, accepted_at = COALESCE(?, accepted_at), returned_reason = ?, updated_at = ? \
-                 WHERE tracking_no = ? AND status IN ({allowed}) RETURNING {APP_COLUMNS}"
+                "UPDATE applications SET status = $1, accepted_at = COALESCE($2, accepted_at), returned_reason = $3, updated_at = $4 \
+                 WHERE tracking_no = $5 AND status IN ({allowed}) RETURNING {APP_COLUMNS}"
             );
             let mut q = sqlx::query(&sql)
                 .bind(to.as_str())
@@ -272,7 +274,7 @@ impl Applications for SqliteStore {
             q.fetch_optional(&mut *tx).await?
         };
         let Some(row) = row else {
-            let current: Option<String> = sqlx::query_scalar("SELECT status FROM applications WHERE tracking_no = ?")
+            let current: Option<String> = sqlx::query_scalar("SELECT status FROM applications WHERE tracking_no = $1")
                 .bind(tracking_no)
                 .fetch_optional(&mut *tx)
                 .await?;
@@ -285,11 +287,11 @@ impl Applications for SqliteStore {
         // Every status an application has had is an event, so the latest one is the status the
         // update replaced.
         let before: Option<String> =
-            sqlx::query_scalar("SELECT status FROM application_events WHERE application_id = ? ORDER BY id DESC LIMIT 1")
+            sqlx::query_scalar("SELECT status FROM application_events WHERE application_id = $1 ORDER BY id DESC LIMIT 1")
                 .bind(app.id)
                 .fetch_optional(&mut *tx)
                 .await?;
-        sqlx::query("INSERT INTO application_events (application_id, status, actor, note, created_at) VALUES (?, ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO application_events (application_id, status, actor, note, created_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(app.id)
             .bind(to.as_str())
             .bind(actor)
@@ -299,15 +301,17 @@ impl Applications for SqliteStore {
             .await?;
         // The audit entry holds the step, not the application: its values are personal data, and
         // the log can never be pruned.
-        sqlx::query("INSERT INTO audit_log (actor, action, entity, entity_id, before, after, at) VALUES (?, ?, 'application', ?, ?, ?, ?)")
-            .bind(actor)
-            .bind(format!("application.{}", to.as_str()))
-            .bind(tracking_no)
-            .bind(before.map(|b| serde_json::json!({"status": b}).to_string()))
-            .bind(serde_json::json!({"status": to.as_str(), "note": note}).to_string())
-            .bind(&at)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO audit_log (actor, action, entity, entity_id, before, after, at) VALUES ($1, $2, 'application', $3, $4, $5, $6)",
+        )
+        .bind(actor)
+        .bind(format!("application.{}", to.as_str()))
+        .bind(tracking_no)
+        .bind(before.map(|b| serde_json::json!({"status": b}).to_string()))
+        .bind(serde_json::json!({"status": to.as_str(), "note": note}).to_string())
+        .bind(&at)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(app)
     }
@@ -315,7 +319,7 @@ impl Applications for SqliteStore {
     async fn application_history(&self, tracking_no: &str) -> Result<Vec<AppEvent>, StoreError> {
         let rows = sqlx::query(
             "SELECT a.id AS app, e.status, e.actor, e.note, e.created_at FROM applications a \
-             LEFT JOIN application_events e ON e.application_id = a.id WHERE a.tracking_no = ? ORDER BY e.id",
+             LEFT JOIN application_events e ON e.application_id = a.id WHERE a.tracking_no = $1 ORDER BY e.id",
         )
         .bind(tracking_no)
         .fetch_all(&self.pool)
@@ -340,8 +344,8 @@ impl Applications for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::sqlite::tests::store;
     use crate::store::Sessions;
+    use banshi_knowledge::testing::TestDb;
 
     fn new_app(session: &str) -> NewApplication {
         NewApplication {
@@ -357,9 +361,8 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn applications_get_unique_tracking_numbers_and_move_by_allowed_steps() {
-        let (_d, s) = store().await;
+    async fn applications_get_unique_tracking_numbers_and_move_by_allowed_steps(db: TestDb) {
+        let s = SqlStore::new(db.pool().await).await.unwrap();
         s.create_session("s1", "h", "web").await.unwrap();
         let a = s.submit(new_app("s1")).await.unwrap();
         let b = s.submit(new_app("s1")).await.unwrap();
@@ -380,7 +383,7 @@ mod tests {
     }
 
     /// Submit an application and walk it by allowed steps to `status`; its tracking number.
-    async fn at_status(s: &SqliteStore, status: AppStatus) -> String {
+    async fn at_status(s: &SqlStore, status: AppStatus) -> String {
         use AppStatus::*;
         let no = s.submit(new_app("s1")).await.unwrap().tracking_no;
         let path: &[AppStatus] = match status {
@@ -396,8 +399,8 @@ mod tests {
         no
     }
 
-    #[tokio::test]
-    async fn every_step_is_allowed_or_refused_as_the_state_machine_says() {
+    async fn every_step_is_allowed_or_refused_as_the_state_machine_says(db: TestDb) {
+        let s = SqlStore::new(db.pool().await).await.unwrap();
         use crate::store::Audit;
         use AppStatus::*;
         // Written out, not derived from `next()`, so a wrong table fails here.
@@ -409,7 +412,6 @@ mod tests {
             (InReview, Done),
             (InReview, Returned),
         ];
-        let (_d, s) = store().await;
         s.create_session("s1", "h", "web").await.unwrap();
         for from in AppStatus::ALL {
             for to in AppStatus::ALL {
@@ -458,9 +460,8 @@ mod tests {
         assert!(matches!(s.application_history("BS00000000000000").await, Err(StoreError::NotFound(_))));
     }
 
-    #[tokio::test]
-    async fn of_two_racing_steps_exactly_one_goes_through() {
-        let (_d, s) = store().await;
+    async fn of_two_racing_steps_exactly_one_goes_through(db: TestDb) {
+        let s = SqlStore::new(db.pool().await).await.unwrap();
         s.create_session("s1", "h", "web").await.unwrap();
         for _ in 0..5 {
             // Two agents accept the same application at once.
@@ -497,9 +498,8 @@ mod tests {
         assert!(AppStatus::Submitted.predecessors().is_empty());
     }
 
-    #[tokio::test]
-    async fn licences_are_found_by_holder_or_by_the_people_they_name() {
-        let (_d, s) = store().await;
+    async fn licences_are_found_by_holder_or_by_the_people_they_name(db: TestDb) {
+        let s = SqlStore::new(db.pool().await).await.unwrap();
         let l = ELicence {
             licence_type: "出生医学证明".into(),
             number: "P440100001".into(),
@@ -519,4 +519,11 @@ mod tests {
         assert_eq!(updated.profile["phone"], "13800000000");
         assert!(matches!(s.add_citizen("zhangli", "x", "h", &Profile::new()).await, Err(StoreError::Conflict(_))));
     }
+
+    banshi_knowledge::both_backends!(
+        applications_get_unique_tracking_numbers_and_move_by_allowed_steps,
+        every_step_is_allowed_or_refused_as_the_state_machine_says,
+        of_two_racing_steps_exactly_one_goes_through,
+        licences_are_found_by_holder_or_by_the_people_they_name
+    );
 }

@@ -1,0 +1,3 @@
+-- Dialogue state carries a version: a turn saves its state only over the version it read, so
+-- two turns of one session (two tabs, two replicas) cannot silently overwrite each other.
+ALTER TABLE sessions ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
