@@ -118,7 +118,12 @@ async fn two_replicas_on_postgres_qdrant_and_a_model_node() {
     for (name, role) in [("zhang", "agent"), ("li", "agent"), ("wang", "editor")] {
         add_staff(dir_b.path(), &global, name, role);
     }
+    let mut samples = banshi(dir_a.path(), &global);
+    samples.args(["citizens", "samples"]).env("BANSHI_SAMPLE_PASSWORD", PW);
+    run_ok(samples, "citizens samples");
     let mut extra: Vec<String> = global.clone();
+    // Short, so the sign-in check below is quick: a sign-in idle for 4 s ends.
+    extra.extend(["--citizen-idle-timeout", "4"].map(String::from));
     if let Some(n) = &node {
         extra.extend(["--llm-url", &n.url, "--embedder-url", &n.url].map(String::from));
     }
@@ -200,6 +205,18 @@ async fn two_replicas_on_postgres_qdrant_and_a_model_node() {
     }
     assert_eq!(got, ids.iter().copied().filter(|i| *i > cut).collect::<Vec<_>>(), "exactly what followed {cut}");
 
+    // A citizen signed in on A and using it there is still signed in when the next request
+    // reaches B, after longer than the idle limit since signing in.
+    let citizen = create_session(&a.url).await;
+    let (status, _) =
+        post(&format!("{api_a}/sessions/{}/sign-in", citizen.id), &citizen.token, json!({"username": "linxiaomei", "password": PW})).await;
+    assert_eq!(status, 200);
+    for step in 0..4 {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let api = if step < 3 { &api_a } else { &api_b };
+        let (status, v) = get(&format!("{api}/sessions/{}/profile", citizen.id), &citizen.token).await;
+        assert_eq!(status, 200, "step {step}: {v}");
+    }
     stage("reconnect checked");
     // An editor publishes on B; A answers from the new version.
     let card = sources_card(&a.url, "换身份证要交多少钱").await;

@@ -1,16 +1,16 @@
 //! Citizen sign-ins that expire: a sign-in ends after `idle` without use or `max_age` after it
 //! began, whichever comes first (a shared device does not stay signed in).
 //!
-//! When the sign-in began is kept in the session's dialogue state
-//! (`DialogueState::citizen_signed_in_at`, RFC 3339), so the absolute limit survives restarts;
-//! when it was last used is kept in memory (a write per request would race with the answers
-//! that save the state), so after a restart the idle time counts from the sign-in itself.
-//! The check runs wherever a session is authorised ([`crate::routes`]' `authorize`), so the
-//! profile, forms, applications and the assistant all see an expired sign-in as none.
+//! Both times are in the database, so every replica judges a sign-in alike: when it began in
+//! the session's dialogue state (`DialogueState::citizen_signed_in_at`, RFC 3339) and when it
+//! was last used in the session row (`seen_at`, written by [`Sessions::touch_session`] at most
+//! every [`TOUCH_EVERY`], without touching the state's version). The check runs wherever a
+//! session is authorised ([`crate::routes`]' `authorize`), so the profile, forms, applications
+//! and the assistant all see an expired sign-in as none.
+//!
+//! [`Sessions::touch_session`]: crate::store::Sessions::touch_session
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
@@ -18,66 +18,73 @@ use crate::error::ApiError;
 use crate::store::Session;
 use crate::App;
 
-/// Sessions whose last use is remembered before old entries are swept.
-const SWEEP_AT: usize = 10_000;
+/// Last use is recorded at most this often, or every quarter of the idle limit when that is
+/// shorter: an idle time is measured at worst that much early.
+pub const TOUCH_EVERY: Duration = Duration::from_secs(30);
 
-/// Sign-in lifetimes and the last use of each signed-in session.
+/// Sign-in lifetimes.
 pub struct SignIns {
     idle: Duration,
     max_age: Duration,
-    seen: Mutex<HashMap<String, Instant>>,
+}
+
+/// What a sign-in is at a given moment.
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    /// Valid; `touch`: record this use.
+    Alive {
+        touch: bool,
+    },
+    Expired,
+}
+
+fn parse(t: Option<&str>) -> Option<DateTime<Utc>> {
+    t.and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.with_timezone(&Utc))
 }
 
 impl SignIns {
     pub fn new(idle: Duration, max_age: Duration) -> Self {
-        SignIns { idle, max_age, seen: Mutex::new(HashMap::new()) }
+        SignIns { idle, max_age }
     }
 
-    /// The sign-in time to store for a sign-in now; remembers the session as just used.
-    pub fn began(&self, session_id: &str) -> String {
-        self.touch(session_id, Instant::now());
+    /// The sign-in time to store for a sign-in now.
+    pub fn began(&self) -> String {
         Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
     }
 
-    /// Forget the session (signed out).
-    pub fn ended(&self, session_id: &str) {
-        self.seen.lock().unwrap_or_else(|p| p.into_inner()).remove(session_id);
-    }
-
-    fn touch(&self, session_id: &str, now: Instant) {
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        if seen.len() >= SWEEP_AT {
-            let idle = self.idle;
-            seen.retain(|_, t| now.duration_since(*t) < idle);
+    /// A sign-in that began at `began` (`None` or unreadable: from before sign-ins expired,
+    /// treated as expired) and was last used at `seen`, judged at `now`.
+    fn verdict(&self, began: Option<&str>, seen: Option<&str>, now: DateTime<Utc>) -> Verdict {
+        let Some(began) = parse(began) else { return Verdict::Expired };
+        let last = parse(seen).filter(|s| *s > began).unwrap_or(began);
+        let since = |t: DateTime<Utc>| (now - t).to_std().unwrap_or_default();
+        if since(began) >= self.max_age || since(last) >= self.idle {
+            return Verdict::Expired;
         }
-        seen.insert(session_id.to_string(), now);
-    }
-
-    /// Whether a sign-in that began at `began` (RFC 3339; `None` or unreadable: a sign-in from
-    /// before sign-ins expired, treated as expired) is still valid at `now` / `wall`; a valid
-    /// one is marked as used.
-    fn alive(&self, session_id: &str, began: Option<&str>, now: Instant, wall: DateTime<Utc>) -> bool {
-        let Some(began) = began.and_then(|b| DateTime::parse_from_rfc3339(b).ok()) else { return false };
-        let age = (wall - began.with_timezone(&Utc)).to_std().unwrap_or_default();
-        let last = self.seen.lock().unwrap_or_else(|p| p.into_inner()).get(session_id).copied();
-        let idle = last.map_or(age, |t| now.duration_since(t));
-        if age >= self.max_age || idle >= self.idle {
-            self.ended(session_id);
-            return false;
-        }
-        self.touch(session_id, now);
-        true
+        // A use recorded before this sign-in began (an earlier sign-in's) is as good as none.
+        let recorded = parse(seen).filter(|s| *s > began);
+        let every = TOUCH_EVERY.min(self.idle / 4);
+        Verdict::Alive { touch: recorded.is_none_or(|s| since(s) >= every) }
     }
 }
 
-/// End the citizen's sign-in in `session` if it has expired (saving the state); returns whether
-/// it did. Sessions nobody is signed in to pass unchanged. Fails only when saving fails.
+/// End the citizen's sign-in in `session` if it has expired (saving the state), else record
+/// its use; returns whether it ended. Sessions nobody is signed in to pass unchanged. Fails
+/// only when saving fails.
 pub async fn expire(app: &App, session: &mut Session) -> Result<bool, ApiError> {
     if session.state.citizen_id.is_none() {
         return Ok(false);
     }
-    if app.signins.alive(&session.id, session.state.citizen_signed_in_at.as_deref(), Instant::now(), Utc::now()) {
-        return Ok(false);
+    let now = Utc::now();
+    match app.signins.verdict(session.state.citizen_signed_in_at.as_deref(), session.seen_at.as_deref(), now) {
+        Verdict::Alive { touch: false } => return Ok(false),
+        Verdict::Alive { touch: true } => {
+            let at = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+            app.store.touch_session(&session.id, &at).await?;
+            session.seen_at = Some(at);
+            return Ok(false);
+        }
+        Verdict::Expired => {}
     }
     session.state.citizen_id = None;
     session.state.citizen_signed_in_at = None;
@@ -90,41 +97,44 @@ pub async fn expire(app: &App, session: &mut Session) -> Result<bool, ApiError> 
 mod tests {
     use super::*;
 
-    fn at(wall: DateTime<Utc>) -> String {
-        wall.to_rfc3339()
+    fn at(t: DateTime<Utc>) -> String {
+        t.to_rfc3339()
     }
 
     #[test]
     fn a_sign_in_ends_when_idle_or_too_old() {
         let s = SignIns::new(Duration::from_secs(60), Duration::from_secs(600));
-        let (t0, w0) = (Instant::now(), Utc::now());
-        let began = at(w0);
-        s.touch("a", t0);
-        assert!(s.alive("a", Some(&began), t0 + Duration::from_secs(59), w0 + chrono::Duration::seconds(59)));
-        // Used at 59 s: alive until 119 s.
-        assert!(s.alive("a", Some(&began), t0 + Duration::from_secs(118), w0 + chrono::Duration::seconds(118)));
-        assert!(!s.alive("a", Some(&began), t0 + Duration::from_secs(179), w0 + chrono::Duration::seconds(179)), "idle for 61 s");
+        let t0 = Utc::now();
+        let secs = |n: i64| t0 + chrono::Duration::seconds(n);
+        let began = at(t0);
+        assert_eq!(s.verdict(Some(&began), None, secs(59)), Verdict::Alive { touch: true });
+        // Used at 59 s: alive until 119 s, on any replica (the use is in the session row).
+        assert_eq!(s.verdict(Some(&began), Some(&at(secs(59))), secs(70)), Verdict::Alive { touch: false }, "touched recently");
+        assert_eq!(s.verdict(Some(&began), Some(&at(secs(59))), secs(118)), Verdict::Alive { touch: true });
+        assert_eq!(s.verdict(Some(&began), Some(&at(secs(59))), secs(120)), Verdict::Expired, "idle for 61 s");
         // Used every 50 s, it still ends after 600 s.
-        s.touch("b", t0);
         let mut last_alive = 0;
         for k in 1..20 {
-            if s.alive("b", Some(&began), t0 + Duration::from_secs(50 * k), w0 + chrono::Duration::seconds(50 * k as i64)) {
-                last_alive = 50 * k;
-            } else {
+            if s.verdict(Some(&began), Some(&at(secs(50 * (k - 1)))), secs(50 * k)) == Verdict::Expired {
                 break;
             }
+            last_alive = 50 * k;
         }
         assert_eq!(last_alive, 550);
     }
 
     #[test]
-    fn unknown_start_or_no_memory_of_use() {
+    fn an_unknown_start_is_expired_and_a_use_before_the_sign_in_does_not_count() {
         let s = SignIns::new(Duration::from_secs(60), Duration::from_secs(600));
-        let (t0, w0) = (Instant::now(), Utc::now());
-        assert!(!s.alive("x", None, t0, w0), "no sign-in time: expired");
-        assert!(!s.alive("x", Some("yesterday"), t0, w0));
-        // After a restart (nothing in memory) idle counts from the sign-in.
-        assert!(s.alive("y", Some(&at(w0 - chrono::Duration::seconds(30))), t0, w0));
-        assert!(!s.alive("z", Some(&at(w0 - chrono::Duration::seconds(90))), t0, w0));
+        let t0 = Utc::now();
+        assert_eq!(s.verdict(None, None, t0), Verdict::Expired, "no sign-in time");
+        assert_eq!(s.verdict(Some("yesterday"), None, t0), Verdict::Expired);
+        assert_eq!(s.verdict(Some(&at(t0 - chrono::Duration::seconds(30))), None, t0), Verdict::Alive { touch: true });
+        assert_eq!(s.verdict(Some(&at(t0 - chrono::Duration::seconds(90))), None, t0), Verdict::Expired, "idle since the sign-in");
+        // A use from an earlier sign-in of the same session does not extend this one.
+        let old_use = at(t0 - chrono::Duration::seconds(10));
+        assert_eq!(s.verdict(Some(&at(t0 - chrono::Duration::seconds(70))), Some(&old_use), t0), Verdict::Alive { touch: false });
+        let earlier = at(t0 - chrono::Duration::seconds(20));
+        assert_eq!(s.verdict(Some(&at(t0 - chrono::Duration::seconds(5))), Some(&earlier), t0), Verdict::Alive { touch: true });
     }
 }

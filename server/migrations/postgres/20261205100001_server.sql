@@ -230,6 +230,9 @@ CREATE INDEX IF NOT EXISTS uploads_created ON uploads(created_at, size);
 -- Dialogue state carries a version: a turn saves its state only over the version it read, so
 -- two turns of one session (two tabs, two replicas) cannot silently overwrite each other.
 ALTER TABLE sessions ADD COLUMN version BIGINT NOT NULL DEFAULT 0;
+-- When a signed-in citizen last used the session (RFC 3339), kept beside the state so every
+-- replica measures the sign-in's idle time alike.
+ALTER TABLE sessions ADD COLUMN seen_at TEXT;
 
 -- Append-only, enforced by the database (UPDATE, DELETE and TRUNCATE all refused).
 CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$

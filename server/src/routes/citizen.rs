@@ -90,7 +90,7 @@ pub async fn sign_in(
     };
     app.logins.succeeded(&guard_key, ip);
     session.state.citizen_id = Some(citizen.id);
-    session.state.citizen_signed_in_at = Some(app.signins.began(&id));
+    session.state.citizen_signed_in_at = Some(app.signins.began());
     session.version = app.store.save_state(&id, &session.state, session.version).await?;
     tracing::info!(session = %id, citizen = citizen.id, "citizen signed in");
     Ok(Json(citizen))
@@ -103,7 +103,6 @@ pub async fn sign_out(State(app): State<App>, Path(id): Path<String>, headers: H
     let mut session = authorize(&app, &id, &headers).await?;
     session.state.citizen_id = None;
     session.state.citizen_signed_in_at = None;
-    app.signins.ended(&id);
     session.version = app.store.save_state(&id, &session.state, session.version).await?;
     Ok(StatusCode::NO_CONTENT)
 }

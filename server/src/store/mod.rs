@@ -58,6 +58,8 @@ pub struct Session {
     pub state: DialogueState,
     /// Bumped by every [`Sessions::save_state`]: the version `state` was read at.
     pub version: i64,
+    /// When a signed-in citizen last used the session ([`Sessions::touch_session`]).
+    pub seen_at: Option<String>,
     pub created_at: String,
 }
 
@@ -137,6 +139,9 @@ pub trait Sessions: Send + Sync {
     /// return the new version. `Conflict` when the session was saved since (another turn, tab or
     /// replica got there first): a stale write is refused, never silently applied.
     async fn save_state(&self, session_id: &str, state: &DialogueState, read_version: i64) -> Result<i64, StoreError>;
+    /// Record that the session was used at `at` (RFC 3339). Not part of the dialogue state: it
+    /// neither needs nor bumps [`Session::version`].
+    async fn touch_session(&self, session_id: &str, at: &str) -> Result<(), StoreError>;
     /// Append a message; fails on a duplicate `client_id` within the session.
     async fn add_message(&self, m: NewMessage) -> Result<Message, StoreError>;
     async fn message_by_client_id(&self, session_id: &str, client_id: &str) -> Result<Option<Message>, StoreError>;

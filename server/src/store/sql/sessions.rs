@@ -43,12 +43,13 @@ impl Sessions for SqlStore {
             channel: channel.into(),
             state: DialogueState::default(),
             version: 0,
+            seen_at: None,
             created_at: at,
         })
     }
 
     async fn session(&self, id: &str) -> Result<Option<Session>, StoreError> {
-        let row = sqlx::query("SELECT id, token_hash, channel, state, version, created_at FROM sessions WHERE id = $1")
+        let row = sqlx::query("SELECT id, token_hash, channel, state, version, seen_at, created_at FROM sessions WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
@@ -61,6 +62,7 @@ impl Sessions for SqlStore {
                 // A state from an older version that no longer parses starts the dialogue afresh.
                 state: serde_json::from_str(&state).unwrap_or_default(),
                 version: r.get("version"),
+                seen_at: r.get("seen_at"),
                 created_at: r.get("created_at"),
             })
         })
@@ -93,6 +95,11 @@ impl Sessions for SqlStore {
             None => StoreError::NotFound(format!("会话 {session_id} 不存在")),
             Some(v) => StoreError::Conflict(format!("会话状态已被另一请求更新（读取时第 {read_version} 版，现为第 {v} 版），请重试")),
         })
+    }
+
+    async fn touch_session(&self, session_id: &str, at: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE sessions SET seen_at = $1 WHERE id = $2").bind(at).bind(session_id).execute(&self.pool).await?;
+        Ok(())
     }
 
     async fn add_message(&self, m: NewMessage) -> Result<Message, StoreError> {
@@ -194,6 +201,9 @@ mod tests {
         assert!(matches!(s.save_state("s1", &stale, 0).await, Err(StoreError::Conflict(_))), "a write over a stale read is refused");
         assert_eq!(s.session("s1").await.unwrap().unwrap().state.low_confidence, 1, "and changes nothing");
         assert!(matches!(s.save_state("nope", &st, 0).await, Err(StoreError::NotFound(_))));
+        s.touch_session("s1", "2026-12-05T10:00:00.000Z").await.unwrap();
+        let read = s.session("s1").await.unwrap().unwrap();
+        assert_eq!((read.seen_at.as_deref(), read.version), (Some("2026-12-05T10:00:00.000Z"), 1), "a touch is not a state change");
         assert!(s.session("nope").await.unwrap().is_none());
     }
 
