@@ -76,6 +76,15 @@ async fn headers_and_json_errors_on_every_bad_request() {
     let s = create_session(&url).await;
     let agent = login(&url, "agent1", PASSWORD).await;
 
+    // A NUL character in a JSON string (no stored text needs one; PostgreSQL cannot hold it):
+    // 422 naming it, nothing stored.
+    let r =
+        c.post(format!("{api}/sessions/{}/messages", s.id)).bearer_auth(&s.token).json(&json!({"text": "办\u{0}事"})).send().await.unwrap();
+    let (status, _, v) = read(r).await;
+    assert_eq!(status, 422, "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("空字符"), "{v}");
+    assert!(history(&url, &s).await.is_empty());
+
     // Oversize body (Content-Length over the limit): 413 from the body limit, as JSON.
     let big = json!({ "channel": "x".repeat(20 * 1024) });
     // The server answers before reading an oversize body and then closes the connection: the

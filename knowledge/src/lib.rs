@@ -294,9 +294,10 @@ impl KnowledgeBase {
         self.sync(docs, false, &|_, _| {}).await.map(drop)
     }
 
-    /// Bring the index and the word statistics up to date for `docs`. On PostgreSQL, replicas
-    /// take turns (an advisory lock held for the sync), so of several replicas syncing
-    /// the same documents into a shared index one writes and the others find them current.
+    /// Bring the index and the word statistics up to date for `docs`. Replicas writing one
+    /// shared index (a Qdrant server) on PostgreSQL take turns (an advisory lock held for the
+    /// sync), so of several syncing the same documents one writes and the others find them
+    /// current. Each waiter holds a pooled connection while it waits: publishes are rare.
     async fn sync(
         &self,
         docs: Vec<(String, Vec<chunk::Chunk>)>,
@@ -306,7 +307,7 @@ impl KnowledgeBase {
         for (code, chunks) in &docs {
             self.searcher.vocab.set(&self.searcher.sparse, code, chunks);
         }
-        if db::Backend::of(self.store.pool()) == db::Backend::Sqlite {
+        if db::Backend::of(self.store.pool()) == db::Backend::Sqlite || !self.index.shared() {
             return self.indexer.sync(docs, prune, progress).await;
         }
         // A transaction-level lock: released at commit, and also when this future is dropped

@@ -151,10 +151,42 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A database error: 503 when the database cannot be reached or is overloaded (retry later),
+/// 409 when a concurrent request wrote the same thing first (a unique key), 500 otherwise.
+fn database(e: sqlx::Error) -> ApiError {
+    let unreachable = match &e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(d) => d.code().is_some_and(|c| unreachable_code(&c)),
+        _ => false,
+    };
+    if unreachable {
+        return ApiError::Unavailable(format!("数据库暂不可用：{e}"));
+    }
+    if matches!(&e, sqlx::Error::Database(d) if d.is_unique_violation()) {
+        return ApiError::Conflict("同样的内容刚刚已由另一请求保存，请刷新后再试".into());
+    }
+    ApiError::Internal(format!("database: {e}"))
+}
+
+/// PostgreSQL's SQLSTATE (five characters) 08… connection exceptions, 53… insufficient
+/// resources, 57P… shutdown or crash recovery; SQLite's (extended) result codes for a busy or
+/// locked database.
+fn unreachable_code(code: &str) -> bool {
+    if code.len() == 5 {
+        return code.starts_with("08") || code.starts_with("53") || code.starts_with("57P");
+    }
+    code.parse::<u32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6))
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Database(_) => ApiError::Unavailable(format!("数据库暂不可用：{e}")),
+            StoreError::Database(e) => database(e),
             StoreError::Conflict(m) => ApiError::Conflict(m),
             StoreError::NotFound(m) => ApiError::NotFound(m),
             other => ApiError::Internal(other.to_string()),
@@ -190,7 +222,7 @@ impl From<banshi_knowledge::KnowledgeError> for ApiError {
             KnowledgeError::Model(m) => m.into(),
             // The vector index (a Qdrant server) or the database is down: retry later, not a bug.
             KnowledgeError::Index(m) => ApiError::Unavailable(format!("检索服务暂不可用：{m}")),
-            KnowledgeError::Database(e) => ApiError::Unavailable(format!("数据库暂不可用：{e}")),
+            KnowledgeError::Database(e) => database(e),
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -224,6 +256,18 @@ impl From<ModelError> for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn database_codes_that_mean_retry_later() {
+        for c in ["08006", "53300", "57P01", "5", "517", "6"] {
+            assert!(unreachable_code(c), "{c}");
+        }
+        for c in ["23505", "42P01", "19", "2067"] {
+            assert!(!unreachable_code(c), "{c}");
+        }
+        assert!(matches!(database(sqlx::Error::PoolTimedOut), ApiError::Unavailable(_)));
+        assert!(matches!(database(sqlx::Error::RowNotFound), ApiError::Internal(_)));
+    }
 
     #[test]
     fn busy_maps_to_429_with_retry_after() {

@@ -17,6 +17,7 @@
 
 pub mod admission;
 pub mod auth;
+pub mod dialogue_state;
 pub mod error;
 pub mod gaps;
 pub mod handoff;

@@ -86,9 +86,11 @@ pub async fn expire(app: &App, session: &mut Session) -> Result<bool, ApiError> 
         }
         Verdict::Expired => {}
     }
-    session.state.citizen_id = None;
-    session.state.citizen_signed_in_at = None;
-    session.version = app.store.save_state(&session.id, &session.state, session.version).await?;
+    crate::dialogue_state::update(app, session, |s| {
+        s.citizen_id = None;
+        s.citizen_signed_in_at = None;
+    })
+    .await?;
     tracing::info!(session = %session.id, "citizen sign-in expired");
     Ok(true)
 }

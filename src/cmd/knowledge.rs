@@ -100,6 +100,13 @@ pub async fn ingest(common: &Common, args: IngestArgs) -> anyhow::Result<()> {
         }
         println!("{} bundles: {} new versions, {} unchanged, {} refused", bundles.len(), b.new_versions, b.unchanged, b.rejected.len());
     }
+    // Replicas running on the same PostgreSQL re-read what was imported.
+    if banshi_knowledge::db::Backend::of(kb.store.pool()) == banshi_knowledge::db::Backend::Postgres {
+        use banshi_server::live::{bus, Knowledge, Wire};
+        bus::announce(kb.store.pool(), &Wire::Knowledge { origin: 0, change: Knowledge::All })
+            .await
+            .context("telling the running replicas")?;
+    }
     Ok(())
 }
 

@@ -117,6 +117,10 @@ pub struct ChunkHit {
 /// the request) surface as [`KnowledgeError::Index`]; nothing is retried here.
 #[async_trait]
 pub trait VectorIndex: Send + Sync {
+    /// Whether other processes write this index too (a server), so writers must take turns.
+    fn shared(&self) -> bool {
+        false
+    }
     /// Insert or replace points (by chunk code + section); acknowledged writes are durable.
     async fn upsert(&self, points: Vec<IndexPoint>) -> Result<(), KnowledgeError>;
     /// Remove every chunk of a document.

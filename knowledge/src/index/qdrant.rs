@@ -157,6 +157,10 @@ fn dense_of(v: VectorsOutput) -> Option<Vec<f32>> {
 
 #[async_trait]
 impl VectorIndex for QdrantIndex {
+    fn shared(&self) -> bool {
+        true
+    }
+
     async fn upsert(&self, points: Vec<IndexPoint>) -> Result<(), KnowledgeError> {
         if points.is_empty() {
             return Ok(());

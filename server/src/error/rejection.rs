@@ -289,6 +289,25 @@ fn is_json(res: &Response) -> bool {
     ct.starts_with("application/json") || ct.starts_with("application/problem+json")
 }
 
+/// Middleware for JSON bodies: a string holding the NUL character (`\u0000`) is refused with
+/// 422 naming it. No stored text needs one, and PostgreSQL's text columns cannot hold it (it
+/// would fail the write as a database error). Other bodies (uploaded files) pass untouched; a
+/// body over the limit is left to the limit's 413.
+pub async fn no_nul_in_json(req: Request, next: Next) -> Response {
+    let json = req.headers().get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("json"));
+    if !json {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+    };
+    if bytes.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000")) {
+        return ApiError::BadRequest("请求中含有空字符（\\u0000），请删除后重试".into()).into_response();
+    }
+    next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await
+}
+
 /// Middleware: every 4xx / 5xx response that is not already JSON becomes the documented
 /// `{"error": {"code", "message"}}` body, in Chinese — extractor rejections (bad path
 /// parameter, bad query string, bad JSON), the body limit's 413, unknown routes (404) and

@@ -74,9 +74,17 @@ pub fn payload(w: &Wire) -> String {
     }
     let smaller = match w {
         Wire::Citizen { session_id, .. } => Wire::CitizenCatchUp { session_id: session_id.clone() },
+        Wire::Agents { .. } => Wire::AgentsCatchUp,
         _ => Wire::Everyone,
     };
     serde_json::to_string(&smaller).expect("wire events serialise")
+}
+
+/// Send `w` to every replica listening on the PostgreSQL behind `pool`, from a process that
+/// runs no bus of its own (`banshi ingest`).
+pub async fn announce(pool: &sqlx::AnyPool, w: &Wire) -> Result<(), sqlx::Error> {
+    // pg_notify returns void, which the Any driver cannot read: select a constant instead.
+    sqlx::query("SELECT 1 FROM (SELECT pg_notify($1, $2)) AS n").bind(CHANNEL).bind(payload(w)).execute(pool).await.map(drop)
 }
 
 async fn send_all(pool: PgPool, mut rx: mpsc::UnboundedReceiver<Wire>) {

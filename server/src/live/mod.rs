@@ -84,12 +84,26 @@ pub enum Wire {
     },
     /// Every listener of this process catches up (its notifications may have been lost).
     Everyone,
-    /// A replica changed the knowledge base: live document `code`, or the curated answers
-    /// (`None`). The other replicas re-read it ([`follow_knowledge`]).
+    /// Every agent console of this process reloads its lists.
+    AgentsCatchUp,
+    /// A replica (or `banshi ingest`) changed the knowledge base; the other replicas re-read
+    /// what changed ([`follow_knowledge`]).
     Knowledge {
         origin: u64,
-        code: Option<String>,
+        change: Knowledge,
     },
+}
+
+/// What changed in the knowledge base.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Knowledge {
+    /// One guide or bundle was published or rolled back.
+    Item(String),
+    /// The curated answers.
+    Curated,
+    /// Anything: re-read everything (after an import, or when changes may have been missed).
+    All,
 }
 
 /// This process's listeners, and how events reach the other replicas' ([`bus::Bus`]).
@@ -103,7 +117,7 @@ struct Local {
     sessions: Mutex<HashMap<String, broadcast::Sender<Note<CitizenEvent>>>>,
     agents: broadcast::Sender<Note<AgentEvent>>,
     /// Knowledge changes other replicas made.
-    knowledge: broadcast::Sender<Option<String>>,
+    knowledge: broadcast::Sender<Knowledge>,
     /// This process, so it can tell its own knowledge changes from others'.
     origin: u64,
 }
@@ -152,16 +166,17 @@ impl Live {
         self.publish(Wire::Agents { event: serde_json::to_value(&event).expect("events serialise") });
     }
 
-    /// Tell the other replicas that live document `code` (or, for `None`, the curated answers)
-    /// changed here. One process alone has nobody to tell.
-    pub fn knowledge_changed(&self, code: Option<&str>) {
+    /// Tell the other replicas what changed in the knowledge base here. One process alone has
+    /// nobody to tell.
+    pub fn knowledge_changed(&self, change: Knowledge) {
         if let Some(bus) = &self.bus {
-            bus.publish(Wire::Knowledge { origin: self.inner.origin, code: code.map(str::to_string) });
+            bus.publish(Wire::Knowledge { origin: self.inner.origin, change });
         }
     }
 
-    /// Knowledge changes made by other replicas.
-    pub fn subscribe_knowledge(&self) -> broadcast::Receiver<Option<String>> {
+    /// Knowledge changes made by other replicas (and [`Knowledge::All`] when some may have been
+    /// missed).
+    pub fn subscribe_knowledge(&self) -> broadcast::Receiver<Knowledge> {
         self.inner.knowledge.subscribe()
     }
 
@@ -179,24 +194,38 @@ impl Live {
 }
 
 /// Keep this replica's knowledge base in step with the others': re-read every document
-/// another replica publishes or rolls back, and the curated answers when they change. When
-/// changes came faster than it could follow, it re-reads the curated answers and every live
-/// document's names and words. Runs until the process ends.
+/// another replica publishes or rolls back, the curated answers when they change, and
+/// everything after an import or when changes may have been missed (the listener was cut
+/// off, changes came faster than followed, or re-reading failed: then it is retried). Runs
+/// until the process ends.
 pub fn follow_knowledge(live: &Live, kb: Arc<banshi_knowledge::KnowledgeBase>) {
     let mut rx = live.subscribe_knowledge();
     tokio::spawn(async move {
+        let mut pending: Option<Knowledge> = None;
         loop {
-            let done = match rx.recv().await {
-                Ok(Some(code)) => kb.refresh(&code).await,
-                Ok(None) => kb.curated.refresh().await,
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::warn!(missed = n, "knowledge changes came faster than this replica followed: re-reading all");
-                    kb.curated.refresh().await.and(kb.refresh_all().await)
-                }
-                Err(broadcast::error::RecvError::Closed) => return,
+            let change = match pending.take() {
+                Some(c) => c,
+                None => match rx.recv().await {
+                    Ok(c) => c,
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(missed = n, "knowledge changes came faster than this replica followed: re-reading all");
+                        Knowledge::All
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+            };
+            let done = match &change {
+                Knowledge::Item(code) => kb.refresh(code).await,
+                Knowledge::Curated => kb.curated.refresh().await,
+                Knowledge::All => match kb.curated.refresh().await {
+                    Ok(()) => kb.refresh_all().await,
+                    Err(e) => Err(e),
+                },
             };
             if let Err(e) = done {
-                tracing::error!("following another replica's knowledge change: {e}");
+                tracing::error!(?change, "following a knowledge change (retrying everything in 10 s): {e}");
+                tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+                pending = Some(Knowledge::All);
             }
         }
     });
@@ -227,10 +256,14 @@ impl Local {
             Wire::Everyone => {
                 map.retain(|_, tx| tx.send(Note::CatchUp).is_ok());
                 let _ = self.agents.send(Note::CatchUp);
+                let _ = self.knowledge.send(Knowledge::All);
             }
-            Wire::Knowledge { origin, code } => {
+            Wire::AgentsCatchUp => {
+                let _ = self.agents.send(Note::CatchUp);
+            }
+            Wire::Knowledge { origin, change } => {
                 if origin != self.origin {
-                    let _ = self.knowledge.send(code);
+                    let _ = self.knowledge.send(change);
                 }
             }
         }

@@ -56,6 +56,7 @@ pub async fn edit_field(
 ) -> Result<Json<FormView>, ApiError> {
     let Json(req) = body?;
     let mut session = authorize(&app, &id, &headers).await?;
+    let before = session.state.clone();
     let mut p = session.state.form.take().ok_or_else(|| ApiError::NotFound("当前没有正在填写的表单".into()))?;
     let mut trial = (*p).clone();
     if let Err(e) = trial.offer(&req.key, &req.value, ValueSource::Citizen) {
@@ -64,7 +65,7 @@ pub async fn edit_field(
     *p = trial;
     let view = FormView::of(&p);
     session.state.form = Some(p);
-    session.version = app.store.save_state(&id, &session.state, session.version).await?;
+    crate::dialogue_state::save(&app, &mut session, &before).await?;
     Ok(Json(view))
 }
 
@@ -137,11 +138,12 @@ pub async fn submit(
     }
     tracing::info!(session = %id, application = %a.tracking_no, target = %a.target_code, "application submitted");
     // The conversation remembers what it submitted, so “办到哪了” needs no number.
+    let before = session.state.clone();
     if open.is_some() {
         session.state.form = None;
     }
     session.state.submitted.push(a.tracking_no.clone());
-    session.version = app.store.save_state(&id, &session.state, session.version).await?;
+    crate::dialogue_state::save(&app, &mut session, &before).await?;
     let text = format!(
         "“{}”已提交，受理编号 {}。部门受理后开始计算承诺时限{}，您可随时发送“进度查询 {}”查看办理进度。",
         a.target_name,

@@ -44,7 +44,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::handoff;
 use crate::live::{sse_parts, AgentEvent, CitizenEvent};
 use crate::mask::preview;
-use crate::store::{Message, NewMessage, Role, Session, StoreError};
+use crate::store::{Message, NewMessage, Role, Session};
 use crate::App;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -326,13 +326,10 @@ async fn run_turn(app: App, mut session: Session, question: Message, ticket: Tic
     if let Some(t) = got.first_token {
         app.metrics.ttft.observe(t);
     }
-    session.state = state;
-    match app.store.save_state(&session.id, &session.state, session.version).await {
-        Ok(v) => session.version = v,
-        // Another turn of this session (a second tab, another replica) saved first: its state
-        // stands and this turn's is dropped, said rather than silently overwriting it.
-        Err(StoreError::Conflict(m)) => tracing::warn!(session = %session.id, "dialogue state not saved: {m}"),
-        Err(e) => tracing::error!(session = %session.id, "saving dialogue state: {e}"),
+    let before = std::mem::replace(&mut session.state, state);
+    // Merged with whatever another request of this session saved meanwhile.
+    if let Err(e) = crate::dialogue_state::save(&app, &mut session, &before).await {
+        tracing::error!(session = %session.id, "saving dialogue state: {e}");
     }
     finish(&app, &session, &question, result, got, contract, &tx).await;
 }

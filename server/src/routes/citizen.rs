@@ -89,9 +89,12 @@ pub async fn sign_in(
         }
     };
     app.logins.succeeded(&guard_key, ip);
-    session.state.citizen_id = Some(citizen.id);
-    session.state.citizen_signed_in_at = Some(app.signins.began());
-    session.version = app.store.save_state(&id, &session.state, session.version).await?;
+    let began = app.signins.began();
+    crate::dialogue_state::update(&app, &mut session, |s| {
+        s.citizen_id = Some(citizen.id);
+        s.citizen_signed_in_at = Some(began);
+    })
+    .await?;
     tracing::info!(session = %id, citizen = citizen.id, "citizen signed in");
     Ok(Json(citizen))
 }
@@ -101,9 +104,11 @@ pub async fn sign_in(
     responses((status = 204), (status = 401, body = ErrorBody)), security(("bearer" = [])), tag = "citizens")]
 pub async fn sign_out(State(app): State<App>, Path(id): Path<String>, headers: HeaderMap) -> Result<StatusCode, ApiError> {
     let mut session = authorize(&app, &id, &headers).await?;
-    session.state.citizen_id = None;
-    session.state.citizen_signed_in_at = None;
-    session.version = app.store.save_state(&id, &session.state, session.version).await?;
+    crate::dialogue_state::update(&app, &mut session, |s| {
+        s.citizen_id = None;
+        s.citizen_signed_in_at = None;
+    })
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -14,6 +14,7 @@ use utoipa::ToSchema;
 
 use crate::auth::Editor;
 use crate::error::{ApiError, ErrorBody};
+use crate::live::Knowledge;
 use crate::store::{KnowledgeDraft, NewAudit};
 use crate::App;
 
@@ -65,7 +66,7 @@ pub async fn add(
         (None, None) => "编辑撰写".into(),
     };
     let c = app.kb.curated.add(&req.question, &req.answer, req.item_code.as_deref(), &source, &staff.actor()).await?;
-    app.live.knowledge_changed(None);
+    app.live.knowledge_changed(Knowledge::Curated);
     app.store
         .record(NewAudit {
             actor: staff.actor(),
@@ -87,7 +88,7 @@ pub async fn add(
 pub async fn retire(State(app): State<App>, Editor(staff): Editor, Path(id): Path<i64>) -> Result<Json<Curated>, ApiError> {
     let before = app.kb.curated.list().await?.into_iter().find(|c| c.id == id);
     let c = app.kb.curated.retire(id).await?;
-    app.live.knowledge_changed(None);
+    app.live.knowledge_changed(Knowledge::Curated);
     app.store
         .record(NewAudit {
             actor: staff.actor(),

@@ -23,6 +23,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{Admin, Editor};
 use crate::error::{ApiError, ErrorBody};
+use crate::live::Knowledge;
 use crate::store::{AuditEntry, NewAudit};
 use crate::App;
 
@@ -187,8 +188,10 @@ async fn go_live(
         Some(v) => app.kb.store.version(code, v).await?,
         None => None,
     };
-    app.kb.make_live(code, version, how).await?;
-    app.live.knowledge_changed(Some(code));
+    let made = app.kb.make_live(code, version, how).await;
+    // Told even when the re-index failed after the switch: the others re-read what is live.
+    app.live.knowledge_changed(Knowledge::Item(code.to_string()));
+    made?;
     let after = app.kb.store.live(code).await?;
     app.store
         .record(NewAudit {

@@ -15,6 +15,7 @@ use utoipa::ToSchema;
 use super::editor::{diff_lines, pretty_for_diff, rollback_target, DiffLine, DiffQuery, GuideRow, Saved, VersionRef};
 use crate::auth::{Editor, Staff};
 use crate::error::{ApiError, ErrorBody};
+use crate::live::Knowledge;
 use crate::store::NewAudit;
 use crate::App;
 
@@ -121,8 +122,10 @@ pub async fn save_draft(
 
 async fn go_live(app: &App, staff: &Staff, code: &str, version: u32, how: GoLive, action: &str) -> Result<Json<Saved>, ApiError> {
     let before = app.kb.bundles.live(code).await?;
-    app.kb.make_live_bundle(code, version, how).await?;
-    app.live.knowledge_changed(Some(code));
+    let made = app.kb.make_live_bundle(code, version, how).await;
+    // Told even when the re-index failed after the switch: the others re-read what is live.
+    app.live.knowledge_changed(Knowledge::Item(code.to_string()));
+    made?;
     let after = app.kb.bundles.live(code).await?;
     app.store
         .record(NewAudit {

@@ -95,6 +95,7 @@ pub fn router(app: App) -> Router {
     let api = api
         .route("/sessions/{id}/prereview", post(uploads::prereview))
         .route("/sessions/{id}/uploads", get(uploads::list))
+        .layer(middleware::from_fn(crate::error::rejection::no_nul_in_json))
         .layer(RequestBodyLimitLayer::new(app.config.max_body_bytes));
     let files = Router::new()
         .route("/sessions/{id}/uploads", post(uploads::upload))

@@ -170,10 +170,11 @@ pub async fn upload(
     tracing::info!(session = %id, upload = upload.id, kind = ?upload.recognised.kind, "material uploaded");
     // Fields read from the material pre-fill the open form.
     let mut form = None;
+    let before = session.state.clone();
     if let Some(p) = session.state.form.as_mut() {
         prefill_from_materials(p, &[material_fields(&upload)]);
         form = Some(FormView::of(p));
-        session.version = app.store.save_state(&id, &session.state, session.version).await?;
+        crate::dialogue_state::save(&app, &mut session, &before).await?;
     }
     let text = format!("上传材料：{}（识别为{}）", upload.file_name, upload.kind_zh());
     let meta = json!({"upload": {"id": upload.id, "name": upload.file_name, "kind": upload.kind_zh(), "sha256": upload.sha256}});

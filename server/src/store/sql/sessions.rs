@@ -108,6 +108,12 @@ impl Sessions for SqlStore {
             "INSERT INTO messages (session_id, role, text, kind, status, client_id, reply_to, meta, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {MESSAGE_COLUMNS}"
         );
+        let at = now();
+        let mut tx = self.pool.begin().await?;
+        // The session's row lock first: messages of one session are numbered and committed in
+        // the same order, even when two replicas add them at once, so a stream that has seen
+        // message n has seen every message of the session before n.
+        sqlx::query("UPDATE sessions SET updated_at = $1 WHERE id = $2").bind(&at).bind(&m.session_id).execute(&mut *tx).await?;
         let row = sqlx::query(&sql)
             .bind(&m.session_id)
             .bind(role.as_str())
@@ -117,9 +123,10 @@ impl Sessions for SqlStore {
             .bind(&m.client_id)
             .bind(m.reply_to)
             .bind(m.meta.to_string())
-            .bind(now())
-            .fetch_one(&self.pool)
+            .bind(&at)
+            .fetch_one(&mut *tx)
             .await?;
+        tx.commit().await?;
         message(&row)
     }
 

@@ -69,7 +69,7 @@ enum Bind {
     Text(String),
 }
 
-/// One ticket state change: `sql` (an `UPDATE … WHERE id = ?N`, bound to the time, then `binds`,
+/// One ticket state change: `sql` (an `UPDATE … WHERE … id = $N`, bound to the time, then `binds`,
 /// then the id) applies only while the ticket is in one of `from`; `action` and `detail` are
 /// recorded as its event.
 struct Step<'a> {
@@ -218,13 +218,13 @@ impl Tickets for SqlStore {
         if !force && current.assignee_id != Some(user_id) {
             return Err(StoreError::Conflict(format!("工单 {id} 不是由您处理的")));
         }
-        let sql = "UPDATE tickets SET status = 'pending', assignee_id = NULL, assigned_at = NULL, updated_at = $1 WHERE id = $2";
-        self.transition(
-            id,
-            Step { from: &[TicketStatus::Assigned], sql, binds: &[], action: "released", detail: serde_json::json!({}) },
-            actor,
-        )
-        .await
+        // The check above names the usual refusal; the UPDATE repeats it, so a claim by someone
+        // else in between (on another replica) is not released by mistake.
+        let sql = "UPDATE tickets SET status = 'pending', assignee_id = NULL, assigned_at = NULL, updated_at = $1 \
+                   WHERE (assignee_id = $2 OR $3 = 1) AND id = $4";
+        let binds = [Bind::Int(user_id), Bind::Int(i64::from(force))];
+        let step = Step { from: &[TicketStatus::Assigned], sql, binds: &binds, action: "released", detail: serde_json::json!({}) };
+        self.transition(id, step, actor).await
     }
 
     async fn resolve(&self, id: i64, user_id: i64, force: bool, note: &str, actor: &str) -> Result<Ticket, StoreError> {
@@ -239,8 +239,8 @@ impl Tickets for SqlStore {
             return Err(StoreError::Conflict(format!("工单 {id} 由其他客服处理中")));
         }
         let sql = "UPDATE tickets SET status = 'resolved', resolved_at = $1, updated_at = $1, resolution_note = $2, \
-                   assignee_id = COALESCE(assignee_id, $3) WHERE id = $4";
-        let binds = [Bind::Text(note.to_string()), Bind::Int(user_id)];
+                   assignee_id = COALESCE(assignee_id, $3) WHERE (status = 'pending' OR assignee_id = $3 OR $4 = 1) AND id = $5";
+        let binds = [Bind::Text(note.to_string()), Bind::Int(user_id), Bind::Int(i64::from(force))];
         self.transition(id, Step { from, sql, binds: &binds, action: "resolved", detail: serde_json::json!({"note": note}) }, actor).await
     }
 
