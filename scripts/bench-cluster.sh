@@ -8,6 +8,7 @@
 #
 # Usage: scripts/bench-cluster.sh            (release binary; builds it if missing)
 #        SESSIONS=200 MESSAGES=3 RATE=5 LIMIT=500 MODEL_TURNS=1 scripts/bench-cluster.sh
+#        SERVE_ARGS="--max-turns-waiting 256" scripts/bench-cluster.sh   (flags for every replica)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/banshi/target}"
@@ -56,7 +57,8 @@ no_limits=(--limit-sessions off --limit-messages-per-address off)
 start_replica() { # name port [extra…]
     local name=$1 port=$2
     shift 2
-    BANSHI_LOG=warn "$BIN" --data-dir "$work/$name" "${global[@]}" "$@" serve --addr "127.0.0.1:$port" "${no_limits[@]}" \
+    # shellcheck disable=SC2086
+    BANSHI_LOG=warn "$BIN" --data-dir "$work/$name" "${global[@]}" "$@" serve --addr "127.0.0.1:$port" "${no_limits[@]}" ${SERVE_ARGS:-} \
         >"$work/$name.out" 2>"$work/$name.log" &
     pids+=($!)
     for _ in $(seq 240); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && return; sleep 0.5; done
@@ -98,7 +100,7 @@ if [ "${MODEL_TURNS:-0}" = 1 ]; then
     BANSHI_LOG=warn "$BIN" serve-models --addr "127.0.0.1:$node_port" >"$work/node.out" 2>"$work/node.log" &
     pids+=($!)
     for _ in $(seq 240); do curl -sf "http://127.0.0.1:$node_port/healthz" >/dev/null && break; sleep 0.5; done
-    node=(--llm-url "http://127.0.0.1:$node_port")
+    node=(--llm-url "http://127.0.0.1:$node_port" --embedder-url "http://127.0.0.1:$node_port")
     global=(--database-url "$db" --qdrant-url "http://127.0.0.1:$q_grpc" --models-dir "$work/no-weights")
     pa=$(free_port) pb=$(free_port)
     start_replica ma "$pa" "${node[@]}"
