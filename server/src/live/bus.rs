@@ -130,7 +130,47 @@ async fn receive_all(pool: PgPool, first: PgListener, deliver: impl Fn(Wire)) {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use banshi_knowledge::testing::Postgres;
+    use tokio::sync::broadcast::Receiver;
+
     use super::*;
+    use crate::live::{CitizenEvent, Live, Note};
+
+    async fn next<T: Clone>(rx: &mut Receiver<Note<T>>) -> Note<T> {
+        tokio::time::timeout(Duration::from_secs(20), rx.recv()).await.expect("a note within 20 s").expect("an open channel")
+    }
+
+    /// Two replicas on one real PostgreSQL: an event published on A reaches B's listener; when
+    /// B's listening connection is cut, B's listeners are told to catch up once it listens again.
+    #[tokio::test]
+    async fn events_cross_replicas_and_a_cut_listener_catches_up() {
+        let Some(pg) = Postgres::start("events_cross_replicas_and_a_cut_listener_catches_up") else { return };
+        let (a, b) = (Live::over_postgres(&pg.url).await.unwrap(), Live::over_postgres(&pg.url).await.unwrap());
+        let mut on_b = b.subscribe("s1");
+        a.to_citizen("s1", CitizenEvent::RatingRequest { ticket_id: 7 });
+        assert!(matches!(next(&mut on_b).await, Note::Event(CitizenEvent::RatingRequest { ticket_id: 7 })));
+
+        // Cut every listening connection (as a network blip or a PostgreSQL restart would).
+        let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&pg.url).await.unwrap();
+        let cut: Vec<(bool,)> =
+            sqlx::query_as("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()")
+                .fetch_all(&mut admin)
+                .await
+                .unwrap();
+        assert_eq!(cut.len(), 2, "both replicas were listening");
+        assert!(matches!(next(&mut on_b).await, Note::CatchUp), "what was missed meanwhile is read from the tables");
+        // And it listens again.
+        a.to_citizen("s1", CitizenEvent::RatingRequest { ticket_id: 8 });
+        loop {
+            match next(&mut on_b).await {
+                Note::Event(CitizenEvent::RatingRequest { ticket_id: 8 }) => break,
+                Note::CatchUp => continue,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
 
     #[test]
     fn large_events_travel_as_a_catch_up() {
