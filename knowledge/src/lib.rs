@@ -1,7 +1,7 @@
 //! banshi's knowledge base: item guides (办事指南), their store, and hybrid retrieval.
 //!
 //! - [`guide`], [`form`], [`bundle`]: the schema (items, forms, 一件事 bundles); [`import`]: the
-//!   project's JSON format and the Guangdong catalogue; [`store`]: versions in SQLite.
+//!   project's JSON format and the Guangdong catalogue; [`store`]: versions in SQLite or PostgreSQL ([`db`]).
 //! - [`chunk`]: guides → sections; [`sparse`]: jieba vectors; [`index`]: the embedded
 //!   qdrant-edge shard or a Qdrant server behind [`index::VectorIndex`]; [`indexer`]: incremental sync; [`search`]: fusion,
 //!   grouping per item, confidence.

@@ -5,8 +5,10 @@
 //! The agent console (`/agent`, API under `/api/v1/agent`) works the human queue.
 //!
 //! - [`store`]: sessions, messages, tickets, ratings, staff, citizens, e-licences and
-//!   applications behind the `Store` trait (SQLite
-//!   by default).
+//!   applications behind the `Store` trait (SQLite by default, PostgreSQL for replicas).
+//! - [`live`]: live events to citizens' pages and agents' consoles, across replicas over
+//!   PostgreSQL `LISTEN/NOTIFY`; [`dialogue_state`]: saving a session's state when other
+//!   requests save it too.
 //! - [`model_node`]: the local models on the OpenAI-compatible API (`banshi serve-models`).
 //! - [`routes`]: handlers; [`error`]: the one error → status mapping; [`admission`]: bounded
 //!   answers in flight; [`limits`]: rate limits and quotas by address and session; [`auth`]:

@@ -3,10 +3,10 @@
 //! log-ins ([`Users`], see [`users`]), citizens' profiles, e-licences and applications
 //! ([`Applications`], see [`applications`]).
 //!
-//! Handlers only see the traits, so another database (PostgreSQL) can follow without touching
-//! them. Every write is committed before the call returns: a message or state change the API
-//! acknowledged survives a crash (the SQLite default runs WAL with `synchronous=FULL`).
-//! Multi-row changes (a ticket and its event) are one transaction.
+//! Handlers only see the traits; [`SqlStore`] implements them once for SQLite (the default)
+//! and PostgreSQL (replicas). Every write is committed before the call returns: a message or
+//! state change the API acknowledged survives a crash (SQLite runs WAL with
+//! `synchronous=FULL`). Multi-row changes (a ticket and its event) are one transaction.
 
 pub mod applications;
 pub mod audit;
