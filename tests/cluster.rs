@@ -37,20 +37,6 @@ fn run_ok(mut c: Command, what: &str) {
     assert!(out.status.success(), "{what} failed: {}", String::from_utf8_lossy(&out.stderr));
 }
 
-fn add_staff(data: &Path, global: &[String], name: &str, role: &str) {
-    use std::io::Write;
-    let mut child = banshi(data, global)
-        .args(["users", "add", "--username", name, "--display-name", &format!("{name}客服"), "--role", role, "--password-stdin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(format!("{PW}\n").as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "users add {name}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
 /// A replica that must refuse to start: its exit status and standard error.
 fn refused_start(data: &Path, global: &[String]) -> String {
     let out = banshi(data, global)
@@ -116,7 +102,7 @@ async fn two_replicas_on_postgres_qdrant_and_a_model_node() {
     ingest.arg("--no-models").arg("ingest").arg("--path").arg(sample_dir());
     run_ok(ingest, "ingest");
     for (name, role) in [("zhang", "agent"), ("li", "agent"), ("wang", "editor")] {
-        add_staff(dir_b.path(), &global, name, role);
+        add_user_with(dir_b.path(), &global, name, role, PW);
     }
     let mut samples = banshi(dir_a.path(), &global);
     samples.args(["citizens", "samples"]).env("BANSHI_SAMPLE_PASSWORD", PW);

@@ -112,6 +112,25 @@ impl Document {
     }
 }
 
+/// Every live guide and bundle as (code, chunks), each named in `names` on the way.
+async fn live_docs(
+    store: &GuideStore,
+    bundles: &BundleStore,
+    names: &NameIndex,
+) -> Result<Vec<(String, Vec<chunk::Chunk>)>, KnowledgeError> {
+    let guides = store.all_live().await?;
+    let mut docs = Vec::new();
+    for g in &guides {
+        names.set(g);
+        docs.push((g.code.clone(), chunk::chunk_guide(g)));
+    }
+    for b in bundles.all_live().await? {
+        names.set_names(&b.code, &b.name, &b.aliases);
+        docs.push((b.code.clone(), chunk::chunk_bundle(&b, &guides)));
+    }
+    Ok(docs)
+}
+
 /// The PostgreSQL advisory lock replicas take while writing the index.
 const REINDEX_LOCK: &str = "banshi.reindex";
 
@@ -146,16 +165,7 @@ impl KnowledgeBase {
         let sparse = Arc::new(tokio::task::spawn_blocking(SparseEncoder::new).await.expect("jieba task"));
         let indexer = Indexer { index: index.clone(), sparse: sparse.clone(), embedder: embedder.clone() };
         let names = Arc::new(NameIndex::default());
-        let guides = store.all_live().await?;
-        let mut vocab_docs = Vec::new();
-        for g in &guides {
-            names.set(g);
-            vocab_docs.push((g.code.clone(), chunk::chunk_guide(g)));
-        }
-        for b in bundles.all_live().await? {
-            names.set_names(&b.code, &b.name, &b.aliases);
-            vocab_docs.push((b.code.clone(), chunk::chunk_bundle(&b, &guides)));
-        }
+        let vocab_docs = live_docs(&store, &bundles, &names).await?;
         let vocab = Arc::new(Vocabulary::default());
         let (v, s) = (vocab.clone(), sparse.clone());
         tokio::task::spawn_blocking(move || vocab_docs.iter().for_each(|(code, chunks)| v.set(&s, code, chunks)))
@@ -226,9 +236,7 @@ impl KnowledgeBase {
 
     /// Re-index every live guide and bundle, removing indexed documents that are no longer live.
     pub async fn reindex_all(&self, progress: &(dyn Fn(usize, usize) + Sync)) -> Result<SyncStats, KnowledgeError> {
-        let guides = self.store.all_live().await?;
-        let mut docs: Vec<_> = guides.iter().map(|g| (g.code.clone(), chunk::chunk_guide(g))).collect();
-        docs.extend(self.bundles.all_live().await?.iter().map(|b| (b.code.clone(), chunk::chunk_bundle(b, &guides))));
+        let docs = live_docs(&self.store, &self.bundles, &self.searcher.names).await?;
         self.sync(docs, true, progress).await
     }
 
@@ -281,16 +289,7 @@ impl KnowledgeBase {
 
     /// [`KnowledgeBase::refresh`] for every live guide and bundle.
     pub async fn refresh_all(&self) -> Result<(), KnowledgeError> {
-        let guides = self.store.all_live().await?;
-        let mut docs = Vec::new();
-        for g in &guides {
-            self.searcher.names.set(g);
-            docs.push((g.code.clone(), chunk::chunk_guide(g)));
-        }
-        for b in self.bundles.all_live().await? {
-            self.searcher.names.set_names(&b.code, &b.name, &b.aliases);
-            docs.push((b.code.clone(), chunk::chunk_bundle(&b, &guides)));
-        }
+        let docs = live_docs(&self.store, &self.bundles, &self.searcher.names).await?;
         self.sync(docs, false, &|_, _| {}).await.map(drop)
     }
 
@@ -304,9 +303,14 @@ impl KnowledgeBase {
         prune: bool,
         progress: &(dyn Fn(usize, usize) + Sync),
     ) -> Result<SyncStats, KnowledgeError> {
-        for (code, chunks) in &docs {
-            self.searcher.vocab.set(&self.searcher.sparse, code, chunks);
-        }
+        // Tokenising every chunk is CPU work: off the async workers.
+        let (vocab, sparse) = (self.searcher.vocab.clone(), self.searcher.sparse.clone());
+        let docs = tokio::task::spawn_blocking(move || {
+            docs.iter().for_each(|(code, chunks)| vocab.set(&sparse, code, chunks));
+            docs
+        })
+        .await
+        .expect("vocabulary task");
         if db::Backend::of(self.store.pool()) == db::Backend::Sqlite || !self.index.shared() {
             return self.indexer.sync(docs, prune, progress).await;
         }

@@ -61,18 +61,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
     let t = tally.lock().await;
     let (mut stored, mut missing) = (0usize, Vec::new());
     for (n, id, token, ids) in &t.accepted {
-        let url = &urls[(n + 1) % urls.len()];
-        let h: Value = client.get(format!("{url}/api/v1/sessions/{id}/messages?limit=200")).bearer_auth(token).send().await?.json().await?;
-        let msgs = h["messages"].as_array().cloned().unwrap_or_default();
-        for q in ids {
-            let asked = msgs.iter().any(|m| m["id"] == *q);
-            let answered = msgs.iter().any(|m| m["reply_to"] == *q && m["status"] == "complete");
-            if asked && answered {
-                stored += 1;
-            } else {
-                missing.push(format!("session {id} message {q}: asked {asked}, answered {answered}"));
-            }
-        }
+        stored += check_stored(&client, &urls[(n + 1) % urls.len()], id, token, ids, &mut missing).await?;
     }
     let accepted: usize = t.accepted.iter().map(|(_, _, _, ids)| ids.len()).sum();
     println!("load: {} sessions × {} messages against {} in {wall:.1} s", args.sessions, args.messages, urls.join(", "));
@@ -87,14 +76,19 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
     );
     println!("  throughput: {:.1} answers/s", t.latencies.len() as f64 / wall);
     println!("  stored: {stored} of {accepted} accepted messages are in the database with their answers");
-    for e in t.errors.iter().take(5) {
+    verdict(&t.errors, &missing)
+}
+
+/// Print the first errors and missing messages; fail when there are any.
+pub(super) fn verdict(errors: &[String], missing: &[String]) -> anyhow::Result<()> {
+    for e in errors.iter().take(5) {
         println!("  error: {e}");
     }
     for m in missing.iter().take(5) {
         println!("  missing: {m}");
     }
-    if !missing.is_empty() || !t.errors.is_empty() {
-        bail!("{} errors, {} accepted messages not stored", t.errors.len(), missing.len());
+    if !missing.is_empty() || !errors.is_empty() {
+        bail!("{} errors, {} accepted messages not stored", errors.len(), missing.len());
     }
     Ok(())
 }
@@ -110,66 +104,106 @@ pub(super) fn loopback_only(urls: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Open a session on `url`: its id and token.
+pub(super) async fn create_session(client: &reqwest::Client, url: &str, channel: &str) -> anyhow::Result<(String, String)> {
+    let v: Value =
+        client.post(format!("{url}/api/v1/sessions")).json(&json!({"channel": channel})).send().await?.error_for_status()?.json().await?;
+    Ok((v["session_id"].as_str().unwrap_or_default().to_string(), v["token"].as_str().unwrap_or_default().to_string()))
+}
+
+/// How many of `questions` are stored with a complete answer, read back from `url`; the
+/// others are added to `missing`.
+pub(super) async fn check_stored(
+    client: &reqwest::Client,
+    url: &str,
+    id: &str,
+    token: &str,
+    questions: &[i64],
+    missing: &mut Vec<String>,
+) -> anyhow::Result<usize> {
+    let h: Value = client.get(format!("{url}/api/v1/sessions/{id}/messages?limit=200")).bearer_auth(token).send().await?.json().await?;
+    let msgs = h["messages"].as_array().cloned().unwrap_or_default();
+    let mut stored = 0;
+    for q in questions {
+        let asked = msgs.iter().any(|m| m["id"] == *q);
+        let answered = msgs.iter().any(|m| m["reply_to"] == *q && m["status"] == "complete");
+        if asked && answered {
+            stored += 1;
+        } else {
+            missing.push(format!("session {id} message {q}: asked {asked}, answered {answered}"));
+        }
+    }
+    Ok(stored)
+}
+
 async fn session(client: &reqwest::Client, url: &str, n: usize, messages: usize, tally: &Mutex<Tally>) {
-    let created = async {
-        let v: Value = client
-            .post(format!("{url}/api/v1/sessions"))
-            .json(&json!({"channel": "load"}))
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        anyhow::Ok((v["session_id"].as_str().unwrap_or_default().to_string(), v["token"].as_str().unwrap_or_default().to_string()))
-    };
-    let (id, token) = match created.await {
+    let (id, token) = match create_session(client, url, "load").await {
         Ok(s) => s,
         Err(e) => return tally.lock().await.errors.push(format!("create session: {e}")),
     };
     let mut ids = Vec::new();
     for i in 0..messages {
         let text = QUESTIONS[(n + i) % QUESTIONS.len()];
-        let client_id = format!("load-{n}-{i}");
-        // Refused messages are retried after Retry-After, a bounded number of times.
-        for _attempt in 0..20 {
-            match message(client, url, &id, &token, text, &client_id).await {
-                Ok(Sent::Answered { latency, first, question, .. }) => {
-                    ids.push(question);
-                    let mut t = tally.lock().await;
-                    t.latencies.push(latency);
-                    t.first_event.push(first);
-                    break;
-                }
-                Ok(Sent::Refused(wait)) => {
-                    tally.lock().await.refused += 1;
-                    tokio::time::sleep(Duration::from_secs(wait)).await;
-                }
-                Err(e) => {
-                    tally.lock().await.errors.push(format!("session {id} message {i}: {e}"));
-                    break;
-                }
+        let (answer, refused) = ask(client, url, &id, &token, text, &format!("load-{n}-{i}"), 20).await;
+        let mut t = tally.lock().await;
+        t.refused += refused;
+        match answer {
+            Ok(Some(a)) => {
+                ids.push(a.question);
+                t.latencies.push(a.latency);
+                t.first_event.push(a.first);
             }
+            Ok(None) => {}
+            Err(e) => t.errors.push(format!("session {id} message {i}: {e}")),
         }
     }
     tally.lock().await.accepted.push((n, id, token, ids));
 }
 
-pub(super) enum Sent {
-    /// Answered: full latency and first byte in ms, the stored question's id, the turn's kind.
-    Answered { latency: f64, first: f64, question: i64, kind: String },
-    /// Refused with 429: retry after this many seconds.
-    Refused(u64),
+/// An answer read to its end.
+pub(super) struct Answered {
+    /// Full latency and first byte, in ms.
+    pub latency: f64,
+    pub first: f64,
+    /// The stored question's id.
+    pub question: i64,
+    /// The turn's kind (`done.kind`).
+    pub kind: String,
 }
 
-/// Post one message and read its answer to the end.
-pub(super) async fn message(
+/// Send a message, retrying after `Retry-After` while it is refused, at most `attempts` times:
+/// the answer (`None` when every attempt was refused) and how many refusals there were.
+pub(super) async fn ask(
     client: &reqwest::Client,
     url: &str,
     id: &str,
     token: &str,
     text: &str,
     client_id: &str,
-) -> anyhow::Result<Sent> {
+    attempts: usize,
+) -> (anyhow::Result<Option<Answered>>, usize) {
+    let mut refused = 0;
+    for _ in 0..attempts {
+        match message(client, url, id, token, text, client_id).await {
+            Ok(Sent::Answered(a)) => return (Ok(Some(a)), refused),
+            Ok(Sent::Refused(wait)) => {
+                refused += 1;
+                tokio::time::sleep(Duration::from_secs(wait)).await;
+            }
+            Err(e) => return (Err(e), refused),
+        }
+    }
+    (Ok(None), refused)
+}
+
+enum Sent {
+    Answered(Answered),
+    /// Refused with 429: retry after this many seconds.
+    Refused(u64),
+}
+
+/// Post one message and read its answer to the end.
+async fn message(client: &reqwest::Client, url: &str, id: &str, token: &str, text: &str, client_id: &str) -> anyhow::Result<Sent> {
     let started = Instant::now();
     let res = client
         .post(format!("{url}/api/v1/sessions/{id}/messages"))
@@ -197,5 +231,5 @@ pub(super) async fn message(
     let question = event("message").and_then(|m| m["message_id"].as_i64()).context("no message event")?;
     let done = event("done").context("stream ended without done")?;
     let kind = done["kind"].as_str().unwrap_or_default().to_string();
-    Ok(Sent::Answered { latency, first, question, kind })
+    Ok(Sent::Answered(Answered { latency, first, question, kind }))
 }

@@ -142,7 +142,7 @@ pub async fn open_database(common: &Common) -> anyhow::Result<sqlx::AnyPool> {
     use banshi_knowledge::db;
     let default = common.data_dir.join("banshi.db");
     let Some(url) = common.database_url.as_deref().filter(|u| !u.is_empty()) else {
-        std::fs::create_dir_all(&common.data_dir).with_context(|| format!("creating {}", common.data_dir.display()))?;
+        // Creates the data dir (owner-only) if needed.
         return Ok(db::open_sqlite(&default).await?);
     };
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {

@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use banshi_eval::percentile;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::sync::Mutex;
 
-use super::load::{loopback_only, message, Sent};
+use super::load::{ask, check_stored, create_session, loopback_only, verdict};
 
 #[derive(clap::Args, Debug)]
 pub struct ReplayArgs {
@@ -89,16 +89,7 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
     let t = tally.lock().await;
     let (mut stored, mut missing) = (0usize, Vec::new());
     for (replica, id, token, q) in &t.accepted {
-        let url = &args.url[(replica + 1) % args.url.len()];
-        let h: Value = client.get(format!("{url}/api/v1/sessions/{id}/messages?limit=50")).bearer_auth(token).send().await?.json().await?;
-        let msgs = h["messages"].as_array().cloned().unwrap_or_default();
-        let asked = msgs.iter().any(|m| m["id"] == *q);
-        let answered = msgs.iter().any(|m| m["reply_to"] == *q && m["status"] == "complete");
-        if asked && answered {
-            stored += 1;
-        } else {
-            missing.push(format!("session {id} message {q}: asked {asked}, answered {answered}"));
-        }
+        stored += check_stored(&client, &args.url[(replica + 1) % args.url.len()], id, token, &[*q], &mut missing).await?;
     }
     let sent = t.latencies.len();
     println!("replay: {sent} messages at {:.1}/s over {} in {wall:.1} s", args.rate, args.url.join(", "));
@@ -115,50 +106,25 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
     let kinds: Vec<String> = t.kinds.iter().map(|(k, n)| format!("{k} {n}")).collect();
     println!("  turns by kind: {}", kinds.join(", "));
     println!("  stored: {stored} of {} accepted messages are in the database with their answers", t.accepted.len());
-    for e in t.errors.iter().take(5) {
-        println!("  error: {e}");
-    }
-    for m in missing.iter().take(5) {
-        println!("  missing: {m}");
-    }
-    if !missing.is_empty() || !t.errors.is_empty() {
-        bail!("{} errors, {} accepted messages not stored", t.errors.len(), missing.len());
-    }
-    Ok(())
+    verdict(&t.errors, &missing)
 }
 
 async fn conversation(client: &reqwest::Client, url: &str, replica: usize, n: usize, text: &str, tally: &Mutex<Tally>) {
-    let created = async {
-        let v: Value = client
-            .post(format!("{url}/api/v1/sessions"))
-            .json(&json!({"channel": "hotline"}))
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        anyhow::Ok((v["session_id"].as_str().unwrap_or_default().to_string(), v["token"].as_str().unwrap_or_default().to_string()))
-    };
-    let (id, token) = match created.await {
+    let (id, token) = match create_session(client, url, "hotline").await {
         Ok(s) => s,
         Err(e) => return tally.lock().await.errors.push(format!("create session: {e}")),
     };
-    for _attempt in 0..30 {
-        match message(client, url, &id, &token, text, &format!("replay-{n}")).await {
-            Ok(Sent::Answered { latency, first, question, kind }) => {
-                let mut t = tally.lock().await;
-                t.latencies.push(latency);
-                t.first_event.push(first);
-                *t.kinds.entry(kind).or_default() += 1;
-                t.accepted.push((replica, id, token, question));
-                return;
-            }
-            Ok(Sent::Refused(wait)) => {
-                tally.lock().await.refused += 1;
-                tokio::time::sleep(Duration::from_secs(wait)).await;
-            }
-            Err(e) => return tally.lock().await.errors.push(format!("session {id}: {e}")),
+    let (answer, refused) = ask(client, url, &id, &token, text, &format!("replay-{n}"), 30).await;
+    let mut t = tally.lock().await;
+    t.refused += refused;
+    match answer {
+        Ok(Some(a)) => {
+            t.latencies.push(a.latency);
+            t.first_event.push(a.first);
+            *t.kinds.entry(a.kind).or_default() += 1;
+            t.accepted.push((replica, id, token, a.question));
         }
+        Ok(None) => t.errors.push(format!("session {id}: refused {refused} times")),
+        Err(e) => t.errors.push(format!("session {id}: {e}")),
     }
-    tally.lock().await.errors.push(format!("session {id}: refused 30 times"));
 }

@@ -258,10 +258,16 @@ pub async fn get(url: &str, token: &str) -> (u16, Value) {
 
 /// Add a staff user to `data` through `banshi users add` (password on standard input).
 pub fn add_user(data: &Path, username: &str, role: &str, password: &str) {
+    add_user_with(data, &[], username, role, password)
+}
+
+/// As [`add_user`], with global flags (`--database-url …`) before the subcommand.
+pub fn add_user_with(data: &Path, global: &[String], username: &str, role: &str, password: &str) {
     use std::io::Write;
     let mut child = Command::new(BIN)
         .arg("--data-dir")
         .arg(data)
+        .args(global)
         .args(["users", "add", "--username", username, "--display-name", &format!("{username}客服"), "--role", role, "--password-stdin"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -73,10 +73,10 @@ pub enum Note<T> {
 pub enum Wire {
     Citizen {
         session_id: String,
-        event: serde_json::Value,
+        event: CitizenEvent,
     },
     Agents {
-        event: serde_json::Value,
+        event: AgentEvent,
     },
     /// The session's listeners read what they missed from the store.
     CitizenCatchUp {
@@ -153,7 +153,6 @@ impl Live {
 
     /// Tell a session's listeners, on whichever replica they are.
     pub fn to_citizen(&self, session_id: &str, event: CitizenEvent) {
-        let event = serde_json::to_value(&event).expect("events serialise");
         self.publish(Wire::Citizen { session_id: session_id.to_string(), event });
     }
 
@@ -163,7 +162,7 @@ impl Live {
 
     /// Tell every agent console, on every replica.
     pub fn to_agents(&self, event: AgentEvent) {
-        self.publish(Wire::Agents { event: serde_json::to_value(&event).expect("events serialise") });
+        self.publish(Wire::Agents { event });
     }
 
     /// Tell the other replicas what changed in the knowledge base here. One process alone has
@@ -243,15 +242,11 @@ impl Local {
             }
         };
         match w {
-            Wire::Citizen { session_id, event } => match serde_json::from_value(event) {
-                Ok(e) => to_session(&mut map, &session_id, Note::Event(e)),
-                Err(_) => to_session(&mut map, &session_id, Note::CatchUp),
-            },
+            Wire::Citizen { session_id, event } => to_session(&mut map, &session_id, Note::Event(event)),
             Wire::CitizenCatchUp { session_id } => to_session(&mut map, &session_id, Note::CatchUp),
             Wire::Agents { event } => {
-                let note = serde_json::from_value(event).map_or(Note::CatchUp, Note::Event);
                 // No console open is not an error.
-                let _ = self.agents.send(note);
+                let _ = self.agents.send(Note::Event(event));
             }
             Wire::Everyone => {
                 map.retain(|_, tx| tx.send(Note::CatchUp).is_ok());
