@@ -1,21 +1,34 @@
 #!/usr/bin/env bash
 # The test command: full set-up on a fresh machine, then the whole suite.
-#   1. build, 2. fetch + verify the model weights (cached in ~/.cache/banshi/models), build the
-#   Qdrant server (cached in ~/.cache/banshi/qdrant) and install the OpenAPI validator (pip,
-#   --user), 3. cargo test --workspace (tests needing the real models or the Qdrant server run
-#   because step 2 made them), after rustfmt's check and clippy with warnings as errors.
+#   1. the Qdrant server the index tests run against starts building in the background (built
+#      once into ~/.cache/banshi/qdrant, then reused; see ../shared/vendor/qdrant/README.md):
+#      on a fresh machine it overlaps banshi's own build instead of following it,
+#   2. build, fetch + verify the model weights (cached in ~/.cache/banshi/models), install the
+#      OpenAPI validator (pip, --user),
+#   3. rustfmt's check, clippy with warnings as errors, the test build,
+#   4. wait for Qdrant, then cargo test --workspace (tests needing the real models or the
+#      Qdrant server run because steps 1–2 made them).
+# Each step prints its elapsed time on stderr.
 set -euo pipefail
 cd "$(dirname "$0")"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/banshi/target}"
 export BANSHI_MODELS="${BANSHI_MODELS:-$HOME/.cache/banshi/models}"
+step() { echo "test.sh: $1 (+$((SECONDS / 60)) min $((SECONDS % 60)) s)" >&2; }
+
+qdrant_pid=
+qdrant_log=$(mktemp)
+# On an early exit the background build stops too (its own process group).
+trap 'rm -f "$qdrant_log"; [ -z "$qdrant_pid" ] || kill -- "-$qdrant_pid" 2>/dev/null || true' EXIT
+# Without the vendored source, the Qdrant tests skip.
+if [ -f ../shared/vendor/qdrant/build.sh ]; then
+  setsid bash ../shared/vendor/qdrant/build.sh >/dev/null 2>"$qdrant_log" &
+  qdrant_pid=$!
+fi
 
 cargo build --bin banshi
+step "banshi built"
 "$CARGO_TARGET_DIR/debug/banshi" models fetch
-# The Qdrant server the index tests run against (built once into ~/.cache/banshi/qdrant, then
-# reused; see ../shared/vendor/qdrant/README.md). Without the vendored source, those tests skip.
-if [ -f ../shared/vendor/qdrant/build.sh ]; then
-  bash ../shared/vendor/qdrant/build.sh >/dev/null
-fi
+step "models fetched"
 # The standard OpenAPI validator that tests/openapi.rs runs on the served document (installed
 # once; without it that step prints SKIPPED).
 python3 -c 'import openapi_spec_validator' 2>/dev/null \
@@ -23,4 +36,17 @@ python3 -c 'import openapi_spec_validator' 2>/dev/null \
   || echo "test.sh: openapi-spec-validator not installed; tests/openapi.rs skips its validator step" >&2
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+step "fmt and clippy passed"
+cargo test --workspace --no-run --quiet "$@"
+step "tests built"
+if [ -n "$qdrant_pid" ]; then
+  if ! wait "$qdrant_pid"; then
+    cat "$qdrant_log" >&2
+    echo "test.sh: building the Qdrant server failed (log above)" >&2
+    exit 1
+  fi
+  qdrant_pid=
+  step "Qdrant server ready"
+fi
 cargo test --workspace "$@"
+step "tests passed"
