@@ -4,7 +4,7 @@
 #      once into ~/.cache/banshi/qdrant, then reused; see ../shared/vendor/qdrant/README.md):
 #      on a fresh machine it overlaps banshi's own build instead of following it,
 #   2. build, fetch + verify the model weights (cached in ~/.cache/banshi/models), install the
-#      OpenAPI validator (pip, --user),
+#      OpenAPI validator (pip, --user) and fetch axe-core (npm pack; ~/.cache/banshi/axe),
 #   3. rustfmt's check, clippy with warnings as errors, the test build,
 #   4. wait for Qdrant, then cargo test --workspace (tests needing the real models or the
 #      Qdrant server run because steps 1–2 made them).
@@ -34,6 +34,22 @@ step "models fetched"
 python3 -c 'import openapi_spec_validator' 2>/dev/null \
   || python3 -m pip install --user --quiet 'openapi-spec-validator==0.9.0' \
   || echo "test.sh: openapi-spec-validator not installed; tests/openapi.rs skips its validator step" >&2
+# axe-core, the accessibility checker the browser tests run inside the page (npm pack by package
+# name, checksummed, cached; without it the audit step says SKIPPED).
+axe="$HOME/.cache/banshi/axe/axe.min.js"
+if [ ! -f "$axe" ]; then
+  (
+    set -e
+    d=$(mktemp -d)
+    cd "$d"
+    npm pack --silent axe-core@4.10.3 >/dev/null
+    tar -xzf axe-core-4.10.3.tgz package/axe.min.js
+    echo "880970c081707360e64f34cea25ff91892f5bc95675b0776925b9709dd8a68bb  package/axe.min.js" | sha256sum -c --quiet
+    mkdir -p "$(dirname "$axe")"
+    mv package/axe.min.js "$axe"
+    rm -rf "$d"
+  ) || echo "test.sh: axe-core not fetched; the browser accessibility audit skips" >&2
+fi
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 step "fmt and clippy passed"

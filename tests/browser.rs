@@ -50,17 +50,17 @@ async fn citizen_chats_in_the_browser() {
     shot(&c, "chat-2-citation.png").await;
     c.find(Locator::Css("#drawer-close")).await.unwrap().click().await.unwrap();
 
-    // Large-font mode for older users, remembered across reloads.
-    c.find(Locator::Css("#bigfont")).await.unwrap().click().await.unwrap();
-    assert_eq!(c.find(Locator::Css("#bigfont")).await.unwrap().attr("aria-pressed").await.unwrap().as_deref(), Some("true"));
+    // 长辈版 (elder mode), remembered across reloads.
+    c.find(Locator::Css("#elder")).await.unwrap().click().await.unwrap();
+    assert_eq!(c.find(Locator::Css("#elder")).await.unwrap().attr("aria-pressed").await.unwrap().as_deref(), Some("true"));
 
     // Reload: the conversation comes back from the server.
     let before = count(&c, ".msg:not(.welcome)").await;
     c.refresh().await.unwrap();
     c.wait().for_element(Locator::Css(".msg.assistant .card")).await.unwrap();
     assert_eq!(count(&c, ".msg:not(.welcome)").await, before);
-    assert!(c.find(Locator::Css("html.big")).await.is_ok(), "large font persisted");
-    shot(&c, "chat-3-reloaded-large-font.png").await;
+    assert!(c.find(Locator::Css("html.elder")).await.is_ok(), "长辈版 persisted");
+    shot(&c, "chat-3-reloaded-elder.png").await;
     c.close().await.unwrap();
 }
 

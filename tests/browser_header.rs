@@ -1,5 +1,5 @@
 //! The chat page's header and quick actions on phones, in headless Chromium: at 360–420 px wide,
-//! in normal and 大字 (large-font) mode, signed out and signed in as a sample citizen, the title
+//! in normal and 长辈版 (elder) mode, signed out and signed in as a sample citizen, the title
 //! and subtitle are shown whole, every header control and the 评价服务 quick action is inside the
 //! viewport, on top (nothing covers it), overlaps nothing else and is a ≥ 44 px touch target, and
 //! the page never scrolls sideways. Screenshots of each state are saved in the test's output dir.
@@ -27,12 +27,14 @@ const h1 = document.querySelector(".top h1");
 const rate = [...document.querySelectorAll("#quick button")].find((b) => b.textContent.includes("评价服务"));
 const sub = document.querySelector(".top .sub");
 const items = { title: h1, sub, emblem: document.querySelector(".top .emblem"), signin: document.getElementById("signin"),
-  bigfont: document.getElementById("bigfont"), restart: document.getElementById("restart"), rate };
+  elder: document.getElementById("elder"), restart: document.getElementById("restart"), rate };
 const out = { vw: innerWidth, vh: innerHeight, scrollWidth: document.documentElement.scrollWidth,
   // A title cut by an ellipsis (or squeezed to nothing) is wider inside than its box.
   titleText: h1.textContent, titleCut: h1.scrollWidth > h1.clientWidth + 1, subCut: sub.scrollWidth > sub.clientWidth + 1,
   signinText: items.signin.textContent, rects: {}, onTop: {},
-  quick: [...document.querySelectorAll("#quick button")].map((b) => ({ label: b.textContent, rect: rect(b) })) };
+  // 长辈版 hides 转人工 (the 请工作人员帮我 button takes its place): only shown ones count.
+  quick: [...document.querySelectorAll("#quick button")].filter((b) => getComputedStyle(b).display !== "none")
+    .map((b) => ({ label: b.textContent, rect: rect(b) })) };
 for (const [k, e] of Object.entries(items)) { out.rects[k] = rect(e); out.onTop[k] = e ? onTop(e) : false; }
 return out;
 "##;
@@ -80,7 +82,7 @@ fn problems(m: &Value, state: &str, device: f64) -> Vec<String> {
     if m["subCut"].as_bool() != Some(false) {
         bad.push(format!("{state}: the subtitle is cut or overflows: {}", m["rects"]["sub"]));
     }
-    let keys = ["title", "sub", "emblem", "signin", "bigfont", "restart", "rate"];
+    let keys = ["title", "sub", "emblem", "signin", "elder", "restart", "rate"];
     for k in keys {
         let r = &m["rects"][k];
         if r.is_null() {
@@ -103,7 +105,7 @@ fn problems(m: &Value, state: &str, device: f64) -> Vec<String> {
     }
     // Touch targets: the header's buttons and every quick action, at least 44 × 44 CSS px.
     let mut targets: Vec<(String, Value)> =
-        ["signin", "bigfont", "restart"].iter().map(|k| (k.to_string(), m["rects"][*k].clone())).collect();
+        ["signin", "elder", "restart"].iter().map(|k| (k.to_string(), m["rects"][*k].clone())).collect();
     targets.extend(m["quick"].as_array().unwrap().iter().map(|q| (format!("quick {}", q["label"]), q["rect"].clone())));
     for (name, r) in targets {
         if !r.is_null() && (num(&r["w"]) < 44.0 || num(&r["h"]) < 44.0) {
@@ -120,12 +122,12 @@ async fn measure(c: &Client, shot_name: &str, state: &str, expect_width: f64) ->
     problems(&m, state, expect_width)
 }
 
-async fn big_font(c: &Client, on: bool) {
-    let b = c.find(Locator::Css("#bigfont")).await.unwrap();
+async fn elder_mode(c: &Client, on: bool) {
+    let b = c.find(Locator::Css("#elder")).await.unwrap();
     if b.attr("aria-pressed").await.unwrap().as_deref() != Some(if on { "true" } else { "false" }) {
         b.click().await.unwrap();
     }
-    let pressed = c.find(Locator::Css("#bigfont")).await.unwrap().attr("aria-pressed").await.unwrap();
+    let pressed = c.find(Locator::Css("#elder")).await.unwrap().attr("aria-pressed").await.unwrap();
     assert_eq!(pressed.as_deref(), Some(if on { "true" } else { "false" }));
 }
 
@@ -147,10 +149,10 @@ async fn header_fits_phones_in_large_font_mode_signed_in() {
         wait_text(&c, "#quick button", "评价服务", WAIT).await;
 
         bad.extend(measure(&c, &format!("header-{size}-1-normal.png"), &format!("{size} normal, signed out"), w as f64).await);
-        big_font(&c, true).await;
-        bad.extend(measure(&c, &format!("header-{size}-2-big.png"), &format!("{size} 大字, signed out"), w as f64).await);
+        elder_mode(&c, true).await;
+        bad.extend(measure(&c, &format!("header-{size}-2-big.png"), &format!("{size} 长辈版, signed out"), w as f64).await);
 
-        // Sign in as a sample citizen (统一身份认证), still in 大字 mode.
+        // Sign in as a sample citizen (统一身份认证), still in 长辈版.
         c.find(Locator::Css("#signin")).await.unwrap().click().await.unwrap();
         c.wait().for_element(Locator::Css("#si-user")).await.unwrap().send_keys("linxiaomei").await.unwrap();
         c.find(Locator::Css("#si-pass")).await.unwrap().send_keys(PASSWORD).await.unwrap();
@@ -158,12 +160,12 @@ async fn header_fits_phones_in_large_font_mode_signed_in() {
         wait_text(&c, "#signin", "林晓梅 · 退出", WAIT).await;
         c.wait().for_element(Locator::Css("#drawer[hidden]")).await.unwrap();
 
-        bad.extend(measure(&c, &format!("header-{size}-3-big-signed-in.png"), &format!("{size} 大字, signed in"), w as f64).await);
-        big_font(&c, false).await;
+        bad.extend(measure(&c, &format!("header-{size}-3-big-signed-in.png"), &format!("{size} 长辈版, signed in"), w as f64).await);
+        elder_mode(&c, false).await;
         bad.extend(measure(&c, &format!("header-{size}-4-normal-signed-in.png"), &format!("{size} normal, signed in"), w as f64).await);
 
         // The controls are reachable: 退出 (the signed-in name button) really signs out.
-        big_font(&c, true).await;
+        elder_mode(&c, true).await;
         c.find(Locator::Css("#signin")).await.unwrap().click().await.unwrap();
         wait_text(&c, "#signin", "登录", WAIT).await;
         c.close().await.unwrap();

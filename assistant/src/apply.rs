@@ -259,6 +259,15 @@ impl Assistant {
             emit(events, AnswerEvent::Token { text: text.clone() }).await?;
             return Ok(Outcome::plain(OutcomeKind::FormStep, text));
         };
+        // Acting for someone (亲友代办): only within what they authorised.
+        if let Some(a) = state.acting_for.as_ref().filter(|a| !a.scope.contains(&item.code)) {
+            let text = format!(
+                "您正在代{}办理，授权范围不包括“{}”。请{}本人办理，或请其补充授权。",
+                a.principal_name, item.name, a.principal_name
+            );
+            emit(events, AnswerEvent::Token { text: text.clone() }).await?;
+            return Ok(Outcome::plain(OutcomeKind::FormStep, text));
+        }
         let mut p = FormProgress::new(spec);
         let (profile, licences) = self.citizen_sources(state).await;
         prefill(&mut p, profile.as_ref(), &licences, &[], &state.said);
@@ -363,8 +372,11 @@ impl Assistant {
     }
 
     /// Profile and e-licences of the signed-in citizen (empty when not signed in).
+    /// The records that pre-fill forms: the principal's when acting for someone (the caller has
+    /// checked the scope), else the signed-in citizen's.
     async fn citizen_sources(&self, state: &DialogueState) -> (Option<Profile>, Vec<ELicence>) {
-        let (Some(id), Some(records)) = (state.citizen_id, &self.records) else { return (None, Vec::new()) };
+        let whose = state.acting_for.as_ref().map(|a| a.principal_id).or(state.citizen_id);
+        let (Some(id), Some(records)) = (whose, &self.records) else { return (None, Vec::new()) };
         let profile = records.profile(id).await.unwrap_or_else(|e| {
             tracing::warn!("reading a citizen profile: {e}");
             None

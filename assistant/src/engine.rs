@@ -107,6 +107,20 @@ pub struct DialogueState {
     /// answered here without signing in).
     #[serde(default)]
     pub submitted: Vec<String>,
+    /// Whom the signed-in citizen is applying for (亲友代办): within the grant's scope, forms
+    /// are pre-filled from the principal's records and applications are the principal's.
+    #[serde(default)]
+    pub acting_for: Option<ActingFor>,
+}
+
+/// A proxy acting on a principal's grant (checked again by the server on every submission).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ActingFor {
+    pub grant_id: i64,
+    pub principal_id: i64,
+    pub principal_name: String,
+    /// Item and bundle codes the grant covers.
+    pub scope: Vec<String>,
 }
 
 /// What the assistant can do with a turn, in the order it is tried: the first that takes the

@@ -17,6 +17,7 @@ pub mod citations;
 mod claims;
 pub mod contract;
 pub mod deployment;
+pub mod eligibility;
 pub mod engine;
 pub mod extractive;
 pub mod forms;
@@ -31,7 +32,9 @@ mod scope;
 pub mod stored;
 pub mod turn;
 
-pub use engine::{AnswerEvent, Assistant, DialogueState, ItemRef, Outcome, OutcomeKind, Policy, ANSWER_THRESHOLD, MODEL_DECLINE};
+pub use engine::{
+    ActingFor, AnswerEvent, Assistant, DialogueState, ItemRef, Outcome, OutcomeKind, Policy, ANSWER_THRESHOLD, MODEL_DECLINE,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AssistantError {

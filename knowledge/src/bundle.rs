@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::eligibility::Eligibility;
 use crate::form::{FieldKind, FieldSource, FormField};
 use crate::guide::{Faq, Guide, Source, Status, TimeLimit};
 
@@ -54,6 +55,9 @@ pub struct Bundle {
     /// Scenario questions and answers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub faq: Vec<Faq>,
+    /// Who the city offers this bundle to without being asked (a newborn's parents …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eligibility: Option<Eligibility>,
     pub source: Source,
     #[serde(default)]
     pub status: Status,
@@ -185,6 +189,9 @@ impl Bundle {
             if !listed(by) {
                 p.push(format!("字段 {key:?} 由 {by} 产生，但 {by} 不是本一件事的事项"));
             }
+        }
+        if let Some(rule) = &self.eligibility {
+            p.extend(rule.validate(&serde_json::to_value(self).expect("bundles serialise")));
         }
         p
     }

@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::eligibility::Eligibility;
 use crate::form::FormSchema;
 
 /// One item guide. Field names are the project's own JSON format (see `knowledge/guides/`).
@@ -76,6 +77,9 @@ pub struct Guide {
     /// The application form, for items that are applied for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub form: Option<FormSchema>,
+    /// Who the city grants or offers this item to without being asked (免申即享 / 主动服务).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eligibility: Option<Eligibility>,
     /// Where this guide came from; sample data is marked so no one mistakes it for real.
     pub source: Source,
     #[serde(default)]
@@ -341,6 +345,9 @@ impl Guide {
         }
         if let Some(form) = &self.form {
             problems.extend(form.validate().into_iter().map(|p| format!("申请表：{p}")));
+        }
+        if let Some(rule) = &self.eligibility {
+            problems.extend(rule.validate(&serde_json::to_value(self).expect("guides serialise")));
         }
         if self.version == 0 {
             problems.push("版本号从 1 开始".into());

@@ -13,6 +13,7 @@ pub mod bundle;
 pub mod chunk;
 pub mod curated;
 pub mod db;
+pub mod eligibility;
 mod error;
 pub mod form;
 pub mod guide;
@@ -40,6 +41,7 @@ pub use error::KnowledgeError;
 pub use guide::Guide;
 pub use search::{Mode, SearchParams, SearchResult};
 
+use crate::eligibility::Eligibility;
 use crate::index::{EdgeIndex, VectorIndex};
 use crate::indexer::{Indexer, SyncStats};
 use crate::names::NameIndex;
@@ -131,6 +133,35 @@ async fn live_docs(
     Ok(docs)
 }
 
+/// A live guide's or bundle's eligibility rule (免申即享), with its document as JSON, which the
+/// rule's citations point into.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub code: String,
+    pub name: String,
+    /// A 一件事 bundle (applied for as one), not a single item.
+    pub bundle: bool,
+    /// The live version the rule is part of.
+    pub version: u32,
+    pub eligibility: Eligibility,
+    pub doc: serde_json::Value,
+}
+
+/// The live rules, read once and kept until any live document changes ([`KnowledgeBase::sync`]).
+#[derive(Default)]
+struct RuleCache {
+    rules: std::sync::Mutex<Option<Arc<Vec<Rule>>>>,
+    /// Bumped on every change, so a read that raced a change is not kept.
+    generation: std::sync::atomic::AtomicU64,
+}
+
+impl RuleCache {
+    fn clear(&self) {
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        *self.rules.lock().expect("rule cache") = None;
+    }
+}
+
 /// The PostgreSQL advisory lock replicas take while writing the index.
 const REINDEX_LOCK: &str = "banshi.reindex";
 
@@ -143,6 +174,7 @@ pub struct KnowledgeBase {
     pub index: Arc<dyn VectorIndex>,
     indexer: Indexer,
     searcher: Searcher,
+    rules: RuleCache,
 }
 
 impl KnowledgeBase {
@@ -172,7 +204,7 @@ impl KnowledgeBase {
             .await
             .expect("vocabulary task");
         let searcher = Searcher { index: index.clone(), sparse, names, vocab, embedder, calibration: Calibration::default() };
-        Ok(KnowledgeBase { store, bundles, curated, index, indexer, searcher })
+        Ok(KnowledgeBase { store, bundles, curated, index, indexer, searcher, rules: RuleCache::default() })
     }
 
     /// Use `calibration` for search confidence instead of the bundled coefficients.
@@ -303,6 +335,8 @@ impl KnowledgeBase {
         prune: bool,
         progress: &(dyn Fn(usize, usize) + Sync),
     ) -> Result<SyncStats, KnowledgeError> {
+        // Every caller has just changed what is live (or re-reads it after another replica did).
+        self.rules.clear();
         // Tokenising every chunk is CPU work: off the async workers.
         let (vocab, sparse) = (self.searcher.vocab.clone(), self.searcher.sparse.clone());
         let docs = tokio::task::spawn_blocking(move || {
@@ -352,5 +386,33 @@ impl KnowledgeBase {
 
     pub async fn guide(&self, code: &str) -> Result<Option<Guide>, KnowledgeError> {
         self.store.live(code).await
+    }
+
+    /// Every live eligibility rule (免申即享), guides first, each by code.
+    pub async fn rules(&self) -> Result<Arc<Vec<Rule>>, KnowledgeError> {
+        use std::sync::atomic::Ordering;
+        if let Some(r) = self.rules.rules.lock().expect("rule cache").clone() {
+            return Ok(r);
+        }
+        let generation = self.rules.generation.load(Ordering::SeqCst);
+        let mut out = Vec::new();
+        for g in self.store.live_mentioning("\"eligibility\"").await? {
+            if let Some(e) = g.eligibility.clone() {
+                let doc = serde_json::to_value(&g).expect("guides serialise");
+                out.push(Rule { code: g.code, name: g.name, bundle: false, version: g.version, eligibility: e, doc });
+            }
+        }
+        for b in self.bundles.live_mentioning("\"eligibility\"").await? {
+            if let Some(e) = b.eligibility.clone() {
+                let doc = serde_json::to_value(&b).expect("bundles serialise");
+                out.push(Rule { code: b.code, name: b.name, bundle: true, version: b.version, eligibility: e, doc });
+            }
+        }
+        let rules = Arc::new(out);
+        let mut cached = self.rules.rules.lock().expect("rule cache");
+        if self.rules.generation.load(Ordering::SeqCst) == generation {
+            *cached = Some(rules.clone());
+        }
+        Ok(rules)
     }
 }

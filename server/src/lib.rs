@@ -28,6 +28,7 @@ pub mod live;
 pub mod mask;
 pub mod metrics;
 pub mod model_node;
+pub mod offers;
 pub mod openapi;
 pub mod records;
 pub mod routes;

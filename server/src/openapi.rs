@@ -29,6 +29,8 @@ use crate::routes;
         routes::applications::form, routes::applications::edit_field, routes::applications::submit, routes::applications::of_session,
         routes::applications::progress, routes::applications::list, routes::applications::detail, routes::applications::set_status,
         routes::uploads::upload, routes::uploads::list, routes::uploads::prereview,
+        routes::offers::list, routes::offers::accept, routes::offers::decline, routes::offers::answer, routes::offers::settings, routes::offers::report,
+        routes::proxies::create, routes::proxies::list, routes::proxies::revoke, routes::proxies::act, routes::proxies::stop,
         routes::editor::list, routes::editor::get, routes::editor::save_draft, routes::editor::publish, routes::editor::rollback,
         routes::editor::versions, routes::editor::diff, routes::editor::preview, routes::editor::audit,
         routes::editor_bundles::list, routes::editor_bundles::get, routes::editor_bundles::save_draft, routes::editor_bundles::publish,

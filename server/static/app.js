@@ -429,7 +429,7 @@
   async function loadQuick() {
     try {
       const q = await (await fetch(API + "/quick-actions")).json();
-      $("quick").replaceChildren(...q.actions.map((a) => el("button", { type: "button", onclick: () => {
+      $("quick").replaceChildren(...q.actions.map((a) => el("button", { type: "button", "data-id": a.id, onclick: () => {
         if (a.kind === "items") openItems(a.href, a.label);
         else if (a.kind === "prefill") { input.value = a.text; input.focus(); resize(); }
         else if (a.kind === "send") submit(a.text);
@@ -469,10 +469,7 @@
   input.addEventListener("keydown", (e) => { if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); submit(input.value); } });
   form.addEventListener("submit", (e) => { e.preventDefault(); submit(input.value); });
 
-  const big = $("bigfont");
-  const applyBig = (on) => { document.documentElement.classList.toggle("big", on); big.setAttribute("aria-pressed", String(on)); store.set("big", on); };
-  big.addEventListener("click", () => applyBig(!document.documentElement.classList.contains("big")));
-  applyBig(!!store.get("big"));
+  window.banshiElder({ el, api, store, submit, session: () => session });
   $("restart").addEventListener("click", () => {
     if (!confirm("开始新的咨询？当前对话记录将不再显示。")) return;
     if (liveCtl) { liveCtl.abort(); liveCtl = null; }
@@ -492,6 +489,11 @@
     showTicketNotice: () => ensureLive(),
     replaceForm: (f) => { const old = chat.querySelector(".formcard:not(.stale)"); if (old) old.replaceWith(apply.formCard(f)); } });
 
+  const say = (text) => { const t = assistantTurn(); t.bubble.append(el("p", {}, text)); scroll(); return t; };
+  const offers = window.banshiOffers({ el, api, scroll, session: () => session, notice: say,
+    showForm: (f, text) => { say(text).bubble.append(apply.formCard(f)); scroll(); } });
+  window.banshiProxies({ el, api, session: () => session, openDrawer, closeDrawer, notice: say });
+
   const online = () => { net.hidden = navigator.onLine; if (navigator.onLine) flush(); };
   window.addEventListener("online", online); window.addEventListener("offline", online);
 
@@ -505,5 +507,6 @@
     online();
     flush();
     ensureLive();
+    if (store.get("citizen")) offers.refresh();
   })();
 })();

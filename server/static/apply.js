@@ -147,6 +147,7 @@ window.banshiApply = (ctx) => {
     who.textContent = c ? c.display_name + " · 退出" : "登录";
     who.setAttribute("aria-label", c ? "已登录：" + c.display_name + "，点击退出" : "登录（登录后可自动预填表单）");
     ctx.store.set("citizen", c ? { display_name: c.display_name } : null);
+    document.dispatchEvent(new CustomEvent(c ? "banshi:signed-in" : "banshi:signed-out"));
   }
   who.addEventListener("click", async () => {
     const me = ctx.store.get("citizen");

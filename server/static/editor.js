@@ -97,6 +97,9 @@
         limitField("承诺办结时限", "promised_time_limit", g.promised_time_limit),
         field("咨询电话", "f-phone", g.consult_phone)),
       fees.length ? el("fieldset", {}, el("legend", {}, "收费标准"), fees) : el("p", { class: "muted" }, "本事项不收费（如需收费，请在 JSON 中添加 fees）"),
+      ...(g.eligibility ? [el("fieldset", {}, el("legend", {}, "免申即享规则（在 JSON 的 eligibility 中编辑）"),
+        el("p", {}, (g.eligibility.grant === "auto" ? "免申即享：" : "一键确认：") + g.eligibility.summary),
+        el("ul", {}, g.eligibility.conditions.map((c) => el("li", {}, c.label + "（依据 " + c.cites + "）" + (c.ask ? "；无记录时询问：" + c.ask.question : "")))))] : []),
       el("details", { class: "json" }, el("summary", {}, "全部要素（JSON，可编辑材料、流程、表单等任意要素；导入导出）"),
         el("textarea", { id: "json", rows: "18", spellcheck: "false" }, JSON.stringify(g, null, 2)),
         el("div", { class: "actions" },
@@ -193,7 +196,20 @@
     if (b.dataset.tab === "bundles") bundles();
     if (b.dataset.tab === "gaps") gaps();
     if (b.dataset.tab === "curated") curated();
+    if (b.dataset.tab === "offers") offers();
   }));
+
+  // Each live rule's reach over every citizen account today, beside what became of its offers.
+  async function offers() {
+    const r = await api("/editor/offers/report");
+    $("list").replaceChildren(el("li", { class: "none" }, r.rules.length + " 条规则 · " + r.citizens + " 位市民（" + r.citizens_with_offers_off + " 位关闭推送）"));
+    const th = (...xs) => el("tr", {}, xs.map((x) => el("th", {}, x)));
+    $("detail").replaceChildren(el("h2", {}, "免申即享：规则覆盖与推送结果（" + r.evaluated_on + "）"),
+      el("p", { class: "muted" }, "规则写在各办事指南的 eligibility 要素中，随指南保存草稿、发布、回滚并留痕。“符合”按档案和电子证照全部条件成立；“可能符合”需市民补充回答。"),
+      el("table", { class: "versions" }, th("事项", "方式", "符合", "可能符合", "待确认", "已确认", "已谢绝", "已为其办理"),
+        r.rules.map((x) => el("tr", {}, el("td", {}, el("button", { type: "button", class: "link", onclick: () => { document.querySelector('[data-tab="guides"]').click(); open(x.code, x.code.startsWith("BUNDLE-") ? "bundles" : "guides"); } }, x.name)),
+          el("td", {}, x.grant === "auto" ? "免申即享" : "一键确认"), [x.eligible, x.possible, x.open, x.accepted, x.declined, x.granted].map((n) => el("td", {}, String(n)))))));
+  }
 
   const KIND = { declined: "无法回答", clarified: "需澄清", handoff: "转人工", out_of_scope: "超出范围", low_confidence: "低置信", bad_rating: "差评" };
   async function gaps() {

@@ -94,7 +94,7 @@ pub struct Example {
 }
 
 static ASKS_HUMAN: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"转人工|人工客服|人工服务|人工坐席|人工台|接人工|找人工|要人工|换人工|转接人工|真人|活人|客服人员|工作人员(?:联系|回复|跟我|和我)|(?:找|要|换)个?人(?:说|对话|沟通|跟)").expect("static regex")
+    Regex::new(r"转人工|人工客服|人工服务|人工坐席|人工台|接人工|找人工|要人工|换人工|转接人工|真人|活人|客服人员|工作人员(?:联系|回复|跟我|和我|帮)|(?:找|要|换)个?人(?:说|对话|沟通|跟)").expect("static regex")
 });
 
 /// Whether `text` asks to talk to a person.
@@ -279,7 +279,8 @@ mod tests {
 
     #[test]
     fn asking_for_a_person_is_recognised() {
-        for t in ["转人工", "我要人工客服", "能不能找个人跟我说", "让工作人员联系我", "我要和真人对话"] {
+        for t in ["转人工", "我要人工客服", "能不能找个人跟我说", "让工作人员联系我", "我要和真人对话", "请工作人员帮我"]
+        {
             assert!(asks_for_human(t), "{t}");
         }
         for t in ["身份证怎么换", "需要人工费吗", "个人所得税怎么算", "本人到场吗", "需要人来现场吗"] {

@@ -153,6 +153,7 @@ fn convert_row(row: Row, report: &mut GdReport) -> Result<Guide, String> {
         visits: text(row.visit_number).and_then(|v| v.parse().ok()),
         faq: Vec::new(),
         form: None,
+        eligibility: None,
         source: Source { kind: SourceKind::GdCatalogue, url, licence: Some(GD_LICENCE.into()) },
         status: Status::Published,
         version: 1,

@@ -448,6 +448,18 @@ impl<D: Document> DocStore<D> {
         rows.into_iter().map(|r| parse(r.get::<&str, _>(0), r.get(1), r.get(2))).collect()
     }
 
+    /// Every live document whose JSON contains `needle` (a quoted key, say), by code.
+    pub async fn live_mentioning(&self, needle: &str) -> Result<Vec<D>, KnowledgeError> {
+        let sql = format!(
+            "SELECT g.code, v.version, v.body FROM {} g JOIN {} v ON v.code = g.code AND v.version = g.live_version \
+             WHERE v.body LIKE $1 ORDER BY g.code",
+            D::TABLE,
+            D::VERSIONS
+        );
+        let rows = sqlx::query(&sql).bind(format!("%{needle}%")).fetch_all(&self.pool).await?;
+        rows.into_iter().map(|r| parse(r.get::<&str, _>(0), r.get(1), r.get(2))).collect()
+    }
+
     pub async fn list(&self) -> Result<Vec<GuideSummary>, KnowledgeError> {
         let rows = sqlx::query(&format!("SELECT code, name, source, live_version, latest_version FROM {} ORDER BY code", D::TABLE))
             .fetch_all(&self.pool)

@@ -24,7 +24,9 @@ use super::sessions::authorize;
 use crate::auth::{bearer, hash_token, Agent};
 use crate::error::{ApiError, ErrorBody};
 use crate::records::view;
-use crate::store::{AppEvent, AppStatus, Application, NewApplication, NewMessage, Role};
+use crate::store::{
+    AppEvent, AppStatus, Application, NewApplication, NewAudit, NewMessage, OfferStatus, ProxyGrant, Role, Session, StoreError,
+};
 use crate::App;
 
 /// The form open in the session; 404 when none is.
@@ -99,6 +101,11 @@ pub async fn submit(
         .form_spec(&req.target)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("事项 {} 不存在或不支持在线申请", req.target)))?;
+    if session.state.acting_for.is_some() {
+        // Acting for someone needs a sign-in that has not run out.
+        super::citizen::signed_in_session(&app, &id, &headers).await?;
+    }
+    let on_behalf = on_behalf(&app, &session, &spec.target).await?;
     let clean = spec
         .check_submission(&req.values)
         .map_err(|e| ApiError::InvalidFields(format!("有 {} 项需要修改，请按提示更正后再提交", e.len()), e))?;
@@ -121,7 +128,7 @@ pub async fn submit(
     };
     let new = NewApplication {
         session_id: id.clone(),
-        citizen_id: session.state.citizen_id,
+        citizen_id: on_behalf.as_ref().map(|b| b.grant.principal_id).or(session.state.citizen_id),
         target_kind: kind.into(),
         target_code: spec.target.code().to_string(),
         target_name: spec.target.name().to_string(),
@@ -129,8 +136,22 @@ pub async fn submit(
         value_sources: json!(sources),
         materials: json!(materials),
         promised_days: spec.promised_days,
+        proxy_id: on_behalf.as_ref().map(|b| b.proxy),
+        actor: on_behalf
+            .as_ref()
+            .map_or_else(|| "citizen".into(), |b| format!("代办：{} 为 {}", b.grant.proxy_name, b.grant.principal_name)),
     };
     let mut a = app.store.submit(new).await?;
+    if let Some(b) = &on_behalf {
+        audit_proxy_submit(&app, b, &a).await;
+    }
+    // Applying for something on offer (一键确认 that needed fields added) takes the offer up.
+    if let Some(cid) = a.citizen_id.filter(|_| on_behalf.is_none()) {
+        match app.store.move_offer(cid, &a.target_code, &[OfferStatus::Open], OfferStatus::Accepted, Some(&a.tracking_no)).await {
+            Ok(_) | Err(StoreError::NotFound(_) | StoreError::Conflict(_)) => {}
+            Err(e) => tracing::warn!(application = %a.tracking_no, "taking up the offer: {e}"),
+        }
+    }
     // The latest pre-review of this target goes with the application to the department.
     if let Some(r) = app.store.reports(&id, &a.target_code).await?.into_iter().next() {
         app.store.attach_report(a.id, &r.report).await?;
@@ -145,8 +166,9 @@ pub async fn submit(
     session.state.submitted.push(a.tracking_no.clone());
     crate::dialogue_state::save(&app, &mut session, &before).await?;
     let text = format!(
-        "“{}”已提交，受理编号 {}。部门受理后开始计算承诺时限{}，您可随时发送“进度查询 {}”查看办理进度。",
+        "“{}”已{}提交，受理编号 {}。部门受理后开始计算承诺时限{}，您可随时发送“进度查询 {}”查看办理进度。",
         a.target_name,
+        on_behalf.as_ref().map(|b| format!("代{}", b.grant.principal_name)).unwrap_or_default(),
         a.tracking_no,
         a.promised_days.map(|d| format!("（{d} 个工作日）")).unwrap_or_default(),
         a.tracking_no
@@ -161,6 +183,39 @@ pub async fn submit(
     };
     app.store.add_message(note).await?;
     Ok((StatusCode::CREATED, Json(a)))
+}
+
+/// A submission made by a relative acting on a grant (亲友代办).
+struct OnBehalf {
+    grant: ProxyGrant,
+    proxy: i64,
+}
+
+/// The grant this submission is made on, checked now: 403 with the reason when the session
+/// acts for someone and the grant was revoked, has expired or does not cover `target`.
+async fn on_behalf(app: &App, session: &Session, target: &Target) -> Result<Option<OnBehalf>, ApiError> {
+    let Some(acting) = &session.state.acting_for else { return Ok(None) };
+    let proxy = session.state.citizen_id.ok_or_else(|| ApiError::Forbidden("请先登录，再代他人办理".into()))?;
+    let grant = app.store.grant(acting.grant_id).await?.ok_or_else(|| ApiError::Forbidden("代办授权不存在".into()))?;
+    if let Some(why) = grant.refusal(proxy, Some((target.code(), target.name())), &super::proxies::now()) {
+        return Err(ApiError::Forbidden(why));
+    }
+    Ok(Some(OnBehalf { grant, proxy }))
+}
+
+async fn audit_proxy_submit(app: &App, b: &OnBehalf, a: &Application) {
+    let e = NewAudit {
+        actor: format!("citizen:{}", b.proxy),
+        action: "application.proxy_submit".into(),
+        entity: "application".into(),
+        entity_id: a.tracking_no.clone(),
+        before: None,
+        after: Some(json!({"on_behalf_of": b.grant.principal_id, "by": b.proxy, "grant": b.grant.id, "target": a.target_code,
+            "note": format!("代办：{} 为 {}", b.grant.proxy_name, b.grant.principal_name)})),
+    };
+    if let Err(err) = app.store.record(e).await {
+        tracing::error!(application = %a.tracking_no, "auditing a proxy submission: {err}");
+    }
 }
 
 /// The session's applications, newest last.

@@ -22,7 +22,7 @@ use crate::auth::{dummy_hash, verify_password};
 use crate::error::{ApiError, ErrorBody};
 use crate::limits::ClientIp;
 use crate::mask::pseudonym;
-use crate::store::Citizen;
+use crate::store::{Citizen, Session};
 use crate::App;
 
 /// Profile keys a citizen may keep, with their labels (what forms' `profile:` sources name).
@@ -91,6 +91,10 @@ pub async fn sign_in(
     app.logins.succeeded(&guard_key, ip);
     let began = app.signins.began();
     crate::dialogue_state::update(&app, &mut session, |s| {
+        // Acting for someone belongs to the citizen who started it.
+        if s.citizen_id != Some(citizen.id) {
+            s.acting_for = None;
+        }
         s.citizen_id = Some(citizen.id);
         s.citizen_signed_in_at = Some(began);
     })
@@ -107,6 +111,7 @@ pub async fn sign_out(State(app): State<App>, Path(id): Path<String>, headers: H
     crate::dialogue_state::update(&app, &mut session, |s| {
         s.citizen_id = None;
         s.citizen_signed_in_at = None;
+        s.acting_for = None;
     })
     .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -115,12 +120,18 @@ pub async fn sign_out(State(app): State<App>, Path(id): Path<String>, headers: H
 /// The session's signed-in citizen; 403 `sign_in_expired` when the sign-in has just expired,
 /// 403 `forbidden` when nobody is signed in.
 async fn signed_in(app: &App, id: &str, headers: &HeaderMap) -> Result<Citizen, ApiError> {
+    Ok(signed_in_session(app, id, headers).await?.1)
+}
+
+/// [`signed_in`] with the session itself.
+pub(crate) async fn signed_in_session(app: &App, id: &str, headers: &HeaderMap) -> Result<(Session, Citizen), ApiError> {
     let (session, expired) = authorize_expiring(app, id, headers).await?;
     if expired {
         return Err(ApiError::SignInExpired);
     }
     let cid = session.state.citizen_id.ok_or_else(|| ApiError::Forbidden("请先登录".into()))?;
-    app.store.citizen(cid).await?.ok_or_else(|| ApiError::Forbidden("账号不存在，请重新登录".into()))
+    let citizen = app.store.citizen(cid).await?.ok_or_else(|| ApiError::Forbidden("账号不存在，请重新登录".into()))?;
+    Ok((session, citizen))
 }
 
 /// The signed-in citizen and their profile; 403 when nobody is signed in (`sign_in_expired`

@@ -11,7 +11,9 @@ pub(crate) mod editor;
 pub(crate) mod editor_bundles;
 pub(crate) mod items;
 pub(crate) mod live;
+pub(crate) mod offers;
 pub(crate) mod ops;
+pub(crate) mod proxies;
 pub(crate) mod sessions;
 pub(crate) mod uploads;
 
@@ -47,6 +49,15 @@ pub fn router(app: App) -> Router {
         .route("/sessions/{id}/profile", get(citizen::profile).post(citizen::update_profile))
         .route("/sessions/{id}/form", get(applications::form).post(applications::edit_field))
         .route("/sessions/{id}/applications", get(applications::of_session).post(applications::submit))
+        .route("/sessions/{id}/offers", get(offers::list))
+        .route("/sessions/{id}/offers/answers", post(offers::answer))
+        .route("/sessions/{id}/offers/settings", post(offers::settings))
+        .route("/sessions/{id}/offers/{code}/accept", post(offers::accept))
+        .route("/sessions/{id}/offers/{code}/decline", post(offers::decline))
+        .route("/sessions/{id}/proxies", get(proxies::list).post(proxies::create))
+        .route("/sessions/{id}/proxies/{grant}/revoke", post(proxies::revoke))
+        .route("/sessions/{id}/acting-for", post(proxies::act))
+        .route("/sessions/{id}/acting-for/stop", post(proxies::stop))
         .route("/applications/{tracking_no}", get(applications::progress))
         .route("/agent/applications", get(applications::list))
         .route("/agent/applications/{tracking_no}", get(applications::detail))
@@ -86,6 +97,7 @@ pub fn router(app: App) -> Router {
         .route("/editor/gaps", get(curation::gaps))
         .route("/editor/gaps/close", post(curation::close_gap))
         .route("/editor/knowledge-drafts/{id}/reject", post(curation::reject))
+        .route("/editor/offers/report", get(offers::report))
         .route("/admin/audit", get(editor::audit))
         .route("/quick-actions", get(items::quick_actions))
         .route("/items", get(items::list))

@@ -140,7 +140,7 @@ impl AppStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct AppEvent {
     pub status: AppStatus,
-    /// `citizen` (submitted) or `user:<name>` (the member of staff).
+    /// Who: `citizen`, `免申即享`, `代办：X 为 Y` (submitted) or `user:<name>` (the member of staff).
     pub actor: String,
     /// The reasons given when returning, or a note with the step.
     pub note: Option<String>,
@@ -160,6 +160,11 @@ pub struct NewApplication {
     pub value_sources: serde_json::Value,
     pub materials: serde_json::Value,
     pub promised_days: Option<u32>,
+    /// The relative who applied on the citizen's behalf (亲友代办), when one did.
+    pub proxy_id: Option<i64>,
+    /// Who submitted, as the first status event records it: `citizen`, `免申即享`,
+    /// `代办：刘建国 为 王桂芳` ….
+    pub actor: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -189,6 +194,9 @@ pub struct Application {
     /// The statuses a department may move it to now ([`AppStatus::next`]); empty once final.
     #[serde(default)]
     pub next: Vec<AppStatus>,
+    /// The relative who applied on the citizen's behalf (亲友代办).
+    #[serde(default)]
+    pub proxy_id: Option<i64>,
 }
 
 #[async_trait]

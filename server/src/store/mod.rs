@@ -1,7 +1,8 @@
 //! Persistence behind the [`Store`] trait: citizens' sessions and messages ([`Sessions`]),
 //! tickets, ratings and knowledge drafts ([`Tickets`], see [`tickets`]), staff and their
 //! log-ins ([`Users`], see [`users`]), citizens' profiles, e-licences and applications
-//! ([`Applications`], see [`applications`]).
+//! ([`Applications`], see [`applications`]), 免申即享 offers and answers ([`Offers`], see [`offers`]), 亲友代办
+//! grants ([`Proxies`], see [`proxies`]).
 //!
 //! Handlers only see the traits; [`SqlStore`] implements them once for SQLite (the default)
 //! and PostgreSQL (replicas). Every write is committed before the call returns: a message or
@@ -11,6 +12,8 @@
 pub mod applications;
 pub mod audit;
 pub mod gaps;
+pub mod offers;
+pub mod proxies;
 mod sql;
 pub mod tickets;
 pub mod uploads;
@@ -23,6 +26,8 @@ use serde::{Deserialize, Serialize};
 pub use applications::{AppEvent, AppStatus, Application, Applications, Citizen, NewApplication};
 pub use audit::{Audit, AuditEntry, NewAudit};
 pub use gaps::{Failure, GapClosure, Gaps};
+pub use offers::{OfferKind, OfferRecord, OfferStatus, OfferTally, Offers};
+pub use proxies::{Proxies, ProxyGrant};
 pub use sql::SqlStore;
 pub use tickets::{KnowledgeDraft, NewTicket, Rating, RatingStats, Ticket, TicketEvent, TicketFilter, TicketKind, TicketStatus, Tickets};
 pub use uploads::{NewUpload, StoredReport, Upload, UploadQuota, Uploads};
@@ -45,9 +50,9 @@ pub enum StoreError {
 }
 
 /// Everything the service persists.
-pub trait Store: Sessions + Tickets + Users + Applications + Uploads + Audit + Gaps {}
+pub trait Store: Sessions + Tickets + Users + Applications + Uploads + Audit + Gaps + Offers + Proxies {}
 
-impl<T: Sessions + Tickets + Users + Applications + Uploads + Audit + Gaps> Store for T {}
+impl<T: Sessions + Tickets + Users + Applications + Uploads + Audit + Gaps + Offers + Proxies> Store for T {}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Session {

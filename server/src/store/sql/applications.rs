@@ -32,7 +32,7 @@ fn licence(r: &AnyRow) -> Result<ELicence, StoreError> {
 }
 
 const APP_COLUMNS: &str = "id, tracking_no, session_id, citizen_id, target_kind, target_code, target_name, form_values, value_sources, \
-     materials, promised_days, status, returned_reason, submitted_at, accepted_at, updated_at, prereview";
+     materials, promised_days, status, returned_reason, submitted_at, accepted_at, updated_at, prereview, proxy_id";
 
 fn application(r: &AnyRow) -> Result<Application, StoreError> {
     let status = AppStatus::parse(r.get("status"))?;
@@ -59,6 +59,7 @@ fn application(r: &AnyRow) -> Result<Application, StoreError> {
             .transpose()
             .map_err(|e| StoreError::Corrupt(format!("prereview: {e}")))?,
         next: status.next().to_vec(),
+        proxy_id: r.get("proxy_id"),
     })
 }
 
@@ -168,7 +169,8 @@ impl Applications for SqlStore {
             let mut tx = self.pool.begin().await?;
             let r = sqlx::query(&format!(
                 "INSERT INTO applications (tracking_no, session_id, citizen_id, target_kind, target_code, target_name, form_values, value_sources, \
-                 materials, promised_days, status, submitted_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'submitted', $11, $12) RETURNING {APP_COLUMNS}"
+                 materials, promised_days, status, submitted_at, updated_at, proxy_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'submitted', $11, $12, $13) RETURNING {APP_COLUMNS}"
             ))
             .bind(&no)
             .bind(&a.session_id)
@@ -182,6 +184,7 @@ impl Applications for SqlStore {
             .bind(a.promised_days.map(i64::from))
             .bind(&at)
             .bind(&at)
+            .bind(a.proxy_id)
             .fetch_one(&mut *tx)
             .await;
             let row = match r {
@@ -190,13 +193,12 @@ impl Applications for SqlStore {
                 Err(e) => return Err(e.into()),
             };
             let app = application(&row)?;
-            sqlx::query(
-                "INSERT INTO application_events (application_id, status, actor, created_at) VALUES ($1, 'submitted', 'citizen', $2)",
-            )
-            .bind(app.id)
-            .bind(&at)
-            .execute(&mut *tx)
-            .await?;
+            sqlx::query("INSERT INTO application_events (application_id, status, actor, created_at) VALUES ($1, 'submitted', $2, $3)")
+                .bind(app.id)
+                .bind(&a.actor)
+                .bind(&at)
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
             return Ok(app);
         }
@@ -358,6 +360,8 @@ mod tests {
             value_sources: serde_json::json!({}),
             materials: serde_json::json!([]),
             promised_days: Some(5),
+            proxy_id: None,
+            actor: "citizen".into(),
         }
     }
 

@@ -10,6 +10,8 @@
 mod applications;
 mod audit;
 mod gaps;
+mod offers;
+mod proxies;
 mod sessions;
 mod tickets;
 mod uploads;
