@@ -9,67 +9,26 @@
 
 mod common;
 
-use banshi_assistant::forms::prefill::ELicence;
-use banshi_server::store::{Applications, SqlStore};
+use banshi_server::store::Applications;
 use chrono::{Days, Months, NaiveDate};
+use common::citizens::{self, licence};
 use common::*;
 use serde_json::{json, Value};
 
-const PW: &str = "Sample-Pass-2026";
-
-/// A valid 18-digit ID number (GB 11643 check character) for a birth date.
-fn id_number(birth: NaiveDate, seq: u32) -> String {
-    let body = format!("350102{}{seq:03}", birth.format("%Y%m%d"));
-    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    let sum: u32 = body.bytes().zip(W).map(|(b, w)| u32::from(b - b'0') * w).sum();
-    format!("{body}{}", "10X98765432".as_bytes()[(sum % 11) as usize] as char)
-}
-
-fn licence(kind: &str, id: &str, issuer: &str, fields: &[(&str, String)]) -> ELicence {
-    ELicence {
-        licence_type: kind.into(),
-        number: format!("{kind}-{id}"),
-        holder_name: "测试".into(),
-        holder_id: id.into(),
-        fields: fields.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
-        issuer: issuer.into(),
-        issued_on: Some("2020-01-01".into()),
-        valid_until: None,
-    }
-}
-
-/// A citizen born on `birth` with a 示例市 household register; returns their ID number.
-async fn citizen(store: &SqlStore, username: &str, name: &str, birth: NaiveDate, gender: &str, seq: u32) -> String {
-    let id = id_number(birth, seq);
-    let profile = [
-        ("name", name.to_string()),
-        ("id_number", id.clone()),
-        ("gender", gender.to_string()),
-        ("birth_date", birth.to_string()),
-        ("phone", "13905910412".to_string()),
-        ("address", "示例市鼓楼区五四路100号".to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    let hash = banshi_server::auth::hash_password(PW).unwrap();
-    store.add_citizen(username, name, &hash, &profile).await.unwrap();
-    store.put_licence(&licence("居民户口簿", &id, "示例市公安局鼓楼分局", &[("姓名", name.into())]), &[]).await.unwrap();
-    id
-}
+const PW: &str = citizens::CITIZEN_PW;
 
 async fn setup() -> (tempfile::TempDir, Server) {
     let dir = tempfile::tempdir().unwrap();
     ingest_with_bundles(dir.path());
     add_user(dir.path(), "wang", "editor", PW);
     let today = chrono::Local::now().date_naive();
-    let store = SqlStore::new(banshi_knowledge::db::open_sqlite(&dir.path().join("banshi.db")).await.unwrap()).await.unwrap();
+    let store = citizens::store(dir.path()).await;
     let eighty = today.checked_sub_months(Months::new(80 * 12)).unwrap();
-    let elder = citizen(&store, "elder", "高寿", eighty, "女", 24).await;
+    let elder = citizens::add(&store, "elder", "高寿", eighty, "女", 24).await;
     let card = [("银行账号", "6217000000001234".to_string()), ("开户银行", "示例银行鼓楼支行".to_string())];
     store.put_licence(&licence("社会保障卡", &elder, "示例市人力资源和社会保障局", &card), &[]).await.unwrap();
-    citizen(&store, "almost", "将满", eighty + Days::new(1), "男", 13).await;
-    let parent = citizen(&store, "parent", "新妈妈", NaiveDate::from_ymd_opt(1994, 5, 6).unwrap(), "女", 42).await;
+    citizens::add(&store, "almost", "将满", eighty + Days::new(1), "男", 13).await;
+    let parent = citizens::add(&store, "parent", "新妈妈", NaiveDate::from_ymd_opt(1994, 5, 6).unwrap(), "女", 42).await;
     let born = (today - Days::new(10)).format("%Y-%m-%d 08:30").to_string();
     store
         .put_licence(&licence("出生医学证明", &parent, "示例市妇幼保健院", &[("出生时间", born), ("新生儿姓名", "小宝".into())]), &[])

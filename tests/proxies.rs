@@ -7,49 +7,17 @@
 
 mod common;
 
-use banshi_assistant::forms::prefill::ELicence;
-use banshi_server::store::{Applications, SqlStore};
+use banshi_server::store::Applications;
 use chrono::NaiveDate;
+use common::citizens;
 use common::*;
 use serde_json::{json, Value};
 
-const PW: &str = "Sample-Pass-2026";
+const PW: &str = citizens::CITIZEN_PW;
 const YOUDAI: &str = "SAMPLE-MZ-005";
 
-fn id_number(birth: NaiveDate, seq: u32) -> String {
-    let body = format!("350102{}{seq:03}", birth.format("%Y%m%d"));
-    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    let sum: u32 = body.bytes().zip(W).map(|(b, w)| u32::from(b - b'0') * w).sum();
-    format!("{body}{}", "10X98765432".as_bytes()[(sum % 11) as usize] as char)
-}
-
-async fn citizen(store: &SqlStore, username: &str, name: &str, birth: (i32, u32, u32), gender: &str, seq: u32) -> String {
-    let birth = NaiveDate::from_ymd_opt(birth.0, birth.1, birth.2).unwrap();
-    let id = id_number(birth, seq);
-    let profile = [
-        ("name", name.to_string()),
-        ("id_number", id.clone()),
-        ("gender", gender.to_string()),
-        ("birth_date", birth.to_string()),
-        ("phone", format!("1390591{seq:04}")),
-        ("address", format!("示例市鼓楼区东街{seq}号")),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    store.add_citizen(username, name, &banshi_server::auth::hash_password(PW).unwrap(), &profile).await.unwrap();
-    let book = ELicence {
-        licence_type: "居民户口簿".into(),
-        number: format!("H-{id}"),
-        holder_name: name.into(),
-        holder_id: id.clone(),
-        fields: Default::default(),
-        issuer: "示例市公安局鼓楼分局".into(),
-        issued_on: Some("2010-01-01".into()),
-        valid_until: None,
-    };
-    store.put_licence(&book, &[]).await.unwrap();
-    id
+fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).unwrap()
 }
 
 async fn signed_in(url: &str, username: &str) -> Session {
@@ -73,10 +41,10 @@ async fn a_relative_applies_within_the_grant_and_every_abuse_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     ingest_with_bundles(dir.path());
     add_user(dir.path(), "root", "admin", PW);
-    let store = SqlStore::new(banshi_knowledge::db::open_sqlite(&dir.path().join("banshi.db")).await.unwrap()).await.unwrap();
-    citizen(&store, "mother", "王秀英", (1950, 3, 2), "女", 28).await;
-    citizen(&store, "son", "李明", (1978, 6, 9), "男", 17).await;
-    citizen(&store, "stranger", "赵强", (1985, 1, 20), "男", 35).await;
+    let store = citizens::store(dir.path()).await;
+    citizens::add(&store, "mother", "王秀英", day(1950, 3, 2), "女", 28).await;
+    citizens::add(&store, "son", "李明", day(1978, 6, 9), "男", 17).await;
+    citizens::add(&store, "stranger", "赵强", day(1985, 1, 20), "男", 35).await;
     let server = Server::start(dir.path(), None, &[]);
     let url = &server.url;
     let api = format!("{url}/api/v1");
