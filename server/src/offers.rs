@@ -169,20 +169,41 @@ async fn grant(app: &App, session: &mut Session, c: &Citizen, facts: &Facts, rul
         Err(StoreError::Conflict(_)) => return Ok(None),
         Err(e) => return Err(e.into()),
     }
-    let submitted = submit_prefilled(app, session, c, facts, &rule.code, "免申即享，已为您办理").await;
-    let back_to_open = || app.store.move_offer(c.id, &rule.code, &[OfferStatus::Granted], OfferStatus::Open, None);
-    match submitted {
-        Ok(Ok(a)) => {
+    match submit_claimed(app, session, c, facts, &rule.code, OfferStatus::Granted, "免申即享，已为您办理").await? {
+        Ok((a, record)) => {
             tracing::info!(citizen = c.id, target = %rule.code, application = %a.tracking_no, "granted without application (免申即享)");
-            Ok(Some(app.store.move_offer(c.id, &rule.code, &[OfferStatus::Granted], OfferStatus::Granted, Some(&a.tracking_no)).await?))
+            Ok(Some(record))
         }
-        Ok(Err(_)) => {
+        Err(_) => Ok(None),
+    }
+}
+
+/// With the offer claimed as `claimed` by this request: submit it pre-filled and record the
+/// tracking number on the offer; when the records cannot fill the form (the form back) or the
+/// submission fails, the offer is open again.
+async fn submit_claimed(
+    app: &App,
+    session: &mut Session,
+    c: &Citizen,
+    facts: &Facts,
+    code: &str,
+    claimed: OfferStatus,
+    how: &str,
+) -> Result<Result<(Application, OfferRecord), FormProgress>, ApiError> {
+    let claim = [claimed];
+    let back_to_open = || app.store.move_offer(c.id, code, &claim, OfferStatus::Open, None);
+    match submit_prefilled(app, session, c, facts, code, how).await {
+        Ok(Ok(a)) => {
+            let record = app.store.move_offer(c.id, code, &claim, claimed, Some(&a.tracking_no)).await?;
+            Ok(Ok((a, record)))
+        }
+        Ok(Err(p)) => {
             back_to_open().await?;
-            Ok(None)
+            Ok(Err(p))
         }
         Err(e) => {
             if let Err(undo) = back_to_open().await {
-                tracing::error!(citizen = c.id, target = %rule.code, "reopening an offer after a failed grant: {undo}");
+                tracing::error!(citizen = c.id, target = %code, "reopening an offer after a failed submission: {undo}");
             }
             Err(e)
         }
@@ -217,26 +238,17 @@ pub async fn accept(app: &App, session: &mut Session, c: &Citizen, code: &str) -
     let kind = offer_kind(rule, &verdict).expect("eligible is offered");
     app.store.record_offer(c.id, code, &rule.name, rule.version, kind).await?;
     app.store.move_offer(c.id, code, &[OfferStatus::Open], OfferStatus::Accepted, None).await?;
-    let back_to_open = || app.store.move_offer(c.id, code, &[OfferStatus::Accepted], OfferStatus::Open, None);
-    match submit_prefilled(app, session, c, &facts, code, "已按您的确认提交").await {
-        Ok(Ok(a)) => {
-            app.store.move_offer(c.id, code, &[OfferStatus::Accepted], OfferStatus::Accepted, Some(&a.tracking_no)).await?;
+    match submit_claimed(app, session, c, &facts, code, OfferStatus::Accepted, "已按您的确认提交").await? {
+        Ok((a, _)) => {
             let message = format!("“{}”已提交，受理编号 {}。", a.target_name, a.tracking_no);
             Ok(Accepted { application: Some(a), form: None, message })
         }
-        Ok(Err(p)) => {
-            back_to_open().await?;
+        Err(p) => {
             let form = FormView::of(&p);
             let missing: Vec<String> = p.missing().iter().map(|f| f.label.clone()).collect();
             let message = format!("已为您预填“{}”的申请表，还需补充：{}。填好后提交即可。", rule.name, missing.join("、"));
             crate::dialogue_state::update(app, session, |s| s.form = Some(Box::new(p))).await?;
             Ok(Accepted { application: None, form: Some(form), message })
-        }
-        Err(e) => {
-            if let Err(undo) = back_to_open().await {
-                tracing::error!(citizen = c.id, target = %code, "reopening an offer after a failed submission: {undo}");
-            }
-            Err(e)
         }
     }
 }

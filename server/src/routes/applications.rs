@@ -197,7 +197,7 @@ async fn on_behalf(app: &App, session: &Session, target: &Target) -> Result<Opti
     let Some(acting) = &session.state.acting_for else { return Ok(None) };
     let proxy = session.state.citizen_id.ok_or_else(|| ApiError::Forbidden("请先登录，再代他人办理".into()))?;
     let grant = app.store.grant(acting.grant_id).await?.ok_or_else(|| ApiError::Forbidden("代办授权不存在".into()))?;
-    if let Some(why) = grant.refusal(proxy, Some((target.code(), target.name())), &super::proxies::now()) {
+    if let Some(why) = grant.refusal(proxy, Some((target.code(), target.name())), &crate::store::now()) {
         return Err(ApiError::Forbidden(why));
     }
     Ok(Some(OnBehalf { grant, proxy }))

@@ -17,16 +17,12 @@ use utoipa::ToSchema;
 
 use super::citizen::signed_in_session;
 use crate::error::{ApiError, ErrorBody};
-use crate::store::{Citizen, NewAudit, ProxyGrant};
+use crate::store::{now, stamp, Citizen, NewAudit, ProxyGrant};
 use crate::App;
 
 /// The longest a grant may last.
 const MAX_DAYS: u32 = 365;
 const MAX_SCOPE: usize = 20;
-
-pub fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -151,7 +147,7 @@ pub async fn create(
         }
     }
     let expires = chrono::Utc::now() + chrono::Duration::days(i64::from(req.days));
-    let g = app.store.create_grant(me.id, proxy.id, &scope, &expires.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)).await?;
+    let g = app.store.create_grant(me.id, proxy.id, &scope, &stamp(expires)).await?;
     audit(&app, &me, "proxy.grant", &g).await;
     tracing::info!(grant = g.id, principal = me.id, proxy = proxy.id, "proxy authorised");
     Ok((StatusCode::CREATED, Json(view(&app, g).await?)))

@@ -29,6 +29,7 @@ pub use gaps::{Failure, GapClosure, Gaps};
 pub use offers::{OfferKind, OfferRecord, OfferStatus, OfferTally, Offers};
 pub use proxies::{Proxies, ProxyGrant};
 pub use sql::SqlStore;
+pub(crate) use sql::{now, stamp};
 pub use tickets::{KnowledgeDraft, NewTicket, Rating, RatingStats, Ticket, TicketEvent, TicketFilter, TicketKind, TicketStatus, Tickets};
 pub use uploads::{NewUpload, StoredReport, Upload, UploadQuota, Uploads};
 pub use users::{Role as StaffRole, User, Users};

@@ -45,8 +45,13 @@ impl SqlStore {
 }
 
 /// Timestamps are RFC 3339 UTC with milliseconds: they sort as text.
-fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+pub(crate) fn now() -> String {
+    stamp(chrono::Utc::now())
+}
+
+/// `at` as the store writes timestamps.
+pub(crate) fn stamp(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// A unique-constraint violation, for turning into [`StoreError::Conflict`].
