@@ -27,6 +27,12 @@ pub struct Common {
     /// Models directory (filled by `banshi models fetch`); default ~/.cache/banshi/models.
     #[arg(long, env = "BANSHI_MODELS", global = true)]
     pub models_dir: Option<PathBuf>,
+    /// How questions are embedded: `base` (multilingual-e5-small as published), `tuned` (the
+    /// bundled query encoder, tuned on government Q&A; models/data/README.md says what it gains
+    /// and costs), or a file written by `banshi train embedder`. Passages are embedded the same
+    /// either way, so switching needs no re-indexing.
+    #[arg(long, env = "BANSHI_QUERY_ENCODER", default_value = "base", global = true)]
+    pub query_encoder: String,
     /// Run without any model even if the models are present (sparse retrieval, extractive answers).
     #[arg(long, env = "BANSHI_NO_MODELS", global = true)]
     pub no_models: bool,
@@ -39,7 +45,7 @@ pub struct Common {
     pub deployment: Option<PathBuf>,
     /// Retrieval confidence coefficients, as written by `banshi eval retrieval --calibrate
     /// --write-calibration PATH` (default: the bundled knowledge/data/calibration.toml, fitted
-    /// for the bundled embedder and catalogue).
+    /// for the bundled embedder, or calibration-tuned.toml with `--query-encoder tuned`).
     #[arg(long, env = "BANSHI_CALIBRATION", global = true)]
     pub calibration: Option<PathBuf>,
     /// Database: `postgres://user:password@host:port/db` for replicas sharing one PostgreSQL
@@ -74,11 +80,14 @@ impl Common {
         })
     }
 
-    /// The calibration file given, or the bundled one.
+    /// The calibration file given, or the bundled one for the query encoder in use (a file of
+    /// one's own is fitted for one's own encoder).
     pub fn calibration(&self) -> anyhow::Result<banshi_knowledge::search::Calibration> {
-        Ok(match &self.calibration {
-            Some(path) => banshi_knowledge::search::Calibration::from_file(path)?,
-            None => banshi_knowledge::search::Calibration::bundled(),
+        use banshi_knowledge::search::Calibration;
+        Ok(match (&self.calibration, self.query_encoder.as_str()) {
+            (Some(path), _) => Calibration::from_file(path)?,
+            (None, "tuned") => Calibration::bundled_for_tuned_queries(),
+            (None, _) => Calibration::bundled(),
         })
     }
 }
@@ -166,7 +175,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval { what } => cmd::eval::run(&cli.common, what).await,
         Command::Users { action } => cmd::users::run(&cli.common, action).await,
         Command::Citizens { action } => cmd::citizens::run(&cli.common, action).await,
-        Command::Train { what } => cmd::train::run(&cli.common, what),
+        Command::Train { what } => cmd::train::run(&cli.common, what).await,
         Command::Bench { what } => cmd::bench::run(&cli.common, what).await,
     }
 }

@@ -51,6 +51,8 @@ pub struct RetrievalReport {
     pub embed_seconds: f64,
     pub passages_per_second: Option<f64>,
     pub fusion: String,
+    /// How questions were embedded (`--query-encoder`).
+    pub query_encoder: String,
     pub modes: Vec<ModeReport>,
     pub run_seconds: f64,
 }
@@ -233,8 +235,8 @@ pub fn score(mode: Mode, outcomes: &[Outcome], latencies: &[f64]) -> ModeReport 
 impl RetrievalReport {
     pub fn markdown(&self) -> String {
         let mut s = format!(
-            "# Retrieval evaluation\n\nDataset `{}`, split **{}**: {} questions over {} passages. Fusion: {}.\n\n",
-            self.dataset, self.split, self.questions, self.passages, self.fusion
+            "# Retrieval evaluation\n\nDataset `{}`, split **{}**: {} questions over {} passages. Fusion: {}. Query encoder: {}.\n\n",
+            self.dataset, self.split, self.questions, self.passages, self.fusion, self.query_encoder
         );
         s.push_str("| mode | R@1 | R@5 | R@10 | MRR | p50 ms | p95 ms |\n|---|---|---|---|---|---|---|\n");
         for m in &self.modes {

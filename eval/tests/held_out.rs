@@ -27,7 +27,7 @@ fn held_out() -> Vec<String> {
     let root = workspace();
     let mut texts: Vec<String> = Vec::new();
     let field = |v: &Value, k: &str| v[k].as_str().map(str::to_string);
-    for set in ["out_of_kb.jsonl", "injection.jsonl"] {
+    for set in ["out_of_kb.jsonl", "injection.jsonl", "catalogue_questions.jsonl"] {
         let rows = jsonl(&root.join("eval/data").join(set));
         assert!(rows.iter().all(|v| v["split"] == "dev" || v["split"] == "test"), "{set}: every row has a dev or test split");
         texts.extend(rows.iter().filter(|v| v["split"] == "test").filter_map(|v| field(v, "question")));

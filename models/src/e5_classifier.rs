@@ -1,9 +1,7 @@
 //! multilingual-e5-small fine-tuned as a text classifier. The [`Embedder`]'s bottom layers run
-//! frozen; copies of its top `tuned_layers` layers and one linear head per task (over the
-//! mean-pooled last hidden state) are trained with AdamW through candle's autograd.
+//! frozen; copies of its top `tuned_layers` layers ([`TunedTop`]) and one linear head per task
+//! (over the mean-pooled last hidden state) are trained with AdamW through candle's autograd.
 //!
-//! The tuned layers are written here with differentiable ops: candle-transformers' BERT uses
-//! fused layer-norm kernels that have no gradient, so nothing below them would learn.
 //! Only the tuned layers and the heads are saved (safetensors, ≈7 MB per layer, the spec in its
 //! metadata); the frozen part is the E5S1 file the [`Embedder`] reads, so a classifier file is
 //! valid only with that embedder (the shape is checked at load). Saving writes a temporary file
@@ -13,14 +11,14 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use candle_core::{DType, Device, Tensor, Var, D};
+use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
-use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::e5s1::E5Config;
-use crate::embedder::{additive_mask, masked_mean, Embedder, TextKind};
+use crate::embedder::{Embedder, TextKind};
+use crate::tuned_top::{check_shape, linear, schedule, shuffled_batches, TunedTop, Weights};
 use crate::ModelError;
 
 /// One head: a name for callers and its class labels, in output order.
@@ -48,15 +46,7 @@ pub struct ClassifierSpec {
 impl ClassifierSpec {
     /// Whether this spec fits an encoder shaped `c`.
     fn check(&self, c: &E5Config) -> Result<(), String> {
-        if self.encoder != (c.layers, c.hidden) {
-            return Err(format!("trained on an encoder of {:?} (layers, hidden); this one is ({}, {})", self.encoder, c.layers, c.hidden));
-        }
-        if self.tuned_layers == 0 || self.tuned_layers > c.layers {
-            return Err(format!("cannot tune {} of {} layers", self.tuned_layers, c.layers));
-        }
-        if self.max_tokens == 0 || self.max_tokens + 2 > c.max_positions {
-            return Err(format!("{} tokens per text; the encoder reads 1 to {}", self.max_tokens, c.max_positions - 2));
-        }
+        check_shape(self.encoder, self.tuned_layers, self.max_tokens, c)?;
         if self.heads.is_empty() || self.heads.iter().any(|h| h.classes.is_empty()) {
             return Err("every head needs at least one class".into());
         }
@@ -111,16 +101,11 @@ pub enum TuneProgress {
 /// A fine-tuned e5 classifier (see the module header).
 pub struct E5Classifier {
     spec: ClassifierSpec,
-    vars: BTreeMap<String, Var>,
-    n_heads: usize,
-    eps: f64,
+    top: TunedTop,
+    /// `h{k}.w` / `h{k}.b` → head variable.
+    heads: BTreeMap<String, Var>,
     device: Device,
 }
-
-type Weights = HashMap<String, Tensor>;
-
-/// Upper bound on padded tokens in one inference batch (bounds activation memory).
-const BATCH_TOKENS: usize = 4096;
 
 impl E5Classifier {
     /// A new classifier: tuned layers copied from `embedder`, heads initialised at random
@@ -138,21 +123,16 @@ impl E5Classifier {
         let c = embedder.config();
         let spec = ClassifierSpec { heads, tuned_layers, max_tokens, encoder: (c.layers, c.hidden), trained_on: String::new() };
         spec.check(&c).map_err(ModelError::Training)?;
-        let heads = &spec.heads;
+        let top = TunedTop::from_embedder(embedder, tuned_layers, max_tokens)?;
         let mut vars = BTreeMap::new();
-        for i in c.layers - tuned_layers..c.layers {
-            for (short, t) in embedder.layer_tensors(i)? {
-                vars.insert(format!("l{i}.{short}"), Var::from_tensor(&t)?);
-            }
-        }
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         let bound = 1.0 / (c.hidden as f32).sqrt();
-        for (k, n) in heads.iter().map(|h| h.classes.len()).enumerate() {
+        for (k, n) in spec.heads.iter().map(|h| h.classes.len()).enumerate() {
             let w: Vec<f32> = (0..n * c.hidden).map(|_| rng.random_range(-bound..bound)).collect();
             vars.insert(format!("h{k}.w"), Var::from_vec(w, (n, c.hidden), &Device::Cpu)?);
             vars.insert(format!("h{k}.b"), Var::zeros(n, DType::F32, &Device::Cpu)?);
         }
-        Ok(E5Classifier { spec, vars, n_heads: c.heads, eps: c.layer_norm_eps as f64, device: Device::Cpu })
+        Ok(E5Classifier { spec, top, heads: vars, device: Device::Cpu })
     }
 
     /// Load a classifier saved by [`E5Classifier::save`] for use with `embedder`.
@@ -168,34 +148,26 @@ impl E5Classifier {
         let c = embedder.config();
         spec.check(&c).map_err(bad)?;
         let tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)?;
-        let mut want: Vec<(String, Vec<usize>)> = Vec::new();
-        for i in c.layers - spec.tuned_layers..c.layers {
-            want.extend(embedder.layer_tensors(i)?.into_iter().map(|(s, t)| (format!("l{i}.{s}"), t.dims().to_vec())));
-        }
+        let top = TunedTop::from_tensors(embedder, spec.tuned_layers, spec.max_tokens, &tensors).map_err(bad)?;
+        let mut heads = BTreeMap::new();
         for (k, n) in spec.heads.iter().map(|h| h.classes.len()).enumerate() {
-            want.extend([(format!("h{k}.w"), vec![n, c.hidden]), (format!("h{k}.b"), vec![n])]);
-        }
-        let mut vars = BTreeMap::new();
-        for (name, dims) in want {
-            let t = tensors.get(&name).ok_or_else(|| bad(format!("tensor {name} missing")))?;
-            if t.dims() != dims.as_slice() || t.dtype() != DType::F32 {
-                return Err(bad(format!("tensor {name} is {:?} {:?}, not f32 {dims:?}", t.dtype(), t.dims())));
+            for (name, dims) in [(format!("h{k}.w"), vec![n, c.hidden]), (format!("h{k}.b"), vec![n])] {
+                let t = tensors.get(&name).ok_or_else(|| bad(format!("tensor {name} missing")))?;
+                if t.dims() != dims.as_slice() || t.dtype() != DType::F32 {
+                    return Err(bad(format!("tensor {name} is {:?} {:?}, not f32 {dims:?}", t.dtype(), t.dims())));
+                }
+                heads.insert(name, Var::from_tensor(t)?);
             }
-            vars.insert(name, Var::from_tensor(t)?);
         }
-        Ok(E5Classifier { spec, vars, n_heads: c.heads, eps: c.layer_norm_eps as f64, device: Device::Cpu })
+        Ok(E5Classifier { spec, top, heads, device: Device::Cpu })
     }
 
     /// Write the tuned layers and heads (through a temporary file and a rename).
     pub fn save(&self, path: &Path) -> Result<(), ModelError> {
-        let tmp = path.with_extension("partial");
         let meta = HashMap::from([("spec".to_string(), serde_json::to_string(&self.spec).expect("specs serialise"))]);
-        let tensors: Vec<(&str, &Tensor)> = self.vars.iter().map(|(n, v)| (n.as_str(), v.as_tensor())).collect();
-        if let Err(e) = safetensors::serialize_to_file(tensors, Some(meta), &tmp) {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(ModelError::Training(format!("writing {}: {e}", tmp.display())));
-        }
-        std::fs::rename(&tmp, path).map_err(|e| ModelError::io(path, e))
+        let tensors: Vec<(String, Tensor)> =
+            self.top.vars.iter().chain(&self.heads).map(|(n, v)| (n.clone(), v.as_tensor().clone())).collect();
+        save_safetensors(path, tensors, meta)
     }
 
     pub fn spec(&self) -> &ClassifierSpec {
@@ -211,7 +183,7 @@ impl E5Classifier {
     pub fn predict(&self, embedder: &Embedder, texts: &[&str]) -> Result<Vec<Vec<Vec<f32>>>, ModelError> {
         let weights = self.weights(false);
         let mut out = vec![Vec::new(); texts.len()];
-        self.each_frozen_batch(embedder, texts, |batch, bottom, mask, _| {
+        self.top.each_frozen_batch(embedder, texts, TextKind::Query, |batch, bottom, mask, _| {
             for l in self.forward(&weights, &bottom, &mask)? {
                 let probs = candle_nn::ops::softmax_last_dim(&l)?.to_vec2::<f32>()?;
                 for (&i, p) in batch.iter().zip(probs) {
@@ -238,15 +210,12 @@ impl E5Classifier {
         progress: &mut dyn FnMut(TuneProgress),
     ) -> Result<(), ModelError> {
         self.check_labels(texts.len(), labels)?;
-        let cache = self.read_frozen(embedder, texts, progress)?;
+        let cache =
+            self.top.read_frozen(embedder, texts, TextKind::Query, &mut |done, total| progress(TuneProgress::Reading { done, total }))?;
         let mut rng = rand::rngs::StdRng::seed_from_u64(cfg.seed);
-        // Layer variables are named `l…`, head variables `h…`.
-        let adam = |prefix: char, lr: f64| {
-            let vars = self.vars.iter().filter(|(n, _)| n.starts_with(prefix)).map(|(_, v)| v.clone()).collect();
-            AdamW::new(vars, ParamsAdamW { lr, weight_decay: cfg.weight_decay, ..ParamsAdamW::default() })
-        };
-        let mut encoder_opt = adam('l', cfg.learning_rate)?;
-        let mut head_opt = adam('h', cfg.head_learning_rate)?;
+        let adam = |vars: Vec<Var>, lr: f64| AdamW::new(vars, ParamsAdamW { lr, weight_decay: cfg.weight_decay, ..ParamsAdamW::default() });
+        let mut encoder_opt = adam(self.top.all_vars(), cfg.learning_rate)?;
+        let mut head_opt = adam(self.heads.values().cloned().collect(), cfg.head_learning_rate)?;
         let per_epoch = texts.len().div_ceil(cfg.batch_size.max(1));
         let steps = per_epoch * cfg.epochs;
         let mut step = 0;
@@ -255,7 +224,7 @@ impl E5Classifier {
                 let scale = schedule(step, steps, cfg.warmup);
                 encoder_opt.set_learning_rate(cfg.learning_rate * scale);
                 head_opt.set_learning_rate(cfg.head_learning_rate * scale);
-                let (bottom, mask) = self.padded(&cache, &batch)?;
+                let (bottom, mask) = self.top.padded(&cache, &batch)?;
                 let logits = self.forward(&self.weights(true), &bottom, &mask)?;
                 let loss = self.loss(&logits, &batch, labels)?;
                 let grads = loss.backward()?;
@@ -266,16 +235,6 @@ impl E5Classifier {
             }
         }
         Ok(())
-    }
-
-    fn frozen_layers(&self) -> usize {
-        self.spec.encoder.0 - self.spec.tuned_layers
-    }
-
-    fn ids(&self, embedder: &Embedder, text: &str) -> Vec<u32> {
-        let mut ids = embedder.ids(text, TextKind::Query);
-        ids.truncate(self.spec.max_tokens);
-        ids
     }
 
     fn check_labels(&self, n: usize, labels: &[Vec<Option<u32>>]) -> Result<(), ModelError> {
@@ -296,95 +255,17 @@ impl E5Classifier {
         Ok(())
     }
 
-    /// The frozen layers' output for every text, once: `[text] → (len × hidden)`.
-    fn read_frozen(
-        &self,
-        embedder: &Embedder,
-        texts: &[&str],
-        progress: &mut dyn FnMut(TuneProgress),
-    ) -> Result<Vec<Vec<f32>>, ModelError> {
-        let mut cache = vec![Vec::new(); texts.len()];
-        let mut done = 0;
-        self.each_frozen_batch(embedder, texts, |batch, hidden, _, ids| {
-            for (j, &i) in batch.iter().enumerate() {
-                cache[i] = hidden.get(j)?.narrow(0, 0, ids[i].len() + 2)?.flatten_all()?.to_vec1::<f32>()?;
-            }
-            done += batch.len();
-            progress(TuneProgress::Reading { done, total: texts.len() });
-            Ok(())
-        })?;
-        Ok(cache)
-    }
-
-    /// Run the frozen layers over `texts` in batches of similar length, handing `f` each batch's
-    /// text indices, hidden states `(b, len, hidden)`, mask, and every text's token ids.
-    fn each_frozen_batch(
-        &self,
-        embedder: &Embedder,
-        texts: &[&str],
-        mut f: impl FnMut(&[usize], Tensor, Tensor, &[Vec<u32>]) -> Result<(), ModelError>,
-    ) -> Result<(), ModelError> {
-        let ids: Vec<Vec<u32>> = texts.iter().map(|t| self.ids(embedder, t)).collect();
-        let mut order: Vec<usize> = (0..texts.len()).collect();
-        order.sort_by_key(|&i| ids[i].len());
-        for batch in length_batches(&order, &ids) {
-            let rows: Vec<&[u32]> = batch.iter().map(|&i| ids[i].as_slice()).collect();
-            let (hidden, mask) = embedder.hidden_states(&rows, self.frozen_layers())?;
-            f(&batch, hidden, mask, &ids)?;
-        }
-        Ok(())
-    }
-
-    /// Cached rows of `batch`, zero-padded to the longest: `(b, len, hidden)` and the mask.
-    fn padded(&self, cache: &[Vec<f32>], batch: &[usize]) -> Result<(Tensor, Tensor), ModelError> {
-        let h = self.spec.encoder.1;
-        let len = batch.iter().map(|&i| cache[i].len() / h).max().unwrap_or(1);
-        let mut data = Vec::with_capacity(batch.len() * len * h);
-        let mut mask = Vec::with_capacity(batch.len() * len);
-        for &i in batch {
-            let real = cache[i].len() / h;
-            data.extend_from_slice(&cache[i]);
-            data.extend(std::iter::repeat_n(0f32, (len - real) * h));
-            mask.extend((0..len).map(|p| if p < real { 1f32 } else { 0.0 }));
-        }
-        Ok((Tensor::from_vec(data, (batch.len(), len, h), &self.device)?, Tensor::from_vec(mask, (batch.len(), len), &self.device)?))
-    }
-
-    /// The trained tensors by name: the variables themselves when training, detached copies
-    /// (same storage, no gradient graph kept alive) when predicting.
+    /// Layer and head tensors by name (see [`TunedTop::weights`]).
     fn weights(&self, train: bool) -> Weights {
-        self.vars.iter().map(|(n, v)| (n.clone(), if train { v.as_tensor().clone() } else { v.as_detached_tensor() })).collect()
+        let mut w = self.top.weights(train);
+        w.extend(self.heads.iter().map(|(n, v)| (n.clone(), if train { v.as_tensor().clone() } else { v.as_detached_tensor() })));
+        w
     }
 
     /// Logits of every head for the frozen layers' output `bottom` `(b, len, hidden)`.
     fn forward(&self, w: &Weights, bottom: &Tensor, mask: &Tensor) -> Result<Vec<Tensor>, ModelError> {
-        let pooled = self.pooled(w, bottom, mask)?;
+        let pooled = self.top.pooled(w, bottom, mask)?;
         (0..self.spec.heads.len()).map(|k| Ok(linear(&pooled, &w[&format!("h{k}.w")], &w[&format!("h{k}.b")])?)).collect()
-    }
-
-    /// The tuned layers over `bottom`, mean-pooled: `(b, hidden)`.
-    fn pooled(&self, w: &Weights, bottom: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
-        let additive = additive_mask(mask)?;
-        let mut x = bottom.clone();
-        for i in self.frozen_layers()..self.spec.encoder.0 {
-            x = self.layer(w, i, &x, &additive)?;
-        }
-        masked_mean(&x, mask)
-    }
-
-    /// One BERT layer (post-norm) from differentiable ops.
-    fn layer(&self, w: &Weights, i: usize, x: &Tensor, additive_mask: &Tensor) -> candle_core::Result<Tensor> {
-        let p = |s: &str| &w[&format!("l{i}.{s}")];
-        let dense = |x: &Tensor, name: &str| linear(x, p(&format!("{name}.w")), p(&format!("{name}.b")));
-        let (b, len, h) = x.dims3()?;
-        let head_dim = h / self.n_heads;
-        let split = |t: Tensor| t.reshape((b, len, self.n_heads, head_dim))?.transpose(1, 2)?.contiguous();
-        let (q, k, v) = (split(dense(x, "q")?)?, split(dense(x, "k")?)?, split(dense(x, "v")?)?);
-        let scores = (q.matmul(&k.t()?)? / (head_dim as f64).sqrt())?.broadcast_add(additive_mask)?;
-        let context = candle_nn::ops::softmax(&scores, D::Minus1)?.matmul(&v)?.transpose(1, 2)?.reshape((b, len, h))?;
-        let attended = layer_norm(&(dense(&context, "ao")? + x)?, p("aln.w"), p("aln.b"), self.eps)?;
-        let ffn = dense(&dense(&attended, "fi")?.gelu_erf()?, "fo")?;
-        layer_norm(&(ffn + attended)?, p("oln.w"), p("oln.b"), self.eps)
     }
 
     /// Sum over heads of the mean cross-entropy on the rows labelled for that head.
@@ -404,63 +285,15 @@ impl E5Classifier {
     }
 }
 
-/// `x` `(…, in)` times `w` `(out, in)` transposed, plus `b`.
-fn linear(x: &Tensor, w: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
-    let dims = x.dims().to_vec();
-    let (rows, inner) = (dims[..dims.len() - 1].iter().product::<usize>(), dims[dims.len() - 1]);
-    let y = x.reshape((rows, inner))?.matmul(&w.t()?)?.broadcast_add(b)?;
-    let mut out = dims;
-    *out.last_mut().expect("at least one dim") = w.dim(0)?;
-    y.reshape(out)
-}
-
-/// Layer normalisation over the last dimension from plain ops (these have gradients).
-fn layer_norm(x: &Tensor, w: &Tensor, b: &Tensor, eps: f64) -> candle_core::Result<Tensor> {
-    let centred = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
-    let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
-    centred.broadcast_div(&(var + eps)?.sqrt()?)?.broadcast_mul(w)?.broadcast_add(b)
-}
-
-/// Learning-rate factor at `step` of `steps`: linear warm-up over `warmup` of them, then linear decay.
-fn schedule(step: usize, steps: usize, warmup: f64) -> f64 {
-    let warm = ((steps as f64 * warmup).ceil() as usize).max(1);
-    if step < warm {
-        (step + 1) as f64 / warm as f64
-    } else {
-        (steps - step) as f64 / (steps - warm).max(1) as f64
+/// Write `tensors` with `meta` as safetensors through a temporary file and a rename, so a crash
+/// never leaves half a model.
+pub(crate) fn save_safetensors(path: &Path, tensors: Vec<(String, Tensor)>, meta: HashMap<String, String>) -> Result<(), ModelError> {
+    let tmp = path.with_extension("partial");
+    if let Err(e) = safetensors::serialize_to_file(tensors, Some(meta), &tmp) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(ModelError::Training(format!("writing {}: {e}", tmp.display())));
     }
-}
-
-/// Consecutive runs of the length-sorted `order` holding at most `BATCH_TOKENS` padded tokens.
-fn length_batches(order: &[usize], ids: &[Vec<u32>]) -> Vec<Vec<usize>> {
-    let mut out: Vec<Vec<usize>> = Vec::new();
-    let mut current: Vec<usize> = Vec::new();
-    for &i in order {
-        // Sorted ascending: the newest row is the longest.
-        if !current.is_empty() && (current.len() + 1) * (ids[i].len() + 2) > BATCH_TOKENS {
-            out.push(std::mem::take(&mut current));
-        }
-        current.push(i);
-    }
-    if !current.is_empty() {
-        out.push(current);
-    }
-    out
-}
-
-/// One epoch's batches: shuffled, then grouped so that a batch holds texts of similar length
-/// (less padding), then the batches shuffled.
-fn shuffled_batches(cache: &[Vec<f32>], batch_size: usize, rng: &mut impl Rng) -> Vec<Vec<usize>> {
-    let mut order: Vec<usize> = (0..cache.len()).collect();
-    order.shuffle(rng);
-    let mut batches: Vec<Vec<usize>> = Vec::new();
-    for group in order.chunks(batch_size * 32) {
-        let mut group = group.to_vec();
-        group.sort_by_key(|&i| cache[i].len());
-        batches.extend(group.chunks(batch_size).map(<[usize]>::to_vec));
-    }
-    batches.shuffle(rng);
-    batches
+    std::fs::rename(&tmp, path).map_err(|e| ModelError::io(path, e))
 }
 
 #[cfg(test)]
@@ -488,7 +321,7 @@ mod tests {
         let ids: Vec<Vec<u32>> = texts.iter().map(|t| e.ids(t, TextKind::Query)).collect();
         let rows: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
         let (bottom, mask) = e.hidden_states(&rows, 1).unwrap();
-        let pooled = c.pooled(&c.weights(false), &bottom, &mask).unwrap().to_vec2::<f32>().unwrap();
+        let pooled = c.top.pooled(&c.weights(false), &bottom, &mask).unwrap().to_vec2::<f32>().unwrap();
         for (p, want) in pooled.iter().zip(e.embed(&texts, TextKind::Query).unwrap()) {
             let norm = p.iter().map(|v| v * v).sum::<f32>().sqrt();
             let cos: f32 = p.iter().zip(&want).map(|(a, b)| a / norm * b).sum();

@@ -24,10 +24,12 @@ pub mod ocr;
 pub mod openai;
 pub mod port;
 pub mod qlinear;
+pub mod query_tower;
 pub mod qwen2;
 pub mod remote;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+mod tuned_top;
 
 pub use compute::{ComputeHandle, GenEvent, Models};
 pub use embedder::{Embedder, TextKind};

@@ -16,6 +16,8 @@ use crate::Common;
 pub enum What {
     /// Retrieval on gov_qa: recall@1/5/10 and MRR for sparse, dense and hybrid.
     Retrieval(RetrievalArgs),
+    /// Question → item on the imported catalogue: recall@1/5/10 and MRR per mode.
+    Catalogue(CatalogueArgs),
     /// Answers: citation validity, faithfulness, overlap on gov_qa.
     Answers(AnswersArgs),
     /// Questions the knowledge base does not cover: answered, referred elsewhere, or queued.
@@ -109,20 +111,37 @@ pub struct OutOfKbArgs {
 }
 
 #[derive(clap::Args)]
+pub struct CatalogueArgs {
+    /// The questions, `{"id", "split", "code", "question"}` per line.
+    #[arg(long, env = "BANSHI_EVAL_CATALOGUE", default_value = "eval/data/catalogue_questions.jsonl")]
+    questions: PathBuf,
+    /// Which split: dev (tuning) or test (report once).
+    #[arg(long, env = "BANSHI_EVAL_SPLIT", default_value = "dev")]
+    split: Split,
+    /// Fusion for hybrid (as `serve` uses it).
+    #[arg(long, env = "BANSHI_FUSION", default_value = DEFAULT_FUSION)]
+    fusion: Fusion,
+    /// Where the Markdown + JSON reports go (default DATA_DIR/reports).
+    #[arg(long, env = "BANSHI_REPORTS")]
+    out: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
 pub struct RetrievalArgs {
     /// gov_qa.jsonl ({id, question, answer, unit} per line).
     #[arg(long, env = "BANSHI_EVAL_GOVQA")]
     dataset: PathBuf,
-    /// Which split's questions to ask: test (report) or dev (tuning).
+    /// Which split's questions to ask: test (report), dev (tuning), or holdout (the tenth of dev
+    /// the bundled query encoder was not trained on; with --tune or --calibrate, fit on it).
     #[arg(long, env = "BANSHI_EVAL_SPLIT", default_value = "test")]
     split: Split,
     /// Fusion for hybrid: `rrf:K:DENSE_WEIGHT:SPARSE_WEIGHT` or `dbsf`.
     #[arg(long, env = "BANSHI_FUSION", default_value = DEFAULT_FUSION)]
     fusion: Fusion,
-    /// Grid-search fusion settings on the dev split and print the table (no report).
+    /// Grid-search fusion settings on the dev split (or holdout) and print the table (no report).
     #[arg(long, env = "BANSHI_EVAL_TUNE")]
     tune: bool,
-    /// Fit the confidence calibration on the dev split and print the coefficients.
+    /// Fit the confidence calibration on the dev split (or holdout) and print the coefficients.
     #[arg(long, env = "BANSHI_EVAL_CALIBRATE")]
     calibrate: bool,
     /// With --calibrate: also write the fitted coefficients to this file (the form `--calibration`
@@ -148,6 +167,7 @@ pub const DEFAULT_FUSION: &str = "linear:0.7";
 pub async fn run(common: &Common, what: What) -> anyhow::Result<()> {
     match what {
         What::Retrieval(args) => retrieval(common, args).await,
+        What::Catalogue(args) => catalogue(common, args).await,
         What::Answers(args) => answers(common, args).await,
         What::Appeal(args) => appeal(common, args),
         What::Forms(args) => forms(common, args),
@@ -218,17 +238,20 @@ async fn retrieval(common: &Common, args: RetrievalArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     }
+    // Fitting reads dev questions: all of them, or with `--split holdout` those the bundled
+    // query encoder was not trained on.
+    let fit_on = if args.split == Split::Holdout { Split::Holdout } else { Split::Dev };
     if args.tune || args.calibrate {
-        eval.embed_questions(Split::Dev).await?;
+        eval.embed_questions(fit_on).await?;
     }
     if args.tune {
-        return tune(&eval).await;
+        return tune(&eval, fit_on).await;
     }
     if args.calibrate {
         let negatives = read_questions(&args.negatives)?;
-        let fitted = calibrate_on_dev(&eval, &negatives, args.fusion, dense).await?;
+        let fitted = calibrate_on(&eval, fit_on, &negatives, args.fusion, dense).await?;
         if let Some(path) = &args.write_calibration {
-            std::fs::write(path, fitted.to_toml(&fitted_how(&args, negatives.len())))
+            std::fs::write(path, fitted.to_toml(&fitted_how(common, &args, negatives.len())))
                 .with_context(|| format!("writing {}", path.display()))?;
             println!("wrote {}", path.display());
         }
@@ -251,6 +274,7 @@ async fn retrieval(common: &Common, args: RetrievalArgs) -> anyhow::Result<()> {
         embed_seconds: eval.embed_seconds,
         passages_per_second: (eval.embedded > 0).then(|| eval.embedded as f64 / eval.embed_seconds),
         fusion: args.fusion.to_string(),
+        query_encoder: common.query_encoder.clone(),
         modes: reports,
         run_seconds: started.elapsed().as_secs_f64(),
     };
@@ -261,7 +285,7 @@ async fn retrieval(common: &Common, args: RetrievalArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn tune(eval: &RetrievalEval) -> anyhow::Result<()> {
+async fn tune(eval: &RetrievalEval, split: Split) -> anyhow::Result<()> {
     println!("| fusion | R@1 | R@5 | R@10 | MRR |\n|---|---|---|---|---|");
     let mut grid = vec![Fusion::Dbsf];
     for k in [2, 10, 60] {
@@ -273,22 +297,28 @@ async fn tune(eval: &RetrievalEval) -> anyhow::Result<()> {
         grid.push(Fusion::Linear { dense_weight: w });
     }
     for f in grid {
-        let (o, l) = eval.run_mode(Split::Dev, Mode::Hybrid, f).await?;
+        let (o, l) = eval.run_mode(split, Mode::Hybrid, f).await?;
         let r = score(Mode::Hybrid, &o, &l);
         println!("| {} | {:.3} | {:.3} | {:.3} | {:.3} |", f, r.recall_at_1, r.recall_at_5, r.recall_at_10, r.mrr);
     }
     Ok(())
 }
 
-/// Fit the coefficients on the dev split (positives) and `negatives`, printing the fit. Without
-/// `dense` only the sparse-only coefficients are fitted; the others stay as they were.
-async fn calibrate_on_dev(eval: &RetrievalEval, negatives: &[String], fusion: Fusion, dense: bool) -> anyhow::Result<Calibration> {
+/// Fit the coefficients on `split`'s questions (positives) and `negatives`, printing the fit.
+/// Without `dense` only the sparse-only coefficients are fitted; the others stay as they were.
+async fn calibrate_on(
+    eval: &RetrievalEval,
+    split: Split,
+    negatives: &[String],
+    fusion: Fusion,
+    dense: bool,
+) -> anyhow::Result<Calibration> {
     let mut c = eval.calibration();
     for (mode, use_cosine) in [(Mode::Hybrid, true), (Mode::Sparse, false)] {
         if mode == Mode::Hybrid && !dense {
             continue;
         }
-        let (outcomes, _) = eval.run_mode(Split::Dev, mode, fusion).await?;
+        let (outcomes, _) = eval.run_mode(split, mode, fusion).await?;
         let mut rows: Vec<_> = outcomes.iter().map(|o| (o.features, o.rank == Some(1))).collect();
         let positives = rows.len();
         rows.extend(eval.features_of(negatives, mode, fusion).await?.into_iter().map(|f| (f, false)));
@@ -299,11 +329,12 @@ async fn calibrate_on_dev(eval: &RetrievalEval, negatives: &[String], fusion: Fu
         let right = predicted[..positives].iter().filter(|(_, y)| *y).count();
         let refused = predicted[positives..].iter().filter(|(p, _)| *p < threshold).count();
         println!(
-            "{}: coefficients {:?}, ECE {:.3} on {} dev questions + {} negatives; at {threshold}: {right_answered}/{right} right top-1 answered, {refused}/{} negatives refused",
+            "{}: coefficients {:?}, ECE {:.3} on {} {} questions + {} negatives; at {threshold}: {right_answered}/{right} right top-1 answered, {refused}/{} negatives refused",
             mode.as_str(),
             w,
             calibrate::ece(&predicted),
             positives,
+            split.as_str(),
             negatives.len(),
             negatives.len()
         );
@@ -318,11 +349,13 @@ async fn calibrate_on_dev(eval: &RetrievalEval, negatives: &[String], fusion: Fu
 }
 
 /// The header of a written calibration file: what it was fitted on, and the command.
-fn fitted_how(args: &RetrievalArgs, negatives: usize) -> String {
+fn fitted_how(common: &Common, args: &RetrievalArgs, negatives: usize) -> String {
+    let split = if args.split == Split::Holdout { "holdout" } else { "dev" };
     format!(
         "Retrieval confidence: logistic coefficients [bias, cosine, coverage, margin].\n\
-         Fitted by `banshi eval retrieval --calibrate --fusion {} --dataset {} --negatives {}`\n\
-         on the dev split only ({negatives} negatives); written {}.",
+         Fitted by `banshi --query-encoder {} eval retrieval --calibrate --split {split} --fusion {} --dataset {} --negatives {}`\n\
+         on {split} questions only ({negatives} negatives); written {}.",
+        common.query_encoder,
         args.fusion,
         args.dataset.display(),
         args.negatives.display(),
@@ -375,6 +408,26 @@ async fn eval_assistant(common: &Common) -> anyhow::Result<banshi_assistant::Ass
     let assistant = banshi_assistant::Assistant::new(kb, Some(compute)).with_deployment(common.deployment()?).with_appeal_model(appeal);
     assistant.warm();
     Ok(assistant)
+}
+
+async fn catalogue(common: &Common, args: CatalogueArgs) -> anyhow::Result<()> {
+    use banshi_eval::catalogue::{of_split, run, Question};
+    let questions = of_split(banshi_eval::read_jsonl::<Question>(&args.questions)?, args.split);
+    if questions.is_empty() {
+        bail!("{} has no {} rows", args.questions.display(), args.split.as_str());
+    }
+    let compute = super::start_compute(common, super::Need::Embedder)?;
+    let modes: &[Mode] = if compute.embed_dim().is_some() { &[Mode::Sparse, Mode::Dense, Mode::Hybrid] } else { &[Mode::Sparse] };
+    let kb = super::open_kb(common, Some(compute)).await?;
+    if kb.store.count_live().await? == 0 {
+        bail!("the knowledge base in {} is empty: run `banshi ingest` first", common.data_dir.display());
+    }
+    let report = run(&kb, &questions, modes, args.fusion).await?;
+    let md = format!("{}\nQuery encoder: {}.\n", report.markdown(), common.query_encoder);
+    let out = args.out.unwrap_or_else(|| common.data_dir.join("reports"));
+    write_report(&out, &format!("catalogue-{}", args.split.as_str()), &md, &report)?;
+    println!("{md}\nReports written to {}", out.display());
+    Ok(())
 }
 
 async fn out_of_kb(common: &Common, args: OutOfKbArgs) -> anyhow::Result<()> {

@@ -12,6 +12,7 @@ pub mod models;
 pub mod replay;
 pub mod serve;
 pub mod train;
+pub mod train_embedder;
 pub mod users;
 
 use std::path::Path;
@@ -19,6 +20,7 @@ use std::path::Path;
 use anyhow::Context;
 use banshi_models::e5_classifier::E5Classifier;
 use banshi_models::files::{EMBEDDER_FILE, GENERATOR_FILE, GENERATOR_TOKENIZER_FILE};
+use banshi_models::query_tower::QueryTower;
 use banshi_models::{ComputeHandle, Embedder, Generator, Models};
 
 use crate::Common;
@@ -60,7 +62,7 @@ impl Local {
 /// As [`start_compute`], loading only the models `local` keeps in this process.
 pub fn start_local(common: &Common, need: Need, local: Local, queue: usize) -> anyhow::Result<ComputeHandle> {
     let dir = common.models_dir();
-    let embedder = |dir: &Path| if local.embedder { load_embedder(dir) } else { Ok(None) };
+    let embedder = |dir: &Path| if local.embedder { load_embedder(dir, &common.query_encoder) } else { Ok(None) };
     let (embedder, generator, ocr) = if common.no_models {
         (None, None, None)
     } else {
@@ -124,16 +126,27 @@ fn load_generator(dir: &Path) -> anyhow::Result<Option<Generator>> {
     Ok(Some(g))
 }
 
-fn load_embedder(dir: &Path) -> anyhow::Result<Option<Embedder>> {
+fn load_embedder(dir: &Path, query_encoder: &str) -> anyhow::Result<Option<Embedder>> {
     let path = dir.join(EMBEDDER_FILE);
     if !path.exists() {
         tracing::warn!("no embedder at {} (run `banshi models fetch`): retrieval is sparse-only", path.display());
         return Ok(None);
     }
     let started = std::time::Instant::now();
-    let e = Embedder::from_file(&path).with_context(|| format!("loading {}", path.display()))?;
-    tracing::info!("embedder loaded in {:.1} s", started.elapsed().as_secs_f64());
+    let mut e = Embedder::from_file(&path).with_context(|| format!("loading {}", path.display()))?;
+    e.set_query_tower(query_tower(&e, query_encoder)?);
+    tracing::info!("embedder loaded in {:.1} s (query encoder: {query_encoder})", started.elapsed().as_secs_f64());
     Ok(Some(e))
+}
+
+/// The query encoder `--query-encoder` names for `e`: the bundled tower for `tuned`, none for
+/// `base`, else the file.
+fn query_tower(e: &Embedder, which: &str) -> anyhow::Result<Option<QueryTower>> {
+    match which {
+        "tuned" => Ok(Some(QueryTower::bundled(e).context("the bundled query encoder (--query-encoder base runs without it)")?)),
+        "base" => Ok(None),
+        path => Ok(Some(QueryTower::load(Path::new(path), e).with_context(|| format!("--query-encoder {path}"))?)),
+    }
 }
 
 /// Open the database `--database-url` names (PostgreSQL or a SQLite file), else the data dir's

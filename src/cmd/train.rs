@@ -1,4 +1,5 @@
-//! `banshi train …`: train the classifiers the assistant uses on a hotline's own data.
+//! `banshi train …`: train the classifiers the assistant uses on a hotline's own data, and the
+//! embedder's query side on question → answer pairs.
 
 use std::path::{Path, PathBuf};
 
@@ -17,6 +18,9 @@ pub enum What {
     /// The appeal classifier (type, domain, anger) from labelled messages: the TF-IDF model, and
     /// the fine-tuned e5 encoder unless `--encoder-epochs 0`.
     Appeal(AppealArgs),
+    /// The embedder's query side, on question → answer pairs (gov_qa's format): writes the
+    /// tuned top layers that `--query-encoder` loads.
+    Embedder(super::train_embedder::EmbedderArgs),
 }
 
 #[derive(clap::Args)]
@@ -41,9 +45,10 @@ pub struct AppealArgs {
     encoder_out: Option<PathBuf>,
 }
 
-pub fn run(common: &Common, what: What) -> anyhow::Result<()> {
+pub async fn run(common: &Common, what: What) -> anyhow::Result<()> {
     match what {
         What::Appeal(args) => appeal(common, args),
+        What::Embedder(args) => super::train_embedder::run(common, args).await,
     }
 }
 
