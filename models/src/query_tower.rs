@@ -371,6 +371,9 @@ mod tests {
         assert!(err.to_string().contains("no positive"), "{err}");
         assert!(QueryTower::from_embedder(&e, 4, 60).is_err(), "the tiny encoder has 3 layers");
         assert!(matches!(QueryTower::from_bytes(b"junk", "junk", &e), Err(ModelError::Format { .. })));
+        // The bundled tower is for the real 12-layer model: it parses, and says so.
+        let err = QueryTower::bundled(&e).err().unwrap();
+        assert!(err.to_string().contains("(12, 384)"), "{err}");
         let other = Embedder::from_e5s1(E5s1::parse(tiny_file(&tiny_pieces(), &[], 32, 2, 2, 64), "tiny").unwrap()).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.safetensors");

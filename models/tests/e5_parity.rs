@@ -72,3 +72,23 @@ fn reports_passage_throughput() {
     assert_eq!(v.len(), 32);
     eprintln!("embedded {} passages in {secs:.2} s: {:.1} passages/s", texts.len(), texts.len() as f64 / secs);
 }
+
+/// The bundled query encoder loads onto the real embedder and moves a colloquial question
+/// closer to the guide text that answers it than to an unrelated one, as the plain model does,
+/// while changing the question's vector (it is not the plain model).
+#[test]
+fn the_bundled_query_encoder_fits_the_real_embedder() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(mut e) = embedder() else { return };
+    let question = ["娃刚生下来户口怎么落"];
+    let passages = e
+        .embed(&["新生儿出生后一个月内，由监护人到户籍所在地派出所办理出生登记。", "驾驶证有效期满前九十日内申请换证。"], TextKind::Passage)
+        .unwrap();
+    let plain = e.embed(&question, TextKind::Query).unwrap().remove(0);
+    e.set_query_tower(Some(banshi_models::query_tower::QueryTower::bundled(&e).expect("the bundled tower fits the embedder")));
+    let tuned = e.embed(&question, TextKind::Query).unwrap().remove(0);
+    let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+    assert!(dot(&plain, &tuned) < 0.999, "the tower changed nothing");
+    assert!(dot(&tuned, &passages[0]) > dot(&tuned, &passages[1]));
+    assert!(dot(&plain, &passages[0]) > dot(&plain, &passages[1]));
+}
