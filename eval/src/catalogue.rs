@@ -46,14 +46,29 @@ pub struct CatalogueReport {
     pub misses: Vec<Miss>,
 }
 
-/// Search `questions` in each of `modes` over `kb`. Fails when a question's item is not in the
-/// knowledge base (the set and the catalogue disagree) or a search fails.
-pub async fn run(kb: &KnowledgeBase, questions: &[Question], modes: &[Mode], fusion: Fusion) -> Result<CatalogueReport, EvalError> {
-    if let Some(q) = questions.iter().find(|q| kb.named_in(&q.question).contains(&q.code)) {
-        return Err(EvalError::Dataset(format!("question {} names its item: the name index finds it, retrieval is not measured", q.id)));
+/// Search `questions` (of `split`) in each of `modes` over `kb`. Fails when a question's item is
+/// not a live guide of the knowledge base (the set and the catalogue disagree), when a question
+/// names its item (the name index would find it, not retrieval), or when a search fails.
+pub async fn run(
+    kb: &KnowledgeBase,
+    split: Split,
+    questions: &[Question],
+    modes: &[Mode],
+    fusion: Fusion,
+) -> Result<CatalogueReport, EvalError> {
+    for q in questions {
+        if kb.guide(&q.code).await?.is_none() {
+            return Err(EvalError::Dataset(format!("question {}: item {} is not in the knowledge base", q.id, q.code)));
+        }
+        if kb.named_in(&q.question).contains(&q.code) {
+            return Err(EvalError::Dataset(format!(
+                "question {} names its item: the name index finds it, retrieval is not measured",
+                q.id
+            )));
+        }
     }
     let mut report = CatalogueReport {
-        split: questions.first().map(|q| q.split.clone()).unwrap_or_default(),
+        split: split.as_str().into(),
         questions: questions.len(),
         indexed_chunks: kb.index.len().await?,
         modes: Vec::new(),

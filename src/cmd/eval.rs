@@ -422,7 +422,7 @@ async fn catalogue(common: &Common, args: CatalogueArgs) -> anyhow::Result<()> {
     if kb.store.count_live().await? == 0 {
         bail!("the knowledge base in {} is empty: run `banshi ingest` first", common.data_dir.display());
     }
-    let report = run(&kb, &questions, modes, args.fusion).await?;
+    let report = run(&kb, args.split, &questions, modes, args.fusion).await?;
     let md = format!("{}\nQuery encoder: {}.\n", report.markdown(), common.query_encoder);
     let out = args.out.unwrap_or_else(|| common.data_dir.join("reports"));
     write_report(&out, &format!("catalogue-{}", args.split.as_str()), &md, &report)?;
