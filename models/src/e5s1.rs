@@ -281,7 +281,7 @@ impl E5s1 {
         Ok(())
     }
 
-    fn bad(&self, detail: String) -> ModelError {
+    pub(crate) fn bad(&self, detail: String) -> ModelError {
         ModelError::Format { file: self.name.clone(), detail }
     }
 

