@@ -30,7 +30,8 @@ pub struct E5Encoder {
 }
 
 struct Layer {
-    /// Query, key and value stacked: `(3·hidden, hidden)`, so one gemm projects all three.
+    /// Query, key and value side by side (`Wᵀ` of `(hidden, 3·hidden)`), so one gemm projects all
+    /// three.
     qkv: Linear,
     attn_out: Linear,
     attn_norm: Norm,

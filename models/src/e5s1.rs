@@ -158,7 +158,7 @@ impl E5s1 {
         if block != Q4_BLOCK_VALUES {
             return Err(c.bad(format!("quant block size {block}, expected {Q4_BLOCK_VALUES}")));
         }
-        if heads == 0 || hidden % heads != 0 || hidden % Q4_BLOCK_VALUES != 0 || ffn % Q4_BLOCK_VALUES != 0 {
+        if heads == 0 || hidden == 0 || ffn == 0 || hidden % heads != 0 || hidden % Q4_BLOCK_VALUES != 0 || ffn % Q4_BLOCK_VALUES != 0 {
             return Err(c.bad(format!("inconsistent sizes: hidden {hidden}, heads {heads}, ffn {ffn}")));
         }
         Ok(E5Config { hidden, layers, heads, ffn, vocab_rows, max_positions, type_vocab, layer_norm_eps })

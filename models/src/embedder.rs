@@ -183,6 +183,7 @@ impl Embedder {
         let mut weights = vec![0f64; texts.len()];
         let batches = pack(&windows, rayon::current_num_threads());
         for (range, means) in batches.iter().zip(self.forward_batches(&windows, &batches)?) {
+            debug_assert_eq!(range.len(), means.len());
             for (w, mean) in windows[range.clone()].iter().zip(means) {
                 let weight = w.ids.len().max(1) as f64;
                 for (s, v) in sums[w.text].iter_mut().zip(mean) {
@@ -202,35 +203,40 @@ impl Embedder {
             .collect())
     }
 
-    /// [`Embedder::forward_means`] of each batch, in order. Several batches run side by side,
-    /// one per rayon thread, each on a one-thread pool of its own so its matmuls and attention
-    /// stay on that thread: whole batches in parallel keep both cores busier than splitting
-    /// every matmul of one batch, which waits at each of a layer's dozen join points. A single
-    /// batch (a search's question) is split op by op as before.
+    /// [`Embedder::forward_means`] of each batch, in order. With at least as many batches as
+    /// cores, batches run side by side, each on a one-thread pool of its own so its matmuls and
+    /// attention stay on that thread: whole batches in parallel keep the cores busier than
+    /// splitting every matmul of one batch, which waits at each of a layer's dozen join points.
+    /// Fewer batches (a search's question) are split op by op over all cores instead.
     fn forward_batches(&self, windows: &[Window], batches: &[Range<usize>]) -> Result<Vec<Means>, ModelError> {
         let pools = self.workers.get_or_init(one_thread_pools);
-        if pools.len() < 2 || batches.len() < 2 {
+        if pools.len() < 2 || batches.len() < pools.len() {
             return batches.iter().map(|r| self.forward_means(&windows[r.clone()])).collect();
         }
         let next = AtomicUsize::new(0);
+        let work = |pool: &rayon::ThreadPool| {
+            let mut out = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(r) = batches.get(i) else { return out };
+                out.push((i, pool.install(|| self.forward_means(&windows[r.clone()]))));
+            }
+        };
+        let work = &work;
         let mut done: Vec<(usize, Result<Means, ModelError>)> = std::thread::scope(|scope| {
-            let handles: Vec<_> = pools
-                .iter()
-                .map(|pool| {
-                    scope.spawn(|| {
-                        let mut out = Vec::new();
-                        loop {
-                            let i = next.fetch_add(1, Ordering::Relaxed);
-                            let Some(r) = batches.get(i) else { return out };
-                            out.push((i, pool.install(|| self.forward_means(&windows[r.clone()]))));
-                        }
-                    })
-                })
-                .collect();
-            // A worker's panic is the encoder's own bug; it goes on up as it would without workers.
-            handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+            // The calling thread drives the first pool; a helper thread the OS refuses leaves
+            // its share to the others.
+            let helpers: Vec<_> =
+                pools[1..].iter().filter_map(|pool| std::thread::Builder::new().spawn_scoped(scope, move || work(pool)).ok()).collect();
+            let mut done = work(&pools[0]);
+            for h in helpers {
+                // A helper's panic is the encoder's own bug; it goes on up as it would without helpers.
+                done.extend(h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+            }
+            done
         });
         done.sort_by_key(|(i, _)| *i);
+        debug_assert_eq!(done.len(), batches.len());
         done.into_iter().map(|(_, r)| r).collect()
     }
 
@@ -403,18 +409,27 @@ mod tests {
         assert!(b.contains(&(2..3)), "{b:?}");
         // One short question: one batch, whatever the threads.
         assert_eq!(pack(&windows(&[12]), 2), vec![0..1]);
+        assert_eq!(pack(&windows(&[98; 40]), 1), pack(&windows(&[98; 40]), 0));
+        assert!(pack(&[], 2).is_empty());
     }
 
     #[test]
     fn batches_run_side_by_side_give_each_text_its_own_vector() {
-        let e = tiny();
-        // Enough texts for several batches, so they run on the workers when there are threads.
-        let texts: Vec<String> = (0..60).map(|i| format!("{}办理{i}", "身份证".repeat(i % 7 + 1))).collect();
-        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        let all = e.embed(&refs, TextKind::Passage).unwrap();
-        for (t, v) in refs.iter().zip(&all).step_by(7) {
-            let alone = e.embed(&[t], TextKind::Passage).unwrap().remove(0);
-            assert!(dot(v, &alone) > 0.9999, "{t}: {}", dot(v, &alone));
-        }
+        // Four cores' worth of workers, whatever this machine has, and far more batches than
+        // workers (uneven texts, windowed at 62 tokens), so order and sharing are both tested.
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(4).build().unwrap();
+        pool.install(|| {
+            let e = tiny();
+            let texts: Vec<String> = (0..40).map(|i| format!("{}{i}", "身份证办理".repeat(10 + i * 7 % 50))).collect();
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            let windows: usize = refs.iter().map(|t| e.token_count(t, TextKind::Passage).div_ceil(62)).sum();
+            assert!(windows > 4 * 4, "{windows} windows");
+            let all = e.embed(&refs, TextKind::Passage).unwrap();
+            assert_eq!(e.workers.get().map(Vec::len), Some(4), "the batches must have run on the workers");
+            for (t, v) in refs.iter().zip(&all) {
+                let alone = e.embed(&[t], TextKind::Passage).unwrap().remove(0);
+                assert!(dot(v, &alone) > 0.9999, "{t}: {}", dot(v, &alone));
+            }
+        });
     }
 }
