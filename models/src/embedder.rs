@@ -62,8 +62,8 @@ fn one_thread_pools() -> Vec<rayon::ThreadPool> {
 }
 
 /// Consecutive runs of `windows`, each at most [`BATCH_TOKENS`] tokens with specials (a longer
-/// window runs alone), sized so that about a multiple of `threads` of them share the tokens
-/// evenly and parallel workers finish together.
+/// window runs alone), sized so that about a multiple of `threads` (the batch workers; 0 or 1:
+/// none) of them share the tokens evenly and parallel workers finish together.
 fn pack(windows: &[Window], threads: usize) -> Vec<Range<usize>> {
     let cost = |w: &Window| w.ids.len() + 2;
     let total: usize = windows.iter().map(cost).sum();
@@ -181,8 +181,9 @@ impl Embedder {
         let h = self.config.hidden;
         let mut sums = vec![vec![0f64; h]; texts.len()];
         let mut weights = vec![0f64; texts.len()];
-        let batches = pack(&windows, rayon::current_num_threads());
-        for (range, means) in batches.iter().zip(self.forward_batches(&windows, &batches)?) {
+        let pools = self.workers.get_or_init(one_thread_pools);
+        let batches = pack(&windows, pools.len());
+        for (range, means) in batches.iter().zip(self.forward_batches(pools, &windows, &batches)?) {
             debug_assert_eq!(range.len(), means.len());
             for (w, mean) in windows[range.clone()].iter().zip(means) {
                 let weight = w.ids.len().max(1) as f64;
@@ -208,8 +209,7 @@ impl Embedder {
     /// attention stay on that thread: whole batches in parallel keep the cores busier than
     /// splitting every matmul of one batch, which waits at each of a layer's dozen join points.
     /// Fewer batches (a search's question) are split op by op over all cores instead.
-    fn forward_batches(&self, windows: &[Window], batches: &[Range<usize>]) -> Result<Vec<Means>, ModelError> {
-        let pools = self.workers.get_or_init(one_thread_pools);
+    fn forward_batches(&self, pools: &[rayon::ThreadPool], windows: &[Window], batches: &[Range<usize>]) -> Result<Vec<Means>, ModelError> {
         if pools.len() < 2 || batches.len() < pools.len() {
             return batches.iter().map(|r| self.forward_means(&windows[r.clone()])).collect();
         }
